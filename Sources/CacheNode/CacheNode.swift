@@ -1,0 +1,1 @@
+// CacheNode library: filled in by its issue.

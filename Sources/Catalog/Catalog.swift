@@ -1,0 +1,1 @@
+// Catalog library: filled in by its issue.

@@ -1,0 +1,1 @@
+// Gateway library: filled in by its issue.

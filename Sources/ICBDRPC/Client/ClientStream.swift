@@ -1,0 +1,87 @@
+import ICBDProto
+import NIOCore
+import Synchronization
+
+/// One call as the client sees it: the responses that arrived, the window for requests, and
+/// whether the call is over (Status received, or abandoned with Cancel).
+final class ClientStream: Sendable {
+    let id: UInt32
+    let method: String
+    let responses: InboundMessages
+    let sendWindow = SendWindow()
+    private let writer: FrameWriter
+    private let state: Mutex<(over: Bool, requestsEnded: Bool)>
+    /// Tells the connection to ignore this stream's later frames.
+    private let onAbandon: @Sendable (UInt32) -> Void
+
+    /// `requestsEnded`: the call's End goes out with its Open (unary and server-streaming calls).
+    init(
+        id: UInt32, method: String, requestsEnded: Bool, writer: FrameWriter,
+        onAbandon: @escaping @Sendable (UInt32) -> Void
+    ) {
+        self.id = id
+        self.state = Mutex((over: false, requestsEnded: requestsEnded))
+        self.method = method
+        self.writer = writer
+        self.onAbandon = onAbandon
+        self.responses = InboundMessages { [writer] bytes in
+            writer.submit(RPCFrame(stream: id, kind: .credit(UInt32(clamping: bytes))))
+        }
+    }
+
+    /// Sends one request message, waiting for window.
+    func send(_ message: ByteBuffer) async throws {
+        guard !state.withLock({ $0.over || $0.requestsEnded }) else {
+            throw RPCError(code: .failedPrecondition, message: "\(method): the call's requests are finished")
+        }
+        try await sendWindow.reserve(message.readableBytes)
+        try await writer.write(RPCFrame(stream: id, kind: .message(message)))
+    }
+
+    /// Half-closes: no more requests.
+    func endRequests() {
+        let send = state.withLock { state in
+            defer { state.requestsEnded = true }
+            return !state.over && !state.requestsEnded
+        }
+        if send { writer.submit(RPCFrame(stream: id, kind: .end)) }
+    }
+
+    /// The server's Status arrived.
+    func finished(_ status: Icbd_Rpc_V1_Status) {
+        state.withLock { $0.over = true }
+        sendWindow.fail(RPCError(code: .failedPrecondition, message: "\(method): the call is over"))
+        if status.code == 0 {
+            responses.finish(.finished)
+        } else {
+            responses.finish(.failed(RPCError(status: status)))
+        }
+    }
+
+    /// The connection failed under the call.
+    func failed(_ error: RPCError) {
+        state.withLock { $0.over = true }
+        sendWindow.fail(error)
+        responses.finish(.failed(error))
+    }
+
+    /// Abandons the call unless it is over: sends Cancel, and the caller sees `error`.
+    func cancel(_ error: RPCError? = nil) {
+        let send = state.withLock { state in
+            defer { state.over = true }
+            return !state.over
+        }
+        guard send else { return }
+        onAbandon(id)
+        writer.submit(RPCFrame(stream: id, kind: .cancel))
+        let error = error ?? RPCError(code: .cancelled, message: "\(method): the call was cancelled")
+        sendWindow.fail(error)
+        responses.finish(.failed(error))
+    }
+}
+
+extension RPCError {
+    init(status: Icbd_Rpc_V1_Status) {
+        self.init(code: Code(rawValue: status.code), message: status.message, details: status.details)
+    }
+}

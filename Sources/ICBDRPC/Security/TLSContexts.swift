@@ -1,0 +1,104 @@
+import Foundation
+import ICBDCore
+import Logging
+import NIOCore
+import NIOSSL
+import SwiftASN1
+import X509
+
+/// Builds the TLS handlers of icbd/1: TLS 1.3, ALPN `icbd/1`, mutual authentication against the
+/// deployment CA, and the icbd identity rules checked *during* the handshake, so a bad peer
+/// certificate fails the handshake with an alert (WIRE.md "Transport").
+package struct TLSContexts: Sendable {
+    package static let alpn = "icbd/1"
+
+    let identity: TLSIdentity
+    let context: NIOSSLContext
+    let isServer: Bool
+
+    package init(server identity: TLSIdentity) throws {
+        var config = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try identity.nioCertificateChain.map { .certificate($0) },
+            privateKey: .privateKey(identity.privateKey)
+        )
+        config.certificateVerification = .noHostnameVerification
+        try self.init(identity: identity, config: config, isServer: true)
+    }
+
+    package init(client identity: TLSIdentity) throws {
+        var config = TLSConfiguration.makeClientConfiguration()
+        config.certificateChain = try identity.nioCertificateChain.map { .certificate($0) }
+        config.privateKey = .privateKey(identity.privateKey)
+        config.certificateVerification = .fullVerification
+        try self.init(identity: identity, config: config, isServer: false)
+    }
+
+    private init(identity: TLSIdentity, config: TLSConfiguration, isServer: Bool) throws {
+        var config = config
+        config.minimumTLSVersion = .tlsv13
+        config.trustRoots = .certificates(try identity.nioTrustRoots)
+        config.applicationProtocols = [Self.alpn]
+        self.identity = identity
+        self.context = try NIOSSLContext(configuration: config)
+        self.isServer = isServer
+    }
+
+    /// The server side of one connection.
+    package func makeServerHandler(logger: Logger) -> NIOSSLServerHandler {
+        NIOSSLServerHandler(
+            context: context,
+            customVerificationCallbackWithMetadata: verify(usage: .clientAuth, expectedRole: nil, host: nil, logger: logger)
+        )
+    }
+
+    /// The client side of one connection to `host`, which must present `expectedRole`.
+    package func makeClientHandler(host: String, expectedRole: Role, logger: Logger) throws -> NIOSSLClientHandler {
+        let isIP = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
+        return try NIOSSLClientHandler(
+            context: context,
+            serverHostname: isIP ? nil : host,
+            customVerificationCallbackWithMetadata: verify(usage: .serverAuth, expectedRole: expectedRole, host: host, logger: logger)
+        )
+    }
+
+    private func verify(usage: ExtendedKeyUsage.Usage, expectedRole: Role?, host: String?, logger: Logger)
+        -> NIOSSLCustomVerificationCallbackWithMetadata
+    {
+        let roots = identity.trustRoots
+        return { presented, promise in
+            promise.completeWithTask {
+                do {
+                    guard let first = presented.first else { return .failed }
+                    let leaf = try Certificate(derEncoded: first.toDERBytes())
+                    let intermediates = try presented.dropFirst().map { try Certificate(derEncoded: $0.toDERBytes()) }
+                    let isIP = host.map { $0.contains(":") || $0.allSatisfy { $0.isNumber || $0 == "." } } ?? false
+                    var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
+                        RFC5280Policy(validationTime: Date())
+                        PeerCertificatePolicy(usage: usage, expectedRole: expectedRole)
+                        if let host {
+                            ServerIdentityPolicy(serverHostname: isIP ? nil : host, serverIP: isIP ? host : nil)
+                        }
+                    }
+                    let result = await verifier.validate(leaf: leaf, intermediates: CertificateStore(intermediates))
+                    switch result {
+                    case .validCertificate(let chain):
+                        let nio = try chain.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) }
+                        return .certificateVerified(VerificationMetadata(ValidatedCertificateChain(nio)))
+                    case .couldNotValidate(let failures):
+                        logger.warning(
+                            "peer certificate refused",
+                            metadata: [
+                                "subject": "\(leaf.subject)",
+                                "reasons": "\(failures.map { "\($0.policyFailureReason)" }.joined(separator: "; "))",
+                            ]
+                        )
+                        return .failed
+                    }
+                } catch {
+                    logger.warning("peer certificate refused", metadata: ["error": "\(error)"])
+                    return .failed
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+import ICBDCore
+
+/// How an RPC server listens and what it tolerates.
+public struct RPCServerConfiguration: Sendable {
+    /// Where to listen; port 0 picks a free port (read it back with ``RPCServer/localAddress()``).
+    public var listen: HostPort
+    /// The server's certificate, key and the deployment CA.
+    public var tls: TLSIdentity
+    /// A connection with no frame for this long is closed (WIRE.md "Keepalive").
+    public var idleTimeout: Duration = .seconds(60)
+    /// Calls one connection may have open at once; more are refused with RESOURCE_EXHAUSTED.
+    public var maximumConcurrentStreams = 1024
+    /// Connections served at once; more are closed as they arrive.
+    public var maximumConnections = 4096
+    /// On shutdown, calls in flight get this long to finish before they are cancelled.
+    public var shutdownGracePeriod: Duration = .seconds(5)
+
+    public init(listen: HostPort, tls: TLSIdentity) {
+        self.listen = listen
+        self.tls = tls
+    }
+}

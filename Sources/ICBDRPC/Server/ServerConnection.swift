@@ -1,0 +1,201 @@
+import ICBDCore
+import ICBDProto
+import Logging
+import NIOCore
+import Synchronization
+
+/// Serves the calls of one accepted connection: reads frames, checks them against the
+/// ``ServerConnectionStateMachine``, and runs each call's handler in a child task.
+final class ServerConnection: Sendable {
+    private struct State {
+        var machine = ServerConnectionStateMachine()
+        var streams: [UInt32: ServerStream] = [:]
+        /// The server is shutting down: close once the last call ends.
+        var draining = false
+    }
+
+    private let peer: PeerIdentity
+    private let router: RPCRouter
+    private let configuration: RPCServerConfiguration
+    private let channel: any Channel
+    private let writer: FrameWriter
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(
+        peer: PeerIdentity, router: RPCRouter, configuration: RPCServerConfiguration, channel: any Channel,
+        writer: FrameWriter, logger: Logger
+    ) {
+        self.peer = peer
+        self.router = router
+        self.configuration = configuration
+        self.channel = channel
+        self.writer = writer
+        self.logger = logger
+    }
+
+    var openStreams: Int { state.withLock { $0.streams.count } }
+
+    /// Closes the connection now if it has no calls, else when its last call ends.
+    func drain() {
+        let idle = state.withLock { state in
+            state.draining = true
+            return state.streams.isEmpty
+        }
+        if idle { channel.close(promise: nil) }
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    func run(_ inbound: NIOAsyncChannelInboundStream<RPCFrame>) async {
+        await withDiscardingTaskGroup { group in
+            do {
+                for try await frame in inbound {
+                    guard handle(frame, group: &group) else { break }
+                    // A peer that sends faster than it reads (a ping flood) waits here.
+                    try await writer.waitUntilWritable()
+                }
+            } catch {
+                logger.info("connection closed on error", metadata: ["error": "\(error)"])
+                channel.close(promise: nil)
+            }
+            let streams = state.withLock { $0.streams.values }
+            for stream in streams { stream.stopSignal.fire(.connectionClosed) }
+        }
+    }
+
+    /// Executes what a frame means; false when the connection must close.
+    private func handle(_ frame: RPCFrame, group: inout DiscardingTaskGroup) -> Bool {
+        let action = state.withLock { $0.machine.received(frame) }
+        switch action {
+        case .open(let id, let open):
+            let stream = makeStream(id: id, open: open)
+            group.addTask { await self.run(stream, method: open.method) }
+        case .deliver(let id, let bytes):
+            if let stream = stream(id), !stream.requests.append(bytes) {
+                return protocolError("stream \(id) sent beyond its flow-control window")
+            }
+        case .endOfRequests(let id):
+            stream(id)?.requests.finish(.finished)
+        case .rejectAfterEnd(let id):
+            if let stream = stream(id) {
+                group.addTask {
+                    await stream.finish(RPCError(code: .invalidArgument, message: "message or End after the call's End"))
+                }
+            }
+        case .cancel(let id):
+            stream(id)?.stopSignal.fire(.cancelled)
+        case .credit(let id, let bytes):
+            stream(id)?.sendWindow.grant(Int(bytes))
+        case .pong(let nonce):
+            writer.submit(RPCFrame(stream: 0, kind: .ping(nonce: nonce, ack: true)))
+        case .ignore:
+            break
+        case .protocolError(let reason):
+            return protocolError(reason)
+        }
+        return true
+    }
+
+    private func protocolError(_ reason: String) -> Bool {
+        logger.warning("protocol error, closing connection", metadata: ["reason": "\(reason)"])
+        channel.close(promise: nil)
+        return false
+    }
+
+    private func stream(_ id: UInt32) -> ServerStream? {
+        state.withLock { $0.streams[id] }
+    }
+
+    private func makeStream(id: UInt32, open: Icbd_Rpc_V1_Open) -> ServerStream {
+        let deadline = open.timeoutMs > 0 ? ContinuousClock.now + .milliseconds(open.timeoutMs) : nil
+        let context = RPCCallContext(peer: peer, method: open.method, metadata: open.metadata, deadline: deadline)
+        let stream = ServerStream(id: id, context: context, writer: writer) { [weak self] id in
+            let idleWhileDraining = self?.state.withLock { state in
+                state.machine.closed(stream: id)
+                state.streams[id] = nil
+                return state.draining && state.streams.isEmpty
+            }
+            if idleWhileDraining == true { self?.close() }
+        }
+        state.withLock { $0.streams[id] = stream }
+        return stream
+    }
+
+    private enum Outcome {
+        case returned((any Error)?)
+        case stopped(StopReason)
+        case deadlineExceeded
+    }
+
+    /// Runs one call to its Status: the handler races the client's Cancel, the deadline and the
+    /// connection's end; whichever comes first decides the Status, and the handler is cancelled.
+    private func run(_ stream: ServerStream, method: String) async {
+        var logger = self.logger
+        logger[metadataKey: "method"] = "\(method)"
+        logger[metadataKey: "stream"] = "\(stream.id)"
+        guard openStreams <= configuration.maximumConcurrentStreams else {
+            await stream.finish(RPCError(code: .resourceExhausted, message: "too many concurrent calls on one connection (limit \(configuration.maximumConcurrentStreams))"))
+            return
+        }
+        guard let handler = router.handlers[method] else {
+            await stream.finish(RPCError(code: .unimplemented, message: "unknown method \(method)"))
+            return
+        }
+        guard handler.allowedRoles.contains(peer.role) else {
+            logger.info("call refused", metadata: ["peer": "\(peer)"])
+            await stream.finish(RPCError(code: .permissionDenied, message: "\(peer) may not call \(method); it needs role \(handler.allowedRoles.map(\.rawValue).sorted().joined(separator: " or "))"))
+            return
+        }
+        await withTaskGroup(of: Outcome?.self) { group in
+            group.addTask {
+                do {
+                    try await handler.run(stream)
+                    return .returned(nil)
+                } catch {
+                    return .returned(error)
+                }
+            }
+            group.addTask { await stream.stopSignal.wait().map(Outcome.stopped) }
+            if let deadline = stream.context.deadline {
+                group.addTask {
+                    do {
+                        try await Task.sleep(until: deadline)
+                        return .deadlineExceeded
+                    } catch {
+                        return nil
+                    }
+                }
+            }
+            while let next = await group.next() {
+                guard let outcome = next else { continue }
+                group.cancelAll()
+                await stream.finish(status(for: outcome, logger: logger))
+                break
+            }
+        }
+    }
+
+    private func status(for outcome: Outcome, logger: Logger) -> RPCError? {
+        switch outcome {
+        case .returned(nil):
+            return nil
+        case .returned(let error?):
+            let rpcError = RPCError(error)
+            if rpcError.code == .internal {
+                logger.error("call failed", metadata: ["error": "\(rpcError.cause.map { "\($0)" } ?? rpcError.message)"])
+            } else {
+                logger.debug("call ended with an error", metadata: ["error": "\(rpcError)"])
+            }
+            return rpcError
+        case .stopped(.cancelled):
+            return RPCError(code: .cancelled, message: "the client cancelled the call")
+        case .stopped(.connectionClosed):
+            return RPCError(code: .unavailable, message: "the connection closed")
+        case .deadlineExceeded:
+            return RPCError(code: .deadlineExceeded, message: "the call's deadline passed")
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import ICBDProto
+import NIOCore
+import Synchronization
+
+/// One call as the server sees it: the request messages that arrived, the window for responses,
+/// and the one `Status` that ends it.
+package final class ServerStream: Sendable {
+    let id: UInt32
+    let context: RPCCallContext
+    let requests: InboundMessages
+    let sendWindow = SendWindow()
+    let stopSignal = StopSignal()
+    private let writer: FrameWriter
+    private let statusSent = Atomic<Bool>(false)
+    /// Tells the connection the stream is over, so its later frames are ignored.
+    private let onClosed: @Sendable (UInt32) -> Void
+
+    init(id: UInt32, context: RPCCallContext, writer: FrameWriter, onClosed: @escaping @Sendable (UInt32) -> Void) {
+        self.id = id
+        self.context = context
+        self.writer = writer
+        self.onClosed = onClosed
+        self.requests = InboundMessages { [writer] bytes in
+            writer.submit(RPCFrame(stream: id, kind: .credit(UInt32(clamping: bytes))))
+        }
+    }
+
+    /// Sends one response message, waiting for window.
+    func send(_ message: ByteBuffer) async throws {
+        guard !statusSent.load(ordering: .relaxed) else { throw CancellationError() }
+        try await sendWindow.reserve(message.readableBytes)
+        try await writer.write(RPCFrame(stream: id, kind: .message(message)))
+    }
+
+    /// The single request of a unary or server-streaming call.
+    func singleRequest() async throws -> ByteBuffer {
+        guard let request = try await requests.next() else {
+            throw RPCError(code: .invalidArgument, message: "\(context.method) needs one request message, the call sent none")
+        }
+        guard try await requests.next() == nil else {
+            throw RPCError(code: .invalidArgument, message: "\(context.method) takes one request message, the call sent more")
+        }
+        return request
+    }
+
+    /// Ends the call with `error` (nil = OK). Only the first call sends anything.
+    func finish(_ error: RPCError?) async {
+        guard statusSent.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
+        sendWindow.fail(CancellationError())
+        requests.finish(.failed(CancellationError()))
+        onClosed(id)
+        var status = Icbd_Rpc_V1_Status()
+        if let error {
+            status.code = error.code.rawValue
+            status.message = error.message
+            status.details = error.details
+        }
+        try? await writer.write(RPCFrame(stream: id, kind: .status(status)))
+    }
+}

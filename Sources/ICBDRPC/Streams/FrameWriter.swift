@@ -1,0 +1,102 @@
+import NIOCore
+import Synchronization
+
+/// Writes the frames of one connection, from any task, in the order they are submitted.
+///
+/// Frames go straight to the channel (FIFO through its event loop), so a caller that must keep
+/// an order across tasks (stream ids of `Open` frames) submits under its own lock. Writers that
+/// produce data wait afterwards until the channel is writable again: per connection, at most
+/// the channel's high watermark plus one frame per writing call is buffered.
+package struct FrameWriter: Sendable {
+    private let channel: any Channel
+    private let gate: WritabilityGate
+
+    package init(channel: any Channel, gate: WritabilityGate) {
+        self.channel = channel
+        self.gate = gate
+    }
+
+    /// Submits frames without waiting; for control frames and ordered submission.
+    package func submit(_ frames: RPCFrame...) {
+        submit(frames)
+    }
+
+    package func submit(_ frames: [RPCFrame]) {
+        let channel = self.channel
+        channel.eventLoop.execute {
+            for frame in frames { channel.write(frame, promise: nil) }
+            channel.flush()
+        }
+    }
+
+    /// Submits frames, then waits until the channel takes more.
+    package func write(_ frames: RPCFrame...) async throws {
+        submit(frames)
+        try await gate.waitUntilWritable()
+    }
+
+    package func write(_ frames: [RPCFrame]) async throws {
+        submit(frames)
+        try await gate.waitUntilWritable()
+    }
+
+    /// Waits until the channel takes more, without writing.
+    package func waitUntilWritable() async throws {
+        try await gate.waitUntilWritable()
+    }
+}
+
+/// Tracks a channel's writability so tasks can wait for it (NIO's writability events, turned
+/// into an async wait).
+package final class WritabilityGate: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    package typealias InboundIn = Any
+
+    private struct State {
+        var writable = true
+        var closed = false
+        var waiters: [CheckedContinuation<Void, any Error>] = []
+    }
+
+    private let state = Mutex(State())
+
+    package init() {}
+
+    package func waitUntilWritable() async throws {
+        let ready: Bool = try state.withLock { state in
+            if state.closed { throw RPCError(code: .unavailable, message: "the connection closed") }
+            return state.writable
+        }
+        if ready { return }
+        try await withCheckedThrowingContinuation { continuation in
+            let now: Result<Void, any Error>? = state.withLock { state in
+                if state.closed { return .failure(RPCError(code: .unavailable, message: "the connection closed")) }
+                if state.writable { return .success(()) }
+                state.waiters.append(continuation)
+                return nil
+            }
+            if let now { continuation.resume(with: now) }
+        }
+    }
+
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        let waiters: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            state.writable = writable
+            guard writable else { return [] }
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    package func channelInactive(context: ChannelHandlerContext) {
+        let waiters: [CheckedContinuation<Void, any Error>] = state.withLock { state in
+            state.closed = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        for waiter in waiters { waiter.resume(throwing: RPCError(code: .unavailable, message: "the connection closed")) }
+        context.fireChannelInactive()
+    }
+}

@@ -1,0 +1,125 @@
+import NIOCore
+import Synchronization
+
+/// The messages one stream received and its consumer has not read yet, with the receive side of
+/// flow control: what the peer may still send, and the credit to return as messages are read.
+///
+/// The buffer is bounded by the protocol, not by trust: a peer sending beyond its window is a
+/// protocol error (`append` returns false) and its connection is closed.
+package final class InboundMessages: Sendable {
+    /// How a stream's inbound side ended.
+    package enum Ending: Sendable {
+        case finished
+        case failed(any Error)
+    }
+
+    private struct State {
+        var buffer: CircularBuffer<ByteBuffer> = []
+        var ending: Ending?
+        var waiter: CheckedContinuation<ByteBuffer?, any Error>?
+        /// Bytes the peer may still send.
+        var window = RPCFrame.Limits.initialWindow
+        /// Bytes read by the consumer and not yet returned to the peer as credit.
+        var unreturned = 0
+    }
+
+    private let state = Mutex(State())
+    /// Credit is returned once this many bytes were read (a quarter window), or when the peer's
+    /// window runs low, so senders of large messages never stall on a prompt consumer.
+    private let creditBatch = RPCFrame.Limits.initialWindow / 4
+    /// Sends `Credit` for this stream; called outside the lock.
+    private let returnCredit: @Sendable (Int) -> Void
+
+    package init(returnCredit: @escaping @Sendable (Int) -> Void) {
+        self.returnCredit = returnCredit
+    }
+
+    /// A message arrived. False when it breaks the peer's window.
+    package func append(_ message: ByteBuffer) -> Bool {
+        let size = message.readableBytes
+        let (ok, waiter): (Bool, CheckedContinuation<ByteBuffer?, any Error>?) = state.withLock { state in
+            guard state.ending == nil else { return (true, nil) }
+            guard size <= state.window || state.window >= RPCFrame.Limits.initialWindow else { return (false, nil) }
+            state.window -= size
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (true, waiter)
+            }
+            state.buffer.append(message)
+            return (true, nil)
+        }
+        if let waiter {
+            consumed(size)
+            waiter.resume(returning: message)
+        }
+        return ok
+    }
+
+    /// No more messages will arrive; `ending` says why. Buffered messages are still read first.
+    package func finish(_ ending: Ending) {
+        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = state.withLock { state in
+            guard state.ending == nil else { return nil }
+            state.ending = ending
+            if case .failed = ending { state.buffer.removeAll() }
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        switch ending {
+        case .finished: waiter?.resume(returning: nil)
+        case .failed(let error): waiter?.resume(throwing: error)
+        }
+    }
+
+    /// The next message, or nil once the peer finished. One consumer at a time.
+    package func next() async throws -> ByteBuffer? {
+        enum Immediate { case message(ByteBuffer), ended(Ending), wait }
+        let immediate: Immediate = state.withLock { state in
+            if let message = state.buffer.popFirst() { return .message(message) }
+            if let ending = state.ending { return .ended(ending) }
+            return .wait
+        }
+        switch immediate {
+        case .message(let message):
+            consumed(message.readableBytes)
+            return message
+        case .ended(.finished): return nil
+        case .ended(.failed(let error)): throw error
+        case .wait: break
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                enum Outcome { case message(ByteBuffer), ended(Ending), waiting }
+                let outcome: Outcome = state.withLock { state in
+                    if let message = state.buffer.popFirst() { return .message(message) }
+                    if let ending = state.ending { return .ended(ending) }
+                    if Task.isCancelled { return .ended(.failed(CancellationError())) }
+                    state.waiter = continuation
+                    return .waiting
+                }
+                switch outcome {
+                case .message(let message):
+                    consumed(message.readableBytes)
+                    continuation.resume(returning: message)
+                case .ended(.finished): continuation.resume(returning: nil)
+                case .ended(.failed(let error)): continuation.resume(throwing: error)
+                case .waiting: break
+                }
+            }
+        } onCancel: {
+            finish(.failed(CancellationError()))
+        }
+    }
+
+    private func consumed(_ size: Int) {
+        let credit: Int = state.withLock { state in
+            state.unreturned += size
+            guard state.ending == nil, state.unreturned > 0,
+                state.unreturned >= creditBatch || state.window < creditBatch
+            else { return 0 }
+            defer { state.unreturned = 0 }
+            state.window += state.unreturned
+            return state.unreturned
+        }
+        if credit > 0 { returnCredit(credit) }
+    }
+}

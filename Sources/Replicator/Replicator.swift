@@ -1,0 +1,1 @@
+// Replicator library: filled in by its issue.
