@@ -14,6 +14,9 @@ public struct TLSIdentity: Sendable {
     /// The leaf first, then any intermediates.
     public let certificateChain: [Certificate]
     let privateKey: NIOSSLPrivateKey
+    package var nioPrivateKey: NIOSSLPrivateKey { privateKey }
+    /// The private key, PEM, as loaded.
+    package let privateKeyPEM: String
     /// The role and name of the leaf certificate.
     public let identity: PeerIdentity
 
@@ -21,6 +24,7 @@ public struct TLSIdentity: Sendable {
         guard let leaf = certificateChain.first else { throw TLSIdentityError("the certificate chain is empty") }
         self.trustRoots = trustRoots
         self.certificateChain = certificateChain
+        self.privateKeyPEM = privateKeyPEM
         do {
             self.privateKey = try NIOSSLPrivateKey(bytes: Array(privateKeyPEM.utf8), format: .pem)
         } catch {

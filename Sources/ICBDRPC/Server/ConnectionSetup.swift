@@ -39,6 +39,11 @@ final class HandshakeObserver: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        // A channel that never connected is torn down without channelInactive.
+        identity.fail(ChannelError.alreadyClosed)
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         identity.fail(error)
         context.fireErrorCaught(error)

@@ -15,7 +15,7 @@ public final class RPCServer: Service, Sendable {
     private let group: any EventLoopGroup
     private let logger: Logger
     private let tls: TLSContexts
-    private let bound: EventLoopPromise<SocketAddress>
+    private let bound = OneShotSignal<Result<SocketAddress, RPCServerError>>()
     private let connections = Mutex<Connections>(Connections())
     /// Fired when the last connection closes after shutdown began.
     private let drained = OneShotSignal<Void>()
@@ -36,12 +36,12 @@ public final class RPCServer: Service, Sendable {
         self.group = group
         self.logger = logger
         self.tls = try TLSContexts(server: configuration.tls)
-        self.bound = group.any().makePromise()
     }
 
     /// The address the server listens on, once it does.
     public func localAddress() async throws -> SocketAddress {
-        try await bound.futureResult.get()
+        guard let result = await bound.wait() else { throw CancellationError() }
+        return try result.get()
     }
 
     public func run() async throws {
@@ -63,13 +63,15 @@ public final class RPCServer: Service, Sendable {
                 }
         } catch {
             let failure = RPCServerError("cannot listen on \(configuration.listen): \(error)")
-            bound.fail(failure)
+            bound.fire(.failure(failure))
             throw failure
         }
         guard let address = listener.channel.localAddress else {
-            throw RPCServerError("the listening socket has no address")
+            let failure = RPCServerError("the listening socket has no address")
+            bound.fire(.failure(failure))
+            throw failure
         }
-        bound.succeed(address)
+        bound.fire(.success(address))
 
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in

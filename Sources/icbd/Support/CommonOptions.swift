@@ -1,0 +1,45 @@
+import ArgumentParser
+import ICBDCore
+import ICBDRPC
+import Logging
+
+/// `--tls-dir DIR --name NAME`: where a service or client finds `ca.crt`, `NAME.crt`, `NAME.key`.
+struct TLSOptions: ParsableArguments {
+    @Option(help: "Directory with ca.crt, NAME.crt and NAME.key (made by `icbd pki`).")
+    var tlsDir: String
+
+    @Option(help: "This node's name; also the certificate's file name.")
+    var name: String
+
+    func validate() throws {
+        do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
+    }
+
+    func identity() throws -> TLSIdentity {
+        try TLSIdentity.load(directory: tlsDir, name: name)
+    }
+}
+
+/// `--log-level`.
+struct LoggingOptions: ParsableArguments {
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+
+    /// A logger writing one structured line per event to standard error.
+    func makeLogger(label: String) -> Logger {
+        var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        return logger
+    }
+}
+
+/// Parses a `HOST:PORT` option with a message that says what is wrong.
+func parseHostPort(_ text: String, option: String) throws -> HostPort {
+    do { return try HostPort(parsing: text) } catch { throw ValidationError("\(option): \(error)") }
+}

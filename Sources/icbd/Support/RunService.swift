@@ -1,0 +1,37 @@
+import ICBDCore
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// Runs one service in a `ServiceGroup` that stops gracefully on SIGTERM and SIGINT, and
+/// announces its address once it listens.
+func runService(
+    _ service: some Service,
+    role: Role,
+    name: String,
+    logger: Logger,
+    address: @escaping @Sendable () async throws -> SocketAddress
+) async throws {
+    let group = ServiceGroup(
+        configuration: ServiceGroupConfiguration(
+            services: [.init(service: service), .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore)],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        )
+    )
+    try await group.run()
+    logger.info("stopped", metadata: ["role": "\(role)", "name": "\(name)"])
+}
+
+/// Waits for the service to listen and prints its address.
+private struct Announcer: Service {
+    let role: Role
+    let name: String
+    let logger: Logger
+    let address: @Sendable () async throws -> SocketAddress
+
+    func run() async throws {
+        announceListening(role: role, name: name, address: try await address(), logger: logger)
+    }
+}
