@@ -1,2 +1,38 @@
 import ArgumentParser
-struct BenchCommand: AsyncParsableCommand { static let configuration = CommandConfiguration(commandName: "bench", abstract: "Benchmarks.") }
+
+/// `icbd bench AREA`: benchmarks that print ratios against a baseline measured in the same run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
+        subcommands: [RPC.self])
+
+    struct RPC: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rpc",
+            abstract: "RPC streaming throughput vs a plain TLS copy, and unary latency at concurrency 1 and 64.")
+
+        @Option(help: "MiB per throughput run (three runs of each path).")
+        var megabytes = 1024
+
+        @Option(help: "Unary calls per concurrency level.")
+        var calls = 20_000
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func validate() throws {
+            guard megabytes > 0, calls > 0 else { throw ValidationError("--megabytes and --calls must be positive") }
+        }
+
+        func run() async throws {
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            let report = try await RPCBenchmark(
+                options: .init(streamMegabytes: megabytes, unaryCalls: calls), logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
+            print(try report.render(json: json))
+        }
+    }
+}

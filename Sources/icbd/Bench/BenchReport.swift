@@ -1,0 +1,76 @@
+import Foundation
+
+/// One figure of a benchmark run (ARCHITECTURE.md "Command line", `icbd bench`).
+struct BenchFigure: Encodable {
+    struct Baseline: Encodable {
+        let name: String
+        let value: Double
+    }
+
+    let name: String
+    let value: Double
+    let unit: String
+    var baseline: Baseline?
+    var ratio: Double?
+    var goal: String?
+    var met: Bool?
+}
+
+/// What `icbd bench AREA` prints: a table for people or one JSON object.
+struct BenchReport: Encodable {
+    let bench: String
+    var figures: [BenchFigure] = []
+
+    func render(json: Bool) throws -> String {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            return String(decoding: try encoder.encode(self), as: UTF8.self)
+        }
+        var lines = ["bench \(bench)"]
+        for figure in figures {
+            var line = "  \(figure.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(format(figure.value)) \(figure.unit)"
+            if let baseline = figure.baseline, let ratio = figure.ratio {
+                line += "  (\(baseline.name) \(format(baseline.value)); ratio \(String(format: "%.2f", ratio)))"
+            }
+            if let goal = figure.goal, let met = figure.met {
+                line += "  goal \(goal): \(met ? "met" : "NOT met")"
+            }
+            lines.append(line)
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func format(_ value: Double) -> String {
+        value >= 100 ? String(format: "%.0f", value) : String(format: "%.3f", value)
+    }
+}
+
+/// Percentiles of latency samples.
+struct LatencySamples {
+    private(set) var seconds: [Double] = []
+
+    mutating func append(_ duration: Duration) {
+        let (s, atto) = duration.components
+        seconds.append(Double(s) + Double(atto) / 1e18)
+    }
+
+    mutating func merge(_ other: LatencySamples) {
+        seconds += other.seconds
+    }
+
+    /// The `p`th percentile (0...100), in milliseconds.
+    func percentileMilliseconds(_ p: Double) -> Double {
+        guard !seconds.isEmpty else { return 0 }
+        let sorted = seconds.sorted()
+        let index = min(sorted.count - 1, Int((p / 100 * Double(sorted.count)).rounded(.up)) - 1)
+        return sorted[max(0, index)] * 1000
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
