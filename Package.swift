@@ -109,7 +109,10 @@ let package = Package(
         ),
         .testTarget(
             name: "icbdTests",
-            dependencies: ["ICBDCore", "ICBDRPC", "ICBDProto"],
+            dependencies: [
+                "ICBDCore", "ICBDRPC", "ICBDProto",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -173,6 +173,11 @@ public final class RPCClient: Sendable {
     // MARK: Connection
 
     private func connection() async throws -> ClientConnection {
+        let ready: ClientConnection? = state.withLock { state in
+            if case .ready(let connection) = state.connection, !connection.isClosed { return connection }
+            return nil
+        }
+        if let ready { return ready }
         enum Next {
             case use(ClientConnection)
             case fail(RPCError)

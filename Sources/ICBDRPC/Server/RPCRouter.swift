@@ -20,7 +20,7 @@ public struct RPCRouter: Sendable {
     ) {
         add(method) { stream in
             let request = try MessageCoding.decode(try await stream.singleRequest(), as: Request.self)
-            try await stream.send(MessageCoding.encode(try await body(request, stream.context)))
+            return try MessageCoding.encode(try await body(request, stream.context))
         }
     }
 
@@ -31,6 +31,7 @@ public struct RPCRouter: Sendable {
         add(method) { stream in
             let request = try MessageCoding.decode(try await stream.singleRequest(), as: Request.self)
             try await body(request, RPCResponseWriter(stream: stream), stream.context)
+            return nil
         }
     }
 
@@ -40,7 +41,7 @@ public struct RPCRouter: Sendable {
     ) {
         add(method) { stream in
             let response = try await body(RPCRequestStream(messages: stream.requests, decodeFailure: .invalidArgument), stream.context)
-            try await stream.send(MessageCoding.encode(response))
+            return try MessageCoding.encode(response)
         }
     }
 
@@ -51,12 +52,13 @@ public struct RPCRouter: Sendable {
     ) {
         add(method) { stream in
             try await body(RPCRequestStream(messages: stream.requests, decodeFailure: .invalidArgument), RPCResponseWriter(stream: stream), stream.context)
+            return nil
         }
     }
 
     private mutating func add<Request, Response>(
         _ method: RPCMethod<Request, Response>,
-        run: @escaping @Sendable (ServerStream) async throws -> Void
+        run: @escaping @Sendable (ServerStream) async throws -> ByteBuffer?
     ) {
         precondition(handlers[method.path] == nil, "\(method.path) registered twice")
         handlers[method.path] = RPCHandler(allowedRoles: method.allowedRoles, run: run)
@@ -68,10 +70,11 @@ public protocol RPCService: Sendable {
     func register(into router: inout RPCRouter)
 }
 
-/// The type-erased handler of one method.
+/// The type-erased handler of one method. It returns the single response of a unary or
+/// client-streaming call, which goes out together with the Status.
 struct RPCHandler: Sendable {
     let allowedRoles: Set<Role>
-    let run: @Sendable (ServerStream) async throws -> Void
+    let run: @Sendable (ServerStream) async throws -> ByteBuffer?
 }
 
 /// Sends the response messages of a streaming call; waits while the client's window is used up.

@@ -125,7 +125,7 @@ final class ServerConnection: Sendable {
     }
 
     private enum Outcome {
-        case returned((any Error)?)
+        case returned(Result<ByteBuffer?, any Error>)
         case stopped(StopReason)
         case deadlineExceeded
     }
@@ -152,10 +152,9 @@ final class ServerConnection: Sendable {
         await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 do {
-                    try await handler.run(stream)
-                    return .returned(nil)
+                    return .returned(.success(try await handler.run(stream)))
                 } catch {
-                    return .returned(error)
+                    return .returned(.failure(error))
                 }
             }
             group.addTask { await stream.stopSignal.wait().map(Outcome.stopped) }
@@ -172,7 +171,11 @@ final class ServerConnection: Sendable {
             while let next = await group.next() {
                 guard let outcome = next else { continue }
                 group.cancelAll()
-                await stream.finish(status(for: outcome, logger: logger))
+                if case .returned(.success(let response)) = outcome {
+                    await stream.finish(nil, response: response)
+                } else {
+                    await stream.finish(status(for: outcome, logger: logger))
+                }
                 break
             }
         }
@@ -180,9 +183,9 @@ final class ServerConnection: Sendable {
 
     private func status(for outcome: Outcome, logger: Logger) -> RPCError? {
         switch outcome {
-        case .returned(nil):
+        case .returned(.success):
             return nil
-        case .returned(let error?):
+        case .returned(.failure(let error)):
             let rpcError = RPCError(error)
             if rpcError.code == .internal {
                 logger.error("call failed", metadata: ["error": "\(rpcError.cause.map { "\($0)" } ?? rpcError.message)"])

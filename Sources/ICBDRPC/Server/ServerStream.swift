@@ -43,8 +43,9 @@ package final class ServerStream: Sendable {
         return request
     }
 
-    /// Ends the call with `error` (nil = OK). Only the first call sends anything.
-    func finish(_ error: RPCError?) async {
+    /// Ends the call with `error` (nil = OK), after `response`, the single response of a unary or
+    /// client-streaming call, in the same write. Only the first call sends anything.
+    func finish(_ error: RPCError?, response: ByteBuffer? = nil) async {
         guard statusSent.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         sendWindow.fail(CancellationError())
         requests.finish(.failed(CancellationError()))
@@ -55,6 +56,12 @@ package final class ServerStream: Sendable {
             status.message = error.message
             status.details = error.details
         }
-        try? await writer.write(RPCFrame(stream: id, kind: .status(status)))
+        var frames: [RPCFrame] = []
+        if let response, error == nil {
+            // The call's only response: the fresh window always admits it.
+            frames.append(RPCFrame(stream: id, kind: .message(response)))
+        }
+        frames.append(RPCFrame(stream: id, kind: .status(status)))
+        try? await writer.write(frames)
     }
 }
