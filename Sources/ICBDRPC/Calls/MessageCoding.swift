@@ -36,7 +36,13 @@ struct SerializedBytes: SwiftProtobufContiguousBytes {
     var buffer: ByteBuffer
 
     init(repeating byte: UInt8, count: Int) {
-        buffer = ByteBuffer(repeating: byte, count: count)
+        buffer = ByteBufferAllocator().buffer(capacity: count)
+        if byte == 0 {
+            // swift-protobuf asks for zeros, then overwrites every byte: skip the fill.
+            buffer.moveWriterIndex(forwardBy: count)
+        } else {
+            buffer.writeRepeatingByte(byte, count: count)
+        }
     }
 
     init<S: Sequence>(_ sequence: S) where S.Element == UInt8 {

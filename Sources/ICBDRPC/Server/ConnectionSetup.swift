@@ -80,12 +80,7 @@ enum ConnectionPipeline {
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(tls)
         try sync.addHandler(HandshakeObserver(identity: identity))
-        try sync.addHandler(
-            ByteToMessageHandler(
-                FrameDecoder(),
-                maximumBufferSize: RPCFrame.Limits.maximumFrameLength + 64 * 1024
-            )
-        )
+        try sync.addHandler(FrameDecoder())
         try sync.addHandler(FrameEncoder())
         try sync.addHandler(IdleStateHandler(readTimeout: TimeAmount(idleTimeout)))
         try sync.addHandler(IdleConnectionCloser())

@@ -11,11 +11,12 @@ import NIOTLS
 /// channel's writability as back-pressure, counted by the reader.
 enum PlainTLSCopy {
     /// Copies `totalBytes` from a server to a client on loopback; returns the elapsed time.
-    static func run(totalBytes: Int, server: TLSIdentity, client: TLSIdentity, logger: Logger) async throws -> Duration {
+    static func run(
+        totalBytes: Int, server: TLSIdentity, client: TLSIdentity, loops: BenchEventLoops, logger: Logger
+    ) async throws -> Duration {
         let serverTLS = try TLSContexts(server: server)
         let clientTLS = try TLSContexts(client: client)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let listener = try await ServerBootstrap(group: group)
+        let listener = try await ServerBootstrap(group: loops.server)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 1 << 20, high: 4 << 20))
             .childChannelInitializer { channel in
@@ -26,9 +27,9 @@ enum PlainTLSCopy {
             }
             .bind(host: "127.0.0.1", port: 0).get()
         defer { listener.close(promise: nil) }
-        let done = group.any().makePromise(of: Int.self)
+        let done = loops.client.any().makePromise(of: Int.self)
         let start = ContinuousClock.now
-        _ = try await ClientBootstrap(group: group)
+        _ = try await ClientBootstrap(group: loops.client)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -105,4 +106,16 @@ enum PlainTLSCopy {
 struct BenchError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// One event loop for the server side and one for the client side, so that in both measured
+/// paths encryption and decryption run on different threads, whatever NIO's placement.
+struct BenchEventLoops {
+    let server = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let client = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+
+    func shutdown() async throws {
+        try await server.shutdownGracefully()
+        try await client.shutdownGracefully()
+    }
 }

@@ -39,36 +39,42 @@ struct RPCBenchmark {
             let payload = Icbd_Bench_V1_Payload.with { $0.data = Data(repeating: 0xA5, count: Int(request.size)) }
             for _ in 0..<request.count { try await writer.write(payload) }
         }
+        let loops = BenchEventLoops()
         let server = try RPCServer(
             configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: serverIdentity),
-            router: router, logger: logger)
+            router: router, group: loops.server, logger: logger)
 
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        let report = try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             defer { group.cancelAll() }
             let port = try await server.localAddress().port ?? 0
             let configuration = RPCClientConfiguration(
                 target: HostPort(host: "127.0.0.1", port: port), expectedRole: .cache, tls: clientIdentity)
-            return try await withRPCClient(configuration, logger: logger) { client in
-                var report = BenchReport(bench: "rpc")
-                report.figures += try await throughput(client: client, server: serverIdentity, clientIdentity: clientIdentity)
-                report.figures += try await latency(client: client)
-                return report
-            }
+            let client = try RPCClient(configuration: configuration, group: loops.client, logger: logger)
+            group.addTask { await client.run() }
+            var report = BenchReport(bench: "rpc")
+            report.figures += try await throughput(
+                client: client, server: serverIdentity, clientIdentity: clientIdentity, loops: loops)
+            report.figures += try await latency(client: client)
+            return report
         }
+        try await loops.shutdown()
+        return report
     }
 
-    private func throughput(client: RPCClient, server: TLSIdentity, clientIdentity: TLSIdentity) async throws -> [BenchFigure] {
+    private func throughput(
+        client: RPCClient, server: TLSIdentity, clientIdentity: TLSIdentity, loops: BenchEventLoops
+    ) async throws -> [BenchFigure] {
         let megabytes = options.streamMegabytes
         // Warm up both paths, then alternate them so drift on a noisy machine hits both alike.
         _ = try await streamRPC(client: client, megabytes: 64)
-        _ = try await PlainTLSCopy.run(totalBytes: 64 << 20, server: server, client: clientIdentity, logger: logger)
+        _ = try await PlainTLSCopy.run(totalBytes: 64 << 20, server: server, client: clientIdentity, loops: loops, logger: logger)
         var rpcTime = Duration.zero
         var plainTime = Duration.zero
         for _ in 0..<3 {
             rpcTime += try await streamRPC(client: client, megabytes: megabytes)
             plainTime += try await PlainTLSCopy.run(
-                totalBytes: megabytes << 20, server: server, client: clientIdentity, logger: logger)
+                totalBytes: megabytes << 20, server: server, client: clientIdentity, loops: loops, logger: logger)
         }
         let rpc = Double(3 * megabytes) / rpcTime.seconds
         let plain = Double(3 * megabytes) / plainTime.seconds
