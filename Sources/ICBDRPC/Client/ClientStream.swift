@@ -24,9 +24,7 @@ final class ClientStream: Sendable {
         self.method = method
         self.writer = writer
         self.onAbandon = onAbandon
-        self.responses = InboundMessages { [writer] bytes in
-            writer.submit(RPCFrame(stream: id, kind: .credit(UInt32(clamping: bytes))))
-        }
+        self.responses = InboundMessages(returnCredit: writer.creditReturner(for: id))
     }
 
     /// Sends one request message, waiting for window.
@@ -34,8 +32,7 @@ final class ClientStream: Sendable {
         guard !state.withLock({ $0.over || $0.requestsEnded }) else {
             throw RPCError(code: .failedPrecondition, message: "\(method): the call's requests are finished")
         }
-        try await sendWindow.reserve(message.readableBytes)
-        try await writer.write(RPCFrame(stream: id, kind: .message(message)))
+        try await writer.send(message, on: id, window: sendWindow)
     }
 
     /// Half-closes: no more requests.

@@ -20,16 +20,13 @@ package final class ServerStream: Sendable {
         self.context = context
         self.writer = writer
         self.onClosed = onClosed
-        self.requests = InboundMessages { [writer] bytes in
-            writer.submit(RPCFrame(stream: id, kind: .credit(UInt32(clamping: bytes))))
-        }
+        self.requests = InboundMessages(returnCredit: writer.creditReturner(for: id))
     }
 
     /// Sends one response message, waiting for window.
     func send(_ message: ByteBuffer) async throws {
         guard !statusSent.load(ordering: .relaxed) else { throw CancellationError() }
-        try await sendWindow.reserve(message.readableBytes)
-        try await writer.write(RPCFrame(stream: id, kind: .message(message)))
+        try await writer.send(message, on: id, window: sendWindow)
     }
 
     /// The single request of a unary or server-streaming call.

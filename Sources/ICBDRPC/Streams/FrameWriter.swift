@@ -40,6 +40,17 @@ package struct FrameWriter: Sendable {
         try await gate.waitUntilWritable()
     }
 
+    /// Sends one message of `stream` once the stream's `window` admits it.
+    package func send(_ message: ByteBuffer, on stream: UInt32, window: SendWindow) async throws {
+        try await window.reserve(message.readableBytes)
+        try await write(RPCFrame(stream: stream, kind: .message(message)))
+    }
+
+    /// Returns consumed bytes of `stream` to its sender as `Credit`.
+    package func creditReturner(for stream: UInt32) -> @Sendable (Int) -> Void {
+        { [self] bytes in submit(RPCFrame(stream: stream, kind: .credit(UInt32(clamping: bytes)))) }
+    }
+
     /// Waits until the channel takes more, without writing.
     package func waitUntilWritable() async throws {
         try await gate.waitUntilWritable()
