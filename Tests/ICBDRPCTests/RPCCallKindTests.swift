@@ -3,6 +3,7 @@ import ICBDCore
 import ICBDProto
 import SwiftProtobuf
 import ICBDRPC
+import NIOCore
 import Testing
 
 @Suite("RPC call kinds over mutual TLS")
@@ -44,6 +45,35 @@ struct RPCCallKindTests {
                 }
             }
             #expect(sizes == Array(repeating: 70_000, count: 50))
+        }
+    }
+
+    @Test func payloadsTravelUncopiedAndStillDecodeAsPlainMessages() async throws {
+        let server = try TestServer()
+        try await server.run {
+            try await server.withClient { client in
+                let request = StreamRequest.with { $0.count = 3; $0.size = 100_000 }
+                func expected(_ n: Int) -> [UInt8] { (0..<100_000).map { UInt8((n + $0) % 251) } }
+                // Read with payloads as slices.
+                let slices = try await client.serverStreaming(TestService.payloads, request) { responses in
+                    var all: [[UInt8]] = []
+                    for try await item in responses.withPayloads { all.append(Array(item.payload.readableBytesView)) }
+                    return all
+                }
+                #expect(slices == (0..<3).map(expected))
+                // The same bytes are an ordinary Payload to a reader that knows nothing of payloads.
+                let plain = try await client.serverStreaming(TestService.payloads, request) { responses in
+                    var all: [[UInt8]] = []
+                    for try await payload in responses { all.append(Array(payload.data)) }
+                    return all
+                }
+                #expect(plain == slices)
+                // And the other way: a client sending payloads uncopied.
+                let sum = try await client.clientStreaming(TestService.collectPayloads) { writer in
+                    for _ in 0..<6 { try await writer.write(Payload(), payload: ByteBuffer(repeating: 1, count: 1 << 20)) }
+                }
+                #expect(String(decoding: sum.payload, as: UTF8.self) == "\(6 << 20)")
+            }
         }
     }
 

@@ -28,11 +28,11 @@ final class ClientStream: Sendable {
     }
 
     /// Sends one request message, waiting for window.
-    func send(_ message: ByteBuffer) async throws {
+    func send(_ message: ByteBuffer, tail: ByteBuffer? = nil) async throws {
         guard !state.withLock({ $0.over || $0.requestsEnded }) else {
             throw RPCError(code: .failedPrecondition, message: "\(method): the call's requests are finished")
         }
-        try await writer.send(message, on: id, window: sendWindow)
+        try await writer.send(message, tail: tail, on: id, window: sendWindow)
     }
 
     /// Half-closes: no more requests.

@@ -89,11 +89,10 @@ package final class FrameEncoder: ChannelOutboundHandler, RemovableChannelHandle
         let frame = unwrapOutboundIn(data)
         var header = context.channel.allocator.buffer(capacity: 32)
         do {
-            if let payload = try FrameCodec.encodeHeader(frame, into: &header) {
-                context.write(wrapOutboundOut(header), promise: nil)
-                context.write(wrapOutboundOut(payload), promise: promise)
-            } else {
-                context.write(wrapOutboundOut(header), promise: promise)
+            let payload = try FrameCodec.encodeHeader(frame, into: &header)
+            context.write(wrapOutboundOut(header), promise: payload.isEmpty ? promise : nil)
+            for (index, part) in payload.enumerated() {
+                context.write(wrapOutboundOut(part), promise: index == payload.count - 1 ? promise : nil)
             }
         } catch {
             promise?.fail(error)

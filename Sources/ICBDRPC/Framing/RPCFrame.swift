@@ -18,10 +18,14 @@ package struct RPCFrame: Sendable {
 
     package var stream: UInt32
     package var kind: Kind
+    /// Outbound only: bytes that end a `message` payload, written as their own buffer so a large
+    /// chunk is never copied into the frame (see ``RPCPayloadCarrying``). Decoding never sets it.
+    package var messageTail: ByteBuffer?
 
-    package init(stream: UInt32, kind: Kind) {
+    package init(stream: UInt32, kind: Kind, messageTail: ByteBuffer? = nil) {
         self.stream = stream
         self.kind = kind
+        self.messageTail = messageTail
     }
 
     /// Limits fixed by icbd/1.

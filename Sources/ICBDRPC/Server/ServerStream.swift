@@ -24,9 +24,9 @@ package final class ServerStream: Sendable {
     }
 
     /// Sends one response message, waiting for window.
-    func send(_ message: ByteBuffer) async throws {
+    func send(_ message: ByteBuffer, tail: ByteBuffer? = nil) async throws {
         guard !statusSent.load(ordering: .relaxed) else { throw CancellationError() }
-        try await writer.send(message, on: id, window: sendWindow)
+        try await writer.send(message, tail: tail, on: id, window: sendWindow)
     }
 
     /// The single request of a unary or server-streaming call.

@@ -40,10 +40,11 @@ package struct FrameWriter: Sendable {
         try await gate.waitUntilWritable()
     }
 
-    /// Sends one message of `stream` once the stream's `window` admits it.
-    package func send(_ message: ByteBuffer, on stream: UInt32, window: SendWindow) async throws {
-        try await window.reserve(message.readableBytes)
-        try await write(RPCFrame(stream: stream, kind: .message(message)))
+    /// Sends one message of `stream` (`tail`: its last bytes, written uncopied) once the
+    /// stream's `window` admits it.
+    package func send(_ message: ByteBuffer, tail: ByteBuffer? = nil, on stream: UInt32, window: SendWindow) async throws {
+        try await window.reserve(message.readableBytes + (tail?.readableBytes ?? 0))
+        try await write(RPCFrame(stream: stream, kind: .message(message), messageTail: tail))
     }
 
     /// Returns consumed bytes of `stream` to its sender as `Credit`.

@@ -3,6 +3,7 @@ import ICBDProto
 import SwiftProtobuf
 import ICBDRPC
 import Foundation
+import NIOCore
 import Synchronization
 
 typealias EchoRequest = Icbd_Bench_V1_EchoRequest
@@ -16,6 +17,10 @@ struct TestService: RPCService {
     static let echo = RPCMethod<EchoRequest, EchoResponse>(service: service, method: "Echo", kind: .unary, allowedRoles: Set(Role.allCases))
     static let adminOnly = RPCMethod<EchoRequest, EchoResponse>(service: service, method: "AdminOnly", kind: .unary, allowedRoles: [.admin])
     static let stream = RPCMethod<StreamRequest, Payload>(service: service, method: "Stream", kind: .serverStreaming, allowedRoles: Set(Role.allCases))
+    /// Like Stream, with the payload sent uncopied (``RPCPayloadCarrying``); byte i of message n is `(n + i) % 251`.
+    static let payloads = RPCMethod<StreamRequest, Payload>(service: service, method: "Payloads", kind: .serverStreaming, allowedRoles: Set(Role.allCases))
+    /// Sums the payload bytes of the requests, read uncopied.
+    static let collectPayloads = RPCMethod<Payload, EchoResponse>(service: service, method: "CollectPayloads", kind: .clientStreaming, allowedRoles: Set(Role.allCases))
     static let collect = RPCMethod<Payload, EchoResponse>(service: service, method: "Collect", kind: .clientStreaming, allowedRoles: Set(Role.allCases))
     static let chat = RPCMethod<EchoRequest, EchoResponse>(service: service, method: "Chat", kind: .bidirectional, allowedRoles: Set(Role.allCases))
     /// Takes a message with a string field 1 (the method name of an Open), answers it back.
@@ -52,6 +57,17 @@ struct TestService: RPCService {
                 probes.produced.add(1, ordering: .relaxed)
             }
         }
+        router.serverStreaming(Self.payloads) { request, writer, _ in
+            for n in 0..<Int(request.count) {
+                let bytes = (0..<Int(request.size)).map { UInt8((n + $0) % 251) }
+                try await writer.write(Payload(), payload: ByteBuffer(bytes: bytes))
+            }
+        }
+        router.clientStreaming(Self.collectPayloads) { requests, _ in
+            var total = 0
+            for try await item in requests.withPayloads { total += item.payload.readableBytes }
+            return EchoResponse.with { $0.payload = Data("\(total)".utf8) }
+        }
         router.clientStreaming(Self.collect) { requests, _ in
             var total = 0
             for try await payload in requests { total += payload.data.count }
@@ -85,3 +101,7 @@ struct TestService: RPCService {
     }
 }
 
+
+extension Payload: RPCPayloadCarrying {
+    public static var payloadField: Int { 1 }
+}
