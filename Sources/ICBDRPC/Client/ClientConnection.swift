@@ -75,7 +75,10 @@ final class ClientConnection: Sendable {
                 }
             }
         } catch {
-            reason = "the connection failed: \(error)"
+            // In TLS 1.3 a server refuses a client certificate after the client's handshake is done.
+            reason = "\(error)".contains("ALERT")
+                ? "the server ended the connection with a TLS alert; it refuses this client's certificate when it is not issued by the deployment CA or not valid now (\(error))"
+                : "the connection failed: \(error)"
         }
         close(RPCError(code: .unavailable, message: reason))
     }

@@ -289,6 +289,7 @@ public final class RPCClient: Sendable {
         let expectedRole = configuration.expectedRole
         let logger = self.logger
         let connectTimeout = configuration.connectTimeout
+        let refusal = CertificateRefusal()
         let setUp = try await ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(connectTimeout))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -297,7 +298,8 @@ public final class RPCClient: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     try ConnectionPipeline.configure(
                         channel,
-                        tls: tls.makeClientHandler(host: target.host, expectedRole: expectedRole, logger: logger),
+                        tls: tls.makeClientHandler(
+                            host: target.host, expectedRole: expectedRole, logger: logger, refusal: refusal),
                         idleTimeout: .seconds(60)
                     )
                 }
@@ -311,9 +313,26 @@ public final class RPCClient: Sendable {
             _ = try await setUp.identity.get()
         } catch {
             try? await channel.close()
-            throw error
+            throw Self.explainHandshakeFailure(error, refusal: refusal, identity: configuration.tls.identity)
         }
         return (ClientConnection(channel: channel, writer: setUp.writer, logger: logger), setUp.channel)
+    }
+}
+
+extension RPCClient {
+    /// Turns a failed handshake into a sentence saying which side refused what.
+    fileprivate static func explainHandshakeFailure(_ error: any Error, refusal: CertificateRefusal, identity: PeerIdentity)
+        -> TLSIdentityError
+    {
+        if let reason = refusal.recorded {
+            return TLSIdentityError("this client refused the server's certificate (\(reason))")
+        }
+        let text = "\(error)"
+        if text.contains("ALERT") || text.contains("alreadyClosed") || text.contains("EOF") {
+            return TLSIdentityError(
+                "the server refused this client's certificate (\(identity)) or closed the handshake: check that it is issued by the deployment CA and still valid (\(text))")
+        }
+        return TLSIdentityError("handshake failed: \(text)")
     }
 }
 

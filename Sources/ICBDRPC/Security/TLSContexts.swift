@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import Logging
+import Synchronization
 import NIOCore
 import NIOSSL
 import SwiftASN1
@@ -52,18 +53,23 @@ package struct TLSContexts: Sendable {
     }
 
     /// The client side of one connection to `host`, which must present `expectedRole`.
-    package func makeClientHandler(host: String, expectedRole: Role, logger: Logger) throws -> NIOSSLClientHandler {
+    /// `refusal` receives, if the server's certificate is refused, why: for the caller's error.
+    package func makeClientHandler(
+        host: String, expectedRole: Role, logger: Logger, refusal: CertificateRefusal = CertificateRefusal()
+    ) throws -> NIOSSLClientHandler {
         let isIP = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
         return try NIOSSLClientHandler(
             context: context,
             serverHostname: isIP ? nil : host,
-            customVerificationCallbackWithMetadata: verify(usage: .serverAuth, expectedRole: expectedRole, host: host, logger: logger)
+            customVerificationCallbackWithMetadata: verify(
+                usage: .serverAuth, expectedRole: expectedRole, host: host, logger: logger, refusal: refusal)
         )
     }
 
-    private func verify(usage: ExtendedKeyUsage.Usage, expectedRole: Role?, host: String?, logger: Logger)
-        -> NIOSSLCustomVerificationCallbackWithMetadata
-    {
+    private func verify(
+        usage: ExtendedKeyUsage.Usage, expectedRole: Role?, host: String?, logger: Logger,
+        refusal: CertificateRefusal = CertificateRefusal()
+    ) -> NIOSSLCustomVerificationCallbackWithMetadata {
         let roots = identity.trustRoots
         return { presented, promise in
             promise.completeWithTask {
@@ -85,20 +91,31 @@ package struct TLSContexts: Sendable {
                         let nio = try chain.map { try NIOSSLCertificate(bytes: $0.derBytes, format: .der) }
                         return .certificateVerified(VerificationMetadata(ValidatedCertificateChain(nio)))
                     case .couldNotValidate(let failures):
-                        logger.warning(
-                            "peer certificate refused",
-                            metadata: [
-                                "subject": "\(leaf.subject)",
-                                "reasons": "\(failures.map { "\($0.policyFailureReason)" }.joined(separator: "; "))",
-                            ]
-                        )
+                        let reasons = failures.map { "\($0.policyFailureReason)" }
+                        let reason = reasons.isEmpty ? "no chain to the deployment CA" : reasons.joined(separator: "; ")
+                        refusal.record("\(leaf.subject): \(reason)")
+                        logger.warning("peer certificate refused", metadata: ["subject": "\(leaf.subject)", "reasons": "\(reason)"])
                         return .failed
                     }
                 } catch {
+                    refusal.record("\(error)")
                     logger.warning("peer certificate refused", metadata: ["error": "\(error)"])
                     return .failed
                 }
             }
         }
     }
+}
+
+/// Why this side refused its peer's certificate during one handshake, if it did.
+package final class CertificateRefusal: Sendable {
+    private let reason = Mutex<String?>(nil)
+
+    package init() {}
+
+    func record(_ text: String) {
+        reason.withLock { $0 = $0 ?? text }
+    }
+
+    package var recorded: String? { reason.withLock { $0 } }
 }
