@@ -67,7 +67,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "Replicator", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
+        .systemLibrary(name: "CBtrfsUtil", providers: [.apt(["libbtrfsutil-dev"])]),
+        .target(
+            name: "Replicator",
+            dependencies: [
+                "ICBDCore", "ICBDRPC", "CBtrfsUtil",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "CacheNode", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
         .target(name: "Gateway", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -105,6 +113,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ReplicatorTests",
+            dependencies: ["Replicator", "ICBDCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

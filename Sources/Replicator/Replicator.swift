@@ -1,1 +1,0 @@
-// Replicator library: filled in by its issue.
