@@ -5,46 +5,46 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-/// How a catalog runs (`icbd catalog ...`).
-public struct CatalogConfiguration: Sendable {
-    /// Where the RPC server listens.
-    public var listen: HostPort
-    /// The database file (SQLite, created on first start).
-    public var databasePath: String
-    /// The catalog's certificate (role `catalog`), key and the deployment CA.
-    public var tls: TLSIdentity
-    /// This catalog's node name.
-    public var name: String
-
-    public init(listen: HostPort, databasePath: String, tls: TLSIdentity, name: String) {
-        self.listen = listen
-        self.databasePath = databasePath
-        self.tls = tls
-        self.name = name
-    }
-}
-
-/// The catalog service: the source of truth for images, versions, tags, sites and nodes.
-///
-/// For now it serves Health only; the data model comes with its own issue.
+/// The catalog service: the source of truth for images, versions, tags, sites, nodes,
+/// placements, policies and boot assignments, served over icbd/1 (`/icbd.catalog.v1.Catalog`
+/// and Health), with a background task that marks nodes down when their heartbeats stop.
 public final class CatalogService: Service, Sendable {
     public let configuration: CatalogConfiguration
+    /// Where the data lives.
+    public let store: any CatalogStore
     private let server: RPCServer
+    private let maintenance: CatalogMaintenance
+    private let logger: Logger
 
-    public init(configuration: CatalogConfiguration, logger: Logger) throws {
+    /// Opens (or creates) the SQLite database of `configuration` and serves it.
+    public convenience init(configuration: CatalogConfiguration, logger: Logger) throws {
         let directory = (configuration.databasePath as NSString).deletingLastPathComponent
         guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
             throw CatalogError(
                 "the database directory '\(directory)' does not exist or is not writable; create it or choose another --db")
         }
+        var storeLogger = logger
+        storeLogger[metadataKey: "db"] = "\(configuration.databasePath)"
+        let store = try SQLiteCatalogStore(path: configuration.databasePath, configuration: configuration.store, logger: storeLogger)
+        try self.init(configuration: configuration, store: store, logger: logger)
+    }
+
+    /// Serves `store`, whatever database it keeps its data in.
+    public init(configuration: CatalogConfiguration, store: any CatalogStore, logger: Logger) throws {
         self.configuration = configuration
+        self.store = store
+        self.logger = logger
         var router = RPCRouter()
         router.register(HealthService(role: .catalog, node: configuration.name))
+        router.register(CatalogRPCService(store: store, settings: configuration.rpc, now: configuration.now, logger: logger))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router,
             logger: logger
         )
+        self.maintenance = CatalogMaintenance(
+            store: store, sweepInterval: configuration.sweepInterval, changeLogRetention: configuration.changeLogRetention,
+            now: configuration.now, logger: logger)
     }
 
     /// The address the catalog listens on, once it does.
@@ -52,8 +52,20 @@ public final class CatalogService: Service, Sendable {
         try await server.localAddress()
     }
 
+    /// Serves until graceful shutdown (or cancellation); the maintenance task stops with it.
     public func run() async throws {
-        try await server.run()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.maintenance.run() }
+            defer { group.cancelAll() }
+            try await server.run()
+        }
+    }
+
+    /// Marks nodes whose heartbeat expired as down now, as the background task does every
+    /// ``CatalogConfiguration/sweepInterval``; returns them.
+    @discardableResult
+    public func sweepExpiredNodes() async throws -> [NodeRecord] {
+        try await maintenance.sweepExpiredNodes()
     }
 }
 

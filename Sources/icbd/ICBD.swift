@@ -8,7 +8,10 @@ struct ICBD: AsyncParsableCommand {
         commandName: "icbd",
         abstract: "Image replication and caching for iCBD: catalog, replicators, cache nodes and gateways.",
         version: SoftwareVersion.current,
-        subcommands: [PKICommand.self, CatalogCommand.self, HealthCommand.self, BenchCommand.self]
+        subcommands: [
+            PKICommand.self, CatalogCommand.self, HealthCommand.self, ImageCommand.self, SiteCommand.self, NodeCommand.self,
+            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self,
+        ]
     )
 }
 

@@ -133,8 +133,11 @@ struct RPCConnectionTests {
 
     @Test func callsFailFastWhileThePeerIsDown() async throws {
         let server = try TestServer()
-        let configuration = RPCClientConfiguration(
+        var configuration = RPCClientConfiguration(
             target: HostPort(host: "127.0.0.1", port: 1), expectedRole: .catalog, tls: try server.pki.identity(.admin, "admin"))
+        // A backoff far longer than a loaded machine can take between the two calls.
+        configuration.initialBackoff = .seconds(60)
+        configuration.maximumBackoff = .seconds(60)
         try await withRPCClient(configuration, logger: server.logger) { client in
             // The first call tries to connect and fails; the second fails without trying (backoff).
             await expectRPCError(.unavailable) { _ = try await client.unary(TestService.echo, EchoRequest()) }

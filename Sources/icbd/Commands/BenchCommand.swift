@@ -1,10 +1,12 @@
 import ArgumentParser
+import Foundation
+import ICBDCore
 
 /// `icbd bench AREA`: benchmarks that print ratios against a baseline measured in the same run.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self])
+        subcommands: [RPC.self, Repository.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -32,6 +34,28 @@ struct BenchCommand: AsyncParsableCommand {
             let report = try await RPCBenchmark(
                 options: .init(streamMegabytes: megabytes, unaryCalls: calls), logger: logging.makeLogger(label: "icbd.bench")
             ).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Repository: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "repository", abstract: "Manifest hashing throughput vs sha256sum of the same file.")
+
+        @Option(help: "Size of the test file, e.g. 2GiB.")
+        var size = "2GiB"
+
+        @Option(help: "Directory for the test file (it is removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func run() async throws {
+            let bytes: Int64
+            do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
+            guard bytes >= 1 << 20 else { throw ValidationError("--size must be at least 1MiB") }
+            let report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
             print(try report.render(json: json))
         }
     }

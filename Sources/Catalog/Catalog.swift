@@ -1,1 +1,0 @@
-// Catalog library: filled in by its issue.

@@ -1,0 +1,95 @@
+import Foundation
+import ICBDCore
+
+/// Where the catalog keeps its data. Everything the RPC layer needs goes through this
+/// protocol, in domain values only, so another database (PostgreSQL) can take SQLite's place
+/// without the handlers changing (docs/catalog.md).
+///
+/// Contract of every implementation:
+/// - each mutating call is one transaction: it commits whole or not at all;
+/// - a call that changes anything bumps the global revision by exactly one and records the
+///   events of that revision in the change log, in the same transaction; a call that changes
+///   nothing does neither;
+/// - `expected` revisions are compared inside that transaction (a mismatch is `.conflict`);
+/// - the revision never goes back, also across crashes: a call that returned has committed
+///   durably;
+/// - reads answer with the revision they were read at;
+/// - the rules of the data model live in ``CatalogRules`` (plain functions shared by stores),
+///   the store only loads what they need and writes what they decide.
+public protocol CatalogStore: Sendable {
+    /// The revision of the last committed change.
+    func currentRevision() async throws -> Revision
+
+    // MARK: Images and versions
+    func createImage(name: Name, description: String, ifMissing: Bool, at now: Date) async throws -> Revisioned<(ImageRecord, created: Bool)>
+    func listImages(after: Name?, limit: Int) async throws -> Revisioned<Page<ImageSummary>>
+    func image(_ name: Name) async throws -> Revisioned<ImageDetail>
+    func resolveVersion(image: Name, reference: VersionReference) async throws -> Revisioned<VersionRecord>
+    func createVersion(_ version: NewVersion, at now: Date) async throws -> Revisioned<VersionRecord>
+    /// Stores a file's manifest from `entries` (pieces of 32-byte entries, in order), checks
+    /// its count and digest against the file, and marks it stored. Memory stays bounded by one
+    /// page whatever the manifest's size.
+    func storeManifest<Entries: AsyncSequence<[UInt8], any Error>>(
+        _ locator: ManifestLocator, entries: Entries, at now: Date
+    ) async throws -> Revisioned<FileRecord>
+    /// Makes a publishing version ready and moves `latest` to it when it is the newest.
+    func completeVersion(image: Name, number: Int64, at now: Date) async throws -> Revisioned<(VersionRecord, latest: TagRecord?)>
+    func retireVersion(image: Name, number: Int64, expected: ExpectedRevision, at now: Date) async throws -> Revisioned<VersionRecord>
+    /// The file of a ready or retired version and how many manifest pages it has.
+    func manifestFile(_ locator: ManifestLocator) async throws -> (file: FileRecord, pages: Int)
+    /// One page (up to ``ManifestPaging/entriesPerPage`` entries) of a stored manifest.
+    func manifestPage(_ locator: ManifestLocator, index: Int) async throws -> [UInt8]
+
+    // MARK: Tags
+    func moveTag(image: Name, tag: Name, version: Int64, expected: ExpectedRevision) async throws -> Revisioned<TagRecord>
+    func deleteTag(image: Name, tag: Name, expected: ExpectedRevision) async throws -> Revision
+
+    // MARK: Sites
+    func listSites() async throws -> Revisioned<[SiteRecord]>
+    func putSite(_ site: SiteSpec, expected: ExpectedRevision) async throws -> Revisioned<(SiteRecord, created: Bool)>
+    func deleteSite(_ name: Name, expected: ExpectedRevision) async throws -> Revision
+
+    // MARK: Nodes
+    func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]>
+    func registerNode(_ node: NodeRegistration, at now: Date) async throws -> Revisioned<NodeRecord>
+    /// Records a heartbeat; a down node comes back up (a change), otherwise only the time is
+    /// kept, which is not a change and bumps nothing.
+    func heartbeat(_ name: Name, at now: Date) async throws -> Revisioned<NodeRecord>
+    func setNodeState(_ name: Name, _ state: NodeState, expected: ExpectedRevision) async throws -> Revisioned<NodeRecord>
+    func deleteNode(_ name: Name, expected: ExpectedRevision) async throws -> Revision
+    /// Marks `up` nodes whose last heartbeat (or `graceStart`, when later) is older than their
+    /// TTL at `now` as `down`, all in one revision; returns them.
+    func markExpiredNodesDown(at now: Date, graceStart: Date) async throws -> Revisioned<[NodeRecord]>
+
+    // MARK: Placements and policies
+    func listPlacements(image: Name?, node: Name?) async throws -> Revisioned<[PlacementRecord]>
+    func setPlacement(_ update: PlacementUpdate, expected: ExpectedRevision, at now: Date) async throws -> Revisioned<PlacementRecord>
+    func listPolicies() async throws -> Revisioned<[PolicyRecord]>
+    func putPolicy(_ policy: PolicySpec, expected: ExpectedRevision) async throws -> Revisioned<PolicyRecord>
+    func deletePolicy(image: Name, expected: ExpectedRevision) async throws -> Revision
+
+    // MARK: Boot assignments
+    func listAssignments() async throws -> Revisioned<[AssignmentRecord]>
+    /// The assignment of `mac` and the version it resolves to now.
+    func assignment(_ mac: MACAddress) async throws -> Revisioned<(AssignmentRecord, VersionRecord)>
+    func assign(_ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision) async throws -> Revisioned<AssignmentRecord>
+    func unassign(_ mac: MACAddress, expected: ExpectedRevision) async throws -> Revision
+
+    // MARK: Change log
+    /// The committed revisions after `revision`, oldest first, at most `limit` of them.
+    /// Throws `.compacted` when revisions right after `revision` are no longer retained.
+    func changes(after revision: Revision, limit: Int) async throws -> [CatalogChange]
+    /// Waits until the catalog's revision is above `revision` and returns it (immediately if
+    /// it is already). Cancellable.
+    func waitForRevision(after revision: Revision) async throws -> Revision
+    /// Drops change-log entries so that at most `retaining` revisions stay; returns the oldest
+    /// revision a watcher can still resume after.
+    func compactChanges(retaining: Int) async throws -> Revision
+}
+
+/// How manifests are paged in storage and on the wire.
+public enum ManifestPaging {
+    /// 4096 entries: 128 KiB a page.
+    public static let entriesPerPage = 4096
+    public static var bytesPerPage: Int { entriesPerPage * ChunkManifest.entrySize }
+}

@@ -1,0 +1,112 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+
+/// `icbd node list|drain|undrain|remove`: replicators, cache nodes and gateways.
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "node", abstract: "List nodes, drain them and remove them.",
+        subcommands: [List.self, Drain.self, Undrain.self, Remove.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List nodes with their state and last heartbeat.")
+
+        @Option(help: "Only nodes of this site.")
+        var site: String?
+
+        @Option(help: "Only nodes of this role: replicator, cache or gateway.")
+        var role: String?
+
+        @OptionGroup var client: CatalogClientOptions
+
+        struct Listing: Encodable {
+            var revision: Int64
+            var nodes: [NodeRecord]
+        }
+
+        func validate() throws {
+            if let site { _ = try parseName(site, "--site") }
+            if let role, NodeRole(rawValue: role) == nil { throw ValidationError("--role: '\(role)' is not replicator, cache or gateway") }
+        }
+
+        func run() async throws {
+            var request = Icbd_Catalog_V1_ListNodesRequest()
+            request.site = site ?? ""
+            switch role.flatMap(NodeRole.init(rawValue:)) {
+            case .replicator?: request.role = .replicator
+            case .cache?: request.role = .cache
+            case .gateway?: request.role = .gateway
+            case nil: break
+            }
+            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.listNodes, request, options: client.callOptions) }
+            let listing = Listing(revision: response.revision, nodes: try response.nodes.map(NodeRecord.init(wire:)))
+            if client.json { return print(try Output.json(listing)) }
+            var table = TextTable("NODE", "ROLE", "SITE", "STATE", "RPC", "HTTP", "CAPACITY", "LAST HEARTBEAT")
+            for node in listing.nodes {
+                table.add(
+                    node.name.rawValue, node.role.rawValue, node.site.rawValue, node.state.rawValue, node.rpcAddress?.description ?? "-",
+                    node.httpAddress?.description ?? "-", node.capacityBytes == 0 ? "-" : Output.bytes(node.capacityBytes),
+                    Output.time(node.lastHeartbeat))
+            }
+            print(table.render())
+        }
+    }
+
+    struct Drain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a node draining: it takes no new work.")
+
+        @Argument(help: "The node.")
+        var node: String
+
+        @OptionGroup var client: CatalogClientOptions
+
+        func validate() throws { _ = try parseName(node, "NODE") }
+
+        func run() async throws { try await NodeCommand.setState(node: node, .draining, client: client) }
+    }
+
+    struct Undrain: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Mark a draining node up again.")
+
+        @Argument(help: "The node.")
+        var node: String
+
+        @OptionGroup var client: CatalogClientOptions
+
+        func validate() throws { _ = try parseName(node, "NODE") }
+
+        func run() async throws { try await NodeCommand.setState(node: node, .up, client: client) }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a node and its placements from the catalog.")
+
+        @Argument(help: "The node.")
+        var node: String
+
+        @OptionGroup var client: CatalogClientOptions
+
+        func validate() throws { _ = try parseName(node, "NODE") }
+
+        func run() async throws {
+            var request = Icbd_Catalog_V1_DeleteNodeRequest()
+            request.name = node
+            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.deleteNode, request, options: client.callOptions) }
+            if client.json { return print(try Output.json(["revision": response.revision])) }
+            print("removed node \(node) (revision \(response.revision))")
+        }
+    }
+
+    static func setState(node: String, _ state: Icbd_Catalog_V1_NodeState, client: CatalogClientOptions) async throws {
+        var request = Icbd_Catalog_V1_SetNodeStateRequest()
+        request.name = node
+        request.state = state
+        let response = try await client.withCatalog { try await $0.unary(CatalogMethods.setNodeState, request, options: client.callOptions) }
+        let updated = try NodeRecord(wire: response.node)
+        if client.json { return print(try Output.json(updated)) }
+        print("node \(updated.name) is \(updated.state) (revision \(response.revision))")
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+
+/// `icbd site add|list|remove`: sites and the workstation ranges they own.
+struct SiteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "site", abstract: "Add, list and remove sites.", subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a site with the CIDR ranges of its workstations (ranges of different sites may not overlap).")
+
+        @Argument(help: "The site: [a-z0-9][a-z0-9._-]{0,63}.")
+        var site: String
+
+        @Option(help: "A range of the site's workstations, e.g. 10.1.0.0/16 or 2001:db8:1::/48 (repeatable).")
+        var cidr: [String] = []
+
+        @Option(help: "A WAN link to another site: SITE or SITE=RATE, RATE in bytes per second with a unit, e.g. hq=100MB (repeatable).")
+        var link: [String] = []
+
+        @Option(help: "What the site is, for people.")
+        var description: String = ""
+
+        @Flag(help: "Replace the site if it exists instead of refusing.")
+        var replace = false
+
+        @OptionGroup var client: CatalogClientOptions
+
+        func validate() throws {
+            _ = try parseName(site, "SITE")
+            _ = try ranges()
+            _ = try links()
+        }
+
+        func ranges() throws -> [CIDR] {
+            let ranges = try cidr.map { text in
+                do { return try CIDR(parsing: text) } catch { throw ValidationError("--cidr: \(error)") }
+            }
+            if let (a, b) = firstOverlap(in: ranges) { throw ValidationError("--cidr: \(a) overlaps \(b)") }
+            return ranges
+        }
+
+        func links() throws -> [SiteLink] {
+            try link.map { text in
+                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                let site = try parseName(parts.first ?? "", "--link")
+                guard parts.count == 2 else { return SiteLink(site: site, rateBytesPerSecond: 0) }
+                do {
+                    return SiteLink(site: site, rateBytesPerSecond: try ByteSize(parsing: parts[1]).bytes)
+                } catch {
+                    throw ValidationError("--link: \(error)")
+                }
+            }
+        }
+
+        func run() async throws {
+            var request = Icbd_Catalog_V1_PutSiteRequest()
+            request.site.name = site
+            request.site.description_p = description
+            request.site.cidrs = try ranges().map(\.description)
+            request.site.links = try links().map { link in
+                var wire = Icbd_Catalog_V1_SiteLink()
+                wire.site = link.site.rawValue
+                wire.rateBytesPerSecond = link.rateBytesPerSecond
+                return wire
+            }
+            if !replace { request.expectedRevision = 0 }
+            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.putSite, request, options: client.callOptions) }
+            let added = try SiteRecord(wire: response.site)
+            if client.json { return print(try Output.json(added)) }
+            let ranges = added.cidrs.isEmpty ? "no ranges" : added.cidrs.map(\.description).joined(separator: ", ")
+            print("\(response.created ? "added" : "updated") site \(added.name): \(ranges) (revision \(response.revision))")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List sites with their ranges and links.")
+
+        @OptionGroup var client: CatalogClientOptions
+
+        struct Listing: Encodable {
+            var revision: Int64
+            var sites: [SiteRecord]
+        }
+
+        func run() async throws {
+            let response = try await client.withCatalog {
+                try await $0.unary(CatalogMethods.listSites, Icbd_Catalog_V1_ListSitesRequest(), options: client.callOptions)
+            }
+            let listing = Listing(revision: response.revision, sites: try response.sites.map(SiteRecord.init(wire:)))
+            if client.json { return print(try Output.json(listing)) }
+            var table = TextTable("SITE", "CIDRS", "LINKS", "DESCRIPTION")
+            for site in listing.sites {
+                let links = site.links.map { $0.rateBytesPerSecond == 0 ? "\($0.site)" : "\($0.site)=\(Output.bytes($0.rateBytesPerSecond))/s" }
+                table.add(
+                    site.name.rawValue, site.cidrs.isEmpty ? "-" : site.cidrs.map(\.description).joined(separator: ","),
+                    links.isEmpty ? "-" : links.joined(separator: ","), site.description)
+            }
+            print(table.render())
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a site that has no nodes, links or policies naming it.")
+
+        @Argument(help: "The site.")
+        var site: String
+
+        @OptionGroup var client: CatalogClientOptions
+
+        func validate() throws { _ = try parseName(site, "SITE") }
+
+        func run() async throws {
+            var request = Icbd_Catalog_V1_DeleteSiteRequest()
+            request.name = site
+            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.deleteSite, request, options: client.callOptions) }
+            if client.json { return print(try Output.json(["revision": response.revision])) }
+            print("removed site \(site) (revision \(response.revision))")
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import ICBDCore
+import ICBDRPC
+import Logging
+
+/// `--catalog HOST:PORT --tls-dir DIR [--name admin] [--timeout S] [--json]`: how a client
+/// command reaches the catalog and prints what it got.
+struct CatalogClientOptions: ParsableArguments {
+    @Option(help: "The catalog's HOST:PORT.")
+    var catalog: String
+
+    @Option(help: "Directory with ca.crt and the client certificate.")
+    var tlsDir: String
+
+    @Option(help: "The client certificate's name.")
+    var name: String = "admin"
+
+    @Option(help: "Seconds to wait for each answer.")
+    var timeout: Int = 10
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "warning"
+
+    func validate() throws {
+        _ = try parseHostPort(catalog, option: "--catalog")
+        do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a level") }
+    }
+
+    var callOptions: RPCCallOptions { RPCCallOptions(timeout: .seconds(timeout)) }
+
+    /// Runs `body` with a client of the catalog.
+    func withCatalog<R: Sendable>(_ body: (RPCClient) async throws -> R) async throws -> R {
+        var logger = Logger(label: "icbd.client") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        let configuration = RPCClientConfiguration(
+            target: try parseHostPort(catalog, option: "--catalog"), expectedRole: .catalog,
+            tls: try TLSIdentity.load(directory: tlsDir, name: name))
+        return try await withRPCClient(configuration, logger: logger, body)
+    }
+}
+
+/// Parses a name argument with a message that says which one is wrong (exit 2).
+func parseName(_ text: String, _ what: String) throws -> Name {
+    do { return try Name(text) } catch { throw ValidationError("\(what): \(error)") }
+}
+
+/// Parses a positive number argument.
+func parseNumber(_ text: String, _ what: String) throws -> Int64 {
+    guard let number = Int64(text), number > 0 else { throw ValidationError("\(what): '\(text)' is not a number from 1 up") }
+    return number
+}

@@ -1,0 +1,132 @@
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+/// A clock the test moves by hand, so heartbeat expiry never depends on how fast the machine is.
+final class ManualClock: Sendable {
+    static let start = Date(timeIntervalSince1970: 1_800_000_000)
+    private let current: Mutex<Date>
+
+    init(at start: Date = ManualClock.start) {
+        current = Mutex(start)
+    }
+
+    var now: Date { current.withLock { $0 } }
+
+    func advance(by seconds: TimeInterval) {
+        current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+}
+
+/// A fresh temporary directory for one test.
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-catalog-test-\(UUID())")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}
+
+/// A catalog on 127.0.0.1:0 with a real SQLite file in a temporary directory, real mutual TLS
+/// with certificates minted for the test, and clients of any role and name.
+struct CatalogHarness {
+    let authority: CertificateAuthority
+    let directory: URL
+    let clock: ManualClock
+    let service: CatalogService
+    let logger = quietLogger()
+
+    var databasePath: String { directory.appendingPathComponent("catalog.db").path }
+
+    init(directory: URL? = nil, clock: ManualClock = ManualClock(), configure: (inout CatalogConfiguration) -> Void = { _ in }) throws {
+        self.clock = clock
+        authority = try CertificateAuthority.create(commonName: "icbd catalog test CA \(UUID())")
+        self.directory = try directory ?? temporaryDirectory()
+        var configuration = CatalogConfiguration(
+            listen: HostPort(host: "127.0.0.1", port: 0),
+            databasePath: self.directory.appendingPathComponent("catalog.db").path,
+            tls: try Self.identity(authority, .catalog, "cat1"), name: "cat1")
+        let clock = self.clock
+        configuration.now = { clock.now }
+        configure(&configuration)
+        service = try CatalogService(configuration: configuration, logger: logger)
+    }
+
+    var store: any CatalogStore { service.store }
+
+    static func identity(_ authority: CertificateAuthority, _ role: Role, _ name: String) throws -> TLSIdentity {
+        let issued = try authority.issue(
+            PeerIdentity(role: role, name: name), dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
+            notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(3600))
+        return try TLSIdentity(
+            trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+    }
+
+    /// Runs the catalog while `body` runs.
+    func run<R: Sendable>(_ body: () async throws -> R) async throws -> R {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await service.run() }
+            defer { group.cancelAll() }
+            _ = try await service.localAddress()
+            return try await body()
+        }
+    }
+
+    /// Runs `body` with a client presenting `role`/`name`.
+    func withClient<R: Sendable>(_ role: Role = .admin, _ name: String = "admin", _ body: (RPCClient) async throws -> R) async throws -> R {
+        let address = HostPort(host: "127.0.0.1", port: try await service.localAddress().port ?? 0)
+        let configuration = RPCClientConfiguration(
+            target: address, expectedRole: .catalog, tls: try Self.identity(authority, role, name))
+        return try await withRPCClient(configuration, logger: logger, body)
+    }
+}
+
+/// Asserts that `body` fails with an RPCError of `code`; returns the error.
+@discardableResult
+func expectRPCError(
+    _ code: RPCError.Code, mentioning fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async -> RPCError? {
+    do {
+        try await body()
+        Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as RPCError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let fragment { #expect(error.message.contains(fragment), "\(error.message)", sourceLocation: sourceLocation) }
+        return error
+    } catch {
+        Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// Asserts that `body` fails with a CatalogStoreError of `code`.
+@discardableResult
+func expectStoreError(
+    _ code: CatalogStoreError.Code, mentioning fragment: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async -> CatalogStoreError? {
+    do {
+        try await body()
+        Issue.record("expected \(code), the call succeeded", sourceLocation: sourceLocation)
+        return nil
+    } catch let error as CatalogStoreError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let fragment { #expect(error.message.contains(fragment), "\(error.message)", sourceLocation: sourceLocation) }
+        return error
+    } catch {
+        Issue.record("expected CatalogStoreError \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
