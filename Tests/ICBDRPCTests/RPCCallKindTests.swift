@@ -130,3 +130,21 @@ struct RPCCallKindTests {
         }
     }
 }
+
+@Suite("Flow control edge cases")
+struct FlowControlEdgeTests {
+    /// A small message, then one larger than what is left of the window: the receiver must hand
+    /// back the small message's credit while it waits, or the large one can never go.
+    @Test func largeMessageAfterASmallOneIsNotStuck() async throws {
+        let server = try TestServer()
+        try await server.run {
+            let response = try await server.withClient { client in
+                try await client.clientStreaming(TestService.collect, options: RPCCallOptions(timeout: .seconds(30))) { writer in
+                    try await writer.write(Payload.with { $0.data = Data(count: 32) })
+                    try await writer.write(Payload.with { $0.data = Data(count: 6 << 20) })
+                }
+            }
+            #expect(String(decoding: response.payload, as: UTF8.self) == "\((6 << 20) + 32)")
+        }
+    }
+}

@@ -86,6 +86,10 @@ package final class InboundMessages: Sendable {
         case .ended(.failed(let error)): throw error
         case .wait: break
         }
+        // About to wait with nothing buffered: return every consumed byte, or a sender holding a
+        // message larger than its remaining window (it may send once the whole window is back)
+        // would wait for credit that never comes.
+        returnAllCredit()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 enum Outcome { case message(ByteBuffer), ended(Ending), waiting }
@@ -108,6 +112,16 @@ package final class InboundMessages: Sendable {
         } onCancel: {
             finish(.failed(CancellationError()))
         }
+    }
+
+    private func returnAllCredit() {
+        let credit: Int = state.withLock { state in
+            guard state.ending == nil, state.unreturned > 0 else { return 0 }
+            defer { state.unreturned = 0 }
+            state.window += state.unreturned
+            return state.unreturned
+        }
+        if credit > 0 { returnCredit(credit) }
     }
 
     private func consumed(_ size: Int) {
