@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Repository.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -56,6 +56,31 @@ struct BenchCommand: AsyncParsableCommand {
             do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
             guard bytes >= 1 << 20 else { throw ValidationError("--size must be at least 1MiB") }
             let report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Catalog: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "catalog",
+            abstract: "Catalog reads and writes per second at concurrency 32, and write-to-200-watchers latency.")
+
+        @Option(help: "Calls per measurement.")
+        var calls = 5_000
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func validate() throws {
+            guard calls >= 32 else { throw ValidationError("--calls must be at least 32") }
+        }
+
+        func run() async throws {
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            let report = try await CatalogBenchmark(calls: calls, logger: logging.makeLogger(label: "icbd.bench")).run()
             print(try report.render(json: json))
         }
     }
