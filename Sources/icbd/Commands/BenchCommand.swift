@@ -13,8 +13,8 @@ struct BenchCommand: AsyncParsableCommand {
             commandName: "rpc",
             abstract: "RPC streaming throughput vs a plain TLS copy, and unary latency at concurrency 1 and 64.")
 
-        @Option(help: "MiB per throughput run (three runs of each path).")
-        var megabytes = 1024
+        @Option(help: "MiB per throughput run (five rounds of each path; the median round is reported).")
+        var megabytes = 512
 
         @Option(help: "Unary calls per concurrency level.")
         var calls = 20_000
