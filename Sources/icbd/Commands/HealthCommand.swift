@@ -15,34 +15,20 @@ struct HealthCommand: AsyncParsableCommand {
     @Option(help: "The role the service must have (catalog, replicator, cache, gateway).")
     var role: String = "catalog"
 
-    @Option(help: "Directory with ca.crt and the client certificate.")
-    var tlsDir: String
-
-    @Option(help: "The client certificate's name (an admin certificate).")
-    var name: String = "admin"
-
-    @Option(help: "Seconds to wait for the answer.")
-    var timeout: Int = 5
+    @OptionGroup var client: ClientOptions
 
     @Flag(help: "Print JSON.")
     var json = false
 
-    @OptionGroup var logging: LoggingOptions
-
     func validate() throws {
         _ = try parseHostPort(address, option: "HOST:PORT")
         guard Role(rawValue: role) != nil else { throw ValidationError("--role: '\(role)' is not a role") }
-        guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
     }
 
     func run() async throws {
         guard let role = Role(rawValue: role) else { return }
-        let configuration = RPCClientConfiguration(
-            target: try parseHostPort(address, option: "HOST:PORT"), expectedRole: role,
-            tls: try TLSIdentity.load(directory: tlsDir, name: name))
-        let answer = try await withRPCClient(configuration, logger: logging.makeLogger(label: "icbd.health")) { client in
-            try await client.unary(
-                HealthService.check, Icbd_Rpc_V1_HealthCheckRequest(), options: RPCCallOptions(timeout: .seconds(timeout)))
+        let answer = try await client.withClient(try parseHostPort(address, option: "HOST:PORT"), role: role) { client in
+            try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest(), options: self.client.callOptions)
         }
         let status = "\(answer.status)".uppercased().replacingOccurrences(of: "NOTSERVING", with: "NOT_SERVING")
         if json {

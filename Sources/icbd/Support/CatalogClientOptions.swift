@@ -4,12 +4,9 @@ import ICBDCore
 import ICBDRPC
 import Logging
 
-/// `--catalog HOST:PORT --tls-dir DIR [--name admin] [--timeout S] [--json]`: how a client
-/// command reaches the catalog and prints what it got.
-struct CatalogClientOptions: ParsableArguments {
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
-
+/// `--tls-dir DIR [--name admin] [--timeout S] [--log-level L]`: the certificate a client
+/// command presents and how long it waits for each answer.
+struct ClientOptions: ParsableArguments {
     @Option(help: "Directory with ca.crt and the client certificate.")
     var tlsDir: String
 
@@ -19,14 +16,10 @@ struct CatalogClientOptions: ParsableArguments {
     @Option(help: "Seconds to wait for each answer.")
     var timeout: Int = 10
 
-    @Flag(help: "Print JSON instead of a table.")
-    var json = false
-
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "warning"
 
     func validate() throws {
-        _ = try parseHostPort(catalog, option: "--catalog")
         do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: '\(logLevel)' is not a level") }
@@ -34,14 +27,36 @@ struct CatalogClientOptions: ParsableArguments {
 
     var callOptions: RPCCallOptions { RPCCallOptions(timeout: .seconds(timeout)) }
 
-    /// Runs `body` with a client of the catalog.
-    func withCatalog<R: Sendable>(_ body: (RPCClient) async throws -> R) async throws -> R {
+    /// Runs `body` with a client of the service at `target`, which must have `role`.
+    func withClient<R: Sendable>(_ target: HostPort, role: Role, _ body: (RPCClient) async throws -> R) async throws -> R {
         var logger = Logger(label: "icbd.client") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
         let configuration = RPCClientConfiguration(
-            target: try parseHostPort(catalog, option: "--catalog"), expectedRole: .catalog,
-            tls: try TLSIdentity.load(directory: tlsDir, name: name))
+            target: target, expectedRole: role, tls: try TLSIdentity.load(directory: tlsDir, name: name))
         return try await withRPCClient(configuration, logger: logger, body)
+    }
+}
+
+/// `--catalog HOST:PORT` and the client options, `--json`: how a client command reaches the
+/// catalog and prints what it got.
+struct CatalogClientOptions: ParsableArguments {
+    @Option(help: "The catalog's HOST:PORT.")
+    var catalog: String
+
+    @OptionGroup var client: ClientOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    func validate() throws {
+        _ = try parseHostPort(catalog, option: "--catalog")
+    }
+
+    var callOptions: RPCCallOptions { client.callOptions }
+
+    /// Runs `body` with a client of the catalog.
+    func withCatalog<R: Sendable>(_ body: (RPCClient) async throws -> R) async throws -> R {
+        try await client.withClient(try parseHostPort(catalog, option: "--catalog"), role: .catalog, body)
     }
 }
 
