@@ -78,8 +78,10 @@ let package = Package(
         .target(
             name: "Replicator",
             dependencies: [
-                "ICBDCore", "ICBDRPC", "CBtrfsUtil",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "Catalog",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -137,7 +139,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ReplicatorTests",
-            dependencies: ["Replicator", "ICBDCore", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -88,4 +88,15 @@ struct CommandLineTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("icbd pki init"))
     }
+
+    @Test func replicatorRefusesARootThatIsNotBtrfs() async throws {
+        let directory = try temporaryDirectory()
+        let pki = try await makePKI(in: directory)
+        #expect(try await CommandRunner.run(["pki", "issue", "--dir", pki, "--role", "replicator", "--name", "repo-hq"]).status == 0)
+        let result = try await CommandRunner.run(
+            ["replicator", "--listen", "127.0.0.1:0", "--root", directory.path, "--site", "hq", "--catalog", "127.0.0.1:1",
+             "--tls-dir", pki, "--name", "repo-hq"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("not on BTRFS"), "\(result.stderr)")
+    }
 }

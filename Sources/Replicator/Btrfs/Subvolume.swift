@@ -1,5 +1,6 @@
 import CBtrfsUtil
 import Foundation
+import Glibc
 
 /// BTRFS subvolumes and snapshots through libbtrfsutil: no parsing of `btrfs` command output.
 ///

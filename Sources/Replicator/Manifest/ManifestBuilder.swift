@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import CoreFoundation
+import Glibc
 import ICBDCore
 import NIOCore
 import NIOPosix

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import NIOCore
 
 /// Writes a new file from pieces of bytes in order, leaving runs of zeros unwritten so they stay

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import ICBDCore
 
 /// The BTRFS image repository of one replicator (ARCHITECTURE.md "Storage layout"):

@@ -1,0 +1,42 @@
+import ArgumentParser
+import ICBDCore
+import Replicator
+
+/// `icbd replicator`: runs the replicator of a BTRFS repository until SIGTERM or SIGINT.
+struct ReplicatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replicator", abstract: "Run the replicator of a BTRFS image repository.")
+
+    @Option(help: "HOST:PORT to listen on; port 0 picks a free one.")
+    var listen: String
+
+    @Option(help: "The repository: a writable directory on BTRFS.")
+    var root: String
+
+    @Option(help: "The site this repository belongs to.")
+    var site: String
+
+    @Option(help: "The catalog's HOST:PORT.")
+    var catalog: String
+
+    @OptionGroup var tls: TLSOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        _ = try parseHostPort(listen, option: "--listen")
+        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseName(site, "--site")
+    }
+
+    func run() async throws {
+        let logger = logging.makeLogger(label: "icbd.replicator")
+        let replicator = try ReplicatorService(
+            configuration: ReplicatorConfiguration(
+                listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
+                catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(), name: tls.name),
+            logger: logger)
+        try await runService(replicator, role: .replicator, name: tls.name, logger: logger) {
+            try await replicator.localAddress()
+        }
+    }
+}
