@@ -1,3 +1,14 @@
 // libbtrfsutil (Debian libbtrfsutil-dev): subvolumes, snapshots, read-only flags, subvolume info.
 #include <btrfsutil.h>
 #include <sys/vfs.h>   // statfs: is a path on BTRFS
+#include <sys/stat.h>
+
+/// fstat reduced to what the repository needs, in a form that Swift's overlapping module maps of
+/// `struct stat` (Glibc, CoreFoundation, Dispatch) cannot make ambiguous.
+static inline int icbd_fstat(int fd, long long *size, int *is_regular) {
+    struct stat s;
+    if (fstat(fd, &s) != 0) return -1;
+    *size = (long long)s.st_size;
+    *is_regular = S_ISREG(s.st_mode);
+    return 0;
+}

@@ -47,4 +47,29 @@ struct SparseFileWriterTests {
         #expect(throws: SparseFileError.self) { _ = try SparseFileWriter(path: path) }
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep")
     }
+
+    @Test func overwritingWritesOnlyTheBlocksThatDiffer() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sparse-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var old = content()
+        FileManager.default.createFile(atPath: path, contents: Data(old))
+        // Change 10 bytes inside one block, zero one data block, and cut the file 1 MiB shorter.
+        for index in (3 << 20) + 50..<(3 << 20) + 60 { old[index] ^= 0xFF }
+        for index in (3 << 20) + 8192..<(3 << 20) + 12288 { old[index] = 0 }
+        let new = Array(old[0..<(7 << 20)])
+        var writer = try SparseFileWriter(overwriting: path)
+        for start in stride(from: 0, to: new.count, by: 65536) {
+            try new[start..<min(start + 65536, new.count)].withUnsafeBytes { try writer.write($0) }
+        }
+        #expect(writer.writtenBytes == 2 * 4096)
+        #expect(try writer.finish() == Int64(new.count))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(new))
+    }
+
+    @Test func overwritingRefusesASymbolicLink() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("sparse-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/etc/hostname")
+        #expect(throws: SparseFileError.self) { _ = try SparseFileWriter(overwriting: path) }
+    }
 }

@@ -1,6 +1,6 @@
+import CBtrfsUtil
 import Crypto
 import Foundation
-import CoreFoundation
 import Glibc
 import ICBDCore
 import NIOCore
@@ -35,10 +35,13 @@ public struct ManifestBuilder: Sendable {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ManifestError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        var stats = stat()
-        guard fstat(fd, &stats) == 0 else { throw ManifestError("cannot stat \(path): \(String(cString: strerror(errno)))") }
-        guard stats.st_mode & S_IFMT == S_IFREG else { throw ManifestError("\(path) is not a regular file") }
-        let fileSize = Int64(stats.st_size)
+        var size: Int64 = 0
+        var isRegular: Int32 = 0
+        guard icbd_fstat(fd, &size, &isRegular) == 0 else {
+            throw ManifestError("cannot stat \(path): \(String(cString: strerror(errno)))")
+        }
+        guard isRegular != 0 else { throw ManifestError("\(path) is not a regular file") }
+        let fileSize = size
         let count = ChunkManifest.chunkCount(fileSize: fileSize, chunkSize: chunkSize)
         guard count <= ChunkManifest.maximumChunkCount else {
             throw ManifestError("\(path) has \(count) chunks, more than the \(ChunkManifest.maximumChunkCount) a manifest may hold")
