@@ -16,6 +16,8 @@ public final class ReplicatorService: Service, Sendable {
     public let configuration: ReplicatorConfiguration
     public let repository: ImageRepository
     private let server: RPCServer
+    /// The catalog connection; it runs while the service runs.
+    private let catalog: RPCClient
     private let logger: Logger
 
     /// Opens the repository; fails, saying what to do, when the root is not a writable BTRFS
@@ -26,8 +28,12 @@ public final class ReplicatorService: Service, Sendable {
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.name)"
         self.logger = logger
+        self.catalog = try RPCClient(
+            configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
+            logger: logger)
         var router = RPCRouter()
         router.register(HealthService(role: .replicator, node: configuration.name, site: configuration.site.rawValue))
+        router.register(ReplicatorRPCService(repository: repository, catalog: catalog, logger: logger))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
@@ -39,14 +45,12 @@ public final class ReplicatorService: Service, Sendable {
     }
 
     public func run() async throws {
-        let catalog = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
-        try await withRPCClient(catalog, logger: logger) { client in
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.server.run() }
-                group.addTask { await self.maintain(catalog: client) }
-                try await group.next()
-                group.cancelAll()
-            }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.catalog.run() }
+            group.addTask { try await self.server.run() }
+            group.addTask { await self.maintain(catalog: self.catalog) }
+            try await group.next()
+            group.cancelAll()
         }
     }
 

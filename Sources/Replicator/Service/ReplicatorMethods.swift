@@ -1,0 +1,49 @@
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+
+/// The methods of `/icbd.replicator.v1.Replicator`, shared by the service and its clients.
+public enum ReplicatorMethods {
+    static let service = "icbd.replicator.v1.Replicator"
+
+    /// Operators publish; nobody else does.
+    public static let publish = RPCMethod<Icbd_Replicator_V1_PublishRequest, Icbd_Replicator_V1_PublishResponse>(
+        service: service, method: "Publish", kind: .clientStreaming, allowedRoles: [.admin])
+}
+
+extension Icbd_Replicator_V1_PublishRequest: RPCPayloadCarrying {
+    /// `data`: file bytes travel uncopied.
+    public static var payloadField: Int { 4 }
+}
+
+/// The replicator's RPC methods.
+struct ReplicatorRPCService: RPCService {
+    let repository: ImageRepository
+    let catalog: RPCClient
+    let logger: Logger
+
+    func register(into router: inout RPCRouter) {
+        router.clientStreaming(ReplicatorMethods.publish) { requests, _ in
+            var messages = requests.withPayloads.makeAsyncIterator()
+            guard let first = try await messages.next(), first.message.hasStart else {
+                throw RPCError(code: .invalidArgument, message: "the first message of a publish must carry `start`")
+            }
+            guard first.payload.readableBytes == 0 else {
+                throw RPCError(code: .invalidArgument, message: "the first message of a publish carries `start` only, no data")
+            }
+            let plan = try PublishPlan(first.message.start)
+            return try await Publisher(repository: repository, catalog: catalog, logger: logger)
+                .publish(plan, data: RemainingMessages(iterator: messages))
+        }
+    }
+}
+
+/// The rest of a stream whose first message was read already.
+struct RemainingMessages<Iterator: AsyncIteratorProtocol>: AsyncSequence {
+    typealias Element = Iterator.Element
+    let iterator: Iterator
+
+    func makeAsyncIterator() -> Iterator { iterator }
+}

@@ -1,0 +1,172 @@
+import Catalog
+import Crypto
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import Replicator
+import SwiftProtobuf
+import Testing
+
+/// A catalog and a replicator on a loop-mounted BTRFS, in process, with admin clients of both.
+struct PublishDeployment {
+    let catalog: RPCClient
+    let replicator: RPCClient
+    let repository: ImageRepository
+    let mint: (Role, String) throws -> TLSIdentity
+    let replicatorAddress: HostPort
+
+    static func with(_ body: (PublishDeployment) async throws -> Void) async throws {
+        _ = try await LoopBtrfs.with(size: "1G") { root in
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let authority = try CertificateAuthority.create(commonName: "icbd publish test CA \(UUID())")
+            let mint: (Role, String) throws -> TLSIdentity = { role, name in
+                let issued = try authority.issue(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+                return try TLSIdentity(
+                    trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+            }
+            let database = FileManager.default.temporaryDirectory.appendingPathComponent("publish-test-\(UUID()).db").path
+            defer { try? FileManager.default.removeItem(atPath: database) }
+            let catalogService = try CatalogService(
+                configuration: CatalogConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
+                logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await catalogService.run() }
+                defer { group.cancelAll() }
+                let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
+                let replicator = try ReplicatorService(
+                    configuration: ReplicatorConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
+                        tls: try mint(.replicator, "repo-hq"), name: "repo-hq"),
+                    logger: logger)
+                group.addTask { try await replicator.run() }
+                let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
+                let admin = try mint(.admin, "admin")
+                try await withRPCClient(
+                    RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
+                ) { catalog in
+                    try await withRPCClient(
+                        RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
+                    ) { replicatorClient in
+                        try await body(
+                            PublishDeployment(
+                                catalog: catalog, replicator: replicatorClient, repository: replicator.repository, mint: mint,
+                                replicatorAddress: replicatorAddress))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Streams `files` to Publish in 1 MiB pieces, payloads uncopied.
+func publish(_ client: RPCClient, image: String, files: [(String, [UInt8])]) async throws -> Icbd_Replicator_V1_PublishResponse {
+    try await client.clientStreaming(ReplicatorMethods.publish) { writer in
+        try await writer.write(
+            .with {
+                $0.start.image = image
+                $0.start.files = files.map { file in .with { $0.path = file.0; $0.size = Int64(file.1.count) } }
+            })
+        for (index, file) in files.enumerated() {
+            for start in stride(from: 0, to: file.1.count, by: 1 << 20) {
+                let piece = ByteBuffer(bytes: file.1[start..<min(start + (1 << 20), file.1.count)])
+                try await writer.write(.with { $0.file = UInt32(index); $0.offset = Int64(start) }, payload: piece)
+            }
+        }
+    }
+}
+
+/// The manifest digest computed independently from the bytes.
+func expectedDigest(_ bytes: [UInt8]) -> [UInt8] {
+    let chunk = 1 << 20
+    let entries = stride(from: 0, to: bytes.count, by: chunk).flatMap { start -> [UInt8] in
+        let piece = bytes[start..<min(start + chunk, bytes.count)]
+        return piece.allSatisfy { $0 == 0 } ? ChunkManifest.zeroEntry : Array(SHA256.hash(data: Array(piece)))
+    }
+    return ChunkManifest.digest(fileSize: Int64(bytes.count), chunkSize: Int64(chunk), entries: entries)
+}
+
+@Suite("Publishing versions into a real BTRFS repository and a real catalog")
+struct PublishTests {
+    /// 8 MiB: data, a zero MiB, data.
+    func disk(seed: UInt8) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: 8 << 20)
+        for mib in [0, 1, 2, 4, 5, 6, 7] {
+            let block = (0..<4096).map { UInt8(truncatingIfNeeded: $0 &+ mib &* 13) | 1 }
+            for offset in stride(from: mib << 20, to: (mib + 1) << 20, by: 4096) {
+                bytes.replaceSubrange(offset..<offset + 4096, with: block)
+            }
+        }
+        bytes[5 << 20] = seed  // one byte that differs between versions
+        return bytes
+    }
+
+    @Test func publishesVersionsThatShareWhatDidNotChange() async throws {
+        try await PublishDeployment.with { deployment in
+            let kernel = Array("vmlinuz bytes".utf8)
+            let v1 = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 1)), ("boot/vmlinuz", kernel)])
+            #expect(v1.version == 1 && v1.parent == 0)
+            #expect(v1.files.map(\.path) == ["disk.raw", "boot/vmlinuz"])
+            #expect(v1.files[0].manifestSha256 == Data(expectedDigest(disk(seed: 1))))
+            #expect(v1.files[0].zeroChunks == 1)
+            #expect(v1.files[1].manifestSha256 == Data(expectedDigest(kernel)))
+
+            let v2 = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 2)), ("boot/vmlinuz", kernel)])
+            #expect(v2.version == 2 && v2.parent == 1)
+            // Only the block holding the changed byte was written; the rest shares v1's extents.
+            #expect(v2.files[0].writtenBytes == 4096)
+            #expect(v2.files[1].writtenBytes == 0)
+
+            let image = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "win11" })
+            #expect(image.versions.map(\.number) == [1, 2])
+            #expect(image.versions.allSatisfy { $0.state == .ready })
+            #expect(image.versions[1].btrfsUuid == v2.btrfsUuid)
+            #expect(image.tags.first { $0.name == "latest" }?.version == 2)
+            let stored = try Data(contentsOf: URL(fileURLWithPath: deployment.repository.versionPath(of: try Name("win11"), 2) + "/disk.raw"))
+            #expect(stored == Data(disk(seed: 2)))
+            #expect(try Subvolume.isReadOnly(at: deployment.repository.versionPath(of: try Name("win11"), 2)))
+        }
+    }
+
+    @Test func badPublishesAreRefusedAndLeaveNothingBehind() async throws {
+        try await PublishDeployment.with { deployment in
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 1))])
+            for (image, path) in [("../etc", "disk.raw"), ("win11", "../disk.raw"), ("win11", "/etc/passwd"), ("Win11", "disk.raw")] {
+                await #expect(throws: RPCError.self, "\(image) \(path)") {
+                    _ = try await publish(deployment.replicator, image: image, files: [(path, [1, 2, 3])])
+                }
+            }
+            // Fewer bytes than announced: refused after the data, and no version is left.
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(.with { $0.start.image = "win11"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = 10 }] })
+                    try await writer.write(.with { $0.file = 0; $0.offset = 0 }, payload: ByteBuffer(bytes: [1, 2, 3]))
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(try deployment.repository.versions()[try Name("win11")]?.keys.sorted() == [1])
+            #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
+            let image = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "win11" })
+            #expect(image.versions.map(\.number) == [1])
+        }
+    }
+
+    @Test func onlyOperatorsPublish() async throws {
+        try await PublishDeployment.with { deployment in
+            let cache = RPCClientConfiguration(
+                target: deployment.replicatorAddress, expectedRole: .replicator, tls: try deployment.mint(.cache, "cache-1"))
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await withRPCClient(cache, logger: logger) { client in
+                    try await publish(client, image: "win11", files: [("disk.raw", [1])])
+                }
+            }
+            #expect(error?.code == .permissionDenied)
+        }
+    }
+}
