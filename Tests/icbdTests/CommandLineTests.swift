@@ -99,4 +99,17 @@ struct CommandLineTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("not on BTRFS"), "\(result.stderr)")
     }
+
+    @Test func publishRefusesASourceWithASymbolicLink() async throws {
+        let directory = try temporaryDirectory()
+        let pki = try await makePKI(in: directory)
+        let source = directory.appendingPathComponent("src").path
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: source + "/disk.raw", contents: Data(count: 4096))
+        try FileManager.default.createSymbolicLink(atPath: source + "/evil", withDestinationPath: "/etc/passwd")
+        let result = try await CommandRunner.run(
+            ["image", "publish", "win11", source, "--replicator", "127.0.0.1:1", "--tls-dir", pki])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("'evil' is not a regular file"), "\(result.stderr)")
+    }
 }

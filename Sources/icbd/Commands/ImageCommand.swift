@@ -9,7 +9,7 @@ import ICBDRPC
 struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image", abstract: "List, show, tag and retire images in the catalog.",
-        subcommands: [List.self, Show.self, Create.self, Tag.self, Untag.self, Retire.self])
+        subcommands: [List.self, Show.self, Create.self, Publish.self, Tag.self, Untag.self, Retire.self])
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List images with their tags.")

@@ -1,0 +1,133 @@
+import ArgumentParser
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import NIOCore
+import Replicator
+import SwiftProtobuf
+
+extension ImageCommand {
+    /// `icbd image publish IMAGE DIR --replicator HOST:PORT`: sends a directory of files to a
+    /// repository, which publishes them as the image's next version.
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish a directory of files (disk image, kernel, initrd, ...) as the image's next version.")
+
+        @Argument(help: "The image's name.")
+        var image: String
+
+        @Argument(help: "A directory of regular files (no symbolic links), at most 64.")
+        var directory: String
+
+        @Option(help: "The HOST:PORT of the repository's replicator (the primary site's).")
+        var replicator: String
+
+        @OptionGroup var client: ClientOptions
+
+        @Flag(help: "Print JSON.")
+        var json = false
+
+        func validate() throws {
+            _ = try parseName(image, "IMAGE")
+            _ = try parseHostPort(replicator, option: "--replicator")
+        }
+
+        func run() async throws {
+            let files = try PublishSource.files(in: directory)
+            let target = try parseHostPort(replicator, option: "--replicator")
+            let response = try await client.withClient(target, role: .replicator) { client in
+                try await client.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(
+                        .with {
+                            $0.start.image = image
+                            $0.start.files = files.map { file in .with { $0.path = file.path; $0.size = file.size } }
+                        })
+                    for (index, file) in files.enumerated() {
+                        try await PublishSource.stream(file, index: UInt32(index), from: directory, to: writer)
+                    }
+                }
+            }
+            if json {
+                let object: [String: Any] = [
+                    "image": image, "version": response.version, "parent": response.parent, "btrfs_uuid": response.btrfsUuid,
+                    "files": response.files.map {
+                        [
+                            "path": $0.path, "size": $0.size, "etag": Array($0.manifestSha256).hexString,
+                            "zero_chunks": $0.zeroChunks, "written_bytes": $0.writtenBytes,
+                        ] as [String: Any]
+                    },
+                ]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+            } else {
+                print("published \(image) v\(response.version)\(response.parent > 0 ? " (parent v\(response.parent))" : "")")
+                for file in response.files {
+                    print(
+                        "  \(file.path)  \(ByteSize(bytes: file.size))  written \(ByteSize(bytes: file.writtenBytes))  etag \(Array(file.manifestSha256).hexString)"
+                    )
+                }
+            }
+        }
+    }
+}
+
+/// The files of a publish's source directory, checked before anything is sent.
+enum PublishSource {
+    struct File {
+        let path: String
+        let size: Int64
+    }
+
+    /// Every regular file under `directory`, by relative path; symbolic links and other kinds of
+    /// file are refused, and so are paths a version cannot hold.
+    static func files(in directory: String) throws -> [File] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw PublishSourceError("DIR: '\(directory)' is not a directory")
+        }
+        guard let walker = FileManager.default.enumerator(atPath: directory) else {
+            throw PublishSourceError("DIR: cannot read '\(directory)'")
+        }
+        var files: [File] = []
+        while let relative = walker.nextObject() as? String {
+            let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/" + relative)
+            switch attributes[.type] as? FileAttributeType {
+            case .typeDirectory?: continue
+            case .typeRegular?:
+                do { _ = try VersionFilePath(relative) } catch { throw PublishSourceError("DIR: \(error)") }
+                files.append(File(path: relative, size: (attributes[.size] as? NSNumber)?.int64Value ?? 0))
+            default:
+                throw PublishSourceError(
+                    "DIR: '\(relative)' is not a regular file (a symbolic link or a device); a version holds regular files only")
+            }
+        }
+        guard !files.isEmpty, files.count <= 64 else {
+            throw PublishSourceError("DIR: a version has 1 to 64 files, '\(directory)' has \(files.count)")
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    /// Sends one file in 1 MiB pieces.
+    static func stream(
+        _ file: File, index: UInt32, from directory: String, to writer: RPCRequestWriter<Icbd_Replicator_V1_PublishRequest>
+    ) async throws {
+        guard let handle = FileHandle(forReadingAtPath: directory + "/" + file.path) else {
+            throw PublishSourceError("cannot read '\(file.path)'")
+        }
+        defer { try? handle.close() }
+        var offset: Int64 = 0
+        while offset < file.size {
+            guard let data = try handle.read(upToCount: 1 << 20), !data.isEmpty else {
+                throw PublishSourceError("'\(file.path)' shrank while it was being published")
+            }
+            try await writer.write(.with { $0.file = index; $0.offset = offset }, payload: ByteBuffer(bytes: data))
+            offset += Int64(data.count)
+        }
+    }
+}
+
+/// A source directory that cannot be published as it is (exit 1: the message says why).
+struct PublishSourceError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
