@@ -169,4 +169,44 @@ struct PublishTests {
             #expect(error?.code == .permissionDenied)
         }
     }
+
+    @Test func readChunksVerifiesEveryChunkAndNeverServesACorruptOne() async throws {
+        try await PublishDeployment.with { deployment in
+            let bytes = disk(seed: 1)
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", bytes)])
+            let request = Icbd_Replicator_V1_ReadChunksRequest.with {
+                $0.image = "win11"
+                $0.version = 1
+                $0.path = "disk.raw"
+                $0.chunks = Array(0..<8)
+            }
+            let chunks = try await deployment.replicator.serverStreaming(ReplicatorMethods.readChunks, request) { responses in
+                var chunks: [UInt32: [UInt8]] = [:]
+                for try await item in responses.withPayloads { chunks[item.message.index] = Array(item.payload.readableBytesView) }
+                return chunks
+            }
+            // Chunk 3 is all zeros: not sent. The others are the published bytes.
+            #expect(chunks.keys.sorted() == [0, 1, 2, 4, 5, 6, 7])
+            for (index, data) in chunks { #expect(data == Array(bytes[Int(index) << 20..<(Int(index) + 1) << 20])) }
+
+            // Flip one byte of chunk 5 on disk, as a failing disk would.
+            let snapshot = deployment.repository.versionPath(of: try Name("win11"), 1)
+            try Subvolume.setReadOnly(false, at: snapshot)
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: snapshot + "/disk.raw"))
+            try handle.seek(toOffset: UInt64(5 << 20) + 77)
+            try handle.write(contentsOf: [bytes[(5 << 20) + 77] ^ 0x01])
+            try handle.close()
+            try Subvolume.setReadOnly(true, at: snapshot)
+
+            let error = await #expect(throws: RPCError.self) {
+                try await deployment.replicator.serverStreaming(ReplicatorMethods.readChunks, request) { responses in
+                    for try await item in responses.withPayloads {
+                        #expect(item.message.index != 5, "a corrupt chunk was served")
+                    }
+                }
+            }
+            #expect(error?.code == .dataLoss)
+            #expect(error?.message.contains("chunk 5") == true)
+        }
+    }
 }

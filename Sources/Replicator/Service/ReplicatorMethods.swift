@@ -11,6 +11,10 @@ public enum ReplicatorMethods {
     /// Operators publish; nobody else does.
     public static let publish = RPCMethod<Icbd_Replicator_V1_PublishRequest, Icbd_Replicator_V1_PublishResponse>(
         service: service, method: "Publish", kind: .clientStreaming, allowedRoles: [.admin])
+
+    /// Whoever serves or moves image data reads chunks.
+    public static let readChunks = RPCMethod<Icbd_Replicator_V1_ReadChunksRequest, Icbd_Replicator_V1_Chunk>(
+        service: service, method: "ReadChunks", kind: .serverStreaming, allowedRoles: [.cache, .replicator, .gateway, .admin])
 }
 
 extension Icbd_Replicator_V1_PublishRequest: RPCPayloadCarrying {
@@ -22,9 +26,14 @@ extension Icbd_Replicator_V1_PublishRequest: RPCPayloadCarrying {
 struct ReplicatorRPCService: RPCService {
     let repository: ImageRepository
     let catalog: RPCClient
+    let manifests: ManifestCache
     let logger: Logger
 
     func register(into router: inout RPCRouter) {
+        let reader = ChunkReader(repository: repository, manifests: manifests, logger: logger)
+        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
+            try await reader.serve(request, to: writer)
+        }
         router.clientStreaming(ReplicatorMethods.publish) { requests, _ in
             var messages = requests.withPayloads.makeAsyncIterator()
             guard let first = try await messages.next(), first.message.hasStart else {

@@ -33,7 +33,9 @@ public final class ReplicatorService: Service, Sendable {
             logger: logger)
         var router = RPCRouter()
         router.register(HealthService(role: .replicator, node: configuration.name, site: configuration.site.rawValue))
-        router.register(ReplicatorRPCService(repository: repository, catalog: catalog, logger: logger))
+        router.register(
+            ReplicatorRPCService(
+                repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), logger: logger))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
