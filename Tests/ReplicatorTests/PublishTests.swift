@@ -38,17 +38,22 @@ struct PublishDeployment {
                 group.addTask { try await catalogService.run() }
                 defer { group.cancelAll() }
                 let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
-                let replicator = try ReplicatorService(
-                    configuration: ReplicatorConfiguration(
-                        listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
-                        tls: try mint(.replicator, "repo-hq"), name: "repo-hq"),
-                    logger: logger)
+                var configuration = ReplicatorConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
+                    tls: try mint(.replicator, "repo-hq"), name: "repo-hq")
+                configuration.heartbeatInterval = .milliseconds(100)
+                let replicator = try ReplicatorService(configuration: configuration, logger: logger)
                 group.addTask { try await replicator.run() }
                 let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
                 let admin = try mint(.admin, "admin")
                 try await withRPCClient(
                     RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
                 ) { catalog in
+                    _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                    // Placements are reported by registered nodes only: wait for the registration.
+                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
                     try await withRPCClient(
                         RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
                     ) { replicatorClient in
@@ -207,6 +212,24 @@ struct PublishTests {
             }
             #expect(error?.code == .dataLoss)
             #expect(error?.message.contains("chunk 5") == true)
+        }
+    }
+
+    @Test func retentionKeepsWhatPolicyAndTagsSay() async throws {
+        try await PublishDeployment.with { deployment in
+            _ = try await deployment.catalog.unary(CatalogMethods.createImage, .with { $0.name = "win11" })
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putPolicy, .with { $0.policy.image = "win11"; $0.policy.keepVersions = 1 })
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 1))])
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.moveTag, .with { $0.image = "win11"; $0.tag = "stable"; $0.version = 1 })
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 2))])
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", disk(seed: 3))])
+            // Keep 1: v3 stays as the newest, v1 as the rollback target "stable"; v2 goes.
+            #expect(try deployment.repository.versions()[try Name("win11")]?.keys.sorted() == [1, 3])
+            let image = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "win11" })
+            #expect(image.placements.first { $0.version == 2 }?.state == .deleted)
+            #expect(image.placements.first { $0.version == 3 }?.state == .present)
         }
     }
 }

@@ -48,6 +48,8 @@ public struct PublishPlan: Sendable {
 struct Publisher: Sendable {
     let repository: ImageRepository
     let catalog: RPCClient
+    /// This replicator's node name, for its placement of the new version.
+    let node: String
     let logger: Logger
 
     /// Publishes `plan` with the file bytes of `data` (the messages after the first one).
@@ -84,6 +86,7 @@ struct Publisher: Sendable {
             try? repository.deleteVersion(of: plan.image, number)
             throw error
         }
+        await reportPlacement(plan, number: number)
         logger.info("published", metadata: ["image": "\(plan.image)", "version": "\(number)", "parent": "\(parent ?? 0)"])
         return .with { response in
             response.version = number
@@ -207,5 +210,22 @@ struct Publisher: Sendable {
             }
         }
         _ = try await catalog.unary(CatalogMethods.completeVersion, .with { $0.image = plan.image.rawValue; $0.number = number })
+    }
+
+    /// Tells the catalog this repository holds the version. Only a report: the version is
+    /// published whether or not it arrives (an unregistered node's report is refused).
+    private func reportPlacement(_ plan: PublishPlan, number: Int64) async {
+        do {
+            _ = try await catalog.unary(
+                CatalogMethods.setPlacement,
+                .with {
+                    $0.image = plan.image.rawValue
+                    $0.version = number
+                    $0.node = node
+                    $0.state = .present
+                })
+        } catch {
+            logger.warning("placement not reported", metadata: ["image": "\(plan.image)", "version": "\(number)", "error": "\(error)"])
+        }
     }
 }

@@ -18,6 +18,8 @@ public struct ReplicatorConfiguration: Sendable {
     public var heartbeatTTL: Duration = .seconds(15)
     /// How often it heartbeats (a third of the TTL, so two may be lost).
     public var heartbeatInterval: Duration = .seconds(5)
+    /// How often retention runs besides after each publish (retired versions, policy changes).
+    public var retentionInterval: Duration = .seconds(60)
 
     public init(listen: HostPort, root: String, site: Name, catalog: HostPort, tls: TLSIdentity, name: String) {
         self.listen = listen

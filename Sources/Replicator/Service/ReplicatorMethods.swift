@@ -27,6 +27,7 @@ struct ReplicatorRPCService: RPCService {
     let repository: ImageRepository
     let catalog: RPCClient
     let manifests: ManifestCache
+    let node: String
     let logger: Logger
 
     func register(into router: inout RPCRouter) {
@@ -43,8 +44,15 @@ struct ReplicatorRPCService: RPCService {
                 throw RPCError(code: .invalidArgument, message: "the first message of a publish carries `start` only, no data")
             }
             let plan = try PublishPlan(first.message.start)
-            return try await Publisher(repository: repository, catalog: catalog, logger: logger)
+            let published = try await Publisher(repository: repository, catalog: catalog, node: node, logger: logger)
                 .publish(plan, data: RemainingMessages(iterator: messages))
+            // A new version may push an old one past what the site keeps.
+            do {
+                try await RetentionPass(repository: repository, catalog: catalog, node: node, logger: logger).run()
+            } catch {
+                logger.warning("retention after publish failed", metadata: ["error": "\(error)"])
+            }
+            return published
         }
     }
 }

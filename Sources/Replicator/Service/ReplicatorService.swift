@@ -35,7 +35,8 @@ public final class ReplicatorService: Service, Sendable {
         router.register(HealthService(role: .replicator, node: configuration.name, site: configuration.site.rawValue))
         router.register(
             ReplicatorRPCService(
-                repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), logger: logger))
+                repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), node: configuration.name,
+                logger: logger))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
@@ -61,11 +62,16 @@ public final class ReplicatorService: Service, Sendable {
     private func maintain(catalog: RPCClient) async {
         var recovered = false
         var registered = false
+        var nextRetention = ContinuousClock.now
         while !Task.isCancelled {
             do {
                 if !recovered {
                     try await recover(catalog: catalog)
                     recovered = true
+                }
+                if ContinuousClock.now >= nextRetention {
+                    try await RetentionPass(repository: repository, catalog: catalog, node: configuration.name, logger: logger).run()
+                    nextRetention = ContinuousClock.now + configuration.retentionInterval
                 }
                 if !registered {
                     try await register(catalog: catalog)
