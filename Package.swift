@@ -88,6 +88,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(name: "ICBDTestSupport", swiftSettings: swiftSettings),
         .target(name: "CacheNode", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
         .target(name: "Gateway", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
         .executableTarget(
@@ -140,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "ReplicatorTests",
             dependencies: [
-                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC",
+                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

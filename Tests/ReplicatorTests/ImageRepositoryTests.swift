@@ -1,4 +1,5 @@
 import Foundation
+import ICBDTestSupport
 import ICBDCore
 import Replicator
 import Testing

@@ -1,6 +1,7 @@
 import Catalog
 import Crypto
 import Foundation
+import ICBDTestSupport
 import ICBDCore
 import ICBDProto
 import ICBDRPC

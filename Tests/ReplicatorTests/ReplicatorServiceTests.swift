@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import ICBDTestSupport
 import ICBDCore
 import ICBDProto
 import ICBDRPC

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDTestSupport
 import Replicator
 import Testing
 

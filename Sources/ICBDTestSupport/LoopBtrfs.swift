@@ -1,12 +1,13 @@
 import Foundation
 
 /// A BTRFS filesystem on a loop file, created and mounted for one test and always unmounted.
+/// (Test support shared by the test targets; not part of the icbd binary.)
 ///
 /// Needs root (CI runs as root); elsewhere the test prints why it did not run.
-enum LoopBtrfs {
+public enum LoopBtrfs {
     /// Runs `body` with the mount point of a fresh BTRFS filesystem of `size` (e.g. "512M");
     /// returns nil, having printed the reason, where the machine cannot do it.
-    static func with<R>(size: String = "512M", _ body: (String) async throws -> R) async throws -> R? {
+    public static func with<R>(size: String = "512M", _ body: (String) async throws -> R) async throws -> R? {
         guard getuid() == 0 else {
             print("skipping BTRFS test: it needs root to mount a loop device (CI runs as root)")
             return nil
@@ -27,7 +28,7 @@ enum LoopBtrfs {
 
     /// Runs a command with an argument array; throws with its stderr when it fails.
     @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+    public static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -47,7 +48,7 @@ enum LoopBtrfs {
     }
 }
 
-struct LoopBtrfsError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct LoopBtrfsError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
