@@ -25,9 +25,7 @@ struct PublishDeployment {
             logger.logLevel = .critical
             let authority = try CertificateAuthority.create(commonName: "icbd publish test CA \(UUID())")
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
-                let issued = try authority.issue(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-                return try TLSIdentity(
-                    trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+                try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
             }
             let database = FileManager.default.temporaryDirectory.appendingPathComponent("publish-test-\(UUID()).db").path
             defer { try? FileManager.default.removeItem(atPath: database) }

@@ -18,9 +18,7 @@ struct ReplicatorServiceTests {
             logger.logLevel = .critical
             let authority = try CertificateAuthority.create(commonName: "icbd replicator test CA \(UUID())")
             func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
-                let issued = try authority.issue(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-                return try TLSIdentity(
-                    trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+                try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
             }
             let database = FileManager.default.temporaryDirectory.appendingPathComponent("replicator-test-\(UUID()).db").path
             defer { try? FileManager.default.removeItem(atPath: database) }

@@ -72,7 +72,7 @@ extension CatalogRPCService {
                 rpcAddress: try WireFields.optionalHostPort(request.rpcAddress, "rpc_address"),
                 httpAddress: try WireFields.optionalHostPort(request.httpAddress, "http_address"),
                 capacityBytes: try WireFields.nonNegative(request.capacityBytes, "capacity_bytes"),
-                heartbeatTTLMilliseconds: Int64(ttl.components.seconds) * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+                heartbeatTTLMilliseconds: ttl.wholeMilliseconds)
             let node = try await store.registerNode(registration, at: now())
             logger(for: context).info(
                 "node registered",

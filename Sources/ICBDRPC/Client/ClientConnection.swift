@@ -1,3 +1,4 @@
+import ICBDCore
 import ICBDProto
 import Logging
 import NIOCore
@@ -33,9 +34,7 @@ final class ClientConnection: Sendable {
         open.method = method
         open.metadata = options.metadata
         if let timeout = options.timeout {
-            let (seconds, attoseconds) = timeout.components
-            let milliseconds = max(1, seconds * 1000 + attoseconds / 1_000_000_000_000_000)
-            open.timeoutMs = UInt32(clamping: milliseconds)
+            open.timeoutMs = UInt32(clamping: max(1, timeout.wholeMilliseconds))
         }
         return try state.withLock { state in
             if let closed = state.closed { throw closed }

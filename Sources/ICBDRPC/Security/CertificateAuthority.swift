@@ -92,6 +92,20 @@ public struct CertificateAuthority: Sendable {
         return IssuedCertificate(certificate: certificate, keyPEM: key.pemRepresentation)
     }
 
+    /// Issues a certificate for `identity` and returns it as a ready ``TLSIdentity`` trusting
+    /// this CA: for processes that mint their own (tests, benchmarks) rather than load files.
+    public func issueIdentity(
+        _ identity: PeerIdentity,
+        dnsNames: [String] = [],
+        ipAddresses: [String] = [],
+        notValidBefore: Date = Date().addingTimeInterval(-3600),
+        notValidAfter: Date = Date().addingTimeInterval(2 * 365 * 86400)
+    ) throws -> TLSIdentity {
+        let issued = try issue(
+            identity, dnsNames: dnsNames, ipAddresses: ipAddresses, notValidBefore: notValidBefore, notValidAfter: notValidAfter)
+        return try TLSIdentity(trustRoots: [certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+    }
+
     static func ipAddressBytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: &v4) { Array($0) } }

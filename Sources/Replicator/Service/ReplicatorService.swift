@@ -97,8 +97,7 @@ public final class ReplicatorService: Service, Sendable {
         request.role = .replicator
         request.site = configuration.site.rawValue
         request.rpcAddress = HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0).description
-        let (seconds, attoseconds) = configuration.heartbeatTTL.components
-        request.heartbeatTtlMs = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        request.heartbeatTtlMs = configuration.heartbeatTTL.wholeMilliseconds
         _ = try await catalog.unary(CatalogMethods.registerNode, request, options: RPCCallOptions(timeout: .seconds(5)))
         logger.info("registered with the catalog", metadata: ["site": "\(configuration.site)", "address": "\(request.rpcAddress)"])
     }

@@ -24,9 +24,7 @@ struct CatalogBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
         func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
-            let issued = try authority.issue(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-            return try TLSIdentity(
-                trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
+            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
         }
         let catalog = try CatalogService(
             configuration: CatalogConfiguration(

@@ -65,11 +65,9 @@ struct CatalogHarness {
     var store: any CatalogStore { service.store }
 
     static func identity(_ authority: CertificateAuthority, _ role: Role, _ name: String) throws -> TLSIdentity {
-        let issued = try authority.issue(
+        try authority.issueIdentity(
             PeerIdentity(role: role, name: name), dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
             notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(3600))
-        return try TLSIdentity(
-            trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
     }
 
     /// Runs the catalog while `body` runs.

@@ -16,10 +16,8 @@ struct TestPKI {
         notValidBefore: Date = Date().addingTimeInterval(-3600),
         notValidAfter: Date = Date().addingTimeInterval(3600)
     ) throws -> TLSIdentity {
-        let issued = try authority.issue(
+        try authority.issueIdentity(
             PeerIdentity(role: role, name: name), dnsNames: ["localhost"], ipAddresses: ["127.0.0.1"],
             notValidBefore: notValidBefore, notValidAfter: notValidAfter)
-        return try TLSIdentity(
-            trustRoots: [authority.certificate], certificateChain: [issued.certificate], privateKeyPEM: issued.keyPEM)
     }
 }
