@@ -114,21 +114,21 @@ package final class InboundMessages: Sendable {
         }
     }
 
+    /// Returns what the consumer has read to the peer, all of it (`force`) or once a batch is
+    /// due: a quarter window read, or the peer's window running low.
     private func returnAllCredit() {
-        let credit: Int = state.withLock { state in
-            guard state.ending == nil, state.unreturned > 0 else { return 0 }
-            defer { state.unreturned = 0 }
-            state.window += state.unreturned
-            return state.unreturned
-        }
-        if credit > 0 { returnCredit(credit) }
+        settleCredit(adding: 0, force: true)
     }
 
     private func consumed(_ size: Int) {
+        settleCredit(adding: size, force: false)
+    }
+
+    private func settleCredit(adding size: Int, force: Bool) {
         let credit: Int = state.withLock { state in
             state.unreturned += size
             guard state.ending == nil, state.unreturned > 0,
-                state.unreturned >= creditBatch || state.window < creditBatch
+                force || state.unreturned >= creditBatch || state.window < creditBatch
             else { return 0 }
             defer { state.unreturned = 0 }
             state.window += state.unreturned
