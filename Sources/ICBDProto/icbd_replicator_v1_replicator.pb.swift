@@ -131,6 +131,7 @@ public nonisolated struct Icbd_Replicator_V1_PublishResponse: Sendable {
   public init() {}
 }
 
+/// Either by position (`path` and `chunks`) or by content (`hashes`), not both.
 public nonisolated struct Icbd_Replicator_V1_ReadChunksRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -138,13 +139,17 @@ public nonisolated struct Icbd_Replicator_V1_ReadChunksRequest: Sendable {
 
   public var image: String = String()
 
-  /// a ready version present on this repository
+  /// a ready version present on this repository; with `hashes`,
   public var version: Int64 = 0
 
+  /// 0 searches the ready versions here, newest first
   public var path: String = String()
 
   /// chunk indexes, at most 1024; zero chunks are skipped
   public var chunks: [UInt32] = []
+
+  /// SHA-256 of chunks wanted, at most 1024; each found is sent
+  public var hashes: [Data] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -157,7 +162,11 @@ public nonisolated struct Icbd_Replicator_V1_Chunk: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// where it was read: chunk index in the file
   public var index: UInt32 = 0
+
+  /// ... and the file (set when asked by hash)
+  public var path: String = String()
 
   public var sha256: Data = Data()
 
@@ -394,7 +403,7 @@ nonisolated extension Icbd_Replicator_V1_PublishResponse: SwiftProtobuf.Message,
 
 nonisolated extension Icbd_Replicator_V1_ReadChunksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReadChunksRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}path\0\u{1}chunks\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}path\0\u{1}chunks\0\u{1}hashes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -406,6 +415,7 @@ nonisolated extension Icbd_Replicator_V1_ReadChunksRequest: SwiftProtobuf.Messag
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 4: try { try decoder.decodeRepeatedUInt32Field(value: &self.chunks) }()
+      case 5: try { try decoder.decodeRepeatedBytesField(value: &self.hashes) }()
       default: break
       }
     }
@@ -424,6 +434,9 @@ nonisolated extension Icbd_Replicator_V1_ReadChunksRequest: SwiftProtobuf.Messag
     if !self.chunks.isEmpty {
       try visitor.visitPackedUInt32Field(value: self.chunks, fieldNumber: 4)
     }
+    if !self.hashes.isEmpty {
+      try visitor.visitRepeatedBytesField(value: self.hashes, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -432,6 +445,7 @@ nonisolated extension Icbd_Replicator_V1_ReadChunksRequest: SwiftProtobuf.Messag
     if lhs.version != rhs.version {return false}
     if lhs.path != rhs.path {return false}
     if lhs.chunks != rhs.chunks {return false}
+    if lhs.hashes != rhs.hashes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -439,7 +453,7 @@ nonisolated extension Icbd_Replicator_V1_ReadChunksRequest: SwiftProtobuf.Messag
 
 nonisolated extension Icbd_Replicator_V1_Chunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Chunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}sha256\0\u{1}data\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}index\0\u{1}sha256\0\u{1}data\0\u{1}path\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -450,6 +464,7 @@ nonisolated extension Icbd_Replicator_V1_Chunk: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
       case 2: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
       case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.path) }()
       default: break
       }
     }
@@ -465,11 +480,15 @@ nonisolated extension Icbd_Replicator_V1_Chunk: SwiftProtobuf.Message, SwiftProt
     if !self.data.isEmpty {
       try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
     }
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Replicator_V1_Chunk, rhs: Icbd_Replicator_V1_Chunk) -> Bool {
     if lhs.index != rhs.index {return false}
+    if lhs.path != rhs.path {return false}
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.data != rhs.data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}

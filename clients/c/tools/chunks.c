@@ -2,8 +2,7 @@
  * icbd-c chunks: GetChunks from a cache node, each chunk verified by SHA-256 before a byte of it
  * is written.
  *
- * The cache service does not exist yet; this follows the provisional
- * clients/c/provisional/icbd/cache/v1/cache.proto (method /icbd.cache.v1.Cache/GetChunks).
+ * The method is /icbd.cache.v1.Cache/GetChunks (Protos/icbd/cache/v1/cache.proto).
  */
 #include <errno.h>
 #include <stdarg.h>
