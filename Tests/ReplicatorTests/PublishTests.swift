@@ -214,6 +214,47 @@ struct PublishTests {
         }
     }
 
+    @Test func readChunksByHashFindsChunksInTheNewestVersionHoldingThem() async throws {
+        try await PublishDeployment.with { deployment in
+            let v1 = disk(seed: 1)
+            let v2 = disk(seed: 2)
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", v1), ("vmlinuz", Array("kernel".utf8))])
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", v2)])
+            func hash(_ bytes: [UInt8], _ index: Int) -> Data { Data(SHA256.hash(data: Array(bytes[index << 20..<(index + 1) << 20]))) }
+            func read(_ request: Icbd_Replicator_V1_ReadChunksRequest) async throws -> [(Icbd_Replicator_V1_Chunk, [UInt8])] {
+                try await deployment.replicator.serverStreaming(ReplicatorMethods.readChunks, request) { responses in
+                    var chunks: [(Icbd_Replicator_V1_Chunk, [UInt8])] = []
+                    for try await item in responses.withPayloads { chunks.append((item.message, Array(item.payload.readableBytesView))) }
+                    return chunks
+                }
+            }
+            // v1's chunk 5 exists only in v1, v2's only in v2; chunk 0 is in both (and asked twice).
+            let asked = [hash(v1, 5), hash(v2, 5), hash(v2, 0), hash(v2, 0), Data(SHA256.hash(data: Array("kernel".utf8)))]
+            let chunks = try await read(.with { $0.image = "win11"; $0.hashes = asked })
+            #expect(chunks.map(\.0.sha256) == [asked[0], asked[1], asked[2], asked[4]])
+            #expect(chunks.map(\.0.path) == ["disk.raw", "disk.raw", "disk.raw", "vmlinuz"])
+            #expect(chunks.map(\.0.index) == [5, 5, 0, 0])
+            #expect(chunks[0].1 == Array(v1[5 << 20..<6 << 20]))
+            #expect(chunks[1].1 == Array(v2[5 << 20..<6 << 20]))
+            #expect(chunks[3].1 == Array("kernel".utf8))
+
+            // Limited to v1, v2's chunk is not there.
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await read(.with { $0.image = "win11"; $0.version = 1; $0.hashes = [hash(v2, 5)] })
+            }
+            #expect(missing?.code == .notFound)
+            #expect(missing?.message.contains(hash(v2, 5).map { String(format: "%02x", $0) }.joined()) == true)
+            for bad in [
+                Icbd_Replicator_V1_ReadChunksRequest.with { $0.image = "win11"; $0.hashes = [Data([1, 2, 3])] },
+                .with { $0.image = "win11"; $0.path = "disk.raw"; $0.chunks = [0]; $0.hashes = [hash(v1, 0)] },
+                .with { $0.image = "win11"; $0.hashes = Array(repeating: hash(v1, 0), count: 1025) },
+            ] {
+                let error = await #expect(throws: RPCError.self) { _ = try await read(bad) }
+                #expect(error?.code == .invalidArgument)
+            }
+        }
+    }
+
     @Test func retentionKeepsWhatPolicyAndTagsSay() async throws {
         try await PublishDeployment.with { deployment in
             _ = try await deployment.catalog.unary(CatalogMethods.createImage, .with { $0.name = "win11" })

@@ -31,7 +31,9 @@ struct ReplicatorRPCService: RPCService {
     let logger: Logger
 
     func register(into router: inout RPCRouter) {
-        let reader = ChunkReader(repository: repository, manifests: manifests, logger: logger)
+        let reader = ChunkReader(
+            repository: repository, manifests: manifests,
+            locator: ChunkLocator(repository: repository, catalog: catalog, manifests: manifests), logger: logger)
         router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
             try await reader.serve(request, to: writer)
         }
