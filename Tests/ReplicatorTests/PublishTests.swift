@@ -156,6 +156,16 @@ struct PublishTests {
             #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
             let image = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "win11" })
             #expect(image.versions.map(\.number) == [1])
+            // The first publish of a new image fails: the catalog does not get the image either.
+            await #expect(throws: RPCError.self) {
+                _ = try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(.with { $0.start.image = "fresh"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = 10 }] })
+                }
+            }
+            let fresh = await #expect(throws: RPCError.self) {
+                _ = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "fresh" })
+            }
+            #expect(fresh?.code == .notFound)
         }
     }
 

@@ -55,13 +55,15 @@ struct Publisher: Sendable {
     /// Publishes `plan` with the file bytes of `data` (the messages after the first one).
     func publish<Messages: AsyncSequence>(_ plan: PublishPlan, data: Messages) async throws -> Icbd_Replicator_V1_PublishResponse
     where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
-        _ = try await catalog.unary(
-            CatalogMethods.createImage,
-            .with { $0.name = plan.image.rawValue; $0.description_p = plan.description; $0.ifMissing = true })
-        let known = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue })
-        let number = (known.versions.map(\.number).max() ?? 0) + 1
+        let known: [Icbd_Catalog_V1_Version]
+        do {
+            known = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue }).versions
+        } catch let error as RPCError where error.code == .notFound {
+            known = []  // a new image: created when the version is registered
+        }
+        let number = (known.map(\.number).max() ?? 0) + 1
         let local = try repository.versions()[plan.image] ?? [:]
-        let parent = known.versions.filter { $0.state == .ready && local[$0.number] != nil }.map(\.number).max()
+        let parent = known.filter { $0.state == .ready && local[$0.number] != nil }.map(\.number).max()
 
         // Local work first: until the snapshot exists nothing is visible to anyone.
         let work = try repository.prepareWork(of: plan.image, basedOn: parent)
@@ -172,7 +174,8 @@ struct Publisher: Sendable {
         for relative in doomed { try FileManager.default.removeItem(atPath: work + "/" + relative) }
     }
 
-    /// Registers the version in the catalog: publishing, every manifest, then ready.
+    /// Registers the version in the catalog: publishing, every manifest, then ready; abandoned
+    /// again when a step after its creation fails.
     private func register(
         _ plan: PublishPlan, number: Int64, parent: Int64?, snapshot: Subvolume.Info, manifests: [ManifestBuilder.Manifest]
     ) async throws {
@@ -189,7 +192,20 @@ struct Publisher: Sendable {
                 $0.manifestSha256 = Data(manifest.digest)
             }
         }
+        let image = try await catalog.unary(
+            CatalogMethods.createImage,
+            .with { $0.name = plan.image.rawValue; $0.description_p = plan.description; $0.ifMissing = true })
         _ = try await catalog.unary(CatalogMethods.createVersion, create)
+        do {
+            try await completeRegistration(plan, number: number, manifests: manifests)
+        } catch {
+            await abandon(plan, number: number, dropImage: image.created, after: error)
+            throw error
+        }
+    }
+
+    /// Sends every manifest and marks the version ready.
+    private func completeRegistration(_ plan: PublishPlan, number: Int64, manifests: [ManifestBuilder.Manifest]) async throws {
         for (file, manifest) in zip(plan.files, manifests) {
             _ = try await catalog.clientStreaming(CatalogMethods.putManifest) { writer in
                 let piece = 1 << 20  // entries per message: 32 KiB of them, well under the 4 MiB limit
@@ -210,6 +226,24 @@ struct Publisher: Sendable {
             }
         }
         _ = try await catalog.unary(CatalogMethods.completeVersion, .with { $0.image = plan.image.rawValue; $0.number = number })
+    }
+
+    /// Takes back a version the catalog accepted but that never became ready, and the image
+    /// when this publish created it, so that a failed publish leaves the catalog as it was.
+    private func abandon(_ plan: PublishPlan, number: Int64, dropImage: Bool, after failure: any Error) async {
+        do {
+            _ = try await catalog.unary(
+                CatalogMethods.abandonVersion,
+                .with {
+                    $0.image = plan.image.rawValue
+                    $0.number = number
+                    $0.dropImageIfUnused = dropImage
+                })
+        } catch {
+            logger.warning(
+                "a failed publish could not be taken back from the catalog; the version stays 'publishing' there",
+                metadata: ["image": "\(plan.image)", "version": "\(number)", "failure": "\(failure)", "error": "\(error)"])
+        }
     }
 
     /// Tells the catalog this repository holds the version. Only a report: the version is
