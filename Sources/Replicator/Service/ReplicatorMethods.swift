@@ -28,6 +28,7 @@ struct ReplicatorRPCService: RPCService {
     let catalog: RPCClient
     let manifests: ManifestCache
     let node: String
+    let recovery: RecoveryGate
     let logger: Logger
 
     func register(into router: inout RPCRouter) {
@@ -38,6 +39,7 @@ struct ReplicatorRPCService: RPCService {
             try await reader.serve(request, to: writer)
         }
         router.clientStreaming(ReplicatorMethods.publish) { requests, _ in
+            try recovery.check()
             var messages = requests.withPayloads.makeAsyncIterator()
             guard let first = try await messages.next(), first.message.hasStart else {
                 throw RPCError(code: .invalidArgument, message: "the first message of a publish must carry `start`")
