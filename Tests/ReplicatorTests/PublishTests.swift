@@ -265,6 +265,57 @@ struct PublishTests {
         }
     }
 
+    @Test func aLocalPublishReflinksFromTheRepositoryFilesystemAndCopiesFromElsewhere() async throws {
+        try await PublishDeployment.with { deployment in
+            func publishLocal(_ directory: String, _ files: [(String, Int)]) async throws -> Icbd_Replicator_V1_PublishResponse {
+                try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(
+                        .with {
+                            $0.start.image = "win11"
+                            $0.start.localDirectory = directory
+                            $0.start.files = files.map { file in .with { $0.path = file.0; $0.size = Int64(file.1) } }
+                        })
+                }
+            }
+            let kernel = Array("vmlinuz".utf8)
+            // On the repository's own BTRFS: reflinked, nothing copied.
+            let staging = deployment.repository.root + "/staging"
+            try FileManager.default.createDirectory(atPath: staging + "/boot", withIntermediateDirectories: true)
+            try Data(disk(seed: 1)).write(to: URL(fileURLWithPath: staging + "/disk.raw"))
+            try Data(kernel).write(to: URL(fileURLWithPath: staging + "/boot/vmlinuz"))
+            let v1 = try await publishLocal(staging, [("disk.raw", 8 << 20), ("boot/vmlinuz", kernel.count)])
+            #expect(v1.files.map(\.reflinked) == [true, true])
+            #expect(v1.files[0].manifestSha256 == Data(expectedDigest(disk(seed: 1))))
+            let v1Path = deployment.repository.versionPath(of: try Name("win11"), 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: v1Path + "/disk.raw")) == Data(disk(seed: 1)))
+
+            // Elsewhere (another filesystem): copied over v1's blocks, only the changed one written.
+            let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("local-publish-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+            try Data(disk(seed: 2)).write(to: URL(fileURLWithPath: elsewhere + "/disk.raw"))
+            let v2 = try await publishLocal(elsewhere, [("disk.raw", 8 << 20)])
+            #expect(v2.files.map(\.reflinked) == [false])
+            #expect(v2.files[0].writtenBytes == 4096)
+            #expect(v2.files[0].manifestSha256 == Data(expectedDigest(disk(seed: 2))))
+
+            // Refused: a relative directory, a file reached through a symbolic link, a size that
+            // does not match; nothing is left behind.
+            try FileManager.default.createSymbolicLink(atPath: elsewhere + "/escape.raw", withDestinationPath: "/etc/passwd")
+            for (directory, files, fragment) in [
+                ("relative/dir", [("disk.raw", 8 << 20)], "absolute path"),
+                (elsewhere, [("escape.raw", 10)], "symbolic link"),
+                (elsewhere, [("disk.raw", 5)], "announced with 5 bytes"),
+            ] {
+                let error = await #expect(throws: RPCError.self) { _ = try await publishLocal(directory, files) }
+                #expect(error?.code == .invalidArgument)
+                #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+            }
+            #expect(try deployment.repository.versions()[try Name("win11")]?.keys.sorted() == [1, 2])
+            #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
+        }
+    }
+
     @Test func retentionKeepsWhatPolicyAndTagsSay() async throws {
         try await PublishDeployment.with { deployment in
             _ = try await deployment.catalog.unary(CatalogMethods.createImage, .with { $0.name = "win11" })

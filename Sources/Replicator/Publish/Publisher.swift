@@ -5,6 +5,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
+import NIOPosix
 import SwiftProtobuf
 
 /// The files of a publish, as announced by its first message, validated.
@@ -12,6 +13,8 @@ public struct PublishPlan: Sendable {
     public let image: Name
     public let description: String
     public let files: [(path: VersionFilePath, size: Int64)]
+    /// A local publish: the directory on this host the files are read from.
+    public let localDirectory: String?
 
     /// At most 64 files, distinct relative paths, sizes from 0 to 16 TiB.
     public init(_ start: Icbd_Replicator_V1_PublishStart) throws(RPCError) {
@@ -19,6 +22,15 @@ public struct PublishPlan: Sendable {
             throw RPCError(code: .invalidArgument, message: "image: \(error)")
         }
         description = start.description_p
+        if start.localDirectory.isEmpty {
+            localDirectory = nil
+        } else {
+            guard start.localDirectory.hasPrefix("/"), !start.localDirectory.split(separator: "/").contains("..") else {
+                throw RPCError(
+                    code: .invalidArgument, message: "local_directory must be an absolute path without '..', not '\(start.localDirectory)'")
+            }
+            localDirectory = start.localDirectory
+        }
         guard !start.files.isEmpty, start.files.count <= 64 else {
             throw RPCError(code: .invalidArgument, message: "a version has 1 to 64 files, this publish announces \(start.files.count)")
         }
@@ -38,6 +50,14 @@ public struct PublishPlan: Sendable {
         }
         self.files = files
     }
+}
+
+/// How one file of a publish got into `work`.
+struct WrittenFile: Sendable {
+    /// Bytes that differed from the parent version and were written.
+    let writtenBytes: Int64
+    /// A local publish's reflink of its source: nothing written, extents shared.
+    let reflinked: Bool
 }
 
 /// Publishes a new version of an image: the files go into the image's `work` (a writable
@@ -68,11 +88,15 @@ struct Publisher: Sendable {
         // Local work first: until the snapshot exists nothing is visible to anyone.
         let work = try repository.prepareWork(of: plan.image, basedOn: parent)
         let manifests: [ManifestBuilder.Manifest]
-        let written: [Int64]
+        let written: [WrittenFile]
         let snapshot: Subvolume.Info
         do {
             try removeFiles(in: work, except: Set(plan.files.map { $0.path.rawValue }))
-            written = try await receive(plan, into: work, data: data)
+            if let directory = plan.localDirectory {
+                written = try await copy(plan, from: directory, into: work, data: data)
+            } else {
+                written = try await receive(plan, into: work, data: data)
+            }
             var built: [ManifestBuilder.Manifest] = []
             for file in plan.files { built.append(try await ManifestBuilder().build(path: work + "/" + file.path.rawValue)) }
             manifests = built
@@ -100,16 +124,35 @@ struct Publisher: Sendable {
                     $0.size = file.size
                     $0.manifestSha256 = Data(result.0.digest)
                     $0.zeroChunks = Int64(result.0.zeroChunks)
-                    $0.writtenBytes = result.1
+                    $0.writtenBytes = result.1.writtenBytes
+                    $0.reflinked = result.1.reflinked
                 }
             }
         }
     }
 
-    /// Writes each file's bytes, in order, into `work`; returns the bytes written per file.
-    private func receive<Messages: AsyncSequence>(_ plan: PublishPlan, into work: String, data: Messages) async throws -> [Int64]
+    /// A local publish: each file read from the directory on this host, off the event loops.
+    private func copy<Messages: AsyncSequence>(_ plan: PublishPlan, from directory: String, into work: String, data: Messages)
+        async throws -> [WrittenFile]
     where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
-        var written: [Int64] = []
+        var messages = data.makeAsyncIterator()
+        guard case .none = try await messages.next() else {
+            throw RPCError(code: .invalidArgument, message: "a local publish sends no data: the replicator reads \(directory) itself")
+        }
+        var written: [WrittenFile] = []
+        for file in plan.files {
+            written.append(
+                try await NIOThreadPool.singleton.runIfActive {
+                    try LocalFileCopy.copy(file.path.rawValue, size: file.size, from: directory, into: work)
+                })
+        }
+        return written
+    }
+
+    /// Writes each file's bytes, in order, into `work`; returns what was written per file.
+    private func receive<Messages: AsyncSequence>(_ plan: PublishPlan, into work: String, data: Messages) async throws -> [WrittenFile]
+    where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
+        var written: [WrittenFile] = []
         var current = 0
         var writer: SparseFileWriter? = try openFile(plan, 0, in: work)
         func closeCurrent() throws {
@@ -120,7 +163,7 @@ struct Publisher: Sendable {
                     code: .invalidArgument,
                     message: "'\(plan.files[current].path)' was announced with \(plan.files[current].size) bytes, \(size) arrived")
             }
-            written.append(open.writtenBytes)
+            written.append(WrittenFile(writtenBytes: open.writtenBytes, reflinked: false))
             _ = try open.finish()
         }
         for try await item in data {
