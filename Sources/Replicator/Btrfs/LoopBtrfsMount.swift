@@ -10,30 +10,40 @@ public final class LoopBtrfsMount: Sendable {
     public let image: String
 
     /// Creates a `size` (e.g. "4G") loop file beside `path`, makes BTRFS on it and mounts it at
-    /// `path` (created if missing).
-    public init(size: String, at path: String) throws {
+    /// `path` (created if missing). With `reuse`, a loop file kept from an earlier run is mounted
+    /// as it is.
+    public init(size: String, at path: String, reuse: Bool = false) throws {
         guard getuid() == 0 else {
             throw SystemCommandError("mounting a loop-file BTRFS needs root (run as root, or pass a BTRFS directory)")
         }
         self.path = path
         self.image = path + ".img"
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let fresh = !(reuse && FileManager.default.fileExists(atPath: image))
         do {
-            try SystemCommand.run("/usr/bin/truncate", ["-s", size, image])
-            try SystemCommand.run("/sbin/mkfs.btrfs", ["-q", "-f", image])
+            if fresh {
+                try SystemCommand.run("/usr/bin/truncate", ["-s", size, image])
+                try SystemCommand.run("/sbin/mkfs.btrfs", ["-q", "-f", image])
+            }
             try SystemCommand.run("/bin/mount", ["-o", "loop", image, path])
         } catch {
-            try? FileManager.default.removeItem(atPath: image)
-            try? FileManager.default.removeItem(atPath: path)
+            if fresh { try? FileManager.default.removeItem(atPath: image) }
             throw error
         }
     }
 
-    /// Unmounts and removes the filesystem and its loop file.
-    public func unmount() {
-        _ = try? SystemCommand.run("/bin/umount", [path])
-        try? FileManager.default.removeItem(atPath: path)
-        try? FileManager.default.removeItem(atPath: image)
+    /// Unmounts the filesystem; removes its loop file too unless `keep`.
+    public func unmount(keep: Bool = false) {
+        // A filesystem still busy (a process exiting) gets a few tries, then a lazy unmount: it
+        // detaches now and goes once the last user has. Only an empty mount point is removed.
+        var unmounted = false
+        for _ in 0..<5 where !unmounted {
+            unmounted = (try? SystemCommand.run("/bin/umount", [path])) != nil
+            if !unmounted { usleep(200_000) }
+        }
+        if !unmounted { _ = try? SystemCommand.run("/bin/umount", ["-l", path]) }
+        rmdir(path)
+        if !keep { try? FileManager.default.removeItem(atPath: image) }
     }
 }
 
