@@ -77,7 +77,7 @@ struct PublishBenchmark {
             let configuration = RPCClientConfiguration(target: target, expectedRole: .replicator, tls: admin)
             return try await withRPCClient(configuration, logger: logger) { client in
                 let first = try await timePublish(client, source: source)
-                try VMLikeDisk(size: diskSize).change(changed, of: source + "/disk.raw")
+                try VMLikeDisk(size: diskSize, changedPieces: changed >> 20).write(to: source + "/disk.raw")
                 let second = try await timePublish(client, source: source)
                 let added = try Subvolume.exclusiveBytes(at: replicator.repository.versionPath(of: try Name("bench"), 2))
                 let mebibytes = Double(diskSize >> 20)
