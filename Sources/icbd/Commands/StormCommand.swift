@@ -24,6 +24,9 @@ struct StormCommand: AsyncParsableCommand {
     @Option(help: "Size of its initrd.")
     var initrdSize = "32MiB"
 
+    @Option(help: "1 MiB pieces changed in the booted version (as `icbd sample --changed-mib`).")
+    var changedMiB: Int64 = 0
+
     @Option(help: "Fraction of the disk each boot reads.")
     var traceFraction = 0.03
 
@@ -44,7 +47,7 @@ struct StormCommand: AsyncParsableCommand {
     func run() async throws {
         let template = SampleTemplate(
             diskSize: try ByteSize(parsing: diskSize).bytes, kernelSize: Int(try ByteSize(parsing: kernelSize).bytes),
-            initrdSize: Int(try ByteSize(parsing: initrdSize).bytes))
+            initrdSize: Int(try ByteSize(parsing: initrdSize).bytes), changedMiB: changedMiB)
         let trace = BootTrace(diskSize: template.diskSize, fraction: traceFraction)
         let storm = BootStorm(
             gateway: gateway.hasSuffix("/") ? String(gateway.dropLast()) : gateway, workstations: workstations,

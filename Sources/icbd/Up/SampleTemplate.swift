@@ -7,8 +7,10 @@ struct SampleTemplate: Sendable {
     var diskSize: Int64
     var kernelSize = 8 << 20
     var initrdSize = 32 << 20
+    /// For a next version: 1 MiB pieces of the disk changed.
+    var changedMiB: Int64 = 0
 
-    var disk: VMLikeDisk { VMLikeDisk(size: diskSize) }
+    var disk: VMLikeDisk { VMLikeDisk(size: diskSize, changedPieces: changedMiB) }
     var kernel: Data { Self.blob(size: kernelSize, seed: 1) }
     var initrd: Data { Self.blob(size: initrdSize, seed: 2) }
 
