@@ -32,7 +32,14 @@ struct ReplicatorRPCService: RPCService {
 
     func register(into router: inout RPCRouter) {
         let reader = ChunkReader(repository: repository, manifests: manifests, logger: logger)
-        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
+        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, context in
+            // One line per call: what a cache's single-flight is checked against.
+            logger.debug(
+                "read chunks",
+                metadata: [
+                    "caller": "\(context.peer.name)", "image": "\(request.image)", "version": "\(request.version)",
+                    "chunks": "\(request.chunks.count + request.hashes.count)",
+                ])
             try await reader.serve(request, to: writer)
         }
         router.clientStreaming(ReplicatorMethods.publish) { requests, _ in
