@@ -49,8 +49,9 @@ final class FillScheduler: Sendable {
     }
 
     /// Fetches `want` (joining its flight if one is under way) and returns its verified bytes,
-    /// or nil when the store holds it already (read it there).
-    func chunk(_ want: ChunkWant) async throws -> ByteBuffer? {
+    /// or nil when the store holds it already (read it there). `prefetched`: the caller started
+    /// this flight itself with ``prefetch(_:priority:)`` (waiting for it is no join).
+    func chunk(_ want: ChunkWant, prefetched: Bool = false) async throws -> ByteBuffer? {
         let id = state.withLock { state in
             state.nextID += 1
             return state.nextID
@@ -61,7 +62,7 @@ final class FillScheduler: Sendable {
                     if state.finished { return .fail(RPCError(code: .unavailable, message: "the cache is shutting down")) }
                     if state.flights[want.digest] != nil {
                         state.flights[want.digest]?.waiters[id] = waiter
-                        metrics.joined()
+                        if !prefetched { metrics.joined() }
                         return .wait(promote(want, in: &state))
                     }
                     if store.contains(want.digest) { return .resumeNil }
@@ -84,22 +85,25 @@ final class FillScheduler: Sendable {
     }
 
     /// Starts flights for `wants` not held and not in flight, without waiting for them.
-    /// Returns how many were queued.
+    /// Returns the digests whose flights it started (joining one under way counts as a join).
     @discardableResult
-    func prefetch(_ wants: some Sequence<ChunkWant>, priority: FillBatch.Priority) -> Int {
-        let (queued, dispatched) = state.withLock { state -> (Int, Dispatched) in
-            guard !state.finished else { return (0, Dispatched()) }
-            var queued = 0
+    func prefetch(_ wants: some Sequence<ChunkWant>, priority: FillBatch.Priority) -> Set<ChunkDigest> {
+        let (queued, dispatched) = state.withLock { state -> (Set<ChunkDigest>, Dispatched) in
+            guard !state.finished else { return ([], Dispatched()) }
+            var queued: Set<ChunkDigest> = []
             for want in wants {
                 if state.flights[want.digest] != nil {
-                    if priority == .demand { _ = promote(want, in: &state) }
+                    if priority == .demand {
+                        _ = promote(want, in: &state)
+                        metrics.joined()
+                    }
                     continue
                 }
                 if store.contains(want.digest) { continue }
                 if priority == .warm && state.warm.count >= warmQueueLimit { break }
                 state.flights[want.digest] = Flight(want: want, queuedAsDemand: priority == .demand)
                 if priority == .demand { state.demand.append(want) } else { state.warm.append(want) }
-                queued += 1
+                queued.insert(want.digest)
             }
             return (queued, dispatch(in: &state))
         }

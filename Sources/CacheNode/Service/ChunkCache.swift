@@ -48,17 +48,18 @@ public final class ChunkCache: Sendable {
                     missing.insert(ahead)
                     fills.append(wants[ahead])
                 }
-                scheduler.prefetch(fills, priority: .demand)
+                scheduler.prefetch(fills, priority: .demand)  // counts the joins of flights under way
                 prefetched = horizon
             }
-            let bytes = try await chunk(want, knownMissing: missing.remove(position) != nil)
+            let wasMissing = missing.remove(position) != nil
+            let bytes = try await chunk(want, knownMissing: wasMissing, prefetched: wasMissing)
             try await send(want.digest, bytes, to: writer)
             observer?(want)
         }
     }
 
     /// One chunk: from the store when held (verified), else from upstream.
-    public func chunk(_ want: ChunkWant, knownMissing: Bool = false) async throws -> ByteBuffer {
+    public func chunk(_ want: ChunkWant, knownMissing: Bool = false, prefetched: Bool = false) async throws -> ByteBuffer {
         if !knownMissing, let bytes = await store.read(want.digest) {
             metrics.hit(bytes: bytes.readableBytes)
             return bytes
@@ -66,7 +67,7 @@ public final class ChunkCache: Sendable {
         metrics.miss()
         // A flight that ended just before we joined left the chunk in the store: read it there.
         for _ in 0..<4 {
-            if let bytes = try await scheduler.chunk(want) { return bytes }
+            if let bytes = try await scheduler.chunk(want, prefetched: prefetched) { return bytes }
             if let bytes = await store.read(want.digest) { return bytes }
         }
         throw RPCError(code: .unavailable, message: "chunk \(want.digest) was evicted each time it was fetched; the cache is too small")

@@ -42,7 +42,7 @@ struct Warmer: Sendable {
         var seen: Set<ChunkDigest> = []
         let unique = wants.filter { seen.insert($0.digest).inserted }
         let missing = unique.filter { !cache.store.contains($0.digest) }
-        let queued = cache.scheduler.prefetch(missing, priority: .warm)
+        let queued = cache.scheduler.prefetch(missing, priority: .warm).count
         return (queued, unique.count - missing.count)
     }
 
