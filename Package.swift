@@ -90,7 +90,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
-        .target(name: "CacheNode", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
+        .target(
+            name: "CacheNode",
+            dependencies: [
+                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "Gateway", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "icbd",
@@ -153,9 +166,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CacheNodeTests",
+            dependencies: [
+                "CacheNode", "Catalog", "Replicator", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "icbdTests",
             dependencies: [
-                "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto",
+                "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

@@ -1288,6 +1288,12 @@ public nonisolated struct Icbd_Catalog_V1_HeartbeatRequest: Sendable {
   /// must be the caller's certificate name (admin: any)
   public var name: String = String()
 
+  /// cache: bytes held
+  public var usedBytes: Int64 = 0
+
+  /// cache: hits / (hits + misses) since it started
+  public var hitRatio: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -3917,7 +3923,7 @@ nonisolated extension Icbd_Catalog_V1_RegisterNodeResponse: SwiftProtobuf.Messag
 
 nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}used_bytes\0\u{3}hit_ratio\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3926,6 +3932,8 @@ nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, S
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.usedBytes) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.hitRatio) }()
       default: break
       }
     }
@@ -3935,11 +3943,19 @@ nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, S
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.usedBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.usedBytes, fieldNumber: 2)
+    }
+    if self.hitRatio.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.hitRatio, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_HeartbeatRequest, rhs: Icbd_Catalog_V1_HeartbeatRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.usedBytes != rhs.usedBytes {return false}
+    if lhs.hitRatio != rhs.hitRatio {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -35,7 +35,14 @@ struct ReplicatorRPCService: RPCService {
         let reader = ChunkReader(
             repository: repository, manifests: manifests,
             locator: ChunkLocator(repository: repository, catalog: catalog, manifests: manifests), logger: logger)
-        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
+        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, context in
+            // One line per call: what a cache's single-flight is checked against.
+            logger.debug(
+                "read chunks",
+                metadata: [
+                    "caller": "\(context.peer.name)", "image": "\(request.image)", "version": "\(request.version)",
+                    "chunks": "\(request.chunks.count + request.hashes.count)",
+                ])
             try await reader.serve(request, to: writer)
         }
         router.clientStreaming(ReplicatorMethods.publish) { requests, _ in

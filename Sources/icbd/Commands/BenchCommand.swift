@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Catalog.self, Repository.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -101,6 +101,45 @@ struct BenchCommand: AsyncParsableCommand {
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
             let report = try await CatalogBenchmark(calls: calls, logger: logging.makeLogger(label: "icbd.bench")).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Cache: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cache",
+            abstract: "Cache hit path vs page cache reads, a miss storm's upstream bytes, S3-FIFO vs LRU on a boot trace.")
+
+        @Option(help: "Concurrent callers of the miss storm.")
+        var callers = 200
+
+        @Option(help: "MiB of the version every caller reads (1 MiB chunks).")
+        var versionMegabytes = 64
+
+        @Option(help: "MiB per hit-path round (five rounds of each path; the median is reported).")
+        var hitMegabytes = 2048
+
+        @Option(help: "Directory for the cache (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func validate() throws {
+            guard callers > 0, (1...1024).contains(versionMegabytes), hitMegabytes > 0 else {
+                throw ValidationError("--callers and --hit-megabytes must be positive, --version-megabytes from 1 to 1024")
+            }
+        }
+
+        func run() async throws {
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "error" }
+            let report = try await CacheBenchmark(
+                options: .init(callers: callers, versionMegabytes: versionMegabytes, hitMegabytes: hitMegabytes, directory: dir),
+                logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
             print(try report.render(json: json))
         }
     }
