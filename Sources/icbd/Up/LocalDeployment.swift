@@ -8,8 +8,9 @@ import Replicator
 import SwiftProtobuf
 
 /// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
-/// (primary) with one replicator; site `branch` with one replicator. Each replicator owns a
-/// loop-mounted BTRFS. A sample template is published at hq and replicated to branch.
+/// (primary) with one replicator; site `branch` with one replicator and two cache nodes. Each
+/// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
+/// to branch.
 actor LocalDeployment {
     struct Configuration: Sendable {
         var directory: String
@@ -31,7 +32,7 @@ actor LocalDeployment {
 
     /// Brings everything up, step by step, saying what it does.
     func start() async throws {
-        let steps = 6
+        let steps = 7
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
 
         progress(1, steps, "certificates in \(pki)")
@@ -77,6 +78,14 @@ actor LocalDeployment {
 
         progress(6, steps, "replication of the sample to branch")
         try await waitForPlacement(image: "sample", node: "replicator-branch", catalog: catalog)
+
+        progress(7, steps, "cache nodes of branch")
+        for number in 1...2 {
+            _ = try await startService(
+                "cache-branch-\(number)",
+                ["cache", "--listen", "127.0.0.1:0", "--dir", configuration.directory + "/cache-branch-\(number)", "--capacity", "2GiB",
+                 "--site", "branch", "--catalog", catalog, "--name", "cache-branch-\(number)"])
+        }
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
@@ -110,7 +119,8 @@ actor LocalDeployment {
         guard !FileManager.default.fileExists(atPath: pki + "/ca.key") else { return }
         try await ChildProcess.run(["pki", "init", "--dir", pki])
         for (role, name) in [
-            ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"), ("admin", "admin"),
+            ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"),
+            ("cache", "cache-branch-1"), ("cache", "cache-branch-2"), ("gateway", "gateway-branch"), ("admin", "admin"),
         ] {
             try await ChildProcess.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1", "--dns", "localhost"])
         }

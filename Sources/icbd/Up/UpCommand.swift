@@ -7,7 +7,7 @@ import UnixSignals
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run a local two-site deployment (catalog; hq and branch sites) until Ctrl-C. Needs root (loop-mounted BTRFS).")
+        abstract: "Run a local two-site deployment (catalog; site hq; site branch with caches) until Ctrl-C. Needs root (loop-mounted BTRFS).")
 
     @Option(help: "Directory for certificates, databases, filesystems and logs.")
     var dir = "deploy"
@@ -29,7 +29,7 @@ struct UpCommand: AsyncParsableCommand {
         let directory = URL(fileURLWithPath: dir).standardizedFileURL.path
         if !keep {
             // A fresh start: what an earlier --keep run left goes.
-            for leftover in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img"] {
+            for leftover in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img", "cache-branch-1", "cache-branch-2"] {
                 try? FileManager.default.removeItem(atPath: directory + "/" + leftover)
             }
         }
