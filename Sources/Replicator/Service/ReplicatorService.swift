@@ -19,6 +19,7 @@ public final class ReplicatorService: Service, Sendable {
     /// The catalog connection; it runs while the service runs.
     private let catalog: RPCClient
     private let logger: Logger
+    private let replication: ReplicationScheduler
 
     /// Opens the repository; fails, saying what to do, when the root is not a writable BTRFS
     /// directory.
@@ -37,6 +38,19 @@ public final class ReplicatorService: Service, Sendable {
             ReplicatorRPCService(
                 repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), node: configuration.name,
                 logger: logger))
+        let metrics = ReplicationMetrics()
+        let (repository, catalog) = (self.repository, self.catalog)
+        router.register(ReplicationRPCService(sender: VersionSender(repository: repository, metrics: metrics, logger: logger)))
+        self.replication = ReplicationScheduler(
+            repository: repository, catalog: catalog, configuration: configuration.replication, site: configuration.site.rawValue,
+            node: configuration.name, tls: configuration.tls, metrics: metrics, logger: logger
+        ) { [logger] in
+            do {
+                try await RetentionPass(repository: repository, catalog: catalog, node: configuration.name, logger: logger).run()
+            } catch {
+                logger.warning("retention after a received version failed", metadata: ["error": "\(error)"])
+            }
+        }
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
@@ -52,6 +66,9 @@ public final class ReplicatorService: Service, Sendable {
             group.addTask { await self.catalog.run() }
             group.addTask { try await self.server.run() }
             group.addTask { await self.maintain(catalog: self.catalog) }
+            if self.configuration.replication.enabled {
+                group.addTask { await self.replication.run() }
+            }
             try await group.next()
             group.cancelAll()
         }
