@@ -76,11 +76,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .systemLibrary(name: "CBtrfsUtil", providers: [.apt(["libbtrfsutil-dev"])]),
+        .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .target(
             name: "Replicator",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "Catalog",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "CLZ4", "Catalog",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),

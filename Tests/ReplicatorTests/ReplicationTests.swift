@@ -1,0 +1,198 @@
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import ICBDTestSupport
+import Logging
+import NIOCore
+@testable import Replicator
+import SwiftProtobuf
+import Testing
+
+/// The stream bytes and the parent named in a `present` placement's detail.
+func transferFacts(_ detail: String) -> (incremental: Bool, streamBytes: Int64)? {
+    guard let range = detail.range(of: #", (\d+) stream bytes"#, options: .regularExpression) else { return nil }
+    let digits = detail[range].filter(\.isNumber)
+    return (detail.contains("incremental from"), Int64(digits) ?? 0)
+}
+
+@Suite("Replication between two real repositories on loop-mounted BTRFS, with a real catalog", .serialized)
+struct ReplicationTests {
+    @Test func versionsArriveVerifiedAndTheSecondGoesIncrementally() async throws {
+        try await ReplicationDeployment.with { deployment in
+            let image = try Name("win11")
+            let v1Disk = vmLikeDisk(mebibytes: 48, seed: 1)
+            let kernel = Array("vmlinuz bytes".utf8)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", v1Disk), ("boot/vmlinuz", kernel)])
+            let first = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(first.state == .present, "\(first.detail)")
+            let full = try #require(transferFacts(first.detail))
+            #expect(!full.incremental)
+
+            let received = try Subvolume.info(at: deployment.branchRepository.versionPath(of: image, 1))
+            #expect(received.isReadOnly)
+            #expect(received.receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            let copy = try Data(contentsOf: URL(fileURLWithPath: deployment.branchRepository.versionPath(of: image, 1) + "/disk.raw"))
+            #expect(copy == Data(v1Disk))
+
+            // v2 changes 10 MiB: it goes against v1, so only about that much crosses.
+            let v2Disk = changed(v1Disk, mebibytes: 10, seed: 2)
+            let v2 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", v2Disk), ("boot/vmlinuz", kernel)])
+            let second = try await deployment.settledPlacement(image: "win11", version: 2)
+            #expect(second.state == .present, "\(second.detail)")
+            let incremental = try #require(transferFacts(second.detail))
+            #expect(incremental.incremental)
+            #expect(incremental.streamBytes > 10 << 20)
+            #expect(incremental.streamBytes < full.streamBytes / 2)
+            let v2Info = try Subvolume.info(at: deployment.branchRepository.versionPath(of: image, 2))
+            #expect(v2Info.receivedUUID == UUID(uuidString: v2.btrfsUuid))
+            let copy2 = try Data(contentsOf: URL(fileURLWithPath: deployment.branchRepository.versionPath(of: image, 2) + "/disk.raw"))
+            #expect(copy2 == Data(v2Disk))
+            // Nothing is left in the spool.
+            let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty)
+        }
+    }
+}
+
+/// Counts what a pull reported, across attempts.
+final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = VersionPull.Progress()
+    func record(_ progress: VersionPull.Progress) { lock.withLock { last = progress } }
+    func reset() { lock.withLock { last = VersionPull.Progress() } }
+    var latest: VersionPull.Progress { lock.withLock { last } }
+}
+
+@Suite("Resumable, verified transfers of one version", .serialized)
+struct VersionPullTests {
+    func target(_ deployment: ReplicationDeployment, image: String, version: Int64, identityOf other: String? = nil) async throws
+        -> VersionPull.Target
+    {
+        let answer = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = image })
+        let described = try #require(answer.versions.first { $0.number == version })
+        var identity = try #require(UUID(uuidString: described.btrfsUuid))
+        if let other {
+            let otherAnswer = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = other })
+            let otherVersion = try #require(otherAnswer.versions.first)
+            identity = try #require(UUID(uuidString: otherVersion.btrfsUuid))
+        }
+        return VersionPull.Target(image: try Name(image), version: version, identity: identity, files: described.files)
+    }
+
+    @Test func aTransferCutAtRandomPointsResumesFromTheSpoolAndEndsVerified() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            let disk = vmLikeDisk(mebibytes: 48, seed: 7)
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.replicator, "repo-branch"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1))
+            let versionPath = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            // What an interrupted receive leaves: a writable v1 without received_uuid.
+            try FileManager.default.createDirectory(atPath: deployment.branchRepository.directory(of: try Name("win11")), withIntermediateDirectories: true)
+            try Subvolume.create(at: versionPath)
+
+            var options = VersionPull.Options()
+            options.lz4 = true
+            options.segmentSize = 256 << 10
+            var generator = SeededGenerator(seed: 99)
+            let log = ProgressLog()
+            var receivedOverAttempts: Int64 = 0
+            var droppedFromSpool: Int64 = 0
+            var cuts = 0
+            for _ in 0..<10 {
+                let cutAt = Int64.random(in: 1..<(30 << 20), using: &generator)
+                log.reset()
+                // The receiver is cut off (its task cancelled) once it holds `cutAt` more bytes.
+                let attempt = Task { [options, address = deployment.hqAddress] in
+                    _ = try await pull.run(from: address, parents: [], options: options) { progress in
+                        log.record(progress)
+                        if progress.streamBytes >= cutAt + progress.resumedAt { withUnsafeCurrentTask { $0?.cancel() } }
+                    }
+                }
+                if case .failure = await attempt.result { cuts += 1 }
+                receivedOverAttempts += log.latest.rawBytesThisAttempt
+                // Nothing half-received is left as a version.
+                #expect(!Subvolume.exists(at: versionPath))
+                // The cut may fall anywhere, not only between segments: drop a random tail of the spool.
+                if let held = pull.spool.held() {
+                    let keep = Int64.random(in: 0...held.length, using: &generator)
+                    #expect(truncate(pull.spool.path, off_t(keep)) == 0)
+                    droppedFromSpool += held.length - keep
+                }
+            }
+            #expect(cuts >= 5)
+            log.reset()
+            let done = try await pull.run(from: deployment.hqAddress, parents: [], options: options) { log.record($0) }
+            receivedOverAttempts += done.rawBytesThisAttempt
+            // Present and verified.
+            let info = try Subvolume.info(at: versionPath)
+            #expect(info.isReadOnly && info.receivedUUID == pull.target.identity)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: versionPath + "/disk.raw")) == Data(disk))
+            #expect(pull.spool.held() == nil)
+            // Bytes sent again: only what was dropped from the spool, plus at most a segment per cut.
+            let resent = receivedOverAttempts - done.streamBytes
+            #expect(resent <= droppedFromSpool + Int64(cuts) * Int64(options.segmentSize))
+        }
+    }
+
+    @Test func aStreamOfAnotherSnapshotIsRejectedAndNothingIsKept() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", vmLikeDisk(mebibytes: 4, seed: 1))])
+            _ = try await publish(deployment.hq, image: "other", files: [("disk.raw", vmLikeDisk(mebibytes: 4, seed: 2))])
+            // The receiver expects other's snapshot; the sender holds win11's v1 under that name.
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.replicator, "repo-branch"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1, identityOf: "other"))
+            let error = await #expect(throws: ReplicationError.self) {
+                _ = try await pull.run(from: deployment.hqAddress, parents: [], options: .init()) { _ in }
+            }
+            #expect(error?.code == .dataLoss)
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("win11"), 1)))
+            #expect(pull.spool.held() == nil)
+        }
+    }
+
+    @Test func onlyReplicatorsMaySendVersions() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", vmLikeDisk(mebibytes: 2, seed: 1))])
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.cache, "cache-1"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1))
+            await #expect(throws: ReplicationError.self) {
+                _ = try await pull.run(from: deployment.hqAddress, parents: [], options: .init()) { _ in }
+            }
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("win11"), 1)))
+        }
+    }
+}
+
+@Suite("Segments and stream heads")
+struct SegmentCodecTests {
+    @Test(arguments: [false, true]) func segmentsRoundTripAndAFlippedByteFailsItsHash(compress: Bool) throws {
+        var bytes = [UInt8](repeating: 7, count: 300_000)
+        bytes[12345] = 1
+        let encoded = SegmentCodec.encode(ByteBuffer(bytes: bytes), compress: compress)
+        #expect(encoded.lz4 == compress)
+        let decoded = try SegmentCodec.decode(encoded.data, lz4: encoded.lz4, rawLength: bytes.count, sha256: encoded.sha256)
+        #expect(Array(decoded.readableBytesView) == bytes)
+        var corrupt = Array(encoded.data.readableBytesView)
+        corrupt[corrupt.count / 2] ^= 0x40
+        #expect(throws: ReplicationError.self) {
+            _ = try SegmentCodec.decode(ByteBuffer(bytes: corrupt), lz4: encoded.lz4, rawLength: bytes.count, sha256: encoded.sha256)
+        }
+    }
+
+    @Test func randomBytesTravelUncompressed() {
+        var generator = SeededGenerator(seed: 3)
+        var bytes = [UInt8](repeating: 0, count: 1 << 16)
+        fillRandom(&bytes, 0..<bytes.count, &generator)
+        #expect(!SegmentCodec.encode(ByteBuffer(bytes: bytes), compress: true).lz4)
+    }
+
+    @Test func aStreamThatIsNotASendStreamIsRefused() {
+        #expect(throws: ReplicationError.self) { _ = try SendStreamHead.parse(Array("not a btrfs stream at all".utf8)) }
+        #expect((try? SendStreamHead.parse(Array("btrfs-str".utf8))) == .some(nil))
+    }
+}
