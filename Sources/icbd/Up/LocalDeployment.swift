@@ -105,6 +105,7 @@ actor LocalDeployment {
             "Try:",
             "  icbd image show sample --catalog \(catalog) --tls-dir \(pki)",
             "  icbd node list --catalog \(catalog) --tls-dir \(pki)",
+            "  icbd replication status --catalog \(catalog) --tls-dir \(pki)",
             "  icbd site list --catalog \(catalog) --tls-dir \(pki)",
             "Press Ctrl-C to stop\(configuration.keep ? " (the data is kept for the next start)" : "").",
         ]

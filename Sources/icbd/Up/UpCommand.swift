@@ -27,12 +27,8 @@ struct UpCommand: AsyncParsableCommand {
 
     func run() async throws {
         let directory = URL(fileURLWithPath: dir).standardizedFileURL.path
-        if !keep {
-            // A fresh start: what an earlier --keep run left goes.
-            for leftover in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img", "cache-branch-1", "cache-branch-2"] {
-                try? FileManager.default.removeItem(atPath: directory + "/" + leftover)
-            }
-        }
+        // Without --keep, every start is fresh and a stop leaves only the certificates and logs.
+        if !keep { Self.removeData(in: directory) }
         let deployment = LocalDeployment(
             .init(directory: directory, keep: keep, diskSize: try ByteSize(parsing: diskSize).bytes))
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
@@ -60,7 +56,15 @@ struct UpCommand: AsyncParsableCommand {
         }
         say("\nstopping...")
         await deployment.stop()
+        if !keep { Self.removeData(in: directory) }
         say("stopped\(keep ? "; the data is kept in \(directory)" : "")")
         try outcome.get()
+    }
+
+    /// The catalog, the repositories' loop files and the caches: what --keep keeps.
+    static func removeData(in directory: String) {
+        for data in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img", "cache-branch-1", "cache-branch-2", "sample"] {
+            try? FileManager.default.removeItem(atPath: directory + "/" + data)
+        }
     }
 }
