@@ -88,7 +88,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ICBDTestSupport", swiftSettings: swiftSettings),
+        .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
         .target(
             name: "CacheNode",
             dependencies: [

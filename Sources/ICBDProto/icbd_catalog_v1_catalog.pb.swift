@@ -916,6 +916,37 @@ public nonisolated struct Icbd_Catalog_V1_CompleteVersionResponse: Sendable {
   fileprivate var _latest: Icbd_Catalog_V1_Tag? = nil
 }
 
+public nonisolated struct Icbd_Catalog_V1_AbandonVersionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var number: Int64 = 0
+
+  /// also remove the image when nothing else refers to it
+  public var dropImageIfUnused: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_AbandonVersionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var imageDropped: Bool = false
+
+  public var revision: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Icbd_Catalog_V1_RetireVersionRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -3189,6 +3220,81 @@ nonisolated extension Icbd_Catalog_V1_CompleteVersionResponse: SwiftProtobuf.Mes
   public static func ==(lhs: Icbd_Catalog_V1_CompleteVersionResponse, rhs: Icbd_Catalog_V1_CompleteVersionResponse) -> Bool {
     if lhs._version != rhs._version {return false}
     if lhs._latest != rhs._latest {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_AbandonVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AbandonVersionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}number\0\u{3}drop_image_if_unused\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.number) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.dropImageIfUnused) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.number != 0 {
+      try visitor.visitSingularInt64Field(value: self.number, fieldNumber: 2)
+    }
+    if self.dropImageIfUnused != false {
+      try visitor.visitSingularBoolField(value: self.dropImageIfUnused, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_AbandonVersionRequest, rhs: Icbd_Catalog_V1_AbandonVersionRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.number != rhs.number {return false}
+    if lhs.dropImageIfUnused != rhs.dropImageIfUnused {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_AbandonVersionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AbandonVersionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}image_dropped\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.imageDropped) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.imageDropped != false {
+      try visitor.visitSingularBoolField(value: self.imageDropped, fieldNumber: 1)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_AbandonVersionResponse, rhs: Icbd_Catalog_V1_AbandonVersionResponse) -> Bool {
+    if lhs.imageDropped != rhs.imageDropped {return false}
     if lhs.revision != rhs.revision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

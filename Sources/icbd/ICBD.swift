@@ -10,7 +10,7 @@ struct ICBD: AsyncParsableCommand {
         version: SoftwareVersion.current,
         subcommands: [
             PKICommand.self, CatalogCommand.self, ReplicatorCommand.self, CacheCommand.self, HealthCommand.self, ImageCommand.self, SiteCommand.self, NodeCommand.self,
-            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self,
+            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self, UpCommand.self, ValidateCommand.self,
         ]
     )
 }

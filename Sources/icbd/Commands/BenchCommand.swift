@@ -40,22 +40,42 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Repository: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "repository", abstract: "Manifest hashing throughput vs sha256sum of the same file.")
+            commandName: "repository",
+            abstract: "Manifest hashing vs sha256sum; publish time of a VM-like disk vs cp, and of a next version.")
 
-        @Option(help: "Size of the test file, e.g. 2GiB.")
+        @Option(help: "Size of the hashing test file, e.g. 2GiB.")
         var size = "2GiB"
 
-        @Option(help: "Directory for the test file (it is removed afterwards).")
+        @Option(help: "Directory for the hashing test file (it is removed afterwards).")
         var dir = FileManager.default.temporaryDirectory.path
+
+        @Option(help: "Size of the published disk image, e.g. 1GiB.")
+        var diskSize = "1GiB"
+
+        @Option(help: "A BTRFS directory for the publish figures; default: a loop-mounted one (needs root).")
+        var btrfsDir: String?
 
         @Flag(help: "Print one JSON object.")
         var json = false
 
-        func run() async throws {
+        @OptionGroup var logging: LoggingOptions
+
+        mutating func run() async throws {
             let bytes: Int64
+            let disk: Int64
             do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
+            do { disk = try ByteSize(parsing: diskSize).bytes } catch { throw ValidationError("--disk-size: \(error)") }
             guard bytes >= 1 << 20 else { throw ValidationError("--size must be at least 1MiB") }
-            let report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
+            guard disk >= 64 << 20 else { throw ValidationError("--disk-size must be at least 64MiB") }
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            var report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
+            if btrfsDir == nil && getuid() != 0 {
+                FileHandle.standardError.write(Data("publish figures skipped: they need root for a loop-mounted BTRFS, or --btrfs-dir\n".utf8))
+            } else {
+                report.figures += try await PublishBenchmark(
+                    diskSize: disk, btrfsDirectory: btrfsDir, logger: logging.makeLogger(label: "icbd.bench")
+                ).run()
+            }
             print(try report.render(json: json))
         }
     }
