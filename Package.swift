@@ -91,12 +91,25 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ICBDTestSupport", swiftSettings: swiftSettings),
-        .target(name: "CacheNode", dependencies: ["ICBDCore", "ICBDRPC"], swiftSettings: swiftSettings),
+        .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
+        .target(
+            name: "CacheNode",
+            dependencies: [
+                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Gateway",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -172,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Gateway", "CacheNode", "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -183,9 +196,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "CacheNodeTests",
+            dependencies: [
+                "CacheNode", "Catalog", "Replicator", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "icbdTests",
             dependencies: [
-                "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto",
+                "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

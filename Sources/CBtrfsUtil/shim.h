@@ -12,3 +12,12 @@ static inline int icbd_fstat(int fd, long long *size, int *is_regular) {
     *is_regular = S_ISREG(s.st_mode);
     return 0;
 }
+
+#include <sys/ioctl.h>
+#include <linux/fs.h>  // FICLONE
+
+/// Makes `destination` share every extent of `source` (a reflink, as `cp --reflink`): no data
+/// is copied. Fails with EXDEV across filesystems and EOPNOTSUPP/EINVAL where unsupported.
+static inline int icbd_reflink(int destination, int source) {
+    return ioctl(destination, FICLONE, source);
+}

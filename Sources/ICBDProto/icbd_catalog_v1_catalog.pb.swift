@@ -916,6 +916,37 @@ public nonisolated struct Icbd_Catalog_V1_CompleteVersionResponse: Sendable {
   fileprivate var _latest: Icbd_Catalog_V1_Tag? = nil
 }
 
+public nonisolated struct Icbd_Catalog_V1_AbandonVersionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var number: Int64 = 0
+
+  /// also remove the image when nothing else refers to it
+  public var dropImageIfUnused: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_AbandonVersionResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var imageDropped: Bool = false
+
+  public var revision: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Icbd_Catalog_V1_RetireVersionRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1256,6 +1287,12 @@ public nonisolated struct Icbd_Catalog_V1_HeartbeatRequest: Sendable {
 
   /// must be the caller's certificate name (admin: any)
   public var name: String = String()
+
+  /// cache: bytes held
+  public var usedBytes: Int64 = 0
+
+  /// cache: hits / (hits + misses) since it started
+  public var hitRatio: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -3189,6 +3226,81 @@ nonisolated extension Icbd_Catalog_V1_CompleteVersionResponse: SwiftProtobuf.Mes
   }
 }
 
+nonisolated extension Icbd_Catalog_V1_AbandonVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AbandonVersionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}number\0\u{3}drop_image_if_unused\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.number) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.dropImageIfUnused) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.number != 0 {
+      try visitor.visitSingularInt64Field(value: self.number, fieldNumber: 2)
+    }
+    if self.dropImageIfUnused != false {
+      try visitor.visitSingularBoolField(value: self.dropImageIfUnused, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_AbandonVersionRequest, rhs: Icbd_Catalog_V1_AbandonVersionRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.number != rhs.number {return false}
+    if lhs.dropImageIfUnused != rhs.dropImageIfUnused {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_AbandonVersionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AbandonVersionResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}image_dropped\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.imageDropped) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.imageDropped != false {
+      try visitor.visitSingularBoolField(value: self.imageDropped, fieldNumber: 1)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_AbandonVersionResponse, rhs: Icbd_Catalog_V1_AbandonVersionResponse) -> Bool {
+    if lhs.imageDropped != rhs.imageDropped {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Icbd_Catalog_V1_RetireVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RetireVersionRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}number\0\u{3}expected_revision\0")
@@ -3811,7 +3923,7 @@ nonisolated extension Icbd_Catalog_V1_RegisterNodeResponse: SwiftProtobuf.Messag
 
 nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}used_bytes\0\u{3}hit_ratio\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3820,6 +3932,8 @@ nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, S
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.usedBytes) }()
+      case 3: try { try decoder.decodeSingularDoubleField(value: &self.hitRatio) }()
       default: break
       }
     }
@@ -3829,11 +3943,19 @@ nonisolated extension Icbd_Catalog_V1_HeartbeatRequest: SwiftProtobuf.Message, S
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.usedBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.usedBytes, fieldNumber: 2)
+    }
+    if self.hitRatio.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.hitRatio, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_HeartbeatRequest, rhs: Icbd_Catalog_V1_HeartbeatRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.usedBytes != rhs.usedBytes {return false}
+    if lhs.hitRatio != rhs.hitRatio {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -40,6 +40,11 @@ public nonisolated struct Icbd_Replicator_V1_PublishStart: Sendable {
   /// at most 64, distinct paths
   public var files: [Icbd_Replicator_V1_PublishFile] = []
 
+  /// An operator on the repository host: the replicator reads the files from this absolute
+  /// directory itself (reflinked where it is on the repository's filesystem, else copied), and
+  /// no data messages follow.
+  public var localDirectory: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -106,6 +111,9 @@ public nonisolated struct Icbd_Replicator_V1_PublishedFile: Sendable {
 
   /// bytes that differed from the parent version and were written
   public var writtenBytes: Int64 = 0
+
+  /// a local publish that shares the source file's extents
+  public var reflinked: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -184,7 +192,7 @@ fileprivate nonisolated let _protobuf_package = "icbd.replicator.v1"
 
 nonisolated extension Icbd_Replicator_V1_PublishStart: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublishStart"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}description\0\u{1}files\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}description\0\u{1}files\0\u{3}local_directory\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -195,6 +203,7 @@ nonisolated extension Icbd_Replicator_V1_PublishStart: SwiftProtobuf.Message, Sw
       case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.files) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.localDirectory) }()
       default: break
       }
     }
@@ -210,6 +219,9 @@ nonisolated extension Icbd_Replicator_V1_PublishStart: SwiftProtobuf.Message, Sw
     if !self.files.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.files, fieldNumber: 3)
     }
+    if !self.localDirectory.isEmpty {
+      try visitor.visitSingularStringField(value: self.localDirectory, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -217,6 +229,7 @@ nonisolated extension Icbd_Replicator_V1_PublishStart: SwiftProtobuf.Message, Sw
     if lhs.image != rhs.image {return false}
     if lhs.description_p != rhs.description_p {return false}
     if lhs.files != rhs.files {return false}
+    if lhs.localDirectory != rhs.localDirectory {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -308,7 +321,7 @@ nonisolated extension Icbd_Replicator_V1_PublishRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Icbd_Replicator_V1_PublishedFile: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PublishedFile"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}size\0\u{3}manifest_sha256\0\u{3}zero_chunks\0\u{3}written_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}size\0\u{3}manifest_sha256\0\u{3}zero_chunks\0\u{3}written_bytes\0\u{1}reflinked\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -321,6 +334,7 @@ nonisolated extension Icbd_Replicator_V1_PublishedFile: SwiftProtobuf.Message, S
       case 3: try { try decoder.decodeSingularBytesField(value: &self.manifestSha256) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.zeroChunks) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.writtenBytes) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.reflinked) }()
       default: break
       }
     }
@@ -342,6 +356,9 @@ nonisolated extension Icbd_Replicator_V1_PublishedFile: SwiftProtobuf.Message, S
     if self.writtenBytes != 0 {
       try visitor.visitSingularInt64Field(value: self.writtenBytes, fieldNumber: 5)
     }
+    if self.reflinked != false {
+      try visitor.visitSingularBoolField(value: self.reflinked, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -351,6 +368,7 @@ nonisolated extension Icbd_Replicator_V1_PublishedFile: SwiftProtobuf.Message, S
     if lhs.manifestSha256 != rhs.manifestSha256 {return false}
     if lhs.zeroChunks != rhs.zeroChunks {return false}
     if lhs.writtenBytes != rhs.writtenBytes {return false}
+    if lhs.reflinked != rhs.reflinked {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -49,6 +49,9 @@ public nonisolated struct Icbd_Rpc_V1_HealthCheckResponse: Sendable {
   /// the software's version
   public var version: String = String()
 
+  /// for people: a degraded mode and why (a cache in pass-through)
+  public var detail: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum ServingStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
@@ -117,7 +120,7 @@ nonisolated extension Icbd_Rpc_V1_HealthCheckRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Icbd_Rpc_V1_HealthCheckResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".HealthCheckResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}role\0\u{1}node\0\u{1}site\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0\u{1}role\0\u{1}node\0\u{1}site\0\u{1}version\0\u{1}detail\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -130,6 +133,7 @@ nonisolated extension Icbd_Rpc_V1_HealthCheckResponse: SwiftProtobuf.Message, Sw
       case 3: try { try decoder.decodeSingularStringField(value: &self.node) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.site) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.version) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.detail) }()
       default: break
       }
     }
@@ -151,6 +155,9 @@ nonisolated extension Icbd_Rpc_V1_HealthCheckResponse: SwiftProtobuf.Message, Sw
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 5)
     }
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -160,6 +167,7 @@ nonisolated extension Icbd_Rpc_V1_HealthCheckResponse: SwiftProtobuf.Message, Sw
     if lhs.node != rhs.node {return false}
     if lhs.site != rhs.site {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.detail != rhs.detail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,4 +1,5 @@
 import Foundation
+import Replicator
 
 /// A BTRFS filesystem on a loop file, created and mounted for one test and always unmounted.
 /// (Test support shared by the test targets; not part of the icbd binary.)
@@ -12,43 +13,9 @@ public enum LoopBtrfs {
             print("skipping BTRFS test: it needs root to mount a loop device (CI runs as root)")
             return nil
         }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path
-        let image = directory + ".img"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer {
-            _ = try? run("/bin/umount", [directory])
-            try? FileManager.default.removeItem(atPath: directory)
-            try? FileManager.default.removeItem(atPath: image)
-        }
-        try run("/usr/bin/truncate", ["-s", size, image])
-        try run("/sbin/mkfs.btrfs", ["-q", "-f", image])
-        try run("/bin/mount", ["-o", "loop", image, directory])
-        return try await body(directory)
+        let mount = try LoopBtrfsMount(
+            size: size, at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path)
+        defer { mount.unmount() }
+        return try await body(mount.path)
     }
-
-    /// Runs a command with an argument array; throws with its stderr when it fails.
-    @discardableResult
-    public static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw LoopBtrfsError(
-                "\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus): \(String(decoding: errors, as: UTF8.self))")
-        }
-        return String(decoding: output, as: UTF8.self)
-    }
-}
-
-public struct LoopBtrfsError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -25,16 +25,7 @@ struct ImageRepositoryTests {
         }
     }
 
-    /// Exclusive bytes of a subvolume per `btrfs filesystem du` (libbtrfsutil has no such call).
-    func exclusiveBytes(_ path: String) throws -> Int64 {
-        try LoopBtrfs.run("/bin/btrfs", ["filesystem", "sync", path])
-        let output = try LoopBtrfs.run("/bin/btrfs", ["filesystem", "du", "-s", "--raw", path])
-        // "     Total   Exclusive  Set shared  Filename" then one line of numbers.
-        guard let line = output.split(separator: "\n").last,
-            let exclusive = line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first.flatMap({ Int64($0) })
-        else { throw LoopBtrfsError("cannot read btrfs filesystem du output: \(output)") }
-        return exclusive
-    }
+    func exclusiveBytes(_ path: String) throws -> Int64 { try Subvolume.exclusiveBytes(at: path) }
 
     @Test func aSecondVersionCostsOnlyWhatChanged() async throws {
         try await LoopBtrfs.with(size: "1G") { root in

@@ -156,6 +156,16 @@ struct PublishTests {
             #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
             let image = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "win11" })
             #expect(image.versions.map(\.number) == [1])
+            // The first publish of a new image fails: the catalog does not get the image either.
+            await #expect(throws: RPCError.self) {
+                _ = try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(.with { $0.start.image = "fresh"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = 10 }] })
+                }
+            }
+            let fresh = await #expect(throws: RPCError.self) {
+                _ = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = "fresh" })
+            }
+            #expect(fresh?.code == .notFound)
         }
     }
 
@@ -211,6 +221,98 @@ struct PublishTests {
             }
             #expect(error?.code == .dataLoss)
             #expect(error?.message.contains("chunk 5") == true)
+        }
+    }
+
+    @Test func readChunksByHashFindsChunksInTheNewestVersionHoldingThem() async throws {
+        try await PublishDeployment.with { deployment in
+            let v1 = disk(seed: 1)
+            let v2 = disk(seed: 2)
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", v1), ("vmlinuz", Array("kernel".utf8))])
+            _ = try await publish(deployment.replicator, image: "win11", files: [("disk.raw", v2)])
+            func hash(_ bytes: [UInt8], _ index: Int) -> Data { Data(SHA256.hash(data: Array(bytes[index << 20..<(index + 1) << 20]))) }
+            func read(_ request: Icbd_Replicator_V1_ReadChunksRequest) async throws -> [(Icbd_Replicator_V1_Chunk, [UInt8])] {
+                try await deployment.replicator.serverStreaming(ReplicatorMethods.readChunks, request) { responses in
+                    var chunks: [(Icbd_Replicator_V1_Chunk, [UInt8])] = []
+                    for try await item in responses.withPayloads { chunks.append((item.message, Array(item.payload.readableBytesView))) }
+                    return chunks
+                }
+            }
+            // v1's chunk 5 exists only in v1, v2's only in v2; chunk 0 is in both (and asked twice).
+            let asked = [hash(v1, 5), hash(v2, 5), hash(v2, 0), hash(v2, 0), Data(SHA256.hash(data: Array("kernel".utf8)))]
+            let chunks = try await read(.with { $0.image = "win11"; $0.hashes = asked })
+            #expect(chunks.map(\.0.sha256) == [asked[0], asked[1], asked[2], asked[4]])
+            #expect(chunks.map(\.0.path) == ["disk.raw", "disk.raw", "disk.raw", "vmlinuz"])
+            #expect(chunks.map(\.0.index) == [5, 5, 0, 0])
+            #expect(chunks[0].1 == Array(v1[5 << 20..<6 << 20]))
+            #expect(chunks[1].1 == Array(v2[5 << 20..<6 << 20]))
+            #expect(chunks[3].1 == Array("kernel".utf8))
+
+            // Limited to v1, v2's chunk is not there.
+            let missing = await #expect(throws: RPCError.self) {
+                _ = try await read(.with { $0.image = "win11"; $0.version = 1; $0.hashes = [hash(v2, 5)] })
+            }
+            #expect(missing?.code == .notFound)
+            #expect(missing?.message.contains(hash(v2, 5).map { String(format: "%02x", $0) }.joined()) == true)
+            for bad in [
+                Icbd_Replicator_V1_ReadChunksRequest.with { $0.image = "win11"; $0.hashes = [Data([1, 2, 3])] },
+                .with { $0.image = "win11"; $0.path = "disk.raw"; $0.chunks = [0]; $0.hashes = [hash(v1, 0)] },
+                .with { $0.image = "win11"; $0.hashes = Array(repeating: hash(v1, 0), count: 1025) },
+            ] {
+                let error = await #expect(throws: RPCError.self) { _ = try await read(bad) }
+                #expect(error?.code == .invalidArgument)
+            }
+        }
+    }
+
+    @Test func aLocalPublishReflinksFromTheRepositoryFilesystemAndCopiesFromElsewhere() async throws {
+        try await PublishDeployment.with { deployment in
+            func publishLocal(_ directory: String, _ files: [(String, Int)]) async throws -> Icbd_Replicator_V1_PublishResponse {
+                try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(
+                        .with {
+                            $0.start.image = "win11"
+                            $0.start.localDirectory = directory
+                            $0.start.files = files.map { file in .with { $0.path = file.0; $0.size = Int64(file.1) } }
+                        })
+                }
+            }
+            let kernel = Array("vmlinuz".utf8)
+            // On the repository's own BTRFS: reflinked, nothing copied.
+            let staging = deployment.repository.root + "/staging"
+            try FileManager.default.createDirectory(atPath: staging + "/boot", withIntermediateDirectories: true)
+            try Data(disk(seed: 1)).write(to: URL(fileURLWithPath: staging + "/disk.raw"))
+            try Data(kernel).write(to: URL(fileURLWithPath: staging + "/boot/vmlinuz"))
+            let v1 = try await publishLocal(staging, [("disk.raw", 8 << 20), ("boot/vmlinuz", kernel.count)])
+            #expect(v1.files.map(\.reflinked) == [true, true])
+            #expect(v1.files[0].manifestSha256 == Data(expectedDigest(disk(seed: 1))))
+            let v1Path = deployment.repository.versionPath(of: try Name("win11"), 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: v1Path + "/disk.raw")) == Data(disk(seed: 1)))
+
+            // Elsewhere (another filesystem): copied over v1's blocks, only the changed one written.
+            let elsewhere = FileManager.default.temporaryDirectory.appendingPathComponent("local-publish-\(UUID())").path
+            try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: elsewhere) }
+            try Data(disk(seed: 2)).write(to: URL(fileURLWithPath: elsewhere + "/disk.raw"))
+            let v2 = try await publishLocal(elsewhere, [("disk.raw", 8 << 20)])
+            #expect(v2.files.map(\.reflinked) == [false])
+            #expect(v2.files[0].writtenBytes == 4096)
+            #expect(v2.files[0].manifestSha256 == Data(expectedDigest(disk(seed: 2))))
+
+            // Refused: a relative directory, a file reached through a symbolic link, a size that
+            // does not match; nothing is left behind.
+            try FileManager.default.createSymbolicLink(atPath: elsewhere + "/escape.raw", withDestinationPath: "/etc/passwd")
+            for (directory, files, fragment) in [
+                ("relative/dir", [("disk.raw", 8 << 20)], "absolute path"),
+                (elsewhere, [("escape.raw", 10)], "symbolic link"),
+                (elsewhere, [("disk.raw", 5)], "announced with 5 bytes"),
+            ] {
+                let error = await #expect(throws: RPCError.self) { _ = try await publishLocal(directory, files) }
+                #expect(error?.code == .invalidArgument)
+                #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "")")
+            }
+            #expect(try deployment.repository.versions()[try Name("win11")]?.keys.sorted() == [1, 2])
+            #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
         }
     }
 

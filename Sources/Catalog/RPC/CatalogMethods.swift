@@ -47,6 +47,8 @@ public enum CatalogMethods {
         service: service, method: "PutManifest", kind: .clientStreaming, allowedRoles: publishers)
     public static let completeVersion = RPCMethod<Icbd_Catalog_V1_CompleteVersionRequest, Icbd_Catalog_V1_CompleteVersionResponse>(
         service: service, method: "CompleteVersion", kind: .unary, allowedRoles: publishers)
+    public static let abandonVersion = RPCMethod<Icbd_Catalog_V1_AbandonVersionRequest, Icbd_Catalog_V1_AbandonVersionResponse>(
+        service: service, method: "AbandonVersion", kind: .unary, allowedRoles: publishers)
     public static let setPlacement = RPCMethod<Icbd_Catalog_V1_SetPlacementRequest, Icbd_Catalog_V1_SetPlacementResponse>(
         service: service, method: "SetPlacement", kind: .unary, allowedRoles: publishers)
 

@@ -69,6 +69,21 @@ extension CatalogRPCService {
             return response
         }
 
+        router.unary(CatalogMethods.abandonVersion) { request, context in
+            let image = try WireFields.name(request.image, "image")
+            let number = try WireFields.positive(request.number, "number")
+            let result = try await store.abandonVersion(
+                image: image, number: number, publisher: context.peer.role == .admin ? nil : context.peer.name,
+                dropImageIfUnused: request.dropImageIfUnused)
+            logger(for: context).info(
+                "version abandoned",
+                metadata: ["image": "\(image)", "version": "\(number)", "image_dropped": "\(result.value)", "revision": "\(result.revision)"])
+            var response = Icbd_Catalog_V1_AbandonVersionResponse()
+            response.imageDropped = result.value
+            response.revision = result.revision.rawValue
+            return response
+        }
+
         router.unary(CatalogMethods.retireVersion) { request, context in
             let image = try WireFields.name(request.image, "image")
             let number = try WireFields.positive(request.number, "number")

@@ -69,6 +69,19 @@ public enum CatalogRules {
         }
     }
 
+    /// Whether `publisher` (nil: an admin) may abandon `version`: only while it is publishing,
+    /// and only its own.
+    public static func checkAbandonable(_ version: VersionRecord, publisher: String?) throws(CatalogStoreError) {
+        guard version.state == .publishing else {
+            throw .precondition(
+                "version \(version.number) of image '\(version.image)' is \(version.state.rawValue), not publishing; retire it instead")
+        }
+        if let publisher, publisher != version.publishedBy {
+            throw .precondition(
+                "version \(version.number) of image '\(version.image)' is being published by '\(version.publishedBy)', not '\(publisher)'")
+        }
+    }
+
     /// Where `latest` should point once `number` is ready: moved when it is newer, else kept.
     public static func latestAfterCompleting(_ number: Int64, current: TagRecord?) -> Int64? {
         guard let current else { return number }

@@ -54,6 +54,35 @@ extension SQLiteCatalogStore {
         }
     }
 
+    public func abandonVersion(image: Name, number: Int64, publisher: String?, dropImageIfUnused: Bool) async throws
+        -> Revisioned<Bool>
+    {
+        try await commit { db, changes in
+            let version = try Self.requireVersion(db, image: image, number: number)
+            try CatalogRules.checkAbandonable(version, publisher: publisher)
+            let placements = try Row.fetchAll(
+                db, sql: "SELECT * FROM placements WHERE image = ? AND version = ?", arguments: [image.rawValue, number]
+            ).map(SQLiteRows.placement)
+            try db.execute(sql: "DELETE FROM placements WHERE image = ? AND version = ?", arguments: [image.rawValue, number])
+            for placement in placements { changes.delete(.placement(placement)) }
+            // Files and manifest pages go with the version (ON DELETE CASCADE).
+            try db.execute(sql: "DELETE FROM versions WHERE image = ? AND number = ?", arguments: [image.rawValue, number])
+            changes.delete(.version(version))
+            guard dropImageIfUnused, let record = try Self.fetchImage(db, image) else { return false }
+            let references = try Int.fetchOne(
+                db,
+                sql: """
+                    SELECT (SELECT COUNT(*) FROM versions WHERE image = ?1) + (SELECT COUNT(*) FROM tags WHERE image = ?1)
+                         + (SELECT COUNT(*) FROM policies WHERE image = ?1) + (SELECT COUNT(*) FROM assignments WHERE image = ?1)
+                    """,
+                arguments: [image.rawValue]) ?? 0
+            guard references == 0 else { return false }
+            try db.execute(sql: "DELETE FROM images WHERE name = ?", arguments: [image.rawValue])
+            changes.delete(.image(record))
+            return true
+        }
+    }
+
     public func retireVersion(image: Name, number: Int64, expected: ExpectedRevision, at now: Date) async throws
         -> Revisioned<VersionRecord>
     {

@@ -34,6 +34,10 @@ public protocol CatalogStore: Sendable {
     ) async throws -> Revisioned<FileRecord>
     /// Makes a publishing version ready and moves `latest` to it when it is the newest.
     func completeVersion(image: Name, number: Int64, at now: Date) async throws -> Revisioned<(VersionRecord, latest: TagRecord?)>
+    /// Removes a version still publishing, as if it had never been created; `publisher` nil
+    /// (an admin) may abandon anyone's. With `dropImageIfUnused`, the image goes too when no other
+    /// version, tag, policy or assignment refers to it. Returns whether the image went.
+    func abandonVersion(image: Name, number: Int64, publisher: String?, dropImageIfUnused: Bool) async throws -> Revisioned<Bool>
     func retireVersion(image: Name, number: Int64, expected: ExpectedRevision, at now: Date) async throws -> Revisioned<VersionRecord>
     /// The file of a ready or retired version and how many manifest pages it has.
     func manifestFile(_ locator: ManifestLocator) async throws -> (file: FileRecord, pages: Int)

@@ -1,3 +1,4 @@
+import CacheNode
 import Catalog
 import Foundation
 import HTTPTypes

@@ -9,11 +9,14 @@ public struct HealthService: RPCService {
     public let role: Role
     public let node: String
     public let site: String
+    /// A degraded mode and why, asked at each check (a cache in pass-through says so); nil: none.
+    public let detail: @Sendable () -> String?
 
-    public init(role: Role, node: String, site: String = "") {
+    public init(role: Role, node: String, site: String = "", detail: @escaping @Sendable () -> String? = { nil }) {
         self.role = role
         self.node = node
         self.site = site
+        self.detail = detail
     }
 
     public func register(into router: inout RPCRouter) {
@@ -25,6 +28,7 @@ public struct HealthService: RPCService {
             response.node = node
             response.site = site
             response.version = SoftwareVersion.current
+            if let detail = detail() { response.detail = detail }
             return response
         }
     }

@@ -1,7 +1,4 @@
-import CBtrfsUtil
-import Crypto
 import Foundation
-import Glibc
 import ICBDCore
 import ICBDProto
 import ICBDRPC
@@ -10,11 +7,13 @@ import NIOCore
 import NIOPosix
 import SwiftProtobuf
 
-/// Serves chunks of a version's file, each read from the read-only snapshot and verified
-/// against the version's manifest; a chunk that does not match is reported, never served.
+/// Serves chunks of ready versions, by position (a file and chunk indexes) or by content (chunk
+/// hashes), each read from the read-only snapshot and verified against the version's manifest;
+/// a chunk that does not match is reported, never served.
 struct ChunkReader: Sendable {
     let repository: ImageRepository
     let manifests: ManifestCache
+    let locator: ChunkLocator
     let logger: Logger
     var threadPool: NIOThreadPool = .singleton
 
@@ -25,59 +24,80 @@ struct ChunkReader: Sendable {
         async throws
     {
         let image: Name
-        let path: VersionFilePath
         do {
             image = try Name(request.image)
-            path = try VersionFilePath(request.path)
         } catch {
             throw RPCError(code: .invalidArgument, message: "\(error)")
         }
-        guard request.chunks.count <= Self.maximumChunksPerCall else {
-            throw RPCError(code: .invalidArgument, message: "at most \(Self.maximumChunksPerCall) chunks per call, \(request.chunks.count) asked")
+        let asked = max(request.chunks.count, request.hashes.count)
+        guard asked <= Self.maximumChunksPerCall else {
+            throw RPCError(code: .invalidArgument, message: "at most \(Self.maximumChunksPerCall) chunks per call, \(asked) asked")
         }
-        let manifest = try await manifests.manifest(.init(image: image, version: request.version, path: path))
-        let count = manifest.entries.count / ChunkManifest.entrySize
-        let file = repository.versionPath(of: image, request.version) + "/" + path.rawValue
-        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        guard fd >= 0 else {
-            throw RPCError(code: .notFound, message: "version \(request.version) of image '\(image)' has no file '\(path)' on this repository")
-        }
-        defer { close(fd) }
-        for index in request.chunks {
-            guard Int(index) < count else {
-                throw RPCError(code: .invalidArgument, message: "'\(path)' has \(count) chunks; there is no chunk \(index)")
-            }
-            let expected = Array(manifest.entries[Int(index) * 32..<Int(index) * 32 + 32])
-            if expected == ChunkManifest.zeroEntry { continue }
-            let offset = Int64(index) * manifest.chunkSize
-            let length = Int(min(manifest.chunkSize, manifest.fileSize - offset))
-            let (chunk, actual) = try await threadPool.runIfActive {
-                let chunk = try Self.read(fd: fd, offset: offset, length: length)
-                return (chunk, chunk.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) })
-            }
-            guard actual == expected else {
-                logger.error(
-                    "chunk on disk does not match its manifest; not served",
-                    metadata: ["image": "\(image)", "version": "\(request.version)", "path": "\(path)", "chunk": "\(index)"])
-                throw RPCError(
-                    code: .dataLoss,
-                    message: "chunk \(index) of '\(path)' in version \(request.version) of image '\(image)' is corrupt on this repository")
-            }
-            try await writer.write(.with { $0.index = index; $0.sha256 = Data(actual) }, payload: chunk)
+        if request.hashes.isEmpty {
+            try await serveByPosition(request, image: image, to: writer)
+        } else {
+            try await serveByHash(request, image: image, to: writer)
         }
     }
 
-    private static func read(fd: Int32, offset: Int64, length: Int) throws -> ByteBuffer {
-        var buffer = ByteBufferAllocator().buffer(capacity: length)
-        var done = 0
-        while done < length {
-            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { pointer in
-                max(0, pread(fd, pointer.baseAddress, length - done, off_t(offset) + off_t(done)))
+    private func serveByPosition(
+        _ request: Icbd_Replicator_V1_ReadChunksRequest, image: Name, to writer: RPCResponseWriter<Icbd_Replicator_V1_Chunk>
+    ) async throws {
+        let key = ManifestCache.Key(image: image, version: request.version, path: try Self.path(request.path))
+        let file = try VersionFile(key, manifest: try await manifests.manifest(key), in: repository)
+        for index in request.chunks {
+            guard Int(index) < file.chunkCount else {
+                throw RPCError(code: .invalidArgument, message: "'\(key.path)' has \(file.chunkCount) chunks; there is no chunk \(index)")
             }
-            guard read > 0 else { throw RPCError(code: .dataLoss, message: "the file ended before chunk at offset \(offset)") }
-            done += read
+            guard let chunk = try await file.readVerified(Int(index), threadPool: threadPool, logger: logger) else { continue }
+            try await writer.write(.with { $0.index = index; $0.sha256 = Data(chunk.sha256) }, payload: chunk.bytes)
         }
-        return buffer
+    }
+
+    private func serveByHash(
+        _ request: Icbd_Replicator_V1_ReadChunksRequest, image: Name, to writer: RPCResponseWriter<Icbd_Replicator_V1_Chunk>
+    ) async throws {
+        guard request.chunks.isEmpty else {
+            throw RPCError(code: .invalidArgument, message: "ask for chunks by position (path, chunks) or by hash (hashes), not both")
+        }
+        var wanted: [[UInt8]] = []
+        var seen: Set<[UInt8]> = []
+        for hash in request.hashes {
+            guard hash.count == 32 else {
+                throw RPCError(code: .invalidArgument, message: "a chunk hash is 32 bytes (SHA-256); one of \(hash.count) bytes was asked")
+            }
+            if seen.insert(Array(hash)).inserted { wanted.append(Array(hash)) }
+        }
+        let path = request.path.isEmpty ? nil : try Self.path(request.path)
+        let places = try await locator.locate(seen, image: image, version: request.version, path: path)
+        if let missing = wanted.first(where: { places[$0] == nil }) {
+            throw RPCError(
+                code: .notFound,
+                message: "no ready version of image '\(image)' on this repository holds chunk \(missing.hexString)")
+        }
+        var open: VersionFile?
+        for hash in wanted {
+            guard let place = places[hash] else { continue }
+            if open?.key != place.file {
+                open = try VersionFile(place.file, manifest: try await manifests.manifest(place.file), in: repository)
+            }
+            guard let file = open, let chunk = try await file.readVerified(place.index, threadPool: threadPool, logger: logger)
+            else { continue }
+            try await writer.write(
+                .with {
+                    $0.index = UInt32(place.index)
+                    $0.path = place.file.path.rawValue
+                    $0.sha256 = Data(chunk.sha256)
+                }, payload: chunk.bytes)
+        }
+    }
+
+    private static func path(_ text: String) throws -> VersionFilePath {
+        do {
+            return try VersionFilePath(text)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "\(error)")
+        }
     }
 }
 

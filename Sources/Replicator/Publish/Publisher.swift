@@ -5,6 +5,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
+import NIOPosix
 import SwiftProtobuf
 
 /// The files of a publish, as announced by its first message, validated.
@@ -12,6 +13,8 @@ public struct PublishPlan: Sendable {
     public let image: Name
     public let description: String
     public let files: [(path: VersionFilePath, size: Int64)]
+    /// A local publish: the directory on this host the files are read from.
+    public let localDirectory: String?
 
     /// At most 64 files, distinct relative paths, sizes from 0 to 16 TiB.
     public init(_ start: Icbd_Replicator_V1_PublishStart) throws(RPCError) {
@@ -19,6 +22,15 @@ public struct PublishPlan: Sendable {
             throw RPCError(code: .invalidArgument, message: "image: \(error)")
         }
         description = start.description_p
+        if start.localDirectory.isEmpty {
+            localDirectory = nil
+        } else {
+            guard start.localDirectory.hasPrefix("/"), !start.localDirectory.split(separator: "/").contains("..") else {
+                throw RPCError(
+                    code: .invalidArgument, message: "local_directory must be an absolute path without '..', not '\(start.localDirectory)'")
+            }
+            localDirectory = start.localDirectory
+        }
         guard !start.files.isEmpty, start.files.count <= 64 else {
             throw RPCError(code: .invalidArgument, message: "a version has 1 to 64 files, this publish announces \(start.files.count)")
         }
@@ -40,6 +52,14 @@ public struct PublishPlan: Sendable {
     }
 }
 
+/// How one file of a publish got into `work`.
+struct WrittenFile: Sendable {
+    /// Bytes that differed from the parent version and were written.
+    let writtenBytes: Int64
+    /// A local publish's reflink of its source: nothing written, extents shared.
+    let reflinked: Bool
+}
+
 /// Publishes a new version of an image: the files go into the image's `work` (a writable
 /// snapshot of the newest ready version here, so unchanged blocks keep their extents), their
 /// manifests are built, `work` becomes the read-only `v<N>`, and the catalog registers it
@@ -55,22 +75,28 @@ struct Publisher: Sendable {
     /// Publishes `plan` with the file bytes of `data` (the messages after the first one).
     func publish<Messages: AsyncSequence>(_ plan: PublishPlan, data: Messages) async throws -> Icbd_Replicator_V1_PublishResponse
     where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
-        _ = try await catalog.unary(
-            CatalogMethods.createImage,
-            .with { $0.name = plan.image.rawValue; $0.description_p = plan.description; $0.ifMissing = true })
-        let known = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue })
-        let number = (known.versions.map(\.number).max() ?? 0) + 1
+        let known: [Icbd_Catalog_V1_Version]
+        do {
+            known = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue }).versions
+        } catch let error as RPCError where error.code == .notFound {
+            known = []  // a new image: created when the version is registered
+        }
+        let number = (known.map(\.number).max() ?? 0) + 1
         let local = try repository.versions()[plan.image] ?? [:]
-        let parent = known.versions.filter { $0.state == .ready && local[$0.number] != nil }.map(\.number).max()
+        let parent = known.filter { $0.state == .ready && local[$0.number] != nil }.map(\.number).max()
 
         // Local work first: until the snapshot exists nothing is visible to anyone.
         let work = try repository.prepareWork(of: plan.image, basedOn: parent)
         let manifests: [ManifestBuilder.Manifest]
-        let written: [Int64]
+        let written: [WrittenFile]
         let snapshot: Subvolume.Info
         do {
             try removeFiles(in: work, except: Set(plan.files.map { $0.path.rawValue }))
-            written = try await receive(plan, into: work, data: data)
+            if let directory = plan.localDirectory {
+                written = try await copy(plan, from: directory, into: work, data: data)
+            } else {
+                written = try await receive(plan, into: work, data: data)
+            }
             var built: [ManifestBuilder.Manifest] = []
             for file in plan.files { built.append(try await ManifestBuilder().build(path: work + "/" + file.path.rawValue)) }
             manifests = built
@@ -98,16 +124,35 @@ struct Publisher: Sendable {
                     $0.size = file.size
                     $0.manifestSha256 = Data(result.0.digest)
                     $0.zeroChunks = Int64(result.0.zeroChunks)
-                    $0.writtenBytes = result.1
+                    $0.writtenBytes = result.1.writtenBytes
+                    $0.reflinked = result.1.reflinked
                 }
             }
         }
     }
 
-    /// Writes each file's bytes, in order, into `work`; returns the bytes written per file.
-    private func receive<Messages: AsyncSequence>(_ plan: PublishPlan, into work: String, data: Messages) async throws -> [Int64]
+    /// A local publish: each file read from the directory on this host, off the event loops.
+    private func copy<Messages: AsyncSequence>(_ plan: PublishPlan, from directory: String, into work: String, data: Messages)
+        async throws -> [WrittenFile]
     where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
-        var written: [Int64] = []
+        var messages = data.makeAsyncIterator()
+        guard case .none = try await messages.next() else {
+            throw RPCError(code: .invalidArgument, message: "a local publish sends no data: the replicator reads \(directory) itself")
+        }
+        var written: [WrittenFile] = []
+        for file in plan.files {
+            written.append(
+                try await NIOThreadPool.singleton.runIfActive {
+                    try LocalFileCopy.copy(file.path.rawValue, size: file.size, from: directory, into: work)
+                })
+        }
+        return written
+    }
+
+    /// Writes each file's bytes, in order, into `work`; returns what was written per file.
+    private func receive<Messages: AsyncSequence>(_ plan: PublishPlan, into work: String, data: Messages) async throws -> [WrittenFile]
+    where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
+        var written: [WrittenFile] = []
         var current = 0
         var writer: SparseFileWriter? = try openFile(plan, 0, in: work)
         func closeCurrent() throws {
@@ -118,7 +163,7 @@ struct Publisher: Sendable {
                     code: .invalidArgument,
                     message: "'\(plan.files[current].path)' was announced with \(plan.files[current].size) bytes, \(size) arrived")
             }
-            written.append(open.writtenBytes)
+            written.append(WrittenFile(writtenBytes: open.writtenBytes, reflinked: false))
             _ = try open.finish()
         }
         for try await item in data {
@@ -172,7 +217,8 @@ struct Publisher: Sendable {
         for relative in doomed { try FileManager.default.removeItem(atPath: work + "/" + relative) }
     }
 
-    /// Registers the version in the catalog: publishing, every manifest, then ready.
+    /// Registers the version in the catalog: publishing, every manifest, then ready; abandoned
+    /// again when a step after its creation fails.
     private func register(
         _ plan: PublishPlan, number: Int64, parent: Int64?, snapshot: Subvolume.Info, manifests: [ManifestBuilder.Manifest]
     ) async throws {
@@ -189,7 +235,20 @@ struct Publisher: Sendable {
                 $0.manifestSha256 = Data(manifest.digest)
             }
         }
+        let image = try await catalog.unary(
+            CatalogMethods.createImage,
+            .with { $0.name = plan.image.rawValue; $0.description_p = plan.description; $0.ifMissing = true })
         _ = try await catalog.unary(CatalogMethods.createVersion, create)
+        do {
+            try await completeRegistration(plan, number: number, manifests: manifests)
+        } catch {
+            await abandon(plan, number: number, dropImage: image.created, after: error)
+            throw error
+        }
+    }
+
+    /// Sends every manifest and marks the version ready.
+    private func completeRegistration(_ plan: PublishPlan, number: Int64, manifests: [ManifestBuilder.Manifest]) async throws {
         for (file, manifest) in zip(plan.files, manifests) {
             _ = try await catalog.clientStreaming(CatalogMethods.putManifest) { writer in
                 let piece = 1 << 20  // entries per message: 32 KiB of them, well under the 4 MiB limit
@@ -210,6 +269,24 @@ struct Publisher: Sendable {
             }
         }
         _ = try await catalog.unary(CatalogMethods.completeVersion, .with { $0.image = plan.image.rawValue; $0.number = number })
+    }
+
+    /// Takes back a version the catalog accepted but that never became ready, and the image
+    /// when this publish created it, so that a failed publish leaves the catalog as it was.
+    private func abandon(_ plan: PublishPlan, number: Int64, dropImage: Bool, after failure: any Error) async {
+        do {
+            _ = try await catalog.unary(
+                CatalogMethods.abandonVersion,
+                .with {
+                    $0.image = plan.image.rawValue
+                    $0.number = number
+                    $0.dropImageIfUnused = dropImage
+                })
+        } catch {
+            logger.warning(
+                "a failed publish could not be taken back from the catalog; the version stays 'publishing' there",
+                metadata: ["image": "\(plan.image)", "version": "\(number)", "failure": "\(failure)", "error": "\(error)"])
+        }
     }
 
     /// Tells the catalog this repository holds the version. Only a report: the version is

@@ -108,8 +108,10 @@ public struct ImageRepository: Sendable {
     /// the paths removed, for the log.
     public func recover(ready: [Name: Set<Int64>]) throws -> [String] {
         var removed: [String] = []
-        for (image, versions) in try versions() {
-            for (number, info) in versions.sorted(by: { $0.key < $1.key })
+        let held = try versions()
+        for entry in try FileManager.default.contentsOfDirectory(atPath: imagesDirectory).sorted() {
+            guard let image = try? Name(entry) else { continue }
+            for (number, info) in (held[image] ?? [:]).sorted(by: { $0.key < $1.key })
             where !info.isReadOnly || !(ready[image]?.contains(number) ?? false) {
                 try deleteVersion(of: image, number)
                 removed.append(versionPath(of: image, number))

@@ -28,14 +28,25 @@ struct ReplicatorRPCService: RPCService {
     let catalog: RPCClient
     let manifests: ManifestCache
     let node: String
+    let recovery: RecoveryGate
     let logger: Logger
 
     func register(into router: inout RPCRouter) {
-        let reader = ChunkReader(repository: repository, manifests: manifests, logger: logger)
-        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
+        let reader = ChunkReader(
+            repository: repository, manifests: manifests,
+            locator: ChunkLocator(repository: repository, catalog: catalog, manifests: manifests), logger: logger)
+        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, context in
+            // One line per call: what a cache's single-flight is checked against.
+            logger.debug(
+                "read chunks",
+                metadata: [
+                    "caller": "\(context.peer.name)", "image": "\(request.image)", "version": "\(request.version)",
+                    "chunks": "\(request.chunks.count + request.hashes.count)",
+                ])
             try await reader.serve(request, to: writer)
         }
         router.clientStreaming(ReplicatorMethods.publish) { requests, _ in
+            try recovery.check()
             var messages = requests.withPayloads.makeAsyncIterator()
             guard let first = try await messages.next(), first.message.hasStart else {
                 throw RPCError(code: .invalidArgument, message: "the first message of a publish must carry `start`")

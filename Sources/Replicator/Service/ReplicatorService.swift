@@ -19,6 +19,8 @@ public final class ReplicatorService: Service, Sendable {
     /// The catalog connection; it runs while the service runs.
     private let catalog: RPCClient
     private let logger: Logger
+    /// Open once start-up recovery has run: until then a publish could race it.
+    private let recovery = RecoveryGate()
 
     /// Opens the repository; fails, saying what to do, when the root is not a writable BTRFS
     /// directory.
@@ -36,7 +38,7 @@ public final class ReplicatorService: Service, Sendable {
         router.register(
             ReplicatorRPCService(
                 repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), node: configuration.name,
-                logger: logger))
+                recovery: recovery, logger: logger))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
@@ -116,5 +118,6 @@ public final class ReplicatorService: Service, Sendable {
         for path in try repository.recover(ready: ready) {
             logger.warning("removed what an interrupted publish or receive left", metadata: ["path": "\(path)"])
         }
+        recovery.markDone()
     }
 }

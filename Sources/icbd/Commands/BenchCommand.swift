@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Catalog.self, Repository.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -40,22 +40,42 @@ struct BenchCommand: AsyncParsableCommand {
 
     struct Repository: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "repository", abstract: "Manifest hashing throughput vs sha256sum of the same file.")
+            commandName: "repository",
+            abstract: "Manifest hashing vs sha256sum; publish time of a VM-like disk vs cp, and of a next version.")
 
-        @Option(help: "Size of the test file, e.g. 2GiB.")
+        @Option(help: "Size of the hashing test file, e.g. 2GiB.")
         var size = "2GiB"
 
-        @Option(help: "Directory for the test file (it is removed afterwards).")
+        @Option(help: "Directory for the hashing test file (it is removed afterwards).")
         var dir = FileManager.default.temporaryDirectory.path
+
+        @Option(help: "Size of the published disk image, e.g. 1GiB.")
+        var diskSize = "1GiB"
+
+        @Option(help: "A BTRFS directory for the publish figures; default: a loop-mounted one (needs root).")
+        var btrfsDir: String?
 
         @Flag(help: "Print one JSON object.")
         var json = false
 
-        func run() async throws {
+        @OptionGroup var logging: LoggingOptions
+
+        mutating func run() async throws {
             let bytes: Int64
+            let disk: Int64
             do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
+            do { disk = try ByteSize(parsing: diskSize).bytes } catch { throw ValidationError("--disk-size: \(error)") }
             guard bytes >= 1 << 20 else { throw ValidationError("--size must be at least 1MiB") }
-            let report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
+            guard disk >= 64 << 20 else { throw ValidationError("--disk-size must be at least 64MiB") }
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            var report = try await RepositoryBenchmark(fileSize: bytes, directory: dir).run()
+            if btrfsDir == nil && getuid() != 0 {
+                FileHandle.standardError.write(Data("publish figures skipped: they need root for a loop-mounted BTRFS, or --btrfs-dir\n".utf8))
+            } else {
+                report.figures += try await PublishBenchmark(
+                    diskSize: disk, btrfsDirectory: btrfsDir, logger: logging.makeLogger(label: "icbd.bench")
+                ).run()
+            }
             print(try report.render(json: json))
         }
     }
@@ -81,6 +101,45 @@ struct BenchCommand: AsyncParsableCommand {
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
             let report = try await CatalogBenchmark(calls: calls, logger: logging.makeLogger(label: "icbd.bench")).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Cache: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "cache",
+            abstract: "Cache hit path vs page cache reads, a miss storm's upstream bytes, S3-FIFO vs LRU on a boot trace.")
+
+        @Option(help: "Concurrent callers of the miss storm.")
+        var callers = 200
+
+        @Option(help: "MiB of the version every caller reads (1 MiB chunks).")
+        var versionMegabytes = 64
+
+        @Option(help: "MiB per hit-path round (five rounds of each path; the median is reported).")
+        var hitMegabytes = 2048
+
+        @Option(help: "Directory for the cache (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func validate() throws {
+            guard callers > 0, (1...1024).contains(versionMegabytes), hitMegabytes > 0 else {
+                throw ValidationError("--callers and --hit-megabytes must be positive, --version-megabytes from 1 to 1024")
+            }
+        }
+
+        func run() async throws {
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "error" }
+            let report = try await CacheBenchmark(
+                options: .init(callers: callers, versionMegabytes: versionMegabytes, hitMegabytes: hitMegabytes, directory: dir),
+                logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
             print(try report.render(json: json))
         }
     }

@@ -32,13 +32,14 @@ struct HealthCommand: AsyncParsableCommand {
         }
         let status = "\(answer.status)".uppercased().replacingOccurrences(of: "NOTSERVING", with: "NOT_SERVING")
         if json {
-            let object: [String: String] = [
+            var object: [String: String] = [
                 "status": status, "role": answer.role, "node": answer.node, "site": answer.site, "version": answer.version,
             ]
+            if !answer.detail.isEmpty { object["detail"] = answer.detail }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print("\(status) \(answer.role) \(answer.node)\(answer.site.isEmpty ? "" : " site \(answer.site)") version \(answer.version)")
+            print("\(status) \(answer.role) \(answer.node)\(answer.site.isEmpty ? "" : " site \(answer.site)") version \(answer.version)\(answer.detail.isEmpty ? "" : ": \(answer.detail)")")
         }
         guard answer.status == .serving else { throw ExitCode.failure }
     }

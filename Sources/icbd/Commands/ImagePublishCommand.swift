@@ -23,6 +23,12 @@ extension ImageCommand {
         @Option(help: "The HOST:PORT of the repository's replicator (the primary site's).")
         var replicator: String
 
+        @Flag(
+            help: ArgumentHelp(
+                "On the repository host: the replicator reads DIR itself, without copying it through RPC.",
+                discussion: "Files on the repository's BTRFS are reflinked (no data copied); others are copied locally."))
+        var local = false
+
         @OptionGroup var client: ClientOptions
 
         @Flag(help: "Print JSON.")
@@ -36,14 +42,16 @@ extension ImageCommand {
         func run() async throws {
             let files = try PublishSource.files(in: directory)
             let target = try parseHostPort(replicator, option: "--replicator")
+            let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
             let response = try await client.withClient(target, role: .replicator) { client in
                 try await client.clientStreaming(ReplicatorMethods.publish) { writer in
                     try await writer.write(
                         .with {
                             $0.start.image = image
                             $0.start.files = files.map { file in .with { $0.path = file.path; $0.size = file.size } }
+                            if local { $0.start.localDirectory = absolute }
                         })
-                    for (index, file) in files.enumerated() {
+                    for (index, file) in files.enumerated() where !local {
                         try await PublishSource.stream(file, index: UInt32(index), from: directory, to: writer)
                     }
                 }
@@ -54,7 +62,7 @@ extension ImageCommand {
                     "files": response.files.map {
                         [
                             "path": $0.path, "size": $0.size, "etag": Array($0.manifestSha256).hexString,
-                            "zero_chunks": $0.zeroChunks, "written_bytes": $0.writtenBytes,
+                            "zero_chunks": $0.zeroChunks, "written_bytes": $0.writtenBytes, "reflinked": $0.reflinked,
                         ] as [String: Any]
                     },
                 ]
@@ -63,7 +71,7 @@ extension ImageCommand {
                 print("published \(image) v\(response.version)\(response.parent > 0 ? " (parent v\(response.parent))" : "")")
                 for file in response.files {
                     print(
-                        "  \(file.path)  \(ByteSize(bytes: file.size))  written \(ByteSize(bytes: file.writtenBytes))  etag \(Array(file.manifestSha256).hexString)"
+                        "  \(file.path)  \(ByteSize(bytes: file.size))  \(file.reflinked ? "reflinked" : "written \(ByteSize(bytes: file.writtenBytes))")  etag \(Array(file.manifestSha256).hexString)"
                     )
                 }
             }

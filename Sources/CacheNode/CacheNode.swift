@@ -1,1 +1,0 @@
-// CacheNode library: filled in by its issue.

@@ -1,0 +1,138 @@
+import Catalog
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import SwiftProtobuf
+import NIOCore
+import ServiceLifecycle
+
+/// A cache node: the chunk store, its upstream fills and its RPC server; registers with the
+/// catalog (role cache, with its capacity) and heartbeats with used bytes and hit ratio.
+public final class CacheService: Service, Sendable {
+    public let configuration: CacheConfiguration
+    public let cache: ChunkCache
+    public var store: ChunkStore { cache.store }
+    public var metrics: CacheMetrics { cache.metrics }
+    private let server: RPCServer
+    private let catalog: RPCClient
+    private let directory: UpstreamDirectory
+    private let fetcher: UpstreamFetcher
+    private let logger: Logger
+
+    /// Opens the store (a directory that takes no writes makes a pass-through) and prepares the
+    /// server.
+    public init(configuration: CacheConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "node"] = "\(configuration.name)"
+        self.logger = logger
+        let metrics = CacheMetrics(node: configuration.name)
+        let store = ChunkStore(
+            directory: configuration.directory, capacity: configuration.capacity, policy: configuration.eviction, metrics: metrics,
+            logger: logger)
+        let scheduler = FillScheduler(
+            store: store, metrics: metrics, batchSize: configuration.batchSize, warmWorkers: configuration.warmCalls)
+        self.cache = ChunkCache(store: store, metrics: metrics, scheduler: scheduler, readAhead: configuration.readAhead, logger: logger)
+        self.catalog = try RPCClient(
+            configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
+            logger: logger)
+        self.directory = UpstreamDirectory(catalog: catalog, site: configuration.site, tls: configuration.tls, logger: logger)
+        var fetcher = UpstreamFetcher(directory: directory, metrics: metrics, logger: logger)
+        fetcher.timeout = configuration.upstreamTimeout
+        self.fetcher = fetcher
+        var router = RPCRouter()
+        router.register(
+            HealthService(role: .cache, node: configuration.name, site: configuration.site.rawValue) {
+                store.passThroughReason.map { "pass-through (nothing new is stored): \($0)" }
+            })
+        router.register(CacheRPCService(cache: cache, warmer: Warmer(catalog: catalog, cache: cache, logger: logger)))
+        self.server = try RPCServer(
+            configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls), router: router, logger: logger)
+    }
+
+    /// The address the cache listens on, once it does.
+    public func localAddress() async throws -> SocketAddress {
+        try await server.localAddress()
+    }
+
+    public func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.catalog.run() }
+            group.addTask { await self.directory.run() }
+            group.addTask { try await self.server.run() }
+            group.addTask { await self.maintain() }
+            for _ in 0..<max(1, configuration.upstreamCalls) {
+                group.addTask { await self.cache.runWorker(fetcher: self.fetcher) }
+            }
+            defer { cache.scheduler.finish() }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// Registers, then heartbeats with used bytes and hit ratio until cancelled; retries a
+    /// pass-through store's directory at each beat.
+    private func maintain() async {
+        var registered = false
+        while !Task.isCancelled {
+            await store.probe()
+            do {
+                if !registered {
+                    try await register()
+                    registered = true
+                } else {
+                    var beat = Icbd_Catalog_V1_HeartbeatRequest()
+                    beat.name = configuration.name
+                    beat.usedBytes = store.usedBytes
+                    beat.hitRatio = metrics.hitRatio
+                    _ = try await catalog.unary(CatalogMethods.heartbeat, beat, options: RPCCallOptions(timeout: .seconds(5)))
+                }
+            } catch let error as RPCError where error.code == .notFound {
+                registered = false  // the catalog forgot this node: register again
+                continue
+            } catch {
+                logger.warning("catalog unreachable", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.heartbeatInterval)
+        }
+    }
+
+    private func register() async throws {
+        let address = try await localAddress()
+        var request = Icbd_Catalog_V1_RegisterNodeRequest()
+        request.name = configuration.name
+        request.role = .cache
+        request.site = configuration.site.rawValue
+        request.rpcAddress = HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0).description
+        request.capacityBytes = configuration.capacity
+        request.heartbeatTtlMs = configuration.heartbeatTTL.wholeMilliseconds
+        _ = try await catalog.unary(CatalogMethods.registerNode, request, options: RPCCallOptions(timeout: .seconds(5)))
+        logger.info(
+            "registered with the catalog",
+            metadata: ["site": "\(configuration.site)", "address": "\(request.rpcAddress)", "capacity": "\(configuration.capacity)"])
+    }
+}
+
+/// The cache's RPC methods.
+struct CacheRPCService: RPCService {
+    let cache: ChunkCache
+    let warmer: Warmer
+
+    func register(into router: inout RPCRouter) {
+        router.serverStreaming(CacheMethods.getChunks) { request, writer, _ in
+            try await cache.serve(request, to: writer)
+        }
+        router.unary(CacheMethods.warm) { request, _ in
+            let image: Name
+            do { image = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "image: \(error)") }
+            guard request.version > 0 else { throw RPCError(code: .invalidArgument, message: "version must be 1 or more") }
+            let wants = try await warmer.chunks(image: image, version: request.version)
+            let (queued, held) = warmer.warm(wants)
+            return .with {
+                $0.chunksQueued = Int64(queued)
+                $0.chunksHeld = Int64(held)
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import SwiftProtobuf
+import NIOCore
+
+/// The cache's read path: hits from the store, misses through single-flight upstream fills.
+public final class ChunkCache: Sendable {
+    public let store: ChunkStore
+    public let metrics: CacheMetrics
+    let scheduler: FillScheduler
+    let readAhead: Int
+    let logger: Logger
+    /// Told of every chunk served (boot profiles).
+    let observer: (@Sendable (ChunkWant) -> Void)?
+
+    /// The most chunks one GetChunks call may ask for.
+    public static let maximumChunksPerCall = 1024
+    /// Chunks larger than this go out in several messages (a frame carries at most 16 MiB).
+    static let maximumPiece = 8 << 20
+
+    init(
+        store: ChunkStore, metrics: CacheMetrics, scheduler: FillScheduler, readAhead: Int, logger: Logger,
+        observer: (@Sendable (ChunkWant) -> Void)? = nil
+    ) {
+        self.store = store
+        self.metrics = metrics
+        self.scheduler = scheduler
+        self.readAhead = readAhead
+        self.logger = logger
+        self.observer = observer
+    }
+
+    /// Streams the chunks asked for, in order; misses are fetched `readAhead` chunks ahead.
+    func serve(_ request: Icbd_Cache_V1_GetChunksRequest, to writer: RPCResponseWriter<Icbd_Cache_V1_GetChunksResponse>)
+        async throws
+    {
+        let wants = try Self.wants(of: request)
+        var prefetched = 0
+        var missing: Set<Int> = []
+        for (position, want) in wants.enumerated() {
+            let horizon = min(wants.count, position + max(1, readAhead))
+            if prefetched < horizon {
+                var fills: [ChunkWant] = []
+                for ahead in prefetched..<horizon where !store.contains(wants[ahead].digest) {
+                    missing.insert(ahead)
+                    fills.append(wants[ahead])
+                }
+                scheduler.prefetch(fills, priority: .demand)  // counts the joins of flights under way
+                prefetched = horizon
+            }
+            let wasMissing = missing.remove(position) != nil
+            let bytes = try await chunk(want, knownMissing: wasMissing, prefetched: wasMissing)
+            try await send(want.digest, bytes, to: writer)
+            observer?(want)
+        }
+    }
+
+    /// One chunk: from the store when held (verified), else from upstream.
+    public func chunk(_ want: ChunkWant, knownMissing: Bool = false, prefetched: Bool = false) async throws -> ByteBuffer {
+        if !knownMissing, let bytes = await store.read(want.digest) {
+            metrics.hit(bytes: bytes.readableBytes)
+            return bytes
+        }
+        metrics.miss()
+        // A flight that ended just before we joined left the chunk in the store: read it there.
+        for _ in 0..<4 {
+            if let bytes = try await scheduler.chunk(want, prefetched: prefetched) { return bytes }
+            if let bytes = await store.read(want.digest) { return bytes }
+        }
+        throw RPCError(code: .unavailable, message: "chunk \(want.digest) was evicted each time it was fetched; the cache is too small")
+    }
+
+    private func send(_ digest: ChunkDigest, _ bytes: ByteBuffer, to writer: RPCResponseWriter<Icbd_Cache_V1_GetChunksResponse>)
+        async throws
+    {
+        var rest = bytes
+        var first = true
+        repeat {
+            let piece = rest.readSlice(length: min(rest.readableBytes, Self.maximumPiece)) ?? ByteBuffer()
+            var message = Icbd_Cache_V1_GetChunksResponse()
+            if first { message.sha256 = Data(digest.bytes) }
+            first = false
+            try await writer.write(message, payload: piece)
+        } while rest.readableBytes > 0
+        metrics.served(bytes: bytes.readableBytes)
+    }
+
+    /// Fetches batches for the scheduler until it finishes: one upstream worker.
+    func runWorker(fetcher: UpstreamFetcher) async {
+        var previous: FillBatch?
+        while let batch = await scheduler.nextBatch(after: previous) {
+            let start = ContinuousClock.now
+            await fetcher.fetch(batch) { digest, result in
+                if case .success(let bytes) = result {
+                    await store.store(digest, bytes)
+                    metrics.filled(after: ContinuousClock.now - start)
+                }
+                scheduler.complete(digest, with: result)
+            }
+            previous = batch
+        }
+    }
+
+    /// The request as wants, validated.
+    static func wants(of request: Icbd_Cache_V1_GetChunksRequest) throws(RPCError) -> [ChunkWant] {
+        guard request.hashes.count <= maximumChunksPerCall else {
+            throw RPCError(
+                code: .invalidArgument, message: "at most \(maximumChunksPerCall) chunks per call, \(request.hashes.count) asked")
+        }
+        var digests: [ChunkDigest] = []
+        digests.reserveCapacity(request.hashes.count)
+        for (position, hash) in request.hashes.enumerated() {
+            guard let digest = ChunkDigest(bytes: hash) else {
+                throw RPCError(code: .invalidArgument, message: "hash \(position) has \(hash.count) bytes; a SHA-256 has 32")
+            }
+            guard !digest.isZeroEntry else {
+                throw RPCError(
+                    code: .invalidArgument,
+                    message: "hash \(position) is the zero-chunk entry: zero chunks are never stored; the reader fills them in")
+            }
+            digests.append(digest)
+        }
+        if !request.image.isEmpty {
+            do { _ = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "image: \(error)") }
+        }
+        guard !request.indexes.isEmpty else {
+            return digests.map { ChunkWant(digest: $0, source: .content(image: request.image)) }
+        }
+        guard request.indexes.count == digests.count else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "`indexes` must be parallel to `hashes`: \(request.indexes.count) indexes for \(digests.count) hashes")
+        }
+        guard !request.image.isEmpty, request.version > 0 else {
+            throw RPCError(code: .invalidArgument, message: "`indexes` need the image and the version (from 1) they belong to")
+        }
+        do { _ = try VersionFilePath(request.path) } catch { throw RPCError(code: .invalidArgument, message: "path: \(error)") }
+        return try zip(digests, request.indexes).map { (digest, index) throws(RPCError) in
+            guard index >= 0, index < ChunkManifest.maximumChunkCount else {
+                throw RPCError(code: .invalidArgument, message: "chunk index \(index) is out of range")
+            }
+            return ChunkWant(
+                digest: digest, source: .position(image: request.image, version: request.version, path: request.path, index: UInt32(index)))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Catalog
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import SwiftProtobuf
+
+/// Warms a version: queues every non-zero chunk of its files that the store does not hold for a
+/// background fill at warm priority (demand reads overtake it), in the order `order` gives.
+struct Warmer: Sendable {
+    let catalog: RPCClient
+    let cache: ChunkCache
+    let logger: Logger
+
+    /// The version's chunks, file by file in manifest order.
+    func chunks(image: Name, version: Int64) async throws -> [ChunkWant] {
+        let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+        guard let found = answer.versions.first(where: { $0.number == version }) else {
+            throw RPCError(code: .notFound, message: "image '\(image)' has no version \(version)")
+        }
+        guard found.state == .ready else {
+            throw RPCError(code: .failedPrecondition, message: "version \(version) of image '\(image)' is not ready")
+        }
+        var wants: [ChunkWant] = []
+        for file in found.files {
+            let entries = try await manifest(image: image, version: version, path: file.path)
+            for index in 0..<entries.count / ChunkManifest.entrySize {
+                let start = index * ChunkManifest.entrySize
+                guard let digest = ChunkDigest(bytes: entries[start..<start + ChunkManifest.entrySize]), !digest.isZeroEntry else {
+                    continue
+                }
+                wants.append(
+                    ChunkWant(
+                        digest: digest, source: .position(image: image.rawValue, version: version, path: file.path, index: UInt32(index))))
+            }
+        }
+        return wants
+    }
+
+    /// Queues the chunks not held; returns (queued, held).
+    func warm(_ wants: [ChunkWant]) -> (queued: Int, held: Int) {
+        var seen: Set<ChunkDigest> = []
+        let unique = wants.filter { seen.insert($0.digest).inserted }
+        let missing = unique.filter { !cache.store.contains($0.digest) }
+        let queued = cache.scheduler.prefetch(missing, priority: .warm).count
+        return (queued, unique.count - missing.count)
+    }
+
+    private func manifest(image: Name, version: Int64, path: String) async throws -> [UInt8] {
+        var request = Icbd_Catalog_V1_GetManifestRequest()
+        request.image = image.rawValue
+        request.version = version
+        request.path = path
+        return try await catalog.serverStreaming(CatalogMethods.getManifest, request) { pieces in
+            var entries: [UInt8] = []
+            for try await piece in pieces {
+                guard piece.firstChunk * 32 == Int64(entries.count) else {
+                    throw RPCError(code: .internal, message: "the catalog sent manifest entries out of order")
+                }
+                entries += piece.entries
+            }
+            return entries
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import CacheNode
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import Replicator
+import SwiftProtobuf
+import Synchronization
+
+/// `icbd bench cache`: a cache node in process between a catalog and an in-memory repository
+/// (a ReadChunks server that counts the bytes it sends), over real mutual TLS:
+///
+/// - miss storm: `callers` callers ask at once for every chunk of one 64 MiB version: upstream
+///   bytes / unique bytes (goal 1.0: each chunk crosses the WAN once);
+/// - hit path: GetChunks of chunks held (read from disk, verified, sent over TLS) next to
+///   reading the same chunk files from the page cache in the same process (goal ratio >= 0.6);
+/// - eviction: S3-FIFO's hit ratio next to LRU's on a synthetic trace of boots of three versions
+///   and two scans (``EvictionTrace``).
+struct CacheBenchmark {
+    struct Options {
+        var callers = 200
+        var versionMegabytes = 64
+        var hitMegabytes = 2048
+        var directory = FileManager.default.temporaryDirectory.path
+    }
+
+    let options: Options
+    let logger: Logger
+
+    func run() async throws -> BenchReport {
+        let directory = URL(fileURLWithPath: options.directory).appendingPathComponent("icbd-bench-cache-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
+        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+        }
+        let chunks = (0..<options.versionMegabytes).map { Self.chunk($0) }
+        let repository = MemoryRepository(chunks: chunks)
+        let catalog = try CatalogService(
+            configuration: CatalogConfiguration(
+                listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
+                tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
+            logger: logger)
+        var router = RPCRouter()
+        router.register(repository)
+        let repositoryServer = try RPCServer(
+            configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: try identity(.replicator, "bench-repo")),
+            router: router, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await catalog.run() }
+            group.addTask { try await repositoryServer.run() }
+            defer { group.cancelAll() }
+            let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
+            let repositoryPort = try await repositoryServer.localAddress().port ?? 0
+            try await withRPCClient(
+                RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "bench-admin")), logger: logger
+            ) { admin in
+                _ = try await admin.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                _ = try await admin.unary(
+                    CatalogMethods.registerNode,
+                    .with {
+                        $0.name = "bench-repo"
+                        $0.role = .replicator
+                        $0.site = "hq"
+                        $0.rpcAddress = "127.0.0.1:\(repositoryPort)"
+                        $0.heartbeatTtlMs = 3_600_000
+                    })
+            }
+            let cache = try CacheService(
+                configuration: CacheConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), directory: directory.appendingPathComponent("cache").path,
+                    capacity: Int64(options.versionMegabytes + 64) << 20, site: try Name("hq"), catalog: catalogAddress,
+                    tls: try identity(.cache, "bench-cache"), name: "bench-cache"),
+                logger: logger)
+            group.addTask { try await cache.run() }
+            let cacheAddress = HostPort(host: "127.0.0.1", port: try await cache.localAddress().port ?? 0)
+            return try await withRPCClient(
+                RPCClientConfiguration(target: cacheAddress, expectedRole: .cache, tls: try identity(.gateway, "bench-gateway")), logger: logger
+            ) { client in
+                var report = BenchReport(bench: "cache")
+                report.figures += try await missStorm(client, chunks: chunks, repository: repository)
+                report.figures += try await hitPath(client, chunks: chunks, cacheDirectory: directory.appendingPathComponent("cache").path)
+                report.figures += eviction()
+                return report
+            }
+        }
+    }
+
+    private func request(_ chunks: [(ChunkDigest, ByteBuffer)]) -> Icbd_Cache_V1_GetChunksRequest {
+        .with {
+            $0.image = "bench"
+            $0.version = 1
+            $0.path = "disk.raw"
+            $0.hashes = chunks.map { Data($0.0.bytes) }
+            $0.indexes = chunks.indices.map(Int64.init)
+        }
+    }
+
+    /// Reads every response; returns the bytes received.
+    private func drain(_ client: RPCClient, _ request: Icbd_Cache_V1_GetChunksRequest) async throws -> Int {
+        try await client.serverStreaming(CacheMethods.getChunks, request) { responses in
+            var bytes = 0
+            for try await response in responses.withPayloads { bytes += response.payload.readableBytes }
+            return bytes
+        }
+    }
+
+    private func missStorm(_ client: RPCClient, chunks: [(ChunkDigest, ByteBuffer)], repository: MemoryRepository) async throws
+        -> [BenchFigure]
+    {
+        let request = request(chunks)
+        let start = ContinuousClock.now
+        let received = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<options.callers {
+                group.addTask { try await drain(client, request) }
+            }
+            return try await group.reduce(0, +)
+        }
+        let elapsed = ContinuousClock.now - start
+        let unique = chunks.reduce(0) { $0 + $1.1.readableBytes }
+        guard received == unique * options.callers else {
+            throw RPCError(code: .internal, message: "the miss storm received \(received) bytes, not \(unique * options.callers)")
+        }
+        let ratio = Double(repository.bytesSent.load(ordering: .relaxed)) / Double(unique)
+        return [
+            BenchFigure(
+                name: "miss storm: upstream bytes / unique bytes", value: ratio, unit: "x", goal: "value <= 1.0", met: ratio <= 1.0),
+            BenchFigure(
+                name: "miss storm: \(options.callers) callers x \(options.versionMegabytes) MiB served",
+                value: Double(received) / elapsed.seconds / 1_048_576, unit: "MiB/s"),
+        ]
+    }
+
+    private func hitPath(_ client: RPCClient, chunks: [(ChunkDigest, ByteBuffer)], cacheDirectory: String) async throws -> [BenchFigure] {
+        let rounds = max(1, options.hitMegabytes / max(1, options.versionMegabytes))
+        let request = request(chunks)
+        var rpc: [Double] = []
+        var pageCache: [Double] = []
+        let paths = chunks.map { "\(cacheDirectory)/chunks/\($0.0.hex.prefix(2))/\($0.0.hex)" }
+        for _ in 0..<5 {
+            var start = ContinuousClock.now
+            var bytes = 0
+            for _ in 0..<rounds { bytes += try await drain(client, request) }
+            rpc.append(Double(bytes) / (ContinuousClock.now - start).seconds / 1_048_576)
+            start = ContinuousClock.now
+            bytes = 0
+            for _ in 0..<rounds { bytes += try Self.readFiles(paths) }
+            pageCache.append(Double(bytes) / (ContinuousClock.now - start).seconds / 1_048_576)
+        }
+        let rpcMedian = rpc.sorted()[2]
+        let pageMedian = pageCache.sorted()[2]
+        // What verification costs: SHA-256 of the same bytes, alone.
+        let start = ContinuousClock.now
+        for chunk in chunks { _ = ChunkDigest(of: chunk.1) }
+        let hashRate = Double(chunks.count) / (ContinuousClock.now - start).seconds
+        return [
+            BenchFigure(
+                name: "hit path: GetChunks over TLS (verified)", value: rpcMedian, unit: "MiB/s",
+                baseline: .init(name: "page cache read", value: pageMedian), ratio: rpcMedian / pageMedian, goal: "ratio >= 0.6",
+                met: rpcMedian / pageMedian >= 0.6),
+            BenchFigure(name: "SHA-256 verification of 1 MiB chunks", value: hashRate, unit: "MiB/s"),
+        ]
+    }
+
+    private func eviction() -> [BenchFigure] {
+        let trace = EvictionTrace(options: .init())
+        let reads = trace.reads()
+        let s3fifo = trace.hitRatio(.s3fifo, reads: reads)
+        let lru = trace.hitRatio(.lru, reads: reads)
+        return [
+            BenchFigure(
+                name: "hit ratio on boots of 3 versions + scans: S3-FIFO", value: s3fifo, unit: "",
+                baseline: .init(name: "LRU", value: lru), ratio: s3fifo / lru, goal: "ratio >= 1.0", met: s3fifo >= lru)
+        ]
+    }
+
+    /// Reads the files whole with `pread` into a fresh buffer each (as the cache does).
+    private static func readFiles(_ paths: [String]) throws -> Int {
+        var total = 0
+        for path in paths {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw RPCError(code: .internal, message: "cannot open \(path)") }
+            defer { close(fd) }
+            var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1 << 20) { pointer in
+                max(0, pread(fd, pointer.baseAddress, 1 << 20, 0))
+            }
+            total += read
+        }
+        return total
+    }
+
+    /// Chunk `index` of the bench version: 1 MiB of bytes no other chunk has.
+    static func chunk(_ index: Int) -> (ChunkDigest, ByteBuffer) {
+        var random = SplitMix(seed: UInt64(index) &+ 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        for _ in 0..<(1 << 17) { buffer.writeInteger(random.next()) }
+        return (ChunkDigest(of: buffer), buffer)
+    }
+}
+
+/// A repository in memory: serves ReadChunks of `bench` v1 `disk.raw` and counts what it sends.
+final class MemoryRepository: RPCService, Sendable {
+    let chunks: [ByteBuffer]
+    let bytesSent = Atomic<Int64>(0)
+
+    init(chunks: [(ChunkDigest, ByteBuffer)]) {
+        self.chunks = chunks.map(\.1)
+    }
+
+    func register(into router: inout RPCRouter) {
+        router.serverStreaming(ReplicatorMethods.readChunks) { request, writer, _ in
+            for index in request.chunks {
+                guard Int(index) < self.chunks.count else { throw RPCError(code: .invalidArgument, message: "no chunk \(index)") }
+                let chunk = self.chunks[Int(index)]
+                self.bytesSent.add(Int64(chunk.readableBytes), ordering: .relaxed)
+                try await writer.write(
+                    .with {
+                        $0.index = index
+                        $0.sha256 = Data(ChunkDigest(of: chunk).bytes)
+                    }, payload: chunk)
+            }
+        }
+    }
+}

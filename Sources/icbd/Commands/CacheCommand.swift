@@ -1,0 +1,65 @@
+import ArgumentParser
+import CacheNode
+import ICBDCore
+
+/// `icbd cache`: runs a cache node until SIGTERM or SIGINT.
+struct CacheCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cache", abstract: "Run a cache node: a bounded, verified chunk cache in front of the repositories.")
+
+    @Option(help: "HOST:PORT to listen on; port 0 picks a free one.")
+    var listen: String
+
+    @Option(help: "The cache directory (created if missing).")
+    var dir: String
+
+    @Option(help: "The most bytes of chunks kept on disk, with a unit: 512MiB, 20GiB.")
+    var capacity: String
+
+    @Option(help: "The site this cache serves.")
+    var site: String
+
+    @Option(help: "The catalog's HOST:PORT.")
+    var catalog: String
+
+    @Option(help: "Eviction policy: s3fifo (default) or lru.")
+    var eviction: String = "s3fifo"
+
+    @Option(help: "Upstream calls in flight at most.")
+    var upstreamCalls: Int = 4
+
+    @OptionGroup var tls: TLSOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        _ = try parseHostPort(listen, option: "--listen")
+        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseName(site, "--site")
+        _ = try parseCapacity()
+        guard EvictionPolicyKind(rawValue: eviction) != nil else {
+            throw ValidationError("--eviction: '\(eviction)' is not one of \(EvictionPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard (1...64).contains(upstreamCalls) else { throw ValidationError("--upstream-calls must be from 1 to 64") }
+    }
+
+    private func parseCapacity() throws -> Int64 {
+        let size: ByteSize
+        do { size = try ByteSize(parsing: capacity) } catch { throw ValidationError("--capacity: \(error)") }
+        guard size.bytes >= 1 << 20 else { throw ValidationError("--capacity must be at least 1MiB") }
+        return size.bytes
+    }
+
+    func run() async throws {
+        let logger = logging.makeLogger(label: "icbd.cache")
+        var configuration = CacheConfiguration(
+            listen: try parseHostPort(listen, option: "--listen"), directory: dir, capacity: try parseCapacity(),
+            site: try parseName(site, "--site"), catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(),
+            name: tls.name)
+        configuration.eviction = EvictionPolicyKind(rawValue: eviction) ?? .s3fifo
+        configuration.upstreamCalls = upstreamCalls
+        let cache = try CacheService(configuration: configuration, logger: logger)
+        try await runService(cache, role: .cache, name: tls.name, logger: logger) {
+            try await cache.localAddress()
+        }
+    }
+}

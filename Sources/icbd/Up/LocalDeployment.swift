@@ -1,0 +1,158 @@
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import Replicator
+import SwiftProtobuf
+
+/// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
+/// (primary) with one replicator; site `branch` with one replicator. Each replicator owns a
+/// loop-mounted BTRFS. A sample template is published at hq and replicated to branch.
+actor LocalDeployment {
+    struct Configuration: Sendable {
+        var directory: String
+        var keep: Bool
+        var diskSize: Int64
+    }
+
+    let configuration: Configuration
+    private var children: [ChildProcess] = []
+    private var mounts: [LoopBtrfsMount] = []
+    private(set) var addresses: [String: String] = [:]
+
+    private var pki: String { configuration.directory + "/pki" }
+    private var logs: String { configuration.directory + "/logs" }
+
+    init(_ configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    /// Brings everything up, step by step, saying what it does.
+    func start() async throws {
+        let steps = 6
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+
+        progress(1, steps, "certificates in \(pki)")
+        try await mintCertificates()
+
+        progress(2, steps, "BTRFS filesystems for the repositories of hq and branch (loop files)")
+        for site in ["hq", "branch"] {
+            mounts.append(
+                try LoopBtrfsMount(
+                    size: "\(max(4, 3 * (configuration.diskSize >> 30) + 2))G", at: configuration.directory + "/\(site)",
+                    reuse: configuration.keep))
+        }
+
+        progress(3, steps, "catalog")
+        let catalog = try await startService(
+            "catalog", ["catalog", "--listen", "127.0.0.1:0", "--db", configuration.directory + "/catalog.db", "--name", "catalog"])
+        let admin = ["--catalog", catalog, "--tls-dir", pki, "--name", "admin"]
+        try await ChildProcess.run(["site", "add", "hq", "--cidr", "10.99.0.0/16", "--description", "primary site", "--replace"] + admin)
+        try await ChildProcess.run(
+            ["site", "add", "branch", "--cidr", "127.0.0.0/8", "--link", "hq", "--description", "an office; this machine's clients",
+             "--replace"] + admin)
+
+        progress(4, steps, "replicators of hq and branch")
+        var replicators: [String: String] = [:]
+        for site in ["hq", "branch"] {
+            replicators[site] = try await startService(
+                "replicator-\(site)",
+                ["replicator", "--listen", "127.0.0.1:0", "--root", configuration.directory + "/\(site)", "--site", site,
+                 "--catalog", catalog, "--name", "replicator-\(site)"])
+        }
+
+        progress(5, steps, "sample template 'sample' (a \(ByteSize(bytes: configuration.diskSize)) sparse VM-like disk, kernel, initrd)")
+        let images = try await ChildProcess.run(["image", "list", "--json"] + admin)
+        if images.contains("\"sample\"") {
+            say("      published already (kept from the last run)")
+        } else {
+            let sample = configuration.directory + "/sample"
+            try SampleTemplate(diskSize: configuration.diskSize).write(to: sample)
+            try await ChildProcess.run(
+                ["image", "publish", "sample", sample, "--replicator", replicators["hq"] ?? "", "--tls-dir", pki, "--name", "admin"])
+            try? FileManager.default.removeItem(atPath: sample)
+        }
+
+        progress(6, steps, "replication of the sample to branch")
+        try await waitForPlacement(image: "sample", node: "replicator-branch", catalog: catalog)
+    }
+
+    /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
+    func stop() async {
+        for child in children.reversed() { await child.stop() }
+        for mount in mounts { mount.unmount(keep: configuration.keep) }
+        children = []
+        mounts = []
+    }
+
+    /// What to try, printed once the deployment is up.
+    func summary() -> String {
+        let catalog = addresses["catalog"] ?? "?"
+        var lines = ["", "icbd is up in \(configuration.directory) (logs in \(logs)):"]
+        for (name, address) in addresses.sorted(by: { $0.key < $1.key }) { lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(address)") }
+        lines += [
+            "Try:",
+            "  icbd image show sample --catalog \(catalog) --tls-dir \(pki)",
+            "  icbd node list --catalog \(catalog) --tls-dir \(pki)",
+            "  icbd site list --catalog \(catalog) --tls-dir \(pki)",
+            "Press Ctrl-C to stop\(configuration.keep ? " (the data is kept for the next start)" : "").",
+        ]
+        return lines.joined(separator: "\n")
+    }
+
+    private func progress(_ step: Int, _ of: Int, _ what: String) {
+        say("[\(step)/\(of)] \(what)")
+    }
+
+    private func mintCertificates() async throws {
+        guard !FileManager.default.fileExists(atPath: pki + "/ca.key") else { return }
+        try await ChildProcess.run(["pki", "init", "--dir", pki])
+        for (role, name) in [
+            ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"), ("admin", "admin"),
+        ] {
+            try await ChildProcess.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1", "--dns", "localhost"])
+        }
+    }
+
+    /// Starts a service child with the PKI and returns its address once it listens.
+    private func startService(_ name: String, _ arguments: [String]) async throws -> String {
+        let child = try ChildProcess(name, arguments + ["--tls-dir", pki], logs: logs)
+        children.append(child)
+        let address = try await child.listeningAddress()
+        addresses[name] = address
+        say("      \(name) listening on \(address)")
+        return address
+    }
+
+    /// Waits until `node` reports the newest version of `image` present, showing progress.
+    private func waitForPlacement(image: String, node: String, catalog: String) async throws {
+        let logs = self.logs
+        var logger = Logger(label: "icbd.up")
+        logger.logLevel = .critical
+        let client = RPCClientConfiguration(
+            target: try HostPort(parsing: catalog), expectedRole: .catalog, tls: try TLSIdentity.load(directory: pki, name: "admin"))
+        try await withRPCClient(client, logger: logger) { catalog in
+            var last = ""
+            for _ in 0..<3000 {
+                let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image })
+                let newest = answer.versions.filter { $0.state == .ready }.map(\.number).max() ?? 0
+                let placement = answer.placements.first { $0.node == node && $0.version == newest }
+                switch placement?.state {
+                case .present?:
+                    say("      v\(newest) present at \(node)")
+                    return
+                case .failed?:
+                    throw UpError("replicating v\(newest) of '\(image)' to \(node) failed: \(placement?.detail ?? "")")
+                default:
+                    let now = placement.map { "\($0.state) \($0.detail)" } ?? "waiting"
+                    if now != last { say("      \(now)") }
+                    last = now
+                }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            throw UpError("v? of '\(image)' did not reach \(node) within 10 minutes; see \(logs)")
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import CacheNode
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import NIOCore
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+@Suite("A cache node in front of a real replicator on BTRFS, over real mutual TLS")
+struct CacheServiceTests {
+    /// The non-zero chunks of the published disk.
+    static let dataChunks = [0, 1, 2, 4, 5, 6, 7]
+
+    @Test func servesMissesFromTheRepositoryThenHitsFromDisk() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                let first = try await getChunks(client, disk.request(Self.dataChunks))
+                #expect(first.map(\.0) == Self.dataChunks.map(disk.digest))
+                #expect(first.map(\.1) == Self.dataChunks.map { Array(disk.chunk($0)) })
+                let fetched = deployment.reads.chunksPerCall.reduce(0, +)
+                #expect(fetched == Self.dataChunks.count)
+
+                let second = try await getChunks(client, disk.request(Self.dataChunks.reversed()))
+                #expect(second.map(\.1) == Self.dataChunks.reversed().map { Array(disk.chunk($0)) })
+                #expect(deployment.reads.chunksPerCall.reduce(0, +) == fetched)
+                #expect(cache.metrics.hits.load(ordering: .relaxed) == Int64(Self.dataChunks.count))
+                #expect(cache.store.count == Self.dataChunks.count)
+            }
+        }
+    }
+
+    @Test func missesWithoutPositionsAreFetchedByHash() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                // Hashes only (what `icbd-c chunks` sends): the images the catalog lists are searched.
+                let bare = Icbd_Cache_V1_GetChunksRequest.with { $0.hashes = [1, 6].map { Data(disk.digest($0)?.bytes ?? []) } }
+                #expect(try await getChunks(client, bare).map(\.1) == [Array(disk.chunk(1)), Array(disk.chunk(6))])
+                // Hashes and the image.
+                let named = Icbd_Cache_V1_GetChunksRequest.with {
+                    $0.image = disk.image
+                    $0.hashes = [Data(disk.digest(2)?.bytes ?? [])]
+                }
+                #expect(try await getChunks(client, named).first?.1 == Array(disk.chunk(2)))
+                #expect(deployment.reads.chunksPerCall == [2, 1])
+                // A hash no repository holds.
+                let unknown = Icbd_Cache_V1_GetChunksRequest.with { $0.hashes = [Data(repeating: 7, count: 32)] }
+                do {
+                    _ = try await getChunks(client, unknown)
+                    Issue.record("an unknown hash was served")
+                } catch let error as RPCError {
+                    #expect(error.code == .notFound)
+                }
+                #expect(cache.store.count == 3)
+            }
+        }
+    }
+
+    @Test func twoHundredCallersMissingOneChunkCauseOneUpstreamFetch() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                let results = try await withThrowingTaskGroup(of: [UInt8].self) { group in
+                    for _ in 0..<200 {
+                        group.addTask { try await getChunks(client, disk.request([5])).first?.1 ?? [] }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+                #expect(results.count == 200)
+                #expect(results.allSatisfy { $0 == Array(disk.chunk(5)) })
+                // Counted by the replicator: one ReadChunks call, for one chunk.
+                #expect(deployment.reads.chunksPerCall == [1])
+                let joins = cache.metrics.singleFlightJoins.load(ordering: .relaxed)
+                let hits = cache.metrics.hits.load(ordering: .relaxed)
+                #expect(joins + hits == 199)
+            }
+        }
+    }
+
+    @Test func bytesThatDoNotMatchTheHashAreDataLossAndNotStored() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                // Chunk 1's hash at chunk 0's position: the repository sends chunk 0.
+                var request = disk.request([0])
+                request.hashes = [Data(disk.digest(1)?.bytes ?? [])]
+                await #expect(throws: RPCError.self) {
+                    try await getChunks(client, request)
+                }
+                do {
+                    _ = try await getChunks(client, request)
+                } catch let error as RPCError {
+                    #expect(error.code == .dataLoss)
+                    #expect(error.message.contains("repo-hq"))
+                }
+                #expect(cache.store.count == 0)
+                #expect(cache.metrics.upstreamMismatches.load(ordering: .relaxed) == 2)
+            }
+        }
+    }
+
+    @Test func aCorruptEntryOnDiskIsFetchedAgainNotServed() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await deployment.withCache(directory: directory) { cache, client in
+                _ = try await getChunks(client, disk.request([2]))
+                let hex = disk.digest(2)?.hex ?? ""
+                let path = "\(directory)/chunks/\(hex.prefix(2))/\(hex)"
+                var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                bytes[4242] ^= 1
+                try bytes.write(to: URL(fileURLWithPath: path))
+
+                let again = try await getChunks(client, disk.request([2]))
+                #expect(again.first?.1 == Array(disk.chunk(2)))
+                #expect(cache.metrics.corruptEntries.load(ordering: .relaxed) == 1)
+                #expect(deployment.reads.chunksPerCall == [1, 1])
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(disk.chunk(2)))
+            }
+        }
+    }
+
+    @Test func aVanishedRepositoryMakesMissesUnavailableWhileHitsStillWork() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                _ = try await getChunks(client, disk.request([0]))
+                await deployment.stopReplicator()
+                do {
+                    _ = try await getChunks(client, disk.request([1]))
+                    Issue.record("a miss with no repository was served")
+                } catch let error as RPCError {
+                    #expect(error.code == .unavailable)
+                }
+                #expect(!cache.store.contains(disk.digest(1) ?? disk.digest(0)!))
+                #expect(try await getChunks(client, disk.request([0])).first?.1 == Array(disk.chunk(0)))
+            }
+        }
+    }
+
+    @Test func badRequestsGetClearStatuses() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { _, client in
+                func code(_ request: Icbd_Cache_V1_GetChunksRequest, on client: RPCClient) async -> RPCError.Code? {
+                    do {
+                        _ = try await getChunks(client, request)
+                        return nil
+                    } catch let error as RPCError {
+                        return error.code
+                    } catch {
+                        return .internal
+                    }
+                }
+                var tooMany = disk.request([0])
+                tooMany.hashes = Array(repeating: tooMany.hashes[0], count: 1025)
+                tooMany.indexes = Array(repeating: 0, count: 1025)
+                #expect(await code(tooMany, on: client) == .invalidArgument)
+                var short = disk.request([0])
+                short.hashes = [Data(repeating: 1, count: 31)]
+                #expect(await code(short, on: client) == .invalidArgument)
+                var zero = disk.request([3])
+                zero.hashes = [Data(repeating: 0, count: 32)]
+                #expect(await code(zero, on: client) == .invalidArgument)
+                var unparallel = disk.request([0, 1])
+                unparallel.indexes = [0]
+                #expect(await code(unparallel, on: client) == .invalidArgument)
+                var badImage = disk.request([0])
+                badImage.image = "Not An Image"
+                #expect(await code(badImage, on: client) == .invalidArgument)
+
+                // A replicator may not read from a cache.
+                let cacheAddress = client.configuration.target
+                let asReplicator = RPCClientConfiguration(target: cacheAddress, expectedRole: .cache, tls: try deployment.mint(.replicator, "repo-x"))
+                try await withRPCClient(asReplicator, logger: deployment.logger) { replicator in
+                    #expect(await code(disk.request([0]), on: replicator) == .permissionDenied)
+                }
+            }
+        }
+    }
+
+    @Test func registersWithCapacityAndHeartbeats() async throws {
+        try await CacheDeployment.with { deployment in
+            try await deployment.withCache(capacity: 96 << 20) { _, _ in
+                var node: Icbd_Catalog_V1_Node?
+                while node == nil {
+                    node = try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first
+                    if node == nil { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(node?.name == "cache-hq")
+                #expect(node?.site == "hq")
+                #expect(node?.capacityBytes == 96 << 20)
+                let first = node?.lastHeartbeatMs ?? 0
+                while try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first?.lastHeartbeatMs == first {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+    }
+
+    @Test func warmFetchesAVersionInTheBackground() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, _ in
+                let admin = RPCClientConfiguration(
+                    target: HostPort(host: "127.0.0.1", port: try await cache.localAddress().port ?? 0), expectedRole: .cache,
+                    tls: try deployment.mint(.admin, "admin"))
+                let answer = try await withRPCClient(admin, logger: deployment.logger) { client in
+                    try await client.unary(CacheMethods.warm, .with { $0.image = disk.image; $0.version = disk.version })
+                }
+                #expect(answer.chunksQueued == Int64(Self.dataChunks.count))
+                #expect(answer.chunksHeld == 0)
+                while cache.store.count < Self.dataChunks.count {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(Set(deployment.reads.chunksPerCall.map { _ in 1 }) == [1])
+                #expect(deployment.reads.chunksPerCall.reduce(0, +) == Self.dataChunks.count)
+            }
+        }
+    }
+}

@@ -1,0 +1,180 @@
+import Crypto
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+import Testing
+
+@testable import CacheNode
+
+func quietLogger() -> Logger {
+    var logger = Logger(label: "test")
+    logger.logLevel = .critical
+    return logger
+}
+
+func temporaryDirectory() throws -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-cache-test-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+/// A chunk of `size` bytes made from `seed`, with its digest.
+func chunk(_ seed: Int, size: Int = 4096) -> (ChunkDigest, ByteBuffer) {
+    var bytes = [UInt8](repeating: 0, count: size)
+    var state = UInt64(truncatingIfNeeded: seed) &* 0x9E37_79B9_7F4A_7C15 | 1
+    for index in bytes.indices {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        bytes[index] = UInt8(truncatingIfNeeded: state)
+    }
+    let buffer = ByteBuffer(bytes: bytes)
+    return (ChunkDigest(of: buffer), buffer)
+}
+
+/// The bytes of every chunk file on disk.
+func bytesOnDisk(_ directory: String) throws -> Int64 {
+    var total: Int64 = 0
+    let chunks = directory + "/chunks"
+    for prefix in try FileManager.default.contentsOfDirectory(atPath: chunks) {
+        for name in try FileManager.default.contentsOfDirectory(atPath: chunks + "/" + prefix) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: chunks + "/" + prefix + "/" + name)
+            total += (attributes[.size] as? Int64) ?? 0
+        }
+    }
+    return total
+}
+
+@Suite("The disk-backed chunk store")
+struct ChunkStoreTests {
+    @Test(arguments: EvictionPolicyKind.allCases)
+    func holdsItsCapacityUnderConcurrentChurn(kind: EvictionPolicyKind) async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let capacity: Int64 = 64 * 4096
+        let store = ChunkStore(directory: directory, capacity: capacity, policy: kind, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<8 {
+                group.addTask {
+                    for round in 0..<60 {
+                        let (digest, bytes) = chunk(writer * 1000 + round % 40)
+                        await store.store(digest, bytes)
+                        #expect(store.occupiedBytes <= capacity)
+                        if let read = await store.read(digest) { #expect(read == bytes) }
+                    }
+                }
+            }
+            group.addTask {
+                // Meanwhile the files on disk never add up to more than the capacity.
+                for _ in 0..<50 {
+                    #expect(try bytesOnDisk(directory) <= capacity)
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(store.usedBytes <= capacity)
+        #expect(store.reservedBytes == 0)
+        #expect(try bytesOnDisk(directory) == store.usedBytes)
+        #expect(store.count == 64)
+    }
+
+    @Test func aReopenedStoreServesWhatItHeldAndNeverAHalfWrittenChunk() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let chunks = (0..<10).map { chunk($0) }
+        do {
+            let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+            for (digest, bytes) in chunks { #expect(await store.store(digest, bytes)) }
+        }
+        // What a crash mid-write leaves: a temporary file.
+        let (halfDigest, halfBytes) = chunk(99)
+        try Data(halfBytes.readableBytesView.prefix(100)).write(to: URL(fileURLWithPath: "\(directory)/tmp/\(halfDigest.hex).1"))
+        let reopened = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        #expect(reopened.count == 10)
+        for (digest, bytes) in chunks { #expect(await reopened.read(digest) == bytes) }
+        #expect(await reopened.read(halfDigest) == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/tmp").isEmpty)
+    }
+
+    @Test func aCorruptEntryIsDroppedNotServed() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let metrics = CacheMetrics(node: "t")
+        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: metrics, logger: quietLogger())
+        let (digest, bytes) = chunk(1)
+        #expect(await store.store(digest, bytes))
+        // Flip one byte of the file on disk.
+        let path = "\(directory)/chunks/\(digest.hex.prefix(2))/\(digest.hex)"
+        var data = try Data(contentsOf: URL(fileURLWithPath: path))
+        data[100] ^= 0xff
+        try data.write(to: URL(fileURLWithPath: path))
+        #expect(await store.read(digest) == nil)
+        #expect(!store.contains(digest))
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(metrics.corruptEntries.load(ordering: .relaxed) == 1)
+        // Stored again, it is served again.
+        #expect(await store.store(digest, bytes))
+        #expect(await store.read(digest) == bytes)
+    }
+
+    @Test func aFullDiskMakesAPassThroughThatStillServesWhatItHolds() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // A 1 MiB tmpfs: full long before the 64 MiB capacity.
+        guard try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]) else {
+            print("skipped: cannot mount a tmpfs (not root?)")
+            return
+        }
+        defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
+        let store = ChunkStore(directory: directory, capacity: 64 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        let (first, firstBytes) = chunk(0, size: 256 << 10)
+        #expect(await store.store(first, firstBytes))
+        var stored = 1
+        for seed in 1..<8 {
+            let (digest, bytes) = chunk(seed, size: 256 << 10)
+            if await store.store(digest, bytes) { stored += 1 }
+        }
+        #expect(stored < 8)
+        #expect(store.passThroughReason?.contains("No space left") == true)
+        #expect(await store.read(first) == firstBytes)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/tmp").isEmpty)
+        // Space again: the next probe resumes caching.
+        _ = try mount(["-o", "remount,size=8m", directory])
+        await store.probe()
+        #expect(store.passThroughReason == nil)
+    }
+
+    @Test func aReadOnlyDirectoryMakesAPassThrough() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        guard try mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", directory]) else {
+            print("skipped: cannot mount a tmpfs (not root?)")
+            return
+        }
+        defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
+        let (digest, bytes) = chunk(0)
+        do {
+            let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+            #expect(await store.store(digest, bytes))
+        }
+        #expect(try mount(["-o", "remount,ro", directory]))
+        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        #expect(store.passThroughReason != nil)
+        #expect(await store.read(digest) == bytes)
+        let (other, otherBytes) = chunk(1)
+        #expect(await store.store(other, otherBytes) == false)
+    }
+}
+
+/// Runs mount (or `command`) with `arguments`; whether it succeeded. `-u` is dropped for umount.
+func mount(_ arguments: [String], command: String = "/bin/mount") throws -> Bool {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: command)
+    process.arguments = arguments.filter { $0 != "-u" }
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}
