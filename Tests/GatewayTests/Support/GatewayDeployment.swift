@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CacheNode
 import Catalog
 import Crypto
 import Foundation
@@ -12,6 +13,7 @@ import NIOCore
 import NIOHTTP1
 import Replicator
 import SwiftProtobuf
+import Synchronization
 
 /// A catalog, a replicator on a loop-mounted BTRFS and a gateway, in process, with real TLS;
 /// admin clients of the catalog and the replicator, and an HTTP client of the gateway.
@@ -22,8 +24,30 @@ struct GatewayDeployment {
     let base: String
     let catalogAddress: HostPort
     let mint: (Role, String) throws -> TLSIdentity
+    let caches: CacheNodes
+
+    /// Cache nodes running in process, each in its own task so that a test can stop one.
+    final class CacheNodes: Sendable {
+        private let running = Mutex<[String: Task<Void, any Error>]>([:])
+
+        func start(_ service: CacheService, name: String) {
+            running.withLock { $0[name] = Task { try await service.run() } }
+        }
+
+        /// Stops the cache node `name` (its server closes its connections) and waits for it.
+        func stop(_ name: String) async {
+            guard let task = running.withLock({ $0.removeValue(forKey: name) }) else { return }
+            task.cancel()
+            _ = await task.result
+        }
+
+        func stopAll() async {
+            for name in running.withLock({ Array($0.keys) }) { await stop(name) }
+        }
+    }
 
     static func with(
+        caches cacheNodes: [(name: String, site: String)] = [],
         configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
@@ -57,7 +81,18 @@ struct GatewayDeployment {
                     let replicator = try ReplicatorService(configuration: replicatorConfiguration, logger: logger)
                     group.addTask { try await replicator.run() }
                     let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
-                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
+                    let caches = CacheNodes()
+                    let cacheRoot = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-caches-\(UUID())").path
+                    defer { try? FileManager.default.removeItem(atPath: cacheRoot) }
+                    for node in cacheNodes {
+                        var configuration = CacheConfiguration(
+                            listen: HostPort(host: "127.0.0.1", port: 0), directory: cacheRoot + "/" + node.name, capacity: 512 << 20,
+                            site: try Name(node.site), catalog: catalogAddress, tls: try mint(.cache, node.name), name: node.name)
+                        configuration.heartbeatInterval = .milliseconds(200)
+                        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+                        caches.start(try CacheService(configuration: configuration, logger: logger), name: node.name)
+                    }
+                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.filter({ $0.state == .up }).count < 1 + cacheNodes.count {
                         try await Task.sleep(for: .milliseconds(20))
                     }
                     var gatewayConfiguration = GatewayConfiguration(
@@ -76,13 +111,15 @@ struct GatewayDeployment {
                             try await body(
                                 GatewayDeployment(
                                     catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
-                                    catalogAddress: catalogAddress, mint: mint))
+                                    catalogAddress: catalogAddress, mint: mint, caches: caches))
                         }
                     } catch {
                         try? await http.shutdown()
+                        await caches.stopAll()
                         throw error
                     }
                     try await http.shutdown()
+                    await caches.stopAll()
                 }
             }
         }
