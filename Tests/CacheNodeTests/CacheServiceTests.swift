@@ -33,6 +33,33 @@ struct CacheServiceTests {
         }
     }
 
+    @Test func missesWithoutPositionsAreFetchedByHash() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                // Hashes only (what `icbd-c chunks` sends): the images the catalog lists are searched.
+                let bare = Icbd_Cache_V1_GetChunksRequest.with { $0.hashes = [1, 6].map { Data(disk.digest($0)?.bytes ?? []) } }
+                #expect(try await getChunks(client, bare).map(\.1) == [Array(disk.chunk(1)), Array(disk.chunk(6))])
+                // Hashes and the image.
+                let named = Icbd_Cache_V1_GetChunksRequest.with {
+                    $0.image = disk.image
+                    $0.hashes = [Data(disk.digest(2)?.bytes ?? [])]
+                }
+                #expect(try await getChunks(client, named).first?.1 == Array(disk.chunk(2)))
+                #expect(deployment.reads.chunksPerCall == [2, 1])
+                // A hash no repository holds.
+                let unknown = Icbd_Cache_V1_GetChunksRequest.with { $0.hashes = [Data(repeating: 7, count: 32)] }
+                do {
+                    _ = try await getChunks(client, unknown)
+                    Issue.record("an unknown hash was served")
+                } catch let error as RPCError {
+                    #expect(error.code == .notFound)
+                }
+                #expect(cache.store.count == 3)
+            }
+        }
+    }
+
     @Test func twoHundredCallersMissingOneChunkCauseOneUpstreamFetch() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk

@@ -22,6 +22,8 @@ final class UpstreamDirectory: Sendable {
         var nodesFetched: ContinuousClock.Instant?
         var placements: [String: (fetched: ContinuousClock.Instant, present: [Int64: Set<String>])] = [:]
         var clients: [String: RPCClient] = [:]
+        var images: [String] = []
+        var imagesFetched: ContinuousClock.Instant?
     }
 
     private let catalog: RPCClient
@@ -64,6 +66,25 @@ final class UpstreamDirectory: Sendable {
             guard node.state != .down, let client = client(for: node) else { return nil }
             return UpstreamSource(node: node.name, site: node.site, client: client)
         }
+    }
+
+    /// The images the catalog lists (at most 1000), for misses that name none.
+    func images() async throws -> [String] {
+        let now = ContinuousClock.now
+        if let cached = state.withLock({ state -> [String]? in
+            guard let fetched = state.imagesFetched, now - fetched < freshness else { return nil }
+            return state.images
+        }) {
+            return cached
+        }
+        let images = try await catalog.unary(
+            CatalogMethods.listImages, .with { $0.pageSize = 1000 }, options: RPCCallOptions(timeout: .seconds(5))
+        ).images.map(\.image.name)
+        state.withLock { state in
+            state.images = images
+            state.imagesFetched = now
+        }
+        return images
     }
 
     /// Forgets the cached node list (a repository failed: maybe it moved).

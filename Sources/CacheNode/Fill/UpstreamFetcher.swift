@@ -16,78 +16,114 @@ struct UpstreamFetcher: Sendable {
     /// How long one upstream call may take.
     var timeout: Duration = .seconds(60)
 
-    /// Fetches `batch`; `deliver` is called once per chunk with its verified bytes or the error
-    /// that ends its flight.
-    func fetch(_ batch: FillBatch, deliver: (ChunkDigest, Result<ByteBuffer, RPCError>) async -> Void) async {
+    /// What a batch's calls have achieved so far.
+    private struct Progress {
         var remaining: [ChunkDigest: ChunkWant] = [:]
-        for want in batch.wants { remaining[want.digest] = want }
         var mismatched: [ChunkDigest: String] = [:]
         var lastError: RPCError?
         var allNotFound = true
+    }
+
+    /// Fetches `batch`; `deliver` is called once per chunk with its verified bytes or the error
+    /// that ends its flight.
+    func fetch(_ batch: FillBatch, deliver: (ChunkDigest, Result<ByteBuffer, RPCError>) async -> Void) async {
+        var progress = Progress()
+        for want in batch.wants { progress.remaining[want.digest] = want }
         let sources: [UpstreamSource]
         do {
             sources = try await directory.sources(for: batch.group)
         } catch {
             sources = []
-            lastError = RPCError(code: .unavailable, message: "the catalog did not say which repositories to ask: \(error)")
-            allNotFound = false
+            progress.lastError = RPCError(code: .unavailable, message: "the catalog did not say which repositories to ask: \(error)")
+            progress.allNotFound = false
         }
-        for source in sources where !remaining.isEmpty {
-            let wants = batch.wants.filter { remaining[$0.digest] != nil }
-            guard let request = Self.request(for: batch.group, wants: wants) else { break }
-            metrics.askedUpstream(chunks: wants.count)
-            do {
-                try await source.client.serverStreaming(ReplicatorMethods.readChunks, request, options: RPCCallOptions(timeout: timeout)) {
-                    chunks in
-                    for try await chunk in chunks.withPayloads {
-                        guard let digest = Self.expectedDigest(of: chunk.message, in: wants) else {
-                            logger.warning("a repository sent a chunk not asked for", metadata: ["source": "\(source.node)"])
-                            continue
-                        }
-                        guard remaining[digest] != nil else { continue }
-                        guard ChunkDigest(of: chunk.payload) == digest else {
-                            metrics.upstreamMismatch()
-                            mismatched[digest] = source.node
-                            logger.error(
-                                "bytes from a repository do not match the chunk's hash; not stored",
-                                metadata: ["chunk": "\(digest)", "source": "\(source.node)", "site": "\(source.site)"])
-                            continue
-                        }
-                        remaining[digest] = nil
-                        mismatched[digest] = nil
-                        metrics.upstream(bytes: chunk.payload.readableBytes)
-                        await deliver(digest, .success(chunk.payload))
+        for source in sources where !progress.remaining.isEmpty {
+            switch batch.group {
+            case .file:
+                await ask(source, group: batch.group, wants: batch.wants, progress: &progress, deliver: deliver)
+            case .image(let image):
+                // By hash: one unknown hash fails the whole call, so a failed call is retried
+                // chunk by chunk; without an image, each image the catalog lists is searched.
+                let images = image.isEmpty ? ((try? await directory.images()) ?? []) : [image]
+                for image in images where !progress.remaining.isEmpty {
+                    let group = FillGroup.image(image)
+                    let failed = await ask(source, group: group, wants: batch.wants, progress: &progress, deliver: deliver)
+                    guard failed?.code == .notFound else { continue }
+                    for want in batch.wants where progress.remaining[want.digest] != nil {
+                        await ask(source, group: group, wants: [want], progress: &progress, deliver: deliver)
                     }
                 }
-            } catch let error as RPCError {
-                if error.code != .notFound { allNotFound = false }
-                if error.code == .unavailable { directory.invalidate() }
-                lastError = error
-                logger.warning(
-                    "repository did not deliver",
-                    metadata: ["source": "\(source.node)", "code": "\(error.code)", "error": "\(error.message)", "missing": "\(remaining.count)"])
-            } catch {
-                allNotFound = false
-                lastError = RPCError(code: .unavailable, message: "\(error)")
-                logger.warning("repository did not deliver", metadata: ["source": "\(source.node)", "error": "\(error)"])
             }
         }
-        for want in batch.wants where remaining[want.digest] != nil {
+        for want in batch.wants where progress.remaining[want.digest] != nil {
             let error: RPCError
-            if let node = mismatched[want.digest] {
+            if let node = progress.mismatched[want.digest] {
                 error = RPCError(code: .dataLoss, message: "chunk \(want.digest): the bytes from repository \(node) do not match its hash")
             } else if sources.isEmpty {
-                error = lastError ?? RPCError(code: .unavailable, message: "no repository is registered to fetch chunk \(want.digest) from")
-            } else if allNotFound {
+                error = progress.lastError ?? RPCError(code: .unavailable, message: "no repository is registered to fetch chunk \(want.digest) from")
+            } else if progress.allNotFound {
                 error = RPCError(
                     code: .notFound,
                     message: "chunk \(want.digest) is held by no repository (asked: \(sources.map(\.node).joined(separator: ", ")))")
             } else {
                 error = RPCError(
                     code: .unavailable,
-                    message: "chunk \(want.digest) could not be fetched: \(lastError?.message ?? "every repository failed")")
+                    message: "chunk \(want.digest) could not be fetched: \(progress.lastError?.message ?? "every repository failed")")
             }
             await deliver(want.digest, .failure(error))
+        }
+    }
+
+    /// One ReadChunks call for the wants still missing; returns its error, if it failed.
+    @discardableResult
+    private func ask(
+        _ source: UpstreamSource, group: FillGroup, wants allWants: [ChunkWant], progress: inout Progress,
+        deliver: (ChunkDigest, Result<ByteBuffer, RPCError>) async -> Void
+    ) async -> RPCError? {
+        let wants = allWants.filter { progress.remaining[$0.digest] != nil }
+        guard !wants.isEmpty, let request = Self.request(for: group, wants: wants) else { return nil }
+        metrics.askedUpstream(chunks: wants.count)
+        do {
+            try await source.client.serverStreaming(ReplicatorMethods.readChunks, request, options: RPCCallOptions(timeout: timeout)) {
+                chunks in
+                for try await chunk in chunks.withPayloads {
+                    guard let digest = Self.expectedDigest(of: chunk.message, in: wants) else {
+                        logger.warning("a repository sent a chunk not asked for", metadata: ["source": "\(source.node)"])
+                        continue
+                    }
+                    guard progress.remaining[digest] != nil else { continue }
+                    guard ChunkDigest(of: chunk.payload) == digest else {
+                        metrics.upstreamMismatch()
+                        progress.mismatched[digest] = source.node
+                        progress.allNotFound = false
+                        logger.error(
+                            "bytes from a repository do not match the chunk's hash; not stored",
+                            metadata: ["chunk": "\(digest)", "source": "\(source.node)", "site": "\(source.site)"])
+                        continue
+                    }
+                    progress.remaining[digest] = nil
+                    progress.mismatched[digest] = nil
+                    metrics.upstream(bytes: chunk.payload.readableBytes)
+                    await deliver(digest, .success(chunk.payload))
+                }
+            }
+            return nil
+        } catch let error as RPCError {
+            if error.code != .notFound { progress.allNotFound = false }
+            if error.code == .unavailable { directory.invalidate() }
+            progress.lastError = error
+            logger.warning(
+                "repository did not deliver",
+                metadata: [
+                    "source": "\(source.node)", "code": "\(error.code)", "error": "\(error.message)", "missing": "\(progress.remaining.count)",
+                ])
+            return error
+        } catch {
+            progress.allNotFound = false
+            let failure = RPCError(code: .unavailable, message: "\(error)")
+            progress.lastError = failure
+            logger.warning("repository did not deliver", metadata: ["source": "\(source.node)", "error": "\(error)"])
+            return failure
         }
     }
 
