@@ -19,7 +19,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Size of the initrd.")
     var initrdSize = "32MiB"
 
-    @Option(help: "1 MiB pieces of the disk changed, for a next version (0: the first).")
+    @Option(name: .customLong("changed-mib"), help: "1 MiB pieces of the disk changed, for a next version (0: the first).")
     var changedMiB: Int64 = 0
 
     func run() throws {

@@ -12,7 +12,7 @@ struct StormCommand: AsyncParsableCommand {
     @Option(help: "The gateway's base URL, e.g. http://127.0.0.1:8080.")
     var gateway: String
 
-    @Option(name: .shortAndLong, help: "Workstations booting at once.")
+    @Option(name: [.customShort("n"), .long], help: "Workstations booting at once.")
     var workstations = 200
 
     @Option(help: "Size of the sample template's disk image (as published).")
@@ -24,7 +24,7 @@ struct StormCommand: AsyncParsableCommand {
     @Option(help: "Size of its initrd.")
     var initrdSize = "32MiB"
 
-    @Option(help: "1 MiB pieces changed in the booted version (as `icbd sample --changed-mib`).")
+    @Option(name: .customLong("changed-mib"), help: "1 MiB pieces changed in the booted version (as `icbd sample --changed-mib`).")
     var changedMiB: Int64 = 0
 
     @Option(help: "Fraction of the disk each boot reads.")
@@ -62,7 +62,7 @@ struct StormCommand: AsyncParsableCommand {
             print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
         } else {
             print(
-                "storm: \(outcome.seconds.count)/\(workstations) workstations booted, \(ByteSize(bytes: outcome.bytes)) read and checked; "
+                "storm: \(outcome.seconds.count)/\(workstations) workstations booted, " + String(format: "%.1f MiB", Double(outcome.bytes) / 1_048_576) + " read and checked; "
                     + String(format: "p50 %.2f s, p99 %.2f s, max %.2f s", outcome.percentile(0.5), outcome.percentile(0.99), outcome.seconds.max() ?? 0))
         }
         for failure in outcome.failures.prefix(10) { FileHandle.standardError.write(Data("storm: \(failure)\n".utf8)) }

@@ -8,7 +8,8 @@ import Replicator
 import SwiftProtobuf
 
 /// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
-/// (primary) with one replicator; site `branch` with one replicator and two cache nodes. Each
+/// (primary) with one replicator; site `branch` with one replicator, two cache nodes and a
+/// gateway. Each
 /// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
 /// to branch.
 actor LocalDeployment {
@@ -16,6 +17,8 @@ actor LocalDeployment {
         var directory: String
         var keep: Bool
         var diskSize: Int64
+        /// The gateway's HTTP port (0: any free one).
+        var gatewayPort = 8080
     }
 
     let configuration: Configuration
@@ -32,7 +35,7 @@ actor LocalDeployment {
 
     /// Brings everything up, step by step, saying what it does.
     func start() async throws {
-        let steps = 7
+        let steps = 8
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
 
         progress(1, steps, "certificates in \(pki)")
@@ -86,6 +89,12 @@ actor LocalDeployment {
                 ["cache", "--listen", "127.0.0.1:0", "--dir", configuration.directory + "/cache-branch-\(number)", "--capacity", "2GiB",
                  "--site", "branch", "--catalog", catalog, "--name", "cache-branch-\(number)"])
         }
+
+        progress(8, steps, "gateway of branch")
+        _ = try await startService(
+            "gateway-branch",
+            ["gateway", "--listen", "127.0.0.1:\(configuration.gatewayPort)", "--site", "branch", "--catalog", catalog,
+             "--default-image", "sample", "--name", "gateway-branch"])
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
@@ -101,8 +110,14 @@ actor LocalDeployment {
         let catalog = addresses["catalog"] ?? "?"
         var lines = ["", "icbd is up in \(configuration.directory) (logs in \(logs)):"]
         for (name, address) in addresses.sorted(by: { $0.key < $1.key }) { lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(address)") }
+        let gateway = "http://" + (addresses["gateway-branch"] ?? "?")
         lines += [
+            "Open:",
+            "  \(gateway)/                                  the status page",
+            "  \(gateway)/boot/52:54:00:12:34:56.ipxe       a workstation's iPXE script",
+            "  \(gateway)/v1/images/sample/latest/disk.raw  the disk (Range reads: curl -r 0-1048575 ...)",
             "Try:",
+            "  icbd storm --gateway \(gateway) -n 50 --disk-size \(ByteSize(bytes: configuration.diskSize))   50 workstations booting at once",
             "  icbd image show sample --catalog \(catalog) --tls-dir \(pki)",
             "  icbd node list --catalog \(catalog) --tls-dir \(pki)",
             "  icbd replication status --catalog \(catalog) --tls-dir \(pki)",

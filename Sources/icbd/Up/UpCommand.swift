@@ -7,7 +7,7 @@ import UnixSignals
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run a local two-site deployment (catalog; site hq; site branch with caches) until Ctrl-C. Needs root (loop-mounted BTRFS).")
+        abstract: "Run a local two-site deployment (catalog; site hq; site branch with caches and a gateway) until Ctrl-C. Needs root (loop-mounted BTRFS).")
 
     @Option(help: "Directory for certificates, databases, filesystems and logs.")
     var dir = "deploy"
@@ -17,6 +17,9 @@ struct UpCommand: AsyncParsableCommand {
 
     @Option(help: "Size of the sample template's disk image.")
     var diskSize = "1GiB"
+
+    @Option(help: "The gateway's HTTP port on 127.0.0.1 (0: any free one).")
+    var gatewayPort = 8080
 
     func validate() throws {
         guard getuid() == 0 else { throw ValidationError("icbd up needs root: it mounts loop-file BTRFS filesystems") }
@@ -30,7 +33,7 @@ struct UpCommand: AsyncParsableCommand {
         // Without --keep, every start is fresh and a stop leaves only the certificates and logs.
         if !keep { Self.removeData(in: directory) }
         let deployment = LocalDeployment(
-            .init(directory: directory, keep: keep, diskSize: try ByteSize(parsing: diskSize).bytes))
+            .init(directory: directory, keep: keep, diskSize: try ByteSize(parsing: diskSize).bytes, gatewayPort: gatewayPort))
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         // Ctrl-C stops it at any point, also while it is still coming up.
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
