@@ -29,7 +29,7 @@ struct ReplicationDeployment {
         _ = try await LoopBtrfs.with(size: "1G") { hqRoot in
             try await LoopBtrfs.with(size: branchSize) { branchRoot in
                 var logger = Logger(label: "test")
-                logger.logLevel = .critical
+                logger.logLevel = ProcessInfo.processInfo.environment["ICBD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
                 let authority = try CertificateAuthority.create(commonName: "icbd replication test CA \(UUID())")
                 let mint: @Sendable (Role, String) throws -> TLSIdentity = { role, name in
                     try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

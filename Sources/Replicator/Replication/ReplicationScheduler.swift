@@ -95,8 +95,14 @@ final class ReplicationScheduler: Sendable {
             let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = name })
             let plan = ReplicationPlan(
                 site: site, node: node, image: answer, local: local[image] ?? [:], nodes: nodes, defaultKeep: configuration.defaultKeep)
-            for number in plan.unreported {
-                await report(image: image, version: number, .present, "verified copy on this repository")
+            if !plan.unreported.isEmpty && !state.withLock({ $0.running.contains(image) }) {
+                // Checked again now: a transfer may have reported it since the listing.
+                let current = try await catalog.unary(
+                    CatalogMethods.listPlacements, .with { $0.image = name; $0.node = node }
+                ).placements
+                for number in plan.unreported where !current.contains(where: { $0.version == number && $0.state == .present }) {
+                    await report(image: image, version: number, .present, "verified copy on this repository")
+                }
             }
             if !plan.pulls.isEmpty { work.append((image, plan.pulls)) }
         }

@@ -191,6 +191,7 @@ struct VersionPull: Sendable {
                 }
             }
             state = verified
+            logger.debug("stream complete", metadata: ["bytes": "\(state.streamBytes)"])
             guard let receiving = receive else { throw ReplicationError(.dataLoss, "the stream was empty") }
             receiving.closeInput()
             let exit = await receiving.wait()
@@ -205,6 +206,7 @@ struct VersionPull: Sendable {
             spool.discard()
             return state
         } catch {
+            logger.debug("transfer attempt failed", metadata: ["error": "\(error)", "receiving": "\(receive != nil)"])
             if let receive {
                 receive.terminate()
                 _ = await receive.wait()
