@@ -85,6 +85,11 @@ struct ReplicationDeployment {
         }
     }
 
+    func siteRevision(_ name: String) async throws -> Int64 {
+        let sites = try await catalog.unary(CatalogMethods.listSites, .init()).sites
+        return sites.first { $0.name == name }?.revision ?? 0
+    }
+
     /// Waits (within the test's own limit) until repo-branch's placement of `version` is final.
     func settledPlacement(image: String, version: Int64) async throws -> Icbd_Catalog_V1_Placement {
         for _ in 0..<3000 {
