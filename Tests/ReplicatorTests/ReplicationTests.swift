@@ -110,6 +110,51 @@ struct ReplicationLinkTests {
         }
     }
 
+    @Test func aReceivingReplicatorKilledMidTransferResumesAfterItsRestart() async throws {
+        try await ReplicationDeployment.with(startBranch: false) { deployment in
+            // A slow link (8 MB/s), so the transfer is surely under way when the replicator stops.
+            let revision = try await deployment.siteRevision("branch")
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putSite,
+                .with {
+                    $0.site.name = "branch"
+                    $0.site.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = 8_000_000 }]
+                    $0.expectedRevision = revision
+                })
+            let disk = vmLikeDisk(mebibytes: 48, seed: 21)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let first = try deployment.makeBranch()
+            let running = Task { try await first.run() }
+            // Wait until some megabytes arrived, then kill the replicator (its task, its children).
+            var receiving = false
+            for _ in 0..<2000 where !receiving {
+                let placements = try await deployment.catalog.unary(
+                    CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+                receiving = placements.contains { $0.state == .receiving && $0.detail.range(of: #": [1-9]\d{6,} "#, options: .regularExpression) != nil }
+                if !receiving { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(receiving)
+            running.cancel()
+            _ = await running.result
+            let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            // Never a half-received snapshot that counts as present.
+            let placements = try await deployment.catalog.unary(
+                CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+            #expect(!placements.contains { $0.state == .present })
+
+            let second = try deployment.makeBranch()
+            let again = Task { try await second.run() }
+            defer { again.cancel() }
+            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(placement.state == .present, "\(placement.detail)")
+            #expect(placement.detail.contains("resumed at"), "\(placement.detail)")
+            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+            again.cancel()
+            _ = await again.result
+        }
+    }
+
     @Test func linkSettingsFollowTheConfiguredRate() {
         func sites(_ rate: Int64) -> [Icbd_Catalog_V1_Site] {
             [.with { $0.name = "branch"; $0.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = rate }] }, .with { $0.name = "hq" }]

@@ -201,7 +201,7 @@ final class ReplicationScheduler: Sendable {
                         "source": "\(source.name)", "parent": "\(done.parent)", "stream": "\(done.streamBytes)",
                         "wire": "\(done.wireBytesThisAttempt)", "resumedAt": "\(done.resumedAt)",
                     ])
-                let how = done.parent > 0 ? "incremental from v\(done.parent)" : "full"
+                let how = (done.parent > 0 ? "incremental from v\(done.parent)" : "full") + (done.resumedAt > 0 ? ", resumed at \(done.resumedAt)" : "")
                 await report(
                     image: image, version: version.number, .present,
                     "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified")
