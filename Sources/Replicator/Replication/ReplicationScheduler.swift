@@ -118,6 +118,12 @@ final class ReplicationScheduler: Sendable {
                 return retry.failures < configuration.maximumAttempts && retry.notBefore <= .now
             }
             guard due, !Task.isCancelled else { return }
+            // No holder yet (the publisher reports its placement just after the version is
+            // ready), or none is up: not a failed attempt; the next scan looks again.
+            guard !pull.sources.isEmpty else {
+                logger.debug("no repository holds the version yet", metadata: ["image": "\(image)", "version": "\(pull.version.number)"])
+                return
+            }
             do {
                 try await transfer(image: image, pull)
                 _ = state.withLock { $0.retries.removeValue(forKey: key) }
