@@ -21,15 +21,20 @@ struct ReplicationDeployment {
     let hqAddress: HostPort
     let mint: @Sendable (Role, String) throws -> TLSIdentity
     let logger: Logger
+    /// Makes another replicator for the branch repository (when the deployment runs none there).
+    let makeBranch: @Sendable () throws -> ReplicatorService
 
     static func with(
-        branchReplicates: Bool = true, branchSize: String = "1G", configure: (inout ReplicationConfiguration) -> Void = { _ in },
+        branchReplicates: Bool = true, startBranch: Bool = true, branchSize: String = "1G", configure: @escaping @Sendable (inout ReplicationConfiguration) -> Void = { _ in },
         _ body: (ReplicationDeployment) async throws -> Void
     ) async throws {
         _ = try await LoopBtrfs.with(size: "1G") { hqRoot in
             try await LoopBtrfs.with(size: branchSize) { branchRoot in
-                var logger = Logger(label: "test")
-                logger.logLevel = .critical
+                let logger = {
+                    var logger = Logger(label: "test")
+                    logger.logLevel = ProcessInfo.processInfo.environment["ICBD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+                    return logger
+                }()
                 let authority = try CertificateAuthority.create(commonName: "icbd replication test CA \(UUID())")
                 let mint: @Sendable (Role, String) throws -> TLSIdentity = { role, name in
                     try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
@@ -44,7 +49,7 @@ struct ReplicationDeployment {
                     group.addTask { try await catalogService.run() }
                     defer { group.cancelAll() }
                     let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
-                    func replicator(_ name: String, site: String, root: String, pulls: Bool) throws -> ReplicatorService {
+                    @Sendable func replicator(_ name: String, site: String, root: String, pulls: Bool) throws -> ReplicatorService {
                         var configuration = ReplicatorConfiguration(
                             listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name(site), catalog: catalogAddress,
                             tls: try mint(.replicator, name), name: name)
@@ -66,8 +71,8 @@ struct ReplicationDeployment {
                         let hq = try replicator("repo-hq", site: "hq", root: hqRoot, pulls: false)
                         let branch = try replicator("repo-branch", site: "branch", root: branchRoot, pulls: branchReplicates)
                         group.addTask { try await hq.run() }
-                        group.addTask { try await branch.run() }
-                        while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.count < 2 {
+                        if startBranch { group.addTask { try await branch.run() } }
+                        while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.count < (startBranch ? 2 : 1) {
                             try await Task.sleep(for: .milliseconds(20))
                         }
                         let hqAddress = HostPort(host: "127.0.0.1", port: try await hq.localAddress().port ?? 0)
@@ -77,12 +82,18 @@ struct ReplicationDeployment {
                             try await body(
                                 ReplicationDeployment(
                                     catalog: catalog, hq: hqClient, hqRepository: hq.repository, branchRepository: branch.repository,
-                                    hqAddress: hqAddress, mint: mint, logger: logger))
+                                    hqAddress: hqAddress, mint: mint, logger: logger,
+                                    makeBranch: { try replicator("repo-branch", site: "branch", root: branchRoot, pulls: true) }))
                         }
                     }
                 }
             }
         }
+    }
+
+    func siteRevision(_ name: String) async throws -> Int64 {
+        let sites = try await catalog.unary(CatalogMethods.listSites, .init()).sites
+        return sites.first { $0.name == name }?.revision ?? 0
     }
 
     /// Waits (within the test's own limit) until repo-branch's placement of `version` is final.

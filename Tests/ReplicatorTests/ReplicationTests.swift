@@ -10,11 +10,15 @@ import NIOCore
 import SwiftProtobuf
 import Testing
 
-/// The stream bytes and the parent named in a `present` placement's detail.
-func transferFacts(_ detail: String) -> (incremental: Bool, streamBytes: Int64)? {
-    guard let range = detail.range(of: #", (\d+) stream bytes"#, options: .regularExpression) else { return nil }
-    let digits = detail[range].filter(\.isNumber)
-    return (detail.contains("incremental from"), Int64(digits) ?? 0)
+/// The stream and wire bytes and whether it was incremental, from a `present` placement's detail.
+func transferFacts(_ detail: String) -> (incremental: Bool, streamBytes: Int64, wireBytes: Int64)? {
+    guard let stream = detail.range(of: #"\d+ stream bytes"#, options: .regularExpression),
+        let wire = detail.range(of: #"\d+ on the wire"#, options: .regularExpression)
+    else { return nil }
+    return (
+        detail.contains("incremental from"), Int64(detail[stream].filter(\.isNumber)) ?? 0,
+        Int64(detail[wire].filter(\.isNumber)) ?? 0
+    )
 }
 
 @Suite("Replication between two real repositories on loop-mounted BTRFS, with a real catalog", .serialized)
@@ -49,9 +53,142 @@ struct ReplicationTests {
             #expect(v2Info.receivedUUID == UUID(uuidString: v2.btrfsUuid))
             let copy2 = try Data(contentsOf: URL(fileURLWithPath: deployment.branchRepository.versionPath(of: image, 2) + "/disk.raw"))
             #expect(copy2 == Data(v2Disk))
+            // A fast (unconfigured) link: no compression.
+            #expect(incremental.wireBytes == incremental.streamBytes)
             // Nothing is left in the spool.
             let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty)
+        }
+    }
+}
+
+@Suite("Links, faults and retries of replication on real BTRFS", .serialized)
+struct ReplicationLinkTests {
+    @Test func aSlowLinkGetsCompressionAndTheVersionStillArrivesIntact() async throws {
+        try await ReplicationDeployment.with { deployment in
+            // A 40 MB/s WAN link between the sites: lz4 on, paced by the sender.
+            let revision = try await deployment.siteRevision("branch")
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putSite,
+                .with {
+                    $0.site.name = "branch"
+                    $0.site.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = 40_000_000 }]
+                    $0.expectedRevision = revision
+                })
+            let disk = vmLikeDisk(mebibytes: 16, seed: 5)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(placement.state == .present, "\(placement.detail)")
+            let facts = try #require(transferFacts(placement.detail))
+            #expect(facts.wireBytes < facts.streamBytes * 9 / 10)
+            let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+        }
+    }
+
+    @Test func aFullReceiverFailsClearlyRemovesThePartialAndKeepsServingTheRest() async throws {
+        try await ReplicationDeployment.with(branchSize: "256M", configure: { $0.maximumAttempts = 2 }) { deployment in
+            let small = vmLikeDisk(mebibytes: 2, seed: 1)
+            _ = try await publish(deployment.hq, image: "tiny", files: [("disk.raw", small)])
+            #expect(try await deployment.settledPlacement(image: "tiny", version: 1).state == .present)
+            // 200 MiB of random data cannot arrive on a 256 MiB filesystem (spool and snapshot).
+            var big = [UInt8](repeating: 0, count: 200 << 20)
+            var generator = SeededGenerator(seed: 11)
+            fillRandom(&big, 0..<big.count, &generator)
+            _ = try await publish(deployment.hq, image: "big", files: [("disk.raw", big)])
+            big = []
+            let failed = try await deployment.settledPlacement(image: "big", version: 1)
+            #expect(failed.state == .failed)
+            #expect(failed.detail.contains("full"), "\(failed.detail)")
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("big"), 1)))
+            let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).filter { $0.hasPrefix("big.") }.isEmpty)
+            // The other image is still there and intact.
+            let tiny = deployment.branchRepository.versionPath(of: try Name("tiny"), 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: tiny + "/disk.raw")) == Data(small))
+        }
+    }
+
+    @Test func aReceivingReplicatorKilledMidTransferResumesAfterItsRestart() async throws {
+        try await ReplicationDeployment.with(startBranch: false) { deployment in
+            // A slow link (8 MB/s), so the transfer is surely under way when the replicator stops.
+            let revision = try await deployment.siteRevision("branch")
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putSite,
+                .with {
+                    $0.site.name = "branch"
+                    $0.site.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = 8_000_000 }]
+                    $0.expectedRevision = revision
+                })
+            let disk = vmLikeDisk(mebibytes: 48, seed: 21)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let first = try deployment.makeBranch()
+            let running = Task { try await first.run() }
+            // Wait until some megabytes arrived, then kill the replicator (its task, its children).
+            var receiving = false
+            for _ in 0..<2000 where !receiving {
+                let placements = try await deployment.catalog.unary(
+                    CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+                receiving = placements.contains { $0.state == .receiving && $0.detail.range(of: #": [1-9]\d{6,} "#, options: .regularExpression) != nil }
+                if !receiving { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(receiving)
+            running.cancel()
+            _ = await running.result
+            let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            // Never a half-received snapshot that counts as present.
+            let placements = try await deployment.catalog.unary(
+                CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+            #expect(!placements.contains { $0.state == .present })
+
+            let second = try deployment.makeBranch()
+            let again = Task { try await second.run() }
+            defer { again.cancel() }
+            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(placement.state == .present, "\(placement.detail)")
+            #expect(placement.detail.contains("resumed at"), "\(placement.detail)")
+            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+            again.cancel()
+            _ = await again.result
+        }
+    }
+
+    @Test func linkSettingsFollowTheConfiguredRate() {
+        func sites(_ rate: Int64) -> [Icbd_Catalog_V1_Site] {
+            [.with { $0.name = "branch"; $0.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = rate }] }, .with { $0.name = "hq" }]
+        }
+        var configuration = ReplicationConfiguration()
+        let slow = LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration)
+        #expect(slow.rateBytesPerSecond == 12_500_000 && slow.lz4)
+        #expect(LinkSettings(from: "branch", to: "hq", sites: sites(12_500_000), configuration: configuration).lz4)
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(1_250_000_000), configuration: configuration).lz4)
+        let unlimited = LinkSettings(from: "hq", to: "branch", sites: sites(0), configuration: configuration)
+        #expect(unlimited.rateBytesPerSecond == 0 && !unlimited.lz4)
+        configuration.forceCompression = true
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(0), configuration: configuration).lz4)
+        configuration.forceCompression = false
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration).lz4)
+    }
+
+    @Test func theTokenBucketPacesToItsRateAndBackoffGrowsWithJitterUpToItsCap() {
+        var bucket = TokenBucket(bytesPerSecond: 1_000_000, burst: 100_000)
+        let start = ContinuousClock.now
+        #expect(bucket.take(100_000, at: start) == .zero)
+        // The burst is spent: another 500 kB must wait half a second.
+        let wait = bucket.take(500_000, at: start)
+        #expect(wait >= .milliseconds(499) && wait <= .milliseconds(501))
+        var unlimited = TokenBucket(bytesPerSecond: 0, burst: 1)
+        #expect(unlimited.take(1 << 30, at: start) == .zero)
+
+        var configuration = ReplicationConfiguration()
+        configuration.initialBackoff = .seconds(2)
+        configuration.maximumBackoff = .seconds(60)
+        for failures in 1...12 {
+            let delay = configuration.backoff(afterFailures: failures)
+            let base = min(Duration.seconds(2) * (1 << (failures - 1)), .seconds(60))
+            #expect(delay >= base / 2 && delay <= base)
         }
     }
 }

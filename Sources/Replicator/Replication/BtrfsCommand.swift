@@ -28,8 +28,9 @@ final class BtrfsCommand: @unchecked Sendable {
     let arguments: [String]
     private let process = Process()
     private let pool = NIOThreadPool(numberOfThreads: 3)
-    private let output: Pipe?
-    private let errors = Pipe()
+    /// Our ends of standard output and standard error (-1: none).
+    private let outputFD: Int32
+    private let errorFD: Int32
     private let inputFD: Mutex<Int32>
     /// What the termination handler and the standard-error drain share with the command.
     private final class Shared: Sendable {
@@ -49,17 +50,38 @@ final class BtrfsCommand: @unchecked Sendable {
         }
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        output = readOutput ? Pipe() : nil
-        process.standardOutput = output ?? FileHandle.nullDevice
-        process.standardError = errors
-        var childInput: Int32 = -1
+        // Every descriptor is created close-on-exec (the child gets its copies as 0, 1 and 2),
+        // so a concurrently started child never inherits another one's pipe: an inherited
+        // write end would keep a reader from ever seeing the end of the output.
+        var childEnds: [Int32] = []
+        func pipeEnds() throws(ReplicationError) -> (read: Int32, write: Int32) {
+            // A socket pair, because Glibc's module does not export pipe2 and pipe + fcntl races.
+            var ends: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+                throw ReplicationError(.internal, "cannot create a pipe for btrfs: \(String(cString: strerror(errno)))")
+            }
+            return (ends[0], ends[1])
+        }
+        let errorPipe = try pipeEnds()
+        errorFD = errorPipe.read
+        childEnds.append(errorPipe.write)
+        process.standardError = FileHandle(fileDescriptor: errorPipe.write, closeOnDealloc: false)
+        if readOutput {
+            let outputPipe = try pipeEnds()
+            outputFD = outputPipe.read
+            childEnds.append(outputPipe.write)
+            process.standardOutput = FileHandle(fileDescriptor: outputPipe.write, closeOnDealloc: false)
+        } else {
+            outputFD = -1
+            process.standardOutput = FileHandle.nullDevice
+        }
         if writeInput {
             var pair: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
                 throw ReplicationError(.internal, "cannot create the input of btrfs: \(String(cString: strerror(errno)))")
             }
             inputFD = Mutex(pair[0])
-            childInput = pair[1]
+            childEnds.append(pair[1])
             process.standardInput = FileHandle(fileDescriptor: pair[1], closeOnDealloc: false)
         } else {
             inputFD = Mutex(-1)
@@ -78,14 +100,14 @@ final class BtrfsCommand: @unchecked Sendable {
         do {
             try process.run()
         } catch {
-            if childInput >= 0 { close(childInput) }
+            for fd in childEnds + [errorFD, outputFD] where fd >= 0 { close(fd) }
             closeInput()
-            try? pool.syncShutdownGracefully()
+            pool.shutdownGracefully { _ in }
             throw ReplicationError(.internal, "cannot start btrfs \(arguments.joined(separator: " ")): \(error)")
         }
-        if childInput >= 0 { close(childInput) }
+        for fd in childEnds { close(fd) }
         // Drain standard error as it comes, keeping the tail, so a chatty child never blocks.
-        let fd = errors.fileHandleForReading.fileDescriptor
+        let fd = errorFD
         drain = Task { [pool, shared] in
             _ = try? await pool.runIfActive { Self.drainErrors(fd, into: shared) }
         }
@@ -106,12 +128,16 @@ final class BtrfsCommand: @unchecked Sendable {
 
     deinit {
         closeInput()
-        try? pool.syncShutdownGracefully()
+        if outputFD >= 0 { close(outputFD) }
+        // Never block here (this may run on a cooperative thread): the pool's threads end once
+        // the child has exited and its standard error is drained; that closes errorFD.
+        pool.shutdownGracefully { [errorFD] _ in close(errorFD) }
     }
 
     /// Reads up to `count` bytes of standard output; nil at its end.
     func read(upTo count: Int) async throws -> ByteBuffer? {
-        guard let fd = output?.fileHandleForReading.fileDescriptor else { return nil }
+        guard outputFD >= 0 else { return nil }
+        let fd = outputFD
         return try await pool.runIfActive {
             var buffer = ByteBufferAllocator().buffer(capacity: count)
             while buffer.readableBytes < count {
@@ -157,9 +183,11 @@ final class BtrfsCommand: @unchecked Sendable {
         }
     }
 
-    /// Stops the child (SIGTERM) if it still runs.
+    /// Kills the child if it still runs (a cut transfer: what it did is discarded anyway).
     func terminate() {
-        if process.isRunning { process.terminate() }
+        let pid = process.processIdentifier
+        let exited = shared.exited.withLock { $0.0 != nil }
+        if pid > 0 && !exited { kill(pid, SIGKILL) }
     }
 
     /// Waits for the child to exit; after that, its standard error has been read.

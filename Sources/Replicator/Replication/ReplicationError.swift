@@ -12,8 +12,10 @@ struct ReplicationError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether the bytes spooled so far may be kept for a resume: not when the stream itself was
-    /// found wrong.
-    var keepsSpool: Bool { code != .dataLoss && code != .invalidArgument && code != .failedPrecondition }
+    /// found wrong, nor when the filesystem is full (the spool is what fills it).
+    var keepsSpool: Bool {
+        code != .dataLoss && code != .invalidArgument && code != .failedPrecondition && code != .resourceExhausted
+    }
 
     var rpcError: RPCError { RPCError(code: code, message: description) }
 }

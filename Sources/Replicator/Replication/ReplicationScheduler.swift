@@ -95,8 +95,14 @@ final class ReplicationScheduler: Sendable {
             let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = name })
             let plan = ReplicationPlan(
                 site: site, node: node, image: answer, local: local[image] ?? [:], nodes: nodes, defaultKeep: configuration.defaultKeep)
-            for number in plan.unreported {
-                await report(image: image, version: number, .present, "verified copy on this repository")
+            if !plan.unreported.isEmpty && !state.withLock({ $0.running.contains(image) }) {
+                // Checked again now: a transfer may have reported it since the listing.
+                let current = try await catalog.unary(
+                    CatalogMethods.listPlacements, .with { $0.image = name; $0.node = node }
+                ).placements
+                for number in plan.unreported where !current.contains(where: { $0.version == number && $0.state == .present }) {
+                    await report(image: image, version: number, .present, "verified copy on this repository")
+                }
             }
             if !plan.pulls.isEmpty { work.append((image, plan.pulls)) }
         }
@@ -112,6 +118,12 @@ final class ReplicationScheduler: Sendable {
                 return retry.failures < configuration.maximumAttempts && retry.notBefore <= .now
             }
             guard due, !Task.isCancelled else { return }
+            // No holder yet (the publisher reports its placement just after the version is
+            // ready), or none is up: not a failed attempt; the next scan looks again.
+            guard !pull.sources.isEmpty else {
+                logger.debug("no repository holds the version yet", metadata: ["image": "\(image)", "version": "\(pull.version.number)"])
+                return
+            }
             do {
                 try await transfer(image: image, pull)
                 _ = state.withLock { $0.retries.removeValue(forKey: key) }
@@ -195,7 +207,7 @@ final class ReplicationScheduler: Sendable {
                         "source": "\(source.name)", "parent": "\(done.parent)", "stream": "\(done.streamBytes)",
                         "wire": "\(done.wireBytesThisAttempt)", "resumedAt": "\(done.resumedAt)",
                     ])
-                let how = done.parent > 0 ? "incremental from v\(done.parent)" : "full"
+                let how = (done.parent > 0 ? "incremental from v\(done.parent)" : "full") + (done.resumedAt > 0 ? ", resumed at \(done.resumedAt)" : "")
                 await report(
                     image: image, version: version.number, .present,
                     "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified")

@@ -94,7 +94,7 @@ struct VersionPull: Sendable {
                 while position < held.length {
                     let piece = try resumed.read(at: position, count: Int(min(Int64(options.segmentSize), held.length - position)))
                     piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
-                    try await receive?.write(piece)
+                    if let receive { try await feed(receive, piece) }
                     position += Int64(piece.readableBytes)
                 }
                 state.streamBytes = held.length
@@ -165,13 +165,13 @@ struct VersionPull: Sendable {
                             if let parsed = try SendStreamHead.parse(headBytes) {
                                 receive = try startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
                                 // Bytes spooled before the head was complete (an unusually small first segment).
-                                if let writer, writer.length > 0 { try await receive?.write(try writer.read(at: 0, count: Int(writer.length))) }
+                                if let writer, writer.length > 0, let receive { try await feed(receive, try writer.read(at: 0, count: Int(writer.length))) }
                             } else if headBytes.count >= SendStreamHead.maximumLength {
                                 throw ReplicationError(.dataLoss, "the stream's first command does not end within \(SendStreamHead.maximumLength) bytes")
                             }
                         }
                         try writer?.append(raw)
-                        if let receive { try await receive.write(raw) }
+                        if let receive { try await feed(receive, raw) }
                         raw.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         state.streamBytes += Int64(raw.readableBytes)
                         state.rawBytesThisAttempt += Int64(raw.readableBytes)
@@ -191,20 +191,17 @@ struct VersionPull: Sendable {
                 }
             }
             state = verified
+            logger.debug("stream complete", metadata: ["bytes": "\(state.streamBytes)"])
             guard let receiving = receive else { throw ReplicationError(.dataLoss, "the stream was empty") }
             receiving.closeInput()
             let exit = await receiving.wait()
             receive = nil
-            guard exit.succeeded else {
-                if exit.errors.contains("No space left") {
-                    throw ReplicationError(.resourceExhausted, "the repository's filesystem is full: btrfs receive: \(exit.errors)")
-                }
-                throw ReplicationError(.internal, "btrfs receive failed (exit \(exit.status)): \(exit.errors)")
-            }
+            guard exit.succeeded else { throw Self.receiveFailure(exit) }
             try await verify()
             spool.discard()
             return state
         } catch {
+            logger.debug("transfer attempt failed", metadata: ["error": "\(error)", "receiving": "\(receive != nil)"])
             if let receive {
                 receive.terminate()
                 _ = await receive.wait()
@@ -219,6 +216,23 @@ struct VersionPull: Sendable {
             if !failure.keepsSpool { spool.discard() }
             throw failure
         }
+    }
+
+    /// Writes stream bytes to `btrfs receive`; when it stopped reading, its own error says why.
+    private func feed(_ receive: BtrfsCommand, _ bytes: ByteBuffer) async throws {
+        do {
+            try await receive.write(bytes)
+        } catch {
+            receive.terminate()
+            throw Self.receiveFailure(await receive.wait())
+        }
+    }
+
+    static func receiveFailure(_ exit: BtrfsCommand.Exit) -> ReplicationError {
+        if exit.errors.contains("No space left") {
+            return ReplicationError(.resourceExhausted, "the repository's filesystem is full: btrfs receive: \(exit.errors)")
+        }
+        return ReplicationError(.internal, "btrfs receive failed (exit \(exit.status)): \(exit.errors)")
     }
 
     /// Starts `btrfs receive` once the stream's head shows the expected subvolume.

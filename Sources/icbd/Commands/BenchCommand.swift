@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self, Replication.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -139,6 +139,35 @@ struct BenchCommand: AsyncParsableCommand {
             let report = try await CacheBenchmark(
                 options: .init(callers: callers, versionMegabytes: versionMegabytes, hitMegabytes: hitMegabytes, directory: dir),
                 logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Replication: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replication",
+            abstract: "Full and incremental replication between two loop-mounted BTRFS vs btrfs send | btrfs receive (needs root).")
+
+        @Option(help: "Size of the VM-like image, e.g. 1GiB.")
+        var size = "1GiB"
+
+        @Option(help: "Directory for the loop files (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let bytes: Int64
+            do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
+            guard bytes >= 64 << 20, bytes % (1 << 20) == 0 else { throw ValidationError("--size must be whole MiB, at least 64MiB") }
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            let report = try await ReplicationBenchmark(
+                imageSize: bytes, directory: dir, logger: logging.makeLogger(label: "icbd.bench")
             ).run()
             print(try report.render(json: json))
         }
