@@ -97,6 +97,12 @@ actor LocalDeployment {
              "--default-image", "sample", "--name", "gateway-branch"])
     }
 
+    /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
+    func stopService(_ name: String) async {
+        for child in children where child.name == name { await child.stop() }
+        addresses[name] = nil
+    }
+
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
     func stop() async {
         for child in children.reversed() { await child.stop() }
