@@ -13,6 +13,8 @@ final class GatewayMetrics: Sendable {
     private let admitted: Gauge
     private let admissionLimit: Gauge
     private let memoryBytes: Gauge
+    /// Chunks each upstream node served to this gateway and reads it failed (status page).
+    private let perNode = Mutex<[String: (served: Int, failed: Int)]>([:])
 
     init() {
         let buckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000].map { .milliseconds($0) }
@@ -38,13 +40,20 @@ final class GatewayMetrics: Sendable {
 
     func upstreamRead(_ upstream: Upstream, duration: Duration) {
         upstreamLatency[upstream.kind]?.record(duration)
+        perNode.withLock { $0[upstream.name, default: (0, 0)].served += 1 }
         registry.makeCounter(name: "icbd_gateway_upstream_chunks_total", labels: [("node", upstream.name), ("kind", upstream.kind.rawValue)])
             .increment()
     }
 
     func failover(from upstream: Upstream) {
         failovers.increment()
+        perNode.withLock { $0[upstream.name, default: (0, 0)].failed += 1 }
         registry.makeCounter(name: "icbd_gateway_upstream_errors_total", labels: [("node", upstream.name)]).increment()
+    }
+
+    /// Chunks served by and reads failed at `node`, as seen by this gateway.
+    func reads(of node: String) -> (served: Int, failed: Int) {
+        perNode.withLock { $0[node] ?? (0, 0) }
     }
 
     func admissionRejected() { rejected.increment() }

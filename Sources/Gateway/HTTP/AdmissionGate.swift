@@ -11,18 +11,38 @@ final class AdmissionGate: Sendable {
         self.limit = limit
     }
 
-    /// A slot, or nil when `limit` responses hold one already. Release it with ``leave()``.
-    func tryEnter() -> Bool {
-        active.withLock { active in
+    /// A slot, or nil when `limit` responses hold one already. The slot is released by
+    /// ``AdmissionTicket/release()`` or, at the latest, when the ticket is dropped (a response
+    /// whose body never ran because the client went away must not keep its slot).
+    func tryEnter() -> AdmissionTicket? {
+        let entered = active.withLock { active in
             guard active < limit else { return false }
             active += 1
             return true
         }
+        return entered ? AdmissionTicket(gate: self) : nil
     }
 
-    func leave() {
+    fileprivate func leave() {
         active.withLock { $0 = max(0, $0 - 1) }
     }
 
     var inUse: Int { active.withLock { $0 } }
+}
+
+/// One admitted response's slot; released once, explicitly or when dropped.
+final class AdmissionTicket: Sendable {
+    private let gate: AdmissionGate
+    private let released = Atomic<Bool>(false)
+
+    fileprivate init(gate: AdmissionGate) {
+        self.gate = gate
+    }
+
+    func release() {
+        guard !released.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        gate.leave()
+    }
+
+    deinit { release() }
 }

@@ -62,9 +62,10 @@ extension GatewayResponder {
         do { manifest = try await manifests.manifest(of: version, file: file) } catch {
             throw GatewayError.unavailable("the catalog did not answer with the file's manifest: \(error)", retryAfter: configuration.retryAfterSeconds)
         }
-        let admitted = needsUpstream(manifest, range)
-        if admitted {
-            guard admission.tryEnter() else {
+        let upstreamBound = needsUpstream(manifest, range)
+        let ticket = upstreamBound ? admission.tryEnter() : nil
+        if upstreamBound {
+            guard ticket != nil else {
                 metrics.admissionRejected()
                 throw GatewayError.unavailable(
                     "too many boots in progress (\(admission.limit) upstream reads); retry shortly", retryAfter: configuration.retryAfterSeconds)
@@ -73,13 +74,12 @@ extension GatewayResponder {
         let site = clientSite(request, context: context, snapshot: snapshot)
         let chunks = self.chunks
         let metrics = self.metrics
-        let admission = self.admission
         let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length in
             try await chunks.chunk(
                 ChunkRequest(image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, site: site))
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            defer { if admitted { admission.leave() } }
+            defer { ticket?.release() }
             let written = try await streamer.write(range, to: &writer)
             metrics.sent(bytes: written)
             try await writer.finish(nil)

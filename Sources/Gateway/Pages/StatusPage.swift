@@ -32,7 +32,7 @@ enum StatusPage {
         for site in snapshot.sites.values.sorted(by: { $0.name < $1.name }) {
             html += "<tr><td>\(escape(site.name))</td><td>\(escape(site.cidrs.joined(separator: ", ")))</td><td>\(escape(site.description_p))</td></tr>"
         }
-        html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>state</th></tr>"
+        html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>capacity</th><th>state</th><th>chunks served here</th><th>failed reads</th></tr>"
         for node in snapshot.nodes.values.sorted(by: { ($0.site, $0.name) < ($1.site, $1.name) }) {
             let state: String
             switch node.state {
@@ -41,7 +41,11 @@ enum StatusPage {
             case .draining: state = "<span class=warn>draining</span>"
             default: state = "<span class=down>down</span>"
             }
-            html += "<tr><td>\(escape(node.name))</td><td>\(role(node.role))</td><td>\(escape(node.site))</td><td>\(escape(node.rpcAddress))</td><td>\(state)</td></tr>"
+            let reads = gateway.metrics.reads(of: node.name)
+            let address = node.rpcAddress.isEmpty ? node.httpAddress : node.rpcAddress
+            let capacity = node.capacityBytes > 0 ? ByteCount.text(node.capacityBytes) : ""
+            html += "<tr><td>\(escape(node.name))</td><td>\(role(node.role))</td><td>\(escape(node.site))</td><td>\(escape(address))</td>"
+            html += "<td>\(capacity)</td><td>\(state)</td><td>\(reads.served)</td><td>\(reads.failed)</td></tr>"
         }
         html += "</table><h2>Images</h2><table><tr><th>image</th><th>version</th><th>state</th><th>tags</th><th>files</th><th>present on</th></tr>"
         for entry in snapshot.images.values.sorted(by: { $0.image.name < $1.image.name }) {

@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self, Replication.self, Storm.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self, Replication.self, Cache.self, Gateway.self, Storm.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -34,6 +34,54 @@ struct BenchCommand: AsyncParsableCommand {
             let report = try await RPCBenchmark(
                 options: .init(streamMegabytes: megabytes, unaryCalls: calls), logger: logging.makeLogger(label: "icbd.bench")
             ).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Gateway: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "gateway",
+            abstract: "Random 64 KiB and 1 MiB Range reads (wrk) through the gateway from a cache node vs nginx serving the same file.")
+
+        @Option(help: "Size of the disk image, e.g. 1GiB.")
+        var size = "1GiB"
+
+        @Option(help: "Seconds per wrk run (two runs per path and size, alternating).")
+        var seconds = 10
+
+        @Option(help: "wrk connections.")
+        var connections = 16
+
+        @Option(help: "The gateway's memory chunk cache, e.g. 256MiB; 0 (default) measures reads from the cache node.")
+        var memoryCache = "0"
+
+        @Option(help: "Directory for the image file, nginx and the cache (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            var options = GatewayBenchmark.Options()
+            do {
+                let bytes = try ByteSize(parsing: size).bytes
+                guard bytes >= 16 << 20, bytes % (1 << 20) == 0 else { throw ValidationError("--size must be whole MiB, at least 16MiB") }
+                options.megabytes = Int(bytes >> 20)
+                options.memoryCache = Int(try ByteSize(parsing: memoryCache).bytes)
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("\(error)")
+            }
+            guard seconds >= 1, connections >= 1 else { throw ValidationError("--seconds and --connections must be positive") }
+            options.seconds = seconds
+            options.connections = connections
+            options.directory = dir
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            let report = try await GatewayBenchmark(options: options, logger: logging.makeLogger(label: "icbd.bench")).run()
             print(try report.render(json: json))
         }
     }

@@ -1,0 +1,321 @@
+import CacheNode
+import Catalog
+import Foundation
+import Gateway
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import Replicator
+import SwiftProtobuf
+
+/// `icbd bench gateway`: random 64 KiB and 1 MiB Range reads (wrk) of a disk image held by a
+/// cache node, through a gateway, next to nginx serving the same file from local disk in the
+/// same run. In process: a catalog, an in-memory repository (``MemoryRepository``), a cache node
+/// and the gateway, over real mutual TLS; nginx and wrk are real processes.
+struct GatewayBenchmark {
+    struct Options {
+        var megabytes = 1024
+        var seconds = 10
+        var connections = 16
+        var memoryCache = 0
+        var directory = FileManager.default.temporaryDirectory.path
+    }
+
+    let options: Options
+    let logger: Logger
+
+    func run() async throws -> BenchReport {
+        for tool in ["/usr/bin/wrk", "/usr/sbin/nginx"] where !FileManager.default.isExecutableFile(atPath: tool) {
+            throw BenchError("\(tool) is missing: run scripts/bootstrap (Debian wrk, nginx-light)")
+        }
+        let directory = URL(fileURLWithPath: options.directory).appendingPathComponent("icbd-bench-gateway-\(UUID())")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("www"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
+        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+        }
+        // The disk image: distinct non-zero chunks, in memory for the repository and on disk for nginx.
+        let chunks = (0..<options.megabytes).map { Self.chunk($0) }
+        let file = directory.appendingPathComponent("www/disk.raw").path
+        FileManager.default.createFile(atPath: file, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        for chunk in chunks { try handle.write(contentsOf: Data(chunk.readableBytesView)) }
+        try handle.close()
+        let digests = chunks.map { ChunkDigest(of: $0) }
+        let entries = digests.flatMap(\.bytes)
+        let size = Int64(options.megabytes) << 20
+
+        let repository = MemoryRepository(chunks: Array(zip(digests, chunks)))
+        let catalog = try CatalogService(
+            configuration: CatalogConfiguration(
+                listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
+                tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
+            logger: logger)
+        var router = RPCRouter()
+        router.register(repository)
+        let repositoryServer = try RPCServer(
+            configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: try identity(.replicator, "bench-repo")),
+            router: router, logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await catalog.run() }
+            group.addTask { try await repositoryServer.run() }
+            defer { group.cancelAll() }
+            let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
+            let repositoryPort = try await repositoryServer.localAddress().port ?? 0
+            try await withRPCClient(
+                RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "bench-admin")), logger: logger
+            ) { admin in
+                _ = try await admin.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                _ = try await admin.unary(
+                    CatalogMethods.registerNode,
+                    .with {
+                        $0.name = "bench-repo"
+                        $0.role = .replicator
+                        $0.site = "hq"
+                        $0.rpcAddress = "127.0.0.1:\(repositoryPort)"
+                        $0.heartbeatTtlMs = 3_600_000
+                    })
+                try await Self.register(admin, size: size, entries: entries)
+            }
+            let cache = try CacheService(
+                configuration: CacheConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), directory: directory.appendingPathComponent("cache").path,
+                    capacity: size + (256 << 20), site: try Name("hq"), catalog: catalogAddress,
+                    tls: try identity(.cache, "bench-cache"), name: "bench-cache"),
+                logger: logger)
+            group.addTask { try await cache.run() }
+            var configuration = GatewayConfiguration(
+                listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
+                tls: try identity(.gateway, "bench-gateway"), name: "bench-gateway")
+            configuration.memoryCacheBytes = options.memoryCache
+            configuration.admissionLimit = 4096
+            let gateway = try GatewayService(configuration: configuration, logger: logger)
+            group.addTask { try await gateway.run() }
+            let gatewayURL = "http://127.0.0.1:\(try await gateway.localAddress().port ?? 0)/v1/images/bench/1/disk.raw"
+            try await waitForCache(gatewayURL, directory: directory)
+            // Warm: the whole image through the gateway once, so every chunk is held by the cache.
+            try Self.curl(["-sf", "-o", "/dev/null", gatewayURL])
+
+            let nginx = try Nginx(root: directory.appendingPathComponent("www").path, directory: directory.path)
+            defer { nginx.stop() }
+            let nginxURL = "http://127.0.0.1:\(nginx.port)/disk.raw"
+            var report = BenchReport(bench: "gateway")
+            for (label, bytes) in [("64 KiB", 64 << 10), ("1 MiB", 1 << 20)] {
+                let script = directory.appendingPathComponent("ranges-\(bytes).lua").path
+                try Self.rangeScript(size: size, bytes: bytes).write(toFile: script, atomically: true, encoding: .utf8)
+                // Alternate, and keep the better of two runs of each: the machine is shared and noisy.
+                var gatewayRuns: [WrkResult] = []
+                var nginxRuns: [WrkResult] = []
+                for _ in 0..<2 {
+                    nginxRuns.append(try wrk(nginxURL, script: script))
+                    gatewayRuns.append(try wrk(gatewayURL, script: script))
+                }
+                guard let ours = gatewayRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond }),
+                    let theirs = nginxRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond })
+                else { continue }
+                let rateRatio = ours.requestsPerSecond / theirs.requestsPerSecond
+                let latencyRatio = ours.p99Milliseconds / max(theirs.p99Milliseconds, 0.001)
+                if bytes == 64 << 10 {
+                    report.figures.append(
+                        BenchFigure(
+                            name: "random \(label) ranges: requests/s", value: ours.requestsPerSecond, unit: "req/s",
+                            baseline: .init(name: "nginx, same file from local disk", value: theirs.requestsPerSecond), ratio: rateRatio,
+                            goal: "ratio >= 0.5", met: rateRatio >= 0.5))
+                    report.figures.append(
+                        BenchFigure(
+                            name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
+                            baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio,
+                            goal: "ratio <= 2.0", met: latencyRatio <= 2.0))
+                } else {
+                    let ourRate = ours.requestsPerSecond * Double(bytes) / 1_048_576
+                    let theirRate = theirs.requestsPerSecond * Double(bytes) / 1_048_576
+                    report.figures.append(
+                        BenchFigure(
+                            name: "random \(label) ranges: throughput", value: ourRate, unit: "MiB/s",
+                            baseline: .init(name: "nginx, same file from local disk", value: theirRate), ratio: ourRate / theirRate,
+                            goal: "ratio >= 0.7", met: ourRate / theirRate >= 0.7))
+                    report.figures.append(
+                        BenchFigure(
+                            name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
+                            baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio))
+                }
+            }
+            return report
+        }
+    }
+
+    /// Registers image `bench` version 1 with one file, as a replicator would.
+    private static func register(_ admin: RPCClient, size: Int64, entries: [UInt8]) async throws {
+        _ = try await admin.unary(CatalogMethods.createImage, .with { $0.name = "bench"; $0.ifMissing = true })
+        _ = try await admin.unary(
+            CatalogMethods.createVersion,
+            .with {
+                $0.image = "bench"
+                $0.number = 1
+                $0.btrfsUuid = UUID().uuidString.lowercased()
+                $0.files = [
+                    .with {
+                        $0.path = "disk.raw"
+                        $0.size = size
+                        $0.chunkSize = ChunkManifest.defaultChunkSize
+                        $0.manifestSha256 = Data(ChunkManifest.digest(fileSize: size, chunkSize: ChunkManifest.defaultChunkSize, entries: entries))
+                    }
+                ]
+            })
+        _ = try await admin.clientStreaming(CatalogMethods.putManifest) { writer in
+            for start in stride(from: 0, to: entries.count, by: 1 << 20) {
+                try await writer.write(
+                    .with {
+                        $0.image = "bench"
+                        $0.version = 1
+                        $0.path = "disk.raw"
+                        $0.entries = Data(entries[start..<min(start + (1 << 20), entries.count)])
+                    })
+            }
+        }
+        _ = try await admin.unary(CatalogMethods.completeVersion, .with { $0.image = "bench"; $0.number = 1 })
+    }
+
+    /// Waits (bounded) until the gateway serves the file: its catalog view and the cache are up.
+    private func waitForCache(_ url: String, directory: URL) async throws {
+        for _ in 0..<300 {
+            if (try? Self.curl(["-sf", "-o", "/dev/null", "-r", "0-0", url])) != nil { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw BenchError("the gateway did not serve \(url) within 30 s")
+    }
+
+    struct WrkResult {
+        let requestsPerSecond: Double
+        let p99Milliseconds: Double
+    }
+
+    private func wrk(_ url: String, script: String) throws -> WrkResult {
+        let output = try Self.run(
+            "/usr/bin/wrk", ["-t2", "-c\(options.connections)", "-d\(options.seconds)s", "--latency", "-s", script, url])
+        var rate: Double?
+        var p99: Double?
+        for line in output.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            if fields.first == "Requests/sec:", fields.count >= 2 { rate = Double(fields[1]) }
+            if fields.first == "99%", fields.count >= 2 { p99 = Self.milliseconds(String(fields[1])) }
+            if line.contains("Non-2xx") { throw BenchError("wrk saw failed requests at \(url): \(line)") }
+        }
+        guard let rate, let p99 else { throw BenchError("could not read wrk's output:\n\(output)") }
+        return WrkResult(requestsPerSecond: rate, p99Milliseconds: p99)
+    }
+
+    /// wrk prints `850.00us`, `1.25ms`, `2.01s`.
+    private static func milliseconds(_ text: String) -> Double? {
+        for (suffix, scale) in [("us", 0.001), ("ms", 1.0), ("s", 1000.0)] where text.hasSuffix(suffix) {
+            return Double(text.dropLast(suffix.count)).map { $0 * scale }
+        }
+        return nil
+    }
+
+    private static func rangeScript(size: Int64, bytes: Int) -> String {
+        """
+        math.randomseed(os.time())
+        local slots = \(size / Int64(bytes))
+        request = function()
+          local first = math.random(0, slots - 1) * \(bytes)
+          return wrk.format("GET", nil, {["Range"] = "bytes=" .. first .. "-" .. (first + \(bytes - 1))})
+        end
+        """
+    }
+
+    /// 1 MiB that differs from every other chunk and is not all zeros.
+    static func chunk(_ index: Int) -> ByteBuffer {
+        var state = UInt64(index + 1) &* 0x9e37_79b9_7f4a_7c15
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        for _ in 0..<(1 << 17) {
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            buffer.writeInteger(state)
+        }
+        return buffer
+    }
+
+    @discardableResult
+    static func curl(_ arguments: [String]) throws -> String { try run("/usr/bin/curl", arguments) }
+
+    @discardableResult
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// nginx serving one directory on a free loopback port, for as long as the value lives.
+private final class Nginx {
+    let port: Int
+    private let process = Process()
+
+    init(root: String, directory: String) throws {
+        var chosen: Int?
+        for _ in 0..<20 {
+            let candidate = Int.random(in: 20_000..<60_000)
+            let probe = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(candidate).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let bound = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(probe, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            close(probe)
+            if bound == 0 { chosen = candidate; break }
+        }
+        guard let chosen else { throw BenchError("no free port for nginx") }
+        port = chosen
+        let configuration = """
+            worker_processes 2;
+            daemon off;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/nginx-error.log;
+            events { worker_connections 1024; }
+            http {
+              access_log off;
+              sendfile on;
+              client_body_temp_path \(directory)/nginx-body;
+              proxy_temp_path \(directory)/nginx-proxy;
+              fastcgi_temp_path \(directory)/nginx-fastcgi;
+              uwsgi_temp_path \(directory)/nginx-uwsgi;
+              scgi_temp_path \(directory)/nginx-scgi;
+              server { listen 127.0.0.1:\(chosen); root \(root); }
+            }
+            """
+        let path = directory + "/nginx.conf"
+        try configuration.write(toFile: path, atomically: true, encoding: .utf8)
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
+        process.arguments = ["-c", path, "-e", "\(directory)/nginx-error.log"]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 {
+            if (try? GatewayBenchmark.curl(["-sf", "-o", "/dev/null", "-r", "0-0", "http://127.0.0.1:\(chosen)/disk.raw"])) != nil { return }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        stop()
+        throw BenchError("nginx did not start (see \(directory)/nginx-error.log)")
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        // nginx sets its own signal mask, so SIGTERM (fast stop: master and workers) reaches it.
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+    }
+}
