@@ -186,6 +186,143 @@ public nonisolated struct Icbd_Replicator_V1_Chunk: Sendable {
   public init() {}
 }
 
+public nonisolated struct Icbd_Replicator_V1_ParentCandidate: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var version: Int64 = 0
+
+  /// the version's identity (the catalog's btrfs_uuid)
+  public var btrfsUuid: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Replicator_V1_SendVersionRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var version: Int64 = 0
+
+  /// versions the receiver holds, verified; at most 64
+  public var parents: [Icbd_Replicator_V1_ParentCandidate] = []
+
+  /// stream bytes the receiver holds already (resume)
+  public var offset: Int64 = 0
+
+  /// with offset > 0: the parent of the interrupted stream (0: full)
+  public var resumeParent: Int64 = 0
+
+  /// compress segments with lz4 where that makes them smaller
+  public var lz4: Bool = false
+
+  /// 0: unlimited; the sender paces itself (token bucket)
+  public var rateBytesPerSecond: Int64 = 0
+
+  /// raw bytes per segment; 0: 1 MiB; 64 KiB to 8 MiB
+  public var segmentSize: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Replicator_V1_SendVersionHeader: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the identity of the version's snapshot on the sender
+  public var btrfsUuid: String = String()
+
+  /// the version sent against (-p); 0: a full stream
+  public var parent: Int64 = 0
+
+  public var parentUuid: String = String()
+
+  /// the stream offset of the first segment
+  public var offset: Int64 = 0
+
+  /// SHA-256 of the stream's bytes [0, offset)
+  public var prefixSha256: Data = Data()
+
+  /// whether segments may be lz4-compressed
+  public var lz4: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Replicator_V1_SendVersionTrailer: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the whole stream's length
+  public var length: Int64 = 0
+
+  /// the whole stream's SHA-256
+  public var sha256: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Replicator_V1_SendVersionSegment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// first message only, no data
+  public var header: Icbd_Replicator_V1_SendVersionHeader {
+    get {_header ?? Icbd_Replicator_V1_SendVersionHeader()}
+    set {_header = newValue}
+  }
+  /// Returns true if `header` has been explicitly set.
+  public var hasHeader: Bool {self._header != nil}
+  /// Clears the value of `header`. Subsequent reads from it will return its default value.
+  public mutating func clearHeader() {self._header = nil}
+
+  /// the stream offset of this segment's first raw byte
+  public var offset: Int64 = 0
+
+  public var rawLength: UInt32 = 0
+
+  /// `data` is one lz4 block that decompresses to raw_length bytes
+  public var lz4: Bool = false
+
+  /// SHA-256 of the raw bytes
+  public var sha256: Data = Data()
+
+  /// last message only, no data
+  public var trailer: Icbd_Replicator_V1_SendVersionTrailer {
+    get {_trailer ?? Icbd_Replicator_V1_SendVersionTrailer()}
+    set {_trailer = newValue}
+  }
+  /// Returns true if `trailer` has been explicitly set.
+  public var hasTrailer: Bool {self._trailer != nil}
+  /// Clears the value of `trailer`. Subsequent reads from it will return its default value.
+  public mutating func clearTrailer() {self._trailer = nil}
+
+  /// payload (sent uncopied)
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _header: Icbd_Replicator_V1_SendVersionHeader? = nil
+  fileprivate var _trailer: Icbd_Replicator_V1_SendVersionTrailer? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "icbd.replicator.v1"
@@ -508,6 +645,260 @@ nonisolated extension Icbd_Replicator_V1_Chunk: SwiftProtobuf.Message, SwiftProt
     if lhs.index != rhs.index {return false}
     if lhs.path != rhs.path {return false}
     if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Replicator_V1_ParentCandidate: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ParentCandidate"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}btrfs_uuid\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.btrfsUuid) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 1)
+    }
+    if !self.btrfsUuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.btrfsUuid, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Replicator_V1_ParentCandidate, rhs: Icbd_Replicator_V1_ParentCandidate) -> Bool {
+    if lhs.version != rhs.version {return false}
+    if lhs.btrfsUuid != rhs.btrfsUuid {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendVersionRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}parents\0\u{1}offset\0\u{3}resume_parent\0\u{1}lz4\0\u{3}rate_bytes_per_second\0\u{3}segment_size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.parents) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.resumeParent) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.lz4) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.rateBytesPerSecond) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.segmentSize) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.parents.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.parents, fieldNumber: 3)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularInt64Field(value: self.offset, fieldNumber: 4)
+    }
+    if self.resumeParent != 0 {
+      try visitor.visitSingularInt64Field(value: self.resumeParent, fieldNumber: 5)
+    }
+    if self.lz4 != false {
+      try visitor.visitSingularBoolField(value: self.lz4, fieldNumber: 6)
+    }
+    if self.rateBytesPerSecond != 0 {
+      try visitor.visitSingularInt64Field(value: self.rateBytesPerSecond, fieldNumber: 7)
+    }
+    if self.segmentSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.segmentSize, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Replicator_V1_SendVersionRequest, rhs: Icbd_Replicator_V1_SendVersionRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.parents != rhs.parents {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.resumeParent != rhs.resumeParent {return false}
+    if lhs.lz4 != rhs.lz4 {return false}
+    if lhs.rateBytesPerSecond != rhs.rateBytesPerSecond {return false}
+    if lhs.segmentSize != rhs.segmentSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Replicator_V1_SendVersionHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendVersionHeader"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}btrfs_uuid\0\u{1}parent\0\u{3}parent_uuid\0\u{1}offset\0\u{3}prefix_sha256\0\u{1}lz4\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.btrfsUuid) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.parent) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.parentUuid) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.prefixSha256) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.lz4) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.btrfsUuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.btrfsUuid, fieldNumber: 1)
+    }
+    if self.parent != 0 {
+      try visitor.visitSingularInt64Field(value: self.parent, fieldNumber: 2)
+    }
+    if !self.parentUuid.isEmpty {
+      try visitor.visitSingularStringField(value: self.parentUuid, fieldNumber: 3)
+    }
+    if self.offset != 0 {
+      try visitor.visitSingularInt64Field(value: self.offset, fieldNumber: 4)
+    }
+    if !self.prefixSha256.isEmpty {
+      try visitor.visitSingularBytesField(value: self.prefixSha256, fieldNumber: 5)
+    }
+    if self.lz4 != false {
+      try visitor.visitSingularBoolField(value: self.lz4, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Replicator_V1_SendVersionHeader, rhs: Icbd_Replicator_V1_SendVersionHeader) -> Bool {
+    if lhs.btrfsUuid != rhs.btrfsUuid {return false}
+    if lhs.parent != rhs.parent {return false}
+    if lhs.parentUuid != rhs.parentUuid {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.prefixSha256 != rhs.prefixSha256 {return false}
+    if lhs.lz4 != rhs.lz4 {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Replicator_V1_SendVersionTrailer: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendVersionTrailer"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}length\0\u{1}sha256\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.length) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.length != 0 {
+      try visitor.visitSingularInt64Field(value: self.length, fieldNumber: 1)
+    }
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sha256, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Replicator_V1_SendVersionTrailer, rhs: Icbd_Replicator_V1_SendVersionTrailer) -> Bool {
+    if lhs.length != rhs.length {return false}
+    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Replicator_V1_SendVersionSegment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SendVersionSegment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}offset\0\u{3}raw_length\0\u{1}lz4\0\u{1}sha256\0\u{1}trailer\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._header) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.rawLength) }()
+      case 4: try { try decoder.decodeSingularBoolField(value: &self.lz4) }()
+      case 5: try { try decoder.decodeSingularBytesField(value: &self.sha256) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._trailer) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._header {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.offset != 0 {
+      try visitor.visitSingularInt64Field(value: self.offset, fieldNumber: 2)
+    }
+    if self.rawLength != 0 {
+      try visitor.visitSingularUInt32Field(value: self.rawLength, fieldNumber: 3)
+    }
+    if self.lz4 != false {
+      try visitor.visitSingularBoolField(value: self.lz4, fieldNumber: 4)
+    }
+    if !self.sha256.isEmpty {
+      try visitor.visitSingularBytesField(value: self.sha256, fieldNumber: 5)
+    }
+    try { if let v = self._trailer {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Replicator_V1_SendVersionSegment, rhs: Icbd_Replicator_V1_SendVersionSegment) -> Bool {
+    if lhs._header != rhs._header {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.rawLength != rhs.rawLength {return false}
+    if lhs.lz4 != rhs.lz4 {return false}
+    if lhs.sha256 != rhs.sha256 {return false}
+    if lhs._trailer != rhs._trailer {return false}
     if lhs.data != rhs.data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

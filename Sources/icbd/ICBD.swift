@@ -9,8 +9,8 @@ struct ICBD: AsyncParsableCommand {
         abstract: "Image replication and caching for iCBD: catalog, replicators, cache nodes and gateways.",
         version: SoftwareVersion.current,
         subcommands: [
-            PKICommand.self, CatalogCommand.self, ReplicatorCommand.self, CacheCommand.self, HealthCommand.self, ImageCommand.self, SiteCommand.self, NodeCommand.self,
-            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self, UpCommand.self, ValidateCommand.self,
+            PKICommand.self, CatalogCommand.self, ReplicatorCommand.self, CacheCommand.self, GatewayCommand.self, HealthCommand.self, ImageCommand.self, SiteCommand.self, NodeCommand.self,
+            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self, ReplicationCommand.self, UpCommand.self, StormCommand.self, SampleCommand.self, ValidateCommand.self,
         ]
     )
 }

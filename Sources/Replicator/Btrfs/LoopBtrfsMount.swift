@@ -49,9 +49,12 @@ public final class LoopBtrfsMount: Sendable {
 
 extension Subvolume {
     /// Bytes only `path` holds, shared with no other subvolume, per `btrfs filesystem du`
-    /// (libbtrfsutil has no such call). Syncs the filesystem first.
+    /// (libbtrfsutil has no such call). Waits first for deleted subvolumes to be cleaned up (a
+    /// deleted snapshot still shares its extents until the cleaner has gone through it) and
+    /// syncs the filesystem.
     public static func exclusiveBytes(at path: String) throws -> Int64 {
-        try SystemCommand.run("/bin/btrfs", ["filesystem", "sync", path])
+        try SystemCommand.run("/bin/btrfs", ["filesystem", "sync", path])  // a commit wakes the cleaner
+        try SystemCommand.run("/bin/btrfs", ["subvolume", "sync", path])
         let output = try SystemCommand.run("/bin/btrfs", ["filesystem", "du", "-s", "--raw", path])
         // "     Total   Exclusive  Set shared  Filename" then one line of numbers.
         guard let line = output.split(separator: "\n").last,

@@ -9,6 +9,13 @@ final class RecoveryGate: Sendable {
 
     func markDone() { done.store(true, ordering: .releasing) }
 
+    /// Returns once recovery has run (or the task is cancelled).
+    func waitUntilDone() async {
+        while !done.load(ordering: .acquiring) && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
     /// Throws UNAVAILABLE until recovery has run.
     func check() throws(RPCError) {
         guard done.load(ordering: .acquiring) else {

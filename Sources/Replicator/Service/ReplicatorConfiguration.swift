@@ -20,6 +20,8 @@ public struct ReplicatorConfiguration: Sendable {
     public var heartbeatInterval: Duration = .seconds(5)
     /// How often retention runs besides after each publish (retired versions, policy changes).
     public var retentionInterval: Duration = .seconds(60)
+    /// Pulling versions from other repositories.
+    public var replication = ReplicationConfiguration()
 
     public init(listen: HostPort, root: String, site: Name, catalog: HostPort, tls: TLSIdentity, name: String) {
         self.listen = listen

@@ -21,6 +21,7 @@ public final class ReplicatorService: Service, Sendable {
     private let logger: Logger
     /// Open once start-up recovery has run: until then a publish could race it.
     private let recovery = RecoveryGate()
+    private let replication: ReplicationScheduler
 
     /// Opens the repository; fails, saying what to do, when the root is not a writable BTRFS
     /// directory.
@@ -39,6 +40,19 @@ public final class ReplicatorService: Service, Sendable {
             ReplicatorRPCService(
                 repository: repository, catalog: catalog, manifests: ManifestCache(catalog: catalog), node: configuration.name,
                 recovery: recovery, logger: logger))
+        let metrics = ReplicationMetrics()
+        let (repository, catalog) = (self.repository, self.catalog)
+        router.register(ReplicationRPCService(sender: VersionSender(repository: repository, metrics: metrics, logger: logger)))
+        self.replication = ReplicationScheduler(
+            repository: repository, catalog: catalog, configuration: configuration.replication, site: configuration.site.rawValue,
+            node: configuration.name, tls: configuration.tls, metrics: metrics, logger: logger
+        ) { [logger] in
+            do {
+                try await RetentionPass(repository: repository, catalog: catalog, node: configuration.name, logger: logger).run()
+            } catch {
+                logger.warning("retention after a received version failed", metadata: ["error": "\(error)"])
+            }
+        }
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls),
             router: router, logger: logger)
@@ -54,6 +68,13 @@ public final class ReplicatorService: Service, Sendable {
             group.addTask { await self.catalog.run() }
             group.addTask { try await self.server.run() }
             group.addTask { await self.maintain(catalog: self.catalog) }
+            if self.configuration.replication.enabled {
+                group.addTask {
+                    // Receiving before recovery ran would race it (its new subvolume looks like a leftover).
+                    await self.recovery.waitUntilDone()
+                    await self.replication.run()
+                }
+            }
             try await group.next()
             group.cancelAll()
         }

@@ -6,7 +6,7 @@ import ICBDCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Run a benchmark (build with -c release for meaningful figures).",
-        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self])
+        subcommands: [RPC.self, Catalog.self, Repository.self, Cache.self, Replication.self, Storm.self])
 
     struct RPC: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -139,6 +139,74 @@ struct BenchCommand: AsyncParsableCommand {
             let report = try await CacheBenchmark(
                 options: .init(callers: callers, versionMegabytes: versionMegabytes, hitMegabytes: hitMegabytes, directory: dir),
                 logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Replication: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replication",
+            abstract: "Full and incremental replication between two loop-mounted BTRFS vs btrfs send | btrfs receive (needs root).")
+
+        @Option(help: "Size of the VM-like image, e.g. 1GiB.")
+        var size = "1GiB"
+
+        @Option(help: "Directory for the loop files (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.path
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        @OptionGroup var logging: LoggingOptions
+
+        func run() async throws {
+            let bytes: Int64
+            do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
+            guard bytes >= 64 << 20, bytes % (1 << 20) == 0 else { throw ValidationError("--size must be whole MiB, at least 64MiB") }
+            var logging = logging
+            if logging.logLevel == "info" { logging.logLevel = "warning" }
+            let report = try await ReplicationBenchmark(
+                imageSize: bytes, directory: dir, logger: logging.makeLogger(label: "icbd.bench")
+            ).run()
+            print(try report.render(json: json))
+        }
+    }
+
+    struct Storm: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "storm",
+            abstract: "Boot storms of 50, 100 and 200 workstations through icbd up's gateway, with caches and without (needs root).")
+
+        @Option(help: "Size of the sample template's disk.")
+        var diskSize = "1GiB"
+
+        @Option(help: "Workstation counts, comma-separated.")
+        var workstations = "50,100,200"
+
+        @Option(help: "Directory for the deployment (removed afterwards).")
+        var dir = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-storm").path
+
+        @Option(help: "Write the completion times to PATH.csv and their plot to PATH (PNG, with gnuplot).")
+        var plot: String?
+
+        @Flag(help: "Print one JSON object.")
+        var json = false
+
+        func validate() throws {
+            guard getuid() == 0 else { throw ValidationError("bench storm needs root: it runs icbd up's deployment (loop-mounted BTRFS)") }
+            guard (try? ByteSize(parsing: diskSize)) != nil else { throw ValidationError("--disk-size: give a size such as 1GiB") }
+            guard !counts.isEmpty, counts.count == workstations.split(separator: ",").count, counts.allSatisfy({ (1...2000).contains($0) })
+            else {
+                throw ValidationError("--workstations: comma-separated counts from 1 to 2000, e.g. 50,100,200")
+            }
+        }
+
+        private var counts: [Int] { workstations.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+        func run() async throws {
+            let report = try await StormBenchmark(
+                diskSize: try ByteSize(parsing: diskSize).bytes, counts: counts, directory: dir, plot: plot
             ).run()
             print(try report.render(json: json))
         }

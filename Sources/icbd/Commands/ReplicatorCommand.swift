@@ -19,6 +19,12 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Option(help: "The catalog's HOST:PORT.")
     var catalog: String
 
+    @Option(help: "At most this many images are pulled from other repositories at once.")
+    var maxTransfers: Int = 2
+
+    @Option(help: "lz4 on the wire when pulling: auto (links with a rate below 1 Gbit/s), on or off.")
+    var compression: String = "auto"
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -26,15 +32,20 @@ struct ReplicatorCommand: AsyncParsableCommand {
         _ = try parseHostPort(listen, option: "--listen")
         _ = try parseHostPort(catalog, option: "--catalog")
         _ = try parseName(site, "--site")
+        guard (1...64).contains(maxTransfers) else { throw ValidationError("--max-transfers must be 1 to 64, not \(maxTransfers)") }
+        guard ["auto", "on", "off"].contains(compression) else {
+            throw ValidationError("--compression: '\(compression)' is not auto, on or off")
+        }
     }
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.replicator")
-        let replicator = try ReplicatorService(
-            configuration: ReplicatorConfiguration(
-                listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
-                catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(), name: tls.name),
-            logger: logger)
+        var configuration = ReplicatorConfiguration(
+            listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
+            catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(), name: tls.name)
+        configuration.replication.maximumConcurrentTransfers = maxTransfers
+        configuration.replication.forceCompression = compression == "auto" ? nil : compression == "on"
+        let replicator = try ReplicatorService(configuration: configuration, logger: logger)
         try await runService(replicator, role: .replicator, name: tls.name, logger: logger) {
             try await replicator.localAddress()
         }

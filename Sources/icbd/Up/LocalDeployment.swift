@@ -8,13 +8,17 @@ import Replicator
 import SwiftProtobuf
 
 /// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
-/// (primary) with one replicator; site `branch` with one replicator. Each replicator owns a
-/// loop-mounted BTRFS. A sample template is published at hq and replicated to branch.
+/// (primary) with one replicator; site `branch` with one replicator, two cache nodes and a
+/// gateway. Each
+/// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
+/// to branch.
 actor LocalDeployment {
     struct Configuration: Sendable {
         var directory: String
         var keep: Bool
         var diskSize: Int64
+        /// The gateway's HTTP port (0: any free one).
+        var gatewayPort = 8080
     }
 
     let configuration: Configuration
@@ -31,7 +35,7 @@ actor LocalDeployment {
 
     /// Brings everything up, step by step, saying what it does.
     func start() async throws {
-        let steps = 6
+        let steps = 8
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
 
         progress(1, steps, "certificates in \(pki)")
@@ -77,6 +81,26 @@ actor LocalDeployment {
 
         progress(6, steps, "replication of the sample to branch")
         try await waitForPlacement(image: "sample", node: "replicator-branch", catalog: catalog)
+
+        progress(7, steps, "cache nodes of branch")
+        for number in 1...2 {
+            _ = try await startService(
+                "cache-branch-\(number)",
+                ["cache", "--listen", "127.0.0.1:0", "--dir", configuration.directory + "/cache-branch-\(number)", "--capacity", "2GiB",
+                 "--site", "branch", "--catalog", catalog, "--name", "cache-branch-\(number)"])
+        }
+
+        progress(8, steps, "gateway of branch")
+        _ = try await startService(
+            "gateway-branch",
+            ["gateway", "--listen", "127.0.0.1:\(configuration.gatewayPort)", "--site", "branch", "--catalog", catalog,
+             "--default-image", "sample", "--name", "gateway-branch"])
+    }
+
+    /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
+    func stopService(_ name: String) async {
+        for child in children where child.name == name { await child.stop() }
+        addresses[name] = nil
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
@@ -92,10 +116,17 @@ actor LocalDeployment {
         let catalog = addresses["catalog"] ?? "?"
         var lines = ["", "icbd is up in \(configuration.directory) (logs in \(logs)):"]
         for (name, address) in addresses.sorted(by: { $0.key < $1.key }) { lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(address)") }
+        let gateway = "http://" + (addresses["gateway-branch"] ?? "?")
         lines += [
+            "Open:",
+            "  \(gateway)/                                  the status page",
+            "  \(gateway)/boot/52:54:00:12:34:56.ipxe       a workstation's iPXE script",
+            "  \(gateway)/v1/images/sample/latest/disk.raw  the disk (Range reads: curl -r 0-1048575 ...)",
             "Try:",
+            "  icbd storm --gateway \(gateway) -n 50 --disk-size \(ByteSize(bytes: configuration.diskSize))   50 workstations booting at once",
             "  icbd image show sample --catalog \(catalog) --tls-dir \(pki)",
             "  icbd node list --catalog \(catalog) --tls-dir \(pki)",
+            "  icbd replication status --catalog \(catalog) --tls-dir \(pki)",
             "  icbd site list --catalog \(catalog) --tls-dir \(pki)",
             "Press Ctrl-C to stop\(configuration.keep ? " (the data is kept for the next start)" : "").",
         ]
@@ -110,7 +141,8 @@ actor LocalDeployment {
         guard !FileManager.default.fileExists(atPath: pki + "/ca.key") else { return }
         try await ChildProcess.run(["pki", "init", "--dir", pki])
         for (role, name) in [
-            ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"), ("admin", "admin"),
+            ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"),
+            ("cache", "cache-branch-1"), ("cache", "cache-branch-2"), ("gateway", "gateway-branch"), ("admin", "admin"),
         ] {
             try await ChildProcess.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1", "--dns", "localhost"])
         }

@@ -7,7 +7,7 @@ import UnixSignals
 struct UpCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "up",
-        abstract: "Run a local two-site deployment (catalog; hq and branch sites) until Ctrl-C. Needs root (loop-mounted BTRFS).")
+        abstract: "Run a local two-site deployment (catalog; site hq; site branch with caches and a gateway) until Ctrl-C. Needs root (loop-mounted BTRFS).")
 
     @Option(help: "Directory for certificates, databases, filesystems and logs.")
     var dir = "deploy"
@@ -18,6 +18,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "Size of the sample template's disk image.")
     var diskSize = "1GiB"
 
+    @Option(help: "The gateway's HTTP port on 127.0.0.1 (0: any free one).")
+    var gatewayPort = 8080
+
     func validate() throws {
         guard getuid() == 0 else { throw ValidationError("icbd up needs root: it mounts loop-file BTRFS filesystems") }
         guard (try? ByteSize(parsing: diskSize).bytes).map({ $0 >= 64 << 20 }) == true else {
@@ -27,14 +30,10 @@ struct UpCommand: AsyncParsableCommand {
 
     func run() async throws {
         let directory = URL(fileURLWithPath: dir).standardizedFileURL.path
-        if !keep {
-            // A fresh start: what an earlier --keep run left goes.
-            for leftover in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img"] {
-                try? FileManager.default.removeItem(atPath: directory + "/" + leftover)
-            }
-        }
+        // Without --keep, every start is fresh and a stop leaves only the certificates and logs.
+        if !keep { Self.removeData(in: directory) }
         let deployment = LocalDeployment(
-            .init(directory: directory, keep: keep, diskSize: try ByteSize(parsing: diskSize).bytes))
+            .init(directory: directory, keep: keep, diskSize: try ByteSize(parsing: diskSize).bytes, gatewayPort: gatewayPort))
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         // Ctrl-C stops it at any point, also while it is still coming up.
         let outcome: Result<Void, any Error> = await withTaskGroup(of: Result<Void, any Error>?.self) { group in
@@ -60,7 +59,15 @@ struct UpCommand: AsyncParsableCommand {
         }
         say("\nstopping...")
         await deployment.stop()
+        if !keep { Self.removeData(in: directory) }
         say("stopped\(keep ? "; the data is kept in \(directory)" : "")")
         try outcome.get()
+    }
+
+    /// The catalog, the repositories' loop files and the caches: what --keep keeps.
+    static func removeData(in directory: String) {
+        for data in ["catalog.db", "catalog.db-wal", "catalog.db-shm", "hq.img", "branch.img", "cache-branch-1", "cache-branch-2", "sample"] {
+            try? FileManager.default.removeItem(atPath: directory + "/" + data)
+        }
     }
 }

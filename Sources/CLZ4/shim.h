@@ -1,0 +1,2 @@
+// lz4 block compression (Debian liblz4-dev): replication segments on slow links.
+#include <lz4.h>

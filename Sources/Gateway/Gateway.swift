@@ -1,1 +1,0 @@
-// Gateway library: filled in by its issue.

@@ -1,0 +1,46 @@
+import ICBDCore
+import ICBDRPC
+
+/// How a gateway runs; built once from the command line.
+public struct GatewayConfiguration: Sendable {
+    /// HTTP address for the boot layer; port 0 picks a free one.
+    public var listen: HostPort
+    /// The site this gateway serves: clients outside every site's CIDRs count as this site's.
+    public var site: Name
+    public var catalog: HostPort
+    /// The gateway's certificate (role `gateway`) for the catalog, caches and repositories.
+    public var tls: TLSIdentity
+    public var name: String
+    /// Peers whose `X-Forwarded-For` is believed (reverse proxies in front of the gateway).
+    public var trustedProxies: [CIDR] = []
+    /// What a workstation without an assignment boots; nil: it gets 404.
+    public var defaultImage: ImageReference?
+    /// Responses reading from upstreams at once; beyond it new ones get 503 + Retry-After.
+    public var admissionLimit = 256
+    /// Seconds a refused client is told to wait.
+    public var retryAfterSeconds = 2
+    /// Chunks read in parallel ahead of the one being written, per response.
+    public var readAhead = 4
+    /// One upstream read attempt; then the next node is tried.
+    public var attemptTimeout: Duration = .seconds(5)
+    /// How long a node that failed a read is tried last.
+    public var ejection: Duration = .seconds(30)
+    /// Recently served chunks kept in memory.
+    public var memoryCacheBytes = 256 << 20
+    /// Manifest entries kept in memory (32 bytes a chunk).
+    public var manifestCacheBytes = 64 << 20
+    /// Longer request targets get 414.
+    public var maximumURILength = 2048
+    /// A longer header field gets 431; the whole header block is capped by the HTTP decoder.
+    public var maximumHeaderFieldBytes = 8 << 10
+    /// How often the gateway heartbeats its registration.
+    public var heartbeatInterval: Duration = .seconds(5)
+
+    public init(listen: HostPort, site: Name, catalog: HostPort, tls: TLSIdentity, name: String) {
+        self.listen = listen
+        self.site = site
+        self.catalog = catalog
+        self.tls = tls
+        self.name = name
+    }
+}

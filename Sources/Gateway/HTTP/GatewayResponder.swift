@@ -1,0 +1,123 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ICBDProto
+import ICBDCore
+import Logging
+import NIOCore
+
+/// Answers every HTTP request of the gateway (ARCHITECTURE.md "HTTP surface"). Routing is by
+/// path segments so that file paths with slashes (`boot/vmlinuz`) and MACs with `%3A` route
+/// without surprises; every refusal is a short plain-text reason.
+struct GatewayResponder: HTTPResponder {
+    typealias Context = GatewayRequestContext
+
+    let configuration: GatewayConfiguration
+    let view: CatalogView
+    let manifests: ManifestStore
+    let chunks: ChunkSource
+    let memory: ChunkMemoryCache
+    let admission: AdmissionGate
+    let health: PassiveHealth
+    let metrics: GatewayMetrics
+    let logger: Logger
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        var route: String
+        var response: Response
+        do {
+            (route, response) = try await dispatch(request, context: context)
+        } catch let error as GatewayError {
+            (route, response) = ("error", Self.plain(error.status, error.reason, headers: error.headers, head: request.method == .head))
+        } catch {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            (route, response) = ("error", Self.plain(.internalServerError, "internal error", head: request.method == .head))
+        }
+        metrics.request(route: route, status: response.status.code)
+        return response
+    }
+
+    private func dispatch(_ request: Request, context: Context) async throws -> (String, Response) {
+        guard request.uri.string.utf8.count <= configuration.maximumURILength else {
+            throw GatewayError(status: .uriTooLong, reason: "the URL is longer than \(configuration.maximumURILength) bytes")
+        }
+        for field in request.headers where field.value.utf8.count > configuration.maximumHeaderFieldBytes {
+            throw GatewayError(
+                status: .requestHeaderFieldsTooLarge,
+                reason: "header \(field.name) is longer than \(configuration.maximumHeaderFieldBytes) bytes")
+        }
+        guard request.method == .get || request.method == .head else {
+            throw GatewayError(status: .methodNotAllowed, reason: "only GET and HEAD", headers: [.allow: "GET, HEAD"])
+        }
+        let segments = try RequestPath.segments(request.uri.path).get()
+        let head = request.method == .head
+        switch segments.first {
+        case nil:
+            return ("status", Self.html(StatusPage.render(gateway: self), head: head))
+        case "healthz" where segments.count == 1:
+            return ("healthz", Self.plain(.ok, "ok", head: head))
+        case "readyz" where segments.count == 1:
+            let problem = readinessProblem()
+            return ("readyz", Self.plain(problem == nil ? .ok : .serviceUnavailable, problem ?? "ready", head: head))
+        case "metrics" where segments.count == 1:
+            var response = Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(admission: admission, memory: memory))))
+            if head { response.body = .init() }
+            return ("metrics", response)
+        case "v1" where segments.count >= 2 && segments[1] == "images":
+            switch segments.count {
+            case 2: return ("images", try Listings.images(view.snapshot, head: head))
+            case 3: return ("image", try Listings.image(segments[2], view.snapshot, head: head))
+            case 4: throw GatewayError.notFound("name a file: /v1/images/IMAGE/REF/FILE")
+            default:
+                let path = segments[4...].joined(separator: "/")
+                return ("file", try await file(image: segments[2], reference: segments[3], path: path, request: request, context: context))
+            }
+        case "boot" where segments.count == 2:
+            return ("boot", try BootScript.response(segment: segments[1], request: request, gateway: self))
+        default:
+            throw GatewayError.notFound("no such page: try /v1/images, /boot/MAC.ipxe or /")
+        }
+    }
+
+    /// Nil when ready: the catalog view is loaded and some cache or repository is up.
+    func readinessProblem() -> String? {
+        guard view.isLoaded else { return "the catalog view is not loaded yet" }
+        let snapshot = view.snapshot
+        guard !(snapshot.upNodes(role: .cache) + snapshot.upNodes(role: .replicator)).isEmpty else {
+            return "no cache node or repository is up"
+        }
+        return nil
+    }
+
+    /// The site of the client: its address (or, from a trusted proxy, the nearest untrusted
+    /// address of `X-Forwarded-For`) in a site's CIDRs; otherwise the gateway's own site.
+    func clientSite(_ request: Request, context: Context, snapshot: CatalogSnapshot) -> String {
+        guard let peerText = context.remoteAddress?.ipAddress, var client = try? IPAddress(parsing: peerText) else {
+            return configuration.site.rawValue
+        }
+        let forwarded = request.headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value).joined(separator: ",")
+        if configuration.trustedProxies.contains(where: { $0.contains(client) }), !forwarded.isEmpty {
+            for hop in forwarded.split(separator: ",").reversed() {
+                guard let address = try? IPAddress(parsing: String(hop.trimmingSpaces)) else { break }
+                client = address
+                if !configuration.trustedProxies.contains(where: { $0.contains(address) }) { break }
+            }
+        }
+        return snapshot.site(of: client) ?? configuration.site.rawValue
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = [:], head: Bool = false) -> Response {
+        var fields = headers
+        fields[.contentType] = "text/plain; charset=utf-8"
+        let body = ByteBuffer(string: text + "\n")
+        fields[.contentLength] = "\(body.readableBytes)"
+        return Response(status: status, headers: fields, body: head ? .init() : .init(byteBuffer: body))
+    }
+
+    static func html(_ text: String, head: Bool) -> Response {
+        let body = ByteBuffer(string: text)
+        return Response(
+            status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentLength: "\(body.readableBytes)", .cacheControl: "no-cache"],
+            body: head ? .init() : .init(byteBuffer: body))
+    }
+}

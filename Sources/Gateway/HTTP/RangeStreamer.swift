@@ -1,0 +1,68 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Writes a byte range of a file to a response, chunk by chunk, in order. Up to `readAhead`
+/// chunks are read in parallel ahead of the one being written; a new read starts only when a
+/// chunk has been written, so a slow client slows the upstream reads and memory stays at
+/// `readAhead` chunks whatever the range. Zero chunks are written from one shared buffer of
+/// zeros, never fetched.
+struct RangeStreamer: Sendable {
+    let manifest: FileManifest
+    let readAhead: Int
+    let chunk: @Sendable (_ index: Int64, _ hash: [UInt8], _ length: Int) async throws -> ByteBuffer
+
+    /// 1 MiB of zeros, sliced for zero chunks.
+    static let zeros = ByteBuffer(repeating: 0, count: 1 << 20)
+
+    func write(_ range: ClosedRange<Int64>, to writer: inout any ResponseBodyWriter) async throws -> Int {
+        let chunkSize = manifest.chunkSize
+        let first = range.lowerBound / chunkSize
+        let last = range.upperBound / chunkSize
+        var written = 0
+        try await withThrowingTaskGroup(of: (Int64, ByteBuffer).self) { group in
+            var nextToStart = first
+            var nextToWrite = first
+            var ready: [Int64: ByteBuffer] = [:]
+            while nextToWrite <= last {
+                // Keep the window full: chunks being read or waiting to be written.
+                while nextToStart <= last, nextToStart - nextToWrite < Int64(readAhead) {
+                    let index = nextToStart
+                    nextToStart += 1
+                    guard let hash = manifest.hash(of: index) else { continue }
+                    let length = Int(manifest.length(of: index))
+                    let chunk = self.chunk
+                    group.addTask { (index, try await chunk(index, hash, length)) }
+                }
+                let chunkStart = nextToWrite * chunkSize
+                let lower = Int(max(range.lowerBound, chunkStart) - chunkStart)
+                let upper = Int(min(range.upperBound + 1, chunkStart + manifest.length(of: nextToWrite)) - chunkStart)
+                if manifest.hash(of: nextToWrite) == nil {
+                    var remaining = upper - lower
+                    while remaining > 0 {
+                        let piece = min(remaining, Self.zeros.readableBytes)
+                        try await writer.write(Self.zeros.getSlice(at: 0, length: piece) ?? ByteBuffer())
+                        remaining -= piece
+                        written += piece
+                    }
+                    nextToWrite += 1
+                    continue
+                }
+                if let buffer = ready.removeValue(forKey: nextToWrite) {
+                    guard let slice = buffer.getSlice(at: buffer.readerIndex + lower, length: upper - lower) else {
+                        throw GatewayError(status: .badGateway, reason: "chunk \(nextToWrite) came back short")
+                    }
+                    try await writer.write(slice)
+                    written += slice.readableBytes
+                    nextToWrite += 1
+                    continue
+                }
+                guard let (index, buffer) = try await group.next() else {
+                    throw GatewayError(status: .internalServerError, reason: "chunk \(nextToWrite) was never read")
+                }
+                ready[index] = buffer
+            }
+        }
+        return written
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import ICBDCore
+import ICBDProto
+import NIOCore
+
+/// The JSON listings: `/v1/images` and `/v1/images/{image}`.
+enum Listings {
+    struct ImageSummary: Encodable {
+        let name: String
+        let description: String
+        let tags: [String: Int64]
+        let versions: [Int64]
+        let url: String
+    }
+
+    struct FileEntry: Encodable {
+        let path: String
+        let size: Int64
+        let chunkSize: Int64
+        let etag: String
+        let url: String
+    }
+
+    struct VersionEntry: Encodable {
+        let number: Int64
+        let parent: Int64?
+        let state: String
+        let created: String
+        let files: [FileEntry]
+        let presentOn: [String]
+    }
+
+    struct ImageDetail: Encodable {
+        let name: String
+        let description: String
+        let tags: [String: Int64]
+        let versions: [VersionEntry]
+    }
+
+    static func images(_ snapshot: CatalogSnapshot, head: Bool) throws -> Response {
+        let images = snapshot.images.values.sorted { $0.image.name < $1.image.name }.map { entry in
+            ImageSummary(
+                name: entry.image.name, description: entry.image.description_p, tags: entry.tags.mapValues(\.version),
+                versions: entry.versions.values.filter { $0.state == .ready }.map(\.number).sorted(),
+                url: "/v1/images/\(entry.image.name)")
+        }
+        return try json(["images": images], head: head)
+    }
+
+    static func image(_ name: String, _ snapshot: CatalogSnapshot, head: Bool) throws -> Response {
+        guard let entry = snapshot.images[name] else { throw GatewayError.notFound("no image '\(name)'") }
+        let formatter = ISO8601DateFormatter()
+        let versions = entry.versions.values.sorted { $0.number < $1.number }.map { version in
+            VersionEntry(
+                number: version.number, parent: version.parent == 0 ? nil : version.parent, state: stateName(version.state),
+                created: formatter.string(from: Date(timeIntervalSince1970: Double(version.createdMs) / 1000)),
+                files: version.files.map { file in
+                    FileEntry(
+                        path: file.path, size: file.size, chunkSize: file.chunkSize, etag: "\"\(Array(file.manifestSha256).hexString)\"",
+                        url: "/v1/images/\(name)/\(version.number)/\(file.path)")
+                },
+                presentOn: snapshot.repositories(holding: name, version: version.number).sorted())
+        }
+        return try json(
+            ImageDetail(name: name, description: entry.image.description_p, tags: entry.tags.mapValues(\.version), versions: versions),
+            head: head)
+    }
+
+    static func stateName(_ state: Icbd_Catalog_V1_VersionState) -> String {
+        switch state {
+        case .publishing: "publishing"
+        case .ready: "ready"
+        case .retired: "retired"
+        default: "unknown"
+        }
+    }
+
+    private static func json(_ value: some Encodable, head: Bool) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        let body = ByteBuffer(bytes: try encoder.encode(value))
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .cacheControl: "no-cache"],
+            body: head ? .init() : .init(byteBuffer: body))
+    }
+}

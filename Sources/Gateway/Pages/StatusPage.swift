@@ -1,0 +1,108 @@
+import Foundation
+import ICBDCore
+import ICBDProto
+
+/// `/`: one self-contained HTML page for a person: sites, nodes with health, images with their
+/// versions and where each is, replication in flight, admission and memory-cache figures.
+enum StatusPage {
+    static func render(gateway: GatewayResponder) -> String {
+        let snapshot = gateway.view.snapshot
+        let ejected = gateway.health.ejected
+        let stats = gateway.memory.statistics
+        let reads = stats.hits + stats.misses
+        let hitRatio = reads == 0 ? "–" : String(format: "%.1f %%", Double(stats.hits) * 100 / Double(reads))
+        var html = """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8"><title>icbd gateway \(escape(gateway.configuration.name))</title>
+            <style>
+            body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+            h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}
+            table{border-collapse:collapse;margin:.4em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}
+            th{background:#f3f3f3}.up{color:#080}.down{color:#b00}.warn{color:#b60}
+            .figures span{display:inline-block;margin-right:2em}
+            </style></head><body>
+            <h1>icbd gateway <code>\(escape(gateway.configuration.name))</code> · site <code>\(escape(gateway.configuration.site.rawValue))</code></h1>
+            <p class="figures"><span>catalog revision <b>\(snapshot.revision)</b> (\(gateway.view.isLoaded ? "live" : "<span class=down>not loaded</span>"))</span>
+            <span>ready: <b>\(gateway.readinessProblem().map(escape) ?? "yes")</b></span>
+            <span>upstream reads in flight <b>\(gateway.admission.inUse)</b> of admission limit <b>\(gateway.admission.limit)</b></span>
+            <span>memory chunk cache <b>\(stats.bytes >> 20) MiB</b> of \(gateway.memory.capacityBytes >> 20) MiB, hit ratio <b>\(hitRatio)</b></span></p>
+
+            """
+        html += "<h2>Sites</h2><table><tr><th>site</th><th>workstation ranges</th><th>description</th></tr>"
+        for site in snapshot.sites.values.sorted(by: { $0.name < $1.name }) {
+            html += "<tr><td>\(escape(site.name))</td><td>\(escape(site.cidrs.joined(separator: ", ")))</td><td>\(escape(site.description_p))</td></tr>"
+        }
+        html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>state</th></tr>"
+        for node in snapshot.nodes.values.sorted(by: { ($0.site, $0.name) < ($1.site, $1.name) }) {
+            let state: String
+            switch node.state {
+            case .up where ejected.contains(node.name): state = "<span class=warn>up, ejected after failed reads</span>"
+            case .up: state = "<span class=up>up</span>"
+            case .draining: state = "<span class=warn>draining</span>"
+            default: state = "<span class=down>down</span>"
+            }
+            html += "<tr><td>\(escape(node.name))</td><td>\(role(node.role))</td><td>\(escape(node.site))</td><td>\(escape(node.rpcAddress))</td><td>\(state)</td></tr>"
+        }
+        html += "</table><h2>Images</h2><table><tr><th>image</th><th>version</th><th>state</th><th>tags</th><th>files</th><th>present on</th></tr>"
+        for entry in snapshot.images.values.sorted(by: { $0.image.name < $1.image.name }) {
+            for version in entry.versions.values.sorted(by: { $0.number > $1.number }) {
+                let tags = entry.tags.values.filter { $0.version == version.number }.map(\.name).sorted().joined(separator: ", ")
+                let files = version.files.map { "\(escape($0.path)) (\(ByteCount.text($0.size)))" }.joined(separator: "<br>")
+                let present = snapshot.repositories(holding: entry.image.name, version: version.number).sorted().joined(separator: ", ")
+                html += "<tr><td>\(escape(entry.image.name))</td><td>\(version.number)</td><td>\(Listings.stateName(version.state))</td>"
+                html += "<td>\(escape(tags))</td><td>\(files)</td><td>\(escape(present))</td></tr>"
+            }
+        }
+        html += "</table><h2>Replication in flight</h2>"
+        let receiving = snapshot.placements.values.filter { $0.state == .receiving }.sorted { ($0.image, $0.version) < ($1.image, $1.version) }
+        if receiving.isEmpty {
+            html += "<p>none</p>"
+        } else {
+            html += "<table><tr><th>image</th><th>version</th><th>to</th><th>detail</th></tr>"
+            for placement in receiving {
+                html += "<tr><td>\(escape(placement.image))</td><td>\(placement.version)</td><td>\(escape(placement.node))</td><td>\(escape(placement.detail))</td></tr>"
+            }
+            html += "</table>"
+        }
+        html += "<p><a href=\"/v1/images\">/v1/images</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p></body></html>\n"
+        return html
+    }
+
+    private static func role(_ role: Icbd_Catalog_V1_NodeRole) -> String {
+        switch role {
+        case .cache: "cache"
+        case .replicator: "repository"
+        case .gateway: "gateway"
+        default: "?"
+        }
+    }
+
+    static func escape(_ text: String) -> String {
+        var escaped = ""
+        for character in text {
+            switch character {
+            case "<": escaped += "&lt;"
+            case ">": escaped += "&gt;"
+            case "&": escaped += "&amp;"
+            case "\"": escaped += "&quot;"
+            case "'": escaped += "&#39;"
+            default: escaped.append(character)
+            }
+        }
+        return escaped
+    }
+}
+
+/// Sizes for people: 1.5 GiB, 300 MiB, 12 KiB.
+enum ByteCount {
+    static func text(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f ", value) + units[unit]
+    }
+}

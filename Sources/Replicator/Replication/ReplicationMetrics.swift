@@ -1,0 +1,27 @@
+import Metrics
+
+/// Replication counters (swift-metrics; exported where the process bootstraps a backend, e.g.
+/// Prometheus at `--metrics-listen`).
+struct ReplicationMetrics: Sendable {
+    private let sentRaw = Counter(label: "icbd_replication_sent_raw_bytes_total")
+    private let sentWire = Counter(label: "icbd_replication_sent_wire_bytes_total")
+    private let receivedRaw = Counter(label: "icbd_replication_received_raw_bytes_total")
+    private let receivedWire = Counter(label: "icbd_replication_received_wire_bytes_total")
+    private let transfers = Counter(label: "icbd_replication_transfers_total")
+    private let failures = Counter(label: "icbd_replication_failures_total")
+
+    init() {}
+
+    func sent(raw: Int, wire: Int) {
+        sentRaw.increment(by: raw)
+        sentWire.increment(by: wire)
+    }
+
+    func received(raw: Int, wire: Int) {
+        receivedRaw.increment(by: raw)
+        receivedWire.increment(by: wire)
+    }
+
+    func transferSucceeded() { transfers.increment() }
+    func transferFailed() { failures.increment() }
+}

@@ -1,0 +1,139 @@
+import Crypto
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import SwiftProtobuf
+
+/// The source side of a transfer (`SendVersion`): runs `btrfs send` of a version this
+/// repository holds, against the newest parent the receiver holds too, and streams it in
+/// hashed, optionally lz4-compressed segments, paced by the receiver's link rate.
+///
+/// A resume (`offset` > 0) re-runs the same send (a read-only snapshot sent against the same
+/// parent gives the same stream) and skips the prefix, telling the prefix's SHA-256 so the
+/// receiver can check that its spool holds the same stream.
+struct VersionSender: Sendable {
+    let repository: ImageRepository
+    let metrics: ReplicationMetrics
+    let logger: Logger
+
+    static let maximumParents = 64
+
+    func serve(_ request: Icbd_Replicator_V1_SendVersionRequest, to writer: RPCResponseWriter<Icbd_Replicator_V1_SendVersionSegment>, peer: PeerIdentity)
+        async throws
+    {
+        let image: Name
+        do { image = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "\(error)") }
+        guard request.version > 0 else { throw RPCError(code: .invalidArgument, message: "version must be 1 or more, not \(request.version)") }
+        guard request.parents.count <= Self.maximumParents else {
+            throw RPCError(code: .invalidArgument, message: "at most \(Self.maximumParents) parent candidates, \(request.parents.count) given")
+        }
+        guard request.offset >= 0 else { throw RPCError(code: .invalidArgument, message: "offset must not be negative") }
+        let segmentSize = request.segmentSize == 0 ? SegmentCodec.defaultSegmentSize : Int(request.segmentSize)
+        guard (SegmentCodec.minimumSegmentSize...SegmentCodec.maximumSegmentSize).contains(segmentSize) else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "segment_size must be \(SegmentCodec.minimumSegmentSize) to \(SegmentCodec.maximumSegmentSize) bytes, not \(segmentSize)")
+        }
+        var logger = logger
+        logger[metadataKey: "image"] = "\(image)"
+        logger[metadataKey: "version"] = "\(request.version)"
+        logger[metadataKey: "receiver"] = "\(peer.name)"
+
+        let path = repository.versionPath(of: image, request.version)
+        guard Subvolume.exists(at: path), let info = try? Subvolume.info(at: path), info.isReadOnly else {
+            throw RPCError(code: .notFound, message: "version \(request.version) of image '\(image)' is not on this repository")
+        }
+        let parent = try chooseParent(request, image: image)
+        var arguments = ["-q", "send"]
+        if let parent { arguments += ["-p", repository.versionPath(of: image, parent.number)] }
+        arguments.append(path)
+        logger.info(
+            "sending a version",
+            metadata: ["parent": "\(parent?.number ?? 0)", "offset": "\(request.offset)", "lz4": "\(request.lz4)"])
+
+        let command = try BtrfsCommand(arguments, readOutput: true, writeInput: false)
+        defer { command.terminate() }
+        try await withTaskCancellationHandler {
+            var hasher = SHA256()
+            var position: Int64 = 0
+            while position < request.offset {
+                guard let bytes = try await command.read(upTo: Int(min(Int64(segmentSize), request.offset - position))) else {
+                    throw RPCError(
+                        code: .failedPrecondition,
+                        message: "the send stream is \(position) bytes long, shorter than the resume offset \(request.offset): start over")
+                }
+                bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                position += Int64(bytes.readableBytes)
+            }
+            let prefix = hasher
+            try await writer.write(
+                .with {
+                    $0.header.btrfsUuid = (info.receivedUUID ?? info.uuid).uuidString.lowercased()
+                    $0.header.parent = parent?.number ?? 0
+                    $0.header.parentUuid = parent.map { ($0.info.receivedUUID ?? $0.info.uuid).uuidString.lowercased() } ?? ""
+                    $0.header.offset = request.offset
+                    $0.header.prefixSha256 = Data(prefix.finalize())
+                    $0.header.lz4 = request.lz4
+                })
+            var bucket = TokenBucket(bytesPerSecond: request.rateBytesPerSecond, burst: segmentSize)
+            while let raw = try await command.read(upTo: segmentSize) {
+                raw.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                let encoded = SegmentCodec.encode(raw, compress: request.lz4)
+                let wait = bucket.take(encoded.data.readableBytes, at: .now)
+                if wait > .zero { try await Task.sleep(for: wait) }
+                try await writer.write(
+                    .with {
+                        $0.offset = position
+                        $0.rawLength = UInt32(raw.readableBytes)
+                        $0.lz4 = encoded.lz4
+                        $0.sha256 = Data(encoded.sha256)
+                    }, payload: encoded.data)
+                metrics.sent(raw: raw.readableBytes, wire: encoded.data.readableBytes)
+                position += Int64(raw.readableBytes)
+            }
+            let exit = await command.wait()
+            guard exit.succeeded else {
+                throw RPCError(code: .internal, message: "btrfs send failed (exit \(exit.status)): \(exit.errors)")
+            }
+            let total = hasher.finalize()
+            try await writer.write(.with { $0.trailer.length = position; $0.trailer.sha256 = Data(total) })
+            logger.info("sent a version", metadata: ["bytes": "\(position - request.offset)", "stream": "\(position)"])
+        } onCancel: {
+            command.terminate()
+        }
+    }
+
+    private struct Parent {
+        let number: Int64
+        let info: Subvolume.Info
+    }
+
+    /// With a resume, the parent of the interrupted stream; else the newest candidate this
+    /// repository holds with the same identity.
+    private func chooseParent(_ request: Icbd_Replicator_V1_SendVersionRequest, image: Name) throws -> Parent? {
+        func local(_ number: Int64) -> Subvolume.Info? {
+            let path = repository.versionPath(of: image, number)
+            guard Subvolume.exists(at: path), let info = try? Subvolume.info(at: path), info.isReadOnly else { return nil }
+            return info
+        }
+        if request.offset > 0 {
+            guard request.resumeParent > 0 else { return nil }
+            guard let info = local(request.resumeParent) else {
+                throw RPCError(
+                    code: .failedPrecondition,
+                    message: "the resumed stream's parent, version \(request.resumeParent), is not on this repository: start over")
+            }
+            return Parent(number: request.resumeParent, info: info)
+        }
+        for candidate in request.parents.sorted(by: { $0.version > $1.version }) where candidate.version != request.version {
+            guard let info = local(candidate.version), let wanted = UUID(uuidString: candidate.btrfsUuid),
+                (info.receivedUUID ?? info.uuid) == wanted
+            else { continue }
+            return Parent(number: candidate.version, info: info)
+        }
+        return nil
+    }
+}

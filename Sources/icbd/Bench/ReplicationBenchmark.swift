@@ -1,0 +1,225 @@
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import Logging
+import NIOCore
+import Replicator
+import SwiftProtobuf
+
+/// `icbd bench replication`: a real catalog and two replicators on two loop-mounted BTRFS
+/// filesystems in this process; a VM-like image (zero, compressible and random regions) is
+/// published at "hq" and timed until it is present (received and verified) at "branch", full
+/// and then incrementally after 10 MiB changed, next to `btrfs send | btrfs receive` through a
+/// pipe between the same filesystems (the limit). Needs root (mount).
+struct ReplicationBenchmark {
+    var imageSize: Int64 = 1 << 30
+    var changedMebibytes = 10
+    var directory = FileManager.default.temporaryDirectory.path
+    let logger: Logger
+
+    func run() async throws -> BenchReport {
+        guard getuid() == 0 else { throw BenchError("bench replication mounts loop BTRFS filesystems: run it as root") }
+        let base = (directory as NSString).appendingPathComponent("icbd-bench-replication-\(UUID())")
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        let hq = LoopFilesystem(path: base + "/hq", size: imageSize * 3 + (512 << 20))
+        let branch = LoopFilesystem(path: base + "/branch", size: imageSize * 4 + (512 << 20))
+        defer {
+            hq.remove()
+            branch.remove()
+            try? FileManager.default.removeItem(atPath: base)
+        }
+        try hq.create()
+        try branch.create()
+        return try await measure(hq: hq.path, branch: branch.path, database: base + "/catalog.db")
+    }
+
+    private func measure(hq hqRoot: String, branch branchRoot: String, database: String) async throws -> BenchReport {
+        let authority = try CertificateAuthority.create(commonName: "icbd bench replication CA \(UUID())")
+        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+        }
+        let catalog = try CatalogService(
+            configuration: CatalogConfiguration(
+                listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try identity(.catalog, "bench-catalog"),
+                name: "bench-catalog"),
+            logger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await catalog.run() }
+            defer { group.cancelAll() }
+            let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
+            func replicator(_ name: String, site: String, root: String) throws -> ReplicatorService {
+                var configuration = ReplicatorConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name(site), catalog: catalogAddress,
+                    tls: try identity(.replicator, name), name: name)
+                configuration.heartbeatInterval = .milliseconds(500)
+                configuration.replication.scanInterval = .milliseconds(20)
+                return try ReplicatorService(configuration: configuration, logger: logger)
+            }
+            let admin = try identity(.admin, "admin")
+            return try await withRPCClient(
+                RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
+            ) { catalogClient in
+                _ = try await catalogClient.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                _ = try await catalogClient.unary(CatalogMethods.putSite, .with { $0.site.name = "branch" })
+                let hq = try replicator("bench-hq", site: "hq", root: hqRoot)
+                let branch = try replicator("bench-branch", site: "branch", root: branchRoot)
+                group.addTask { try await hq.run() }
+                group.addTask { try await branch.run() }
+                while try await catalogClient.unary(CatalogMethods.listNodes, .init()).nodes.count < 2 {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let hqAddress = HostPort(host: "127.0.0.1", port: try await hq.localAddress().port ?? 0)
+                return try await withRPCClient(
+                    RPCClientConfiguration(target: hqAddress, expectedRole: .replicator, tls: admin), logger: logger
+                ) { hqClient in
+                    let full = try await publishAndWait(version: 1, changedSeed: nil, hq: hqClient, catalog: catalogClient)
+                    let incremental = try await publishAndWait(version: 2, changedSeed: 2, hq: hqClient, catalog: catalogClient)
+                    let image = try Name("bench")
+                    let v1 = hq.repository.versionPath(of: image, 1)
+                    let v2 = hq.repository.versionPath(of: image, 2)
+                    let pipeDirectory = branchRoot + "/pipe"
+                    try FileManager.default.createDirectory(atPath: pipeDirectory, withIntermediateDirectories: true)
+                    let pipeFull = try BtrfsPipe.time(send: [v1], receiveInto: pipeDirectory)
+                    let pipeIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: pipeDirectory)
+                    var report = BenchReport(bench: "replication")
+                    let mib = imageSize >> 20
+                    report.figures.append(
+                        BenchFigure(
+                            name: "full replication of a \(mib) MiB VM-like image", value: full.seconds, unit: "s",
+                            baseline: .init(name: "btrfs send | btrfs receive (pipe)", value: pipeFull.seconds),
+                            ratio: full.seconds / pipeFull.seconds, goal: "ratio <= 1.5", met: full.seconds / pipeFull.seconds <= 1.5))
+                    report.figures.append(
+                        BenchFigure(
+                            name: "incremental replication, \(changedMebibytes) MiB changed", value: incremental.seconds, unit: "s",
+                            baseline: .init(name: "btrfs send -p | btrfs receive (pipe)", value: pipeIncremental.seconds),
+                            ratio: incremental.seconds / pipeIncremental.seconds, goal: "value <= 0.5 s", met: incremental.seconds <= 0.5))
+                    return report
+                }
+            }
+        }
+    }
+
+    /// Publishes a version of the image at hq and returns how long from the end of the publish
+    /// until the branch reports it present (received and verified).
+    private func publishAndWait(version: Int64, changedSeed: UInt64?, hq: RPCClient, catalog: RPCClient) async throws -> Duration {
+        let size = imageSize
+        let changed = changedMebibytes
+        _ = try await hq.clientStreaming(ReplicatorMethods.publish) { writer in
+            try await writer.write(.with { $0.start.image = "bench"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = size }] })
+            var generator = BenchRandom(seed: 1)
+            var changes = BenchRandom(seed: changedSeed ?? 0)
+            for mib in 0..<Int(size >> 20) {
+                var piece = VMLikeImage.mebibyte(mib, generator: &generator)
+                if changedSeed != nil, mib % 8 == 0, mib / 8 < changed {
+                    piece = VMLikeImage.random(&changes)
+                }
+                try await writer.write(.with { $0.file = 0; $0.offset = Int64(mib) << 20 }, payload: piece)
+            }
+        }
+        let published = ContinuousClock.now
+        while true {
+            let placements = try await catalog.unary(
+                CatalogMethods.listPlacements, .with { $0.image = "bench"; $0.node = "bench-branch" }
+            ).placements
+            if let placement = placements.first(where: { $0.version == version }) {
+                if placement.state == .present { return ContinuousClock.now - published }
+                if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+/// The bench image: of every 4 MiB, 2 random, 1 compressible (text-like), 1 zero.
+enum VMLikeImage {
+    static func mebibyte(_ index: Int, generator: inout BenchRandom) -> ByteBuffer {
+        switch index % 4 {
+        case 0, 1: return random(&generator)
+        case 2:
+            var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+            let line = Array("lorem ipsum dolor sit amet, consectetur adipiscing elit \(index)\n".utf8)
+            while buffer.readableBytes + line.count <= 1 << 20 { buffer.writeBytes(line) }
+            buffer.writeRepeatingByte(0x20, count: (1 << 20) - buffer.readableBytes)
+            return buffer
+        default: return ByteBuffer(repeating: 0, count: 1 << 20)
+        }
+    }
+
+    static func random(_ generator: inout BenchRandom) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
+        for _ in 0..<(1 << 17) { buffer.writeInteger(generator.next()) }
+        return buffer
+    }
+}
+
+/// SplitMix64: the same image in every run.
+struct BenchRandom {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `btrfs send ARGS | btrfs receive DIR`, two processes joined by a pipe (no shell).
+enum BtrfsPipe {
+    static func time(send arguments: [String], receiveInto directory: String) throws -> Duration {
+        let send = Process()
+        send.executableURL = URL(fileURLWithPath: "/bin/btrfs")
+        send.arguments = ["-q", "send"] + arguments
+        let receive = Process()
+        receive.executableURL = URL(fileURLWithPath: "/bin/btrfs")
+        receive.arguments = ["-q", "receive", directory]
+        let pipe = Pipe()
+        send.standardOutput = pipe
+        receive.standardInput = pipe
+        let start = ContinuousClock.now
+        try receive.run()
+        try send.run()
+        send.waitUntilExit()
+        receive.waitUntilExit()
+        let elapsed = ContinuousClock.now - start
+        guard send.terminationStatus == 0, receive.terminationStatus == 0 else {
+            throw BenchError("btrfs send | btrfs receive failed (\(send.terminationStatus), \(receive.terminationStatus))")
+        }
+        return elapsed
+    }
+}
+
+/// A BTRFS filesystem on a loop file for the bench, always unmounted and removed.
+struct LoopFilesystem {
+    let path: String
+    let size: Int64
+
+    func create() throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        try Self.run("/usr/bin/truncate", ["-s", "\(size)", path + ".img"])
+        try Self.run("/sbin/mkfs.btrfs", ["-q", "-f", path + ".img"])
+        try Self.run("/bin/mount", ["-o", "loop", path + ".img", path])
+    }
+
+    func remove() {
+        _ = try? Self.run("/bin/umount", [path])
+        try? FileManager.default.removeItem(atPath: path)
+        try? FileManager.default.removeItem(atPath: path + ".img")
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
+        }
+    }
+}

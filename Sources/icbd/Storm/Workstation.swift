@@ -1,0 +1,87 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One simulated diskless workstation booting through a gateway the way iPXE and the iCBD boot
+/// layer do: its boot script, the kernel and initrd it names, then its boot trace of the disk
+/// as Range reads. Every byte is checked against what the template holds; a 503 is retried
+/// after its Retry-After, as iPXE does.
+struct Workstation: Sendable {
+    let mac: String
+    let gateway: String  // http://HOST:PORT
+    let expected: ExpectedTemplate
+
+    /// Boots once; returns the bytes read. Throws, saying what was wrong, on a failed or wrong read.
+    func boot(with client: HTTPClient) async throws -> Int64 {
+        let script = String(decoding: try await get("\(gateway)/boot/\(mac).ipxe", client: client), as: UTF8.self)
+        guard script.hasPrefix("#!ipxe") else { throw StormError("\(mac): the boot script is not an iPXE script: \(script.prefix(200))") }
+        let kernelURL = try url(after: "kernel", in: script)
+        let initrdURL = try url(after: "initrd", in: script)
+        var bytes: Int64 = 0
+        for (url, want) in [(kernelURL, expected.kernel), (initrdURL, expected.initrd)] {
+            let body = try await get(url, client: client)
+            guard body.count == want.count, body == want else {
+                throw StormError("\(mac): \(url) served \(body.count) bytes that are not the template's \(want.count)")
+            }
+            bytes += Int64(body.count)
+        }
+        let disk = String(kernelURL[..<(kernelURL.lastIndex(of: "/") ?? kernelURL.endIndex)]) + "/disk.raw"
+        for (index, read) in expected.trace.reads.enumerated() {
+            let body = try await get(disk, client: client, range: read)
+            guard body == expected.traceBytes[index] else {
+                throw StormError("\(mac): bytes \(read.offset)-\(read.offset + Int64(read.length) - 1) of \(disk) are not the template's")
+            }
+            bytes += Int64(body.count)
+        }
+        return bytes
+    }
+
+    private func url(after command: String, in script: String) throws -> String {
+        guard let line = script.split(separator: "\n").first(where: { $0.hasPrefix(command + " ") }),
+            let target = line.split(separator: " ").dropFirst().first
+        else { throw StormError("\(mac): the boot script has no `\(command)` line:\n\(script)") }
+        return target.hasPrefix("http") ? String(target) : gateway + (target.hasPrefix("/") ? "" : "/") + target
+    }
+
+    /// GET, following 503 + Retry-After (at most 30 times), expecting 200, or 206 for a range.
+    private func get(_ url: String, client: HTTPClient, range: BootTrace.Read? = nil) async throws -> [UInt8] {
+        var request = HTTPClientRequest(url: url)
+        if let range { request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.offset + Int64(range.length) - 1)") }
+        for _ in 0..<30 {
+            let response = try await client.execute(request, timeout: .seconds(120))
+            let body = try await response.body.collect(upTo: 256 << 20)
+            switch response.status {
+            case .ok where range == nil, .partialContent where range != nil:
+                return Array(body.readableBytesView)
+            case .serviceUnavailable:
+                let wait = Int(response.headers.first(name: "Retry-After") ?? "") ?? 1
+                try await Task.sleep(for: .milliseconds(min(wait, 2) * 500))
+            default:
+                throw StormError("\(mac): GET \(url)\(range.map { " (bytes \($0.offset)+\($0.length))" } ?? ""): \(response.status): \(String(buffer: body).prefix(200))")
+            }
+        }
+        throw StormError("\(mac): GET \(url): still 503 after 30 tries")
+    }
+}
+
+/// What every workstation must read: the template's kernel, initrd and the trace's disk bytes.
+struct ExpectedTemplate: Sendable {
+    let kernel: [UInt8]
+    let initrd: [UInt8]
+    let trace: BootTrace
+    let traceBytes: [[UInt8]]
+
+    init(template: SampleTemplate, trace: BootTrace) {
+        kernel = Array(template.kernel)
+        initrd = Array(template.initrd)
+        self.trace = trace
+        let disk = template.disk
+        traceBytes = trace.reads.map { disk.bytes(at: $0.offset, count: $0.length) }
+    }
+}
+
+struct StormError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

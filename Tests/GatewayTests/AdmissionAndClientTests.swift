@@ -1,0 +1,78 @@
+import Foundation
+import Gateway
+import ICBDCore
+import Testing
+
+/// Boot-storm admission and real HTTP clients (curl, qemu's curl block driver).
+@Suite("Gateway admission and real clients", .serialized)
+struct AdmissionAndClientTests {
+    @Test func beyondTheLimitUpstreamReadsGet503WhileCachedReadsFlow() async throws {
+        try await GatewayDeployment.with(configure: { $0.admissionLimit = 1; $0.readAhead = 2 }) { deployment in
+            let disk = sampleDisk(mebibytes: 40)
+            try await deployment.publish("win11", [("disk.raw", disk)])
+            let url = deployment.base + "/v1/images/win11/1/disk.raw"
+            // Chunk 0 in the gateway's memory.
+            #expect(try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=0-99")]).status == 206)
+            // A slow client holds the one upstream slot.
+            let slow = Process()
+            slow.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            slow.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "20K", url]
+            try slow.run()
+            // SIGKILL: the test process blocks SIGTERM (service lifecycle), and children inherit that.
+            defer { if slow.isRunning { kill(slow.processIdentifier, SIGKILL) } }
+            try await deployment.waitUntil("the slow client holds the slot") {
+                String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+                    .contains("icbd_gateway_upstream_responses_in_flight 1")
+            }
+            let refused = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(39 << 20)-\((39 << 20) + 99)")])
+            #expect(refused.status == 503)
+            #expect(refused.headers["retry-after"] == "2")
+            let cached = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=10-19")])
+            #expect(cached.status == 206 && cached.body == Array(disk[10...19]))
+            let zeros = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(3 << 20)-\((3 << 20) + 9)")])
+            #expect(zeros.status == 206 && zeros.body == [UInt8](repeating: 0, count: 10))
+            let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("icbd_gateway_admissions_rejected_total 1"))
+            kill(slow.processIdentifier, SIGKILL)
+            slow.waitUntilExit()
+            try await deployment.waitUntil("the slot is free again") {
+                try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(39 << 20)-\((39 << 20) + 99)")]).status == 206
+            }
+        }
+    }
+
+    @Test func qemuReadsADiskImageThroughTheGateway() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-img") else {
+            print("skipped: qemu-img is not installed (scripts/bootstrap installs qemu-utils and qemu-block-extra)")
+            return
+        }
+        try await GatewayDeployment.with { deployment in
+            let disk = sampleDisk(mebibytes: 12, tail: 0)
+            try await deployment.publish("win11", [("disk.raw", disk)])
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-\(UUID()).raw").path
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let source = "json:{\"file.driver\":\"http\",\"file.url\":\"\(deployment.base)/v1/images/win11/1/disk.raw\",\"file.readahead\":0}"
+            let convert = Process()
+            convert.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
+            convert.arguments = ["convert", "-f", "raw", "-O", "raw", source, output]
+            let errors = Pipe()
+            convert.standardError = errors
+            try convert.run()
+            let message = errors.fileHandleForReading.readDataToEndOfFile()
+            convert.waitUntilExit()
+            #expect(convert.terminationStatus == 0, "\(String(decoding: message, as: UTF8.self))")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(disk))
+
+            let read = Process()
+            read.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-io")
+            read.arguments = ["-r", "-f", "raw", "-c", "read -P 0 \(3 << 20) 1M", source]
+            let readOutput = Pipe()
+            read.standardOutput = readOutput
+            try read.run()
+            let text = String(decoding: readOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            read.waitUntilExit()
+            #expect(read.terminationStatus == 0)
+            #expect(text.contains("read 1048576/1048576 bytes"), "\(text)")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import ICBDCore
+import Testing
+
+@testable import Gateway
+
+@Suite("HTTP ranges, validators and paths, as plain values")
+struct HTTPSemanticsTests {
+    @Test(arguments: [
+        ("bytes=0-99", ByteRangeRequest.partial(0...99)),
+        ("bytes=100-", .partial(100...999)),
+        ("bytes=-10", .partial(990...999)),
+        ("bytes=-5000", .partial(0...999)),
+        ("bytes=990-5000", .partial(990...999)),
+        ("bytes = 5-9", .partial(5...9)),
+        ("bytes=1000-", .unsatisfiable),
+        ("bytes=-0", .unsatisfiable),
+        ("bytes=0-1,5-9", .whole),
+        ("bytes=5000-6000,0-1", .whole),
+        ("bytes=5000-6000,7000-", .unsatisfiable),
+        ("items=0-5", .whole),
+        ("bytes=9-5", .malformed("")),
+        ("bytes=a-5", .malformed("")),
+        ("bytes=5", .malformed("")),
+        ("bytes=+5-9", .malformed("")),
+        ("bytes=99999999999999999999-", .malformed("")),
+        ("garbage", .malformed("")),
+    ])
+    func rangeHeaders(header: String, expected: ByteRangeRequest) {
+        let parsed = ByteRangeRequest(header: header, size: 1000)
+        if case .malformed = expected {
+            guard case .malformed = parsed else { Issue.record("\(header): \(parsed)"); return }
+        } else {
+            #expect(parsed == expected, "\(header)")
+        }
+    }
+
+    @Test func emptyFilesHaveNoSatisfiableRange() {
+        #expect(ByteRangeRequest(header: "bytes=0-", size: 0) == .unsatisfiable)
+        #expect(ByteRangeRequest(header: nil, size: 0) == .whole)
+    }
+
+    @Test func validators() {
+        let digest = [UInt8](repeating: 0xab, count: 32)
+        let modified = Date(timeIntervalSince1970: 1_700_000_000)
+        let validators = EntityValidators(manifestDigest: digest, lastModified: modified)
+        #expect(validators.etag == "\"" + String(repeating: "ab", count: 32) + "\"")
+        #expect(validators.notModified(ifNoneMatch: validators.etag))
+        #expect(validators.notModified(ifNoneMatch: "\"x\", W/\(validators.etag)"))
+        #expect(validators.notModified(ifNoneMatch: "*"))
+        #expect(!validators.notModified(ifNoneMatch: "\"other\""))
+        #expect(!validators.notModified(ifNoneMatch: nil))
+        #expect(validators.rangeApplies(ifRange: nil))
+        #expect(validators.rangeApplies(ifRange: validators.etag))
+        #expect(!validators.rangeApplies(ifRange: "W/\(validators.etag)"))
+        #expect(!validators.rangeApplies(ifRange: "\"other\""))
+        #expect(validators.rangeApplies(ifRange: HTTPDate.format(modified)))
+        #expect(!validators.rangeApplies(ifRange: HTTPDate.format(modified.addingTimeInterval(1))))
+        #expect(HTTPDate.format(Date(timeIntervalSince1970: 784_111_777)) == "Sun, 06 Nov 1994 08:49:37 GMT")
+        #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == Date(timeIntervalSince1970: 784_111_777))
+    }
+
+    @Test func pathsNeverClimb() throws {
+        #expect(try RequestPath.segments("/v1/images/win11/1/boot/vmlinuz").get() == ["v1", "images", "win11", "1", "boot", "vmlinuz"])
+        #expect(try RequestPath.segments("/boot/52%3A54%3A00%3A12%3A34%3A56.ipxe").get() == ["boot", "52:54:00:12:34:56.ipxe"])
+        #expect(try RequestPath.segments("/v1/images/").get() == ["v1", "images"])
+        for bad in ["/v1/images/win11/1/../x", "/v1/images/win11/1/%2e%2e/x", "/v1/images/win11/1/a%2Fb", "/v1/%00", "/v1/%zz", "v1"] {
+            #expect(throws: GatewayError.self, "\(bad)") { try RequestPath.segments(bad).get() }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import AsyncHTTPClient
+import CacheNode
+import Catalog
+import Crypto
+import Foundation
+import Gateway
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import ICBDTestSupport
+import Logging
+import NIOCore
+import NIOHTTP1
+import Replicator
+import SwiftProtobuf
+import Synchronization
+
+/// A catalog, a replicator on a loop-mounted BTRFS and a gateway, in process, with real TLS;
+/// admin clients of the catalog and the replicator, and an HTTP client of the gateway.
+struct GatewayDeployment {
+    let catalog: RPCClient
+    let replicator: RPCClient
+    let http: HTTPClient
+    let base: String
+    let catalogAddress: HostPort
+    let mint: (Role, String) throws -> TLSIdentity
+    let caches: CacheNodes
+
+    /// Cache nodes running in process, each in its own task so that a test can stop one.
+    final class CacheNodes: Sendable {
+        private let running = Mutex<[String: Task<Void, any Error>]>([:])
+
+        func start(_ service: CacheService, name: String) {
+            running.withLock { $0[name] = Task { try await service.run() } }
+        }
+
+        /// Stops the cache node `name` (its server closes its connections) and waits for it.
+        func stop(_ name: String) async {
+            guard let task = running.withLock({ $0.removeValue(forKey: name) }) else { return }
+            task.cancel()
+            _ = await task.result
+        }
+
+        func stopAll() async {
+            for name in running.withLock({ Array($0.keys) }) { await stop(name) }
+        }
+    }
+
+    static func with(
+        caches cacheNodes: [(name: String, site: String)] = [],
+        configure: (inout GatewayConfiguration) -> Void = { _ in },
+        _ body: (GatewayDeployment) async throws -> Void
+    ) async throws {
+        _ = try await LoopBtrfs.with(size: "1G") { root in
+            var logger = Logger(label: "test")
+            logger.logLevel = .critical
+            let authority = try CertificateAuthority.create(commonName: "icbd gateway test CA \(UUID())")
+            let mint: (Role, String) throws -> TLSIdentity = { role, name in
+                try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+            }
+            let database = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID()).db").path
+            defer { try? FileManager.default.removeItem(atPath: database) }
+            let catalogService = try CatalogService(
+                configuration: CatalogConfiguration(
+                    listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
+                logger: logger)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await catalogService.run() }
+                defer { group.cancelAll() }
+                let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
+                let admin = try mint(.admin, "admin")
+                try await withRPCClient(
+                    RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
+                ) { catalog in
+                    _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq"; $0.site.cidrs = ["10.1.0.0/16"] })
+                    _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "branch"; $0.site.cidrs = ["10.2.0.0/16"] })
+                    var replicatorConfiguration = ReplicatorConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
+                        tls: try mint(.replicator, "repo-hq"), name: "repo-hq")
+                    replicatorConfiguration.heartbeatInterval = .milliseconds(200)
+                    let replicator = try ReplicatorService(configuration: replicatorConfiguration, logger: logger)
+                    group.addTask { try await replicator.run() }
+                    let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
+                    let caches = CacheNodes()
+                    let cacheRoot = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-caches-\(UUID())").path
+                    defer { try? FileManager.default.removeItem(atPath: cacheRoot) }
+                    for node in cacheNodes {
+                        var configuration = CacheConfiguration(
+                            listen: HostPort(host: "127.0.0.1", port: 0), directory: cacheRoot + "/" + node.name, capacity: 512 << 20,
+                            site: try Name(node.site), catalog: catalogAddress, tls: try mint(.cache, node.name), name: node.name)
+                        configuration.heartbeatInterval = .milliseconds(200)
+                        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+                        caches.start(try CacheService(configuration: configuration, logger: logger), name: node.name)
+                    }
+                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.filter({ $0.state == .up }).count < 1 + cacheNodes.count {
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                    var gatewayConfiguration = GatewayConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
+                        tls: try mint(.gateway, "gw-hq"), name: "gw-hq")
+                    gatewayConfiguration.attemptTimeout = .seconds(2)
+                    configure(&gatewayConfiguration)
+                    let gateway = try GatewayService(configuration: gatewayConfiguration, logger: logger)
+                    group.addTask { try await gateway.run() }
+                    let port = try await gateway.localAddress().port ?? 0
+                    let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                    do {
+                        try await withRPCClient(
+                            RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
+                        ) { replicatorClient in
+                            try await body(
+                                GatewayDeployment(
+                                    catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
+                                    catalogAddress: catalogAddress, mint: mint, caches: caches))
+                        }
+                    } catch {
+                        try? await http.shutdown()
+                        await caches.stopAll()
+                        throw error
+                    }
+                    try await http.shutdown()
+                    await caches.stopAll()
+                }
+            }
+        }
+    }
+
+    /// One HTTP exchange; the body is collected (up to 256 MiB).
+    func request(
+        _ path: String, method: HTTPMethodName = .GET, headers: [(String, String)] = []
+    ) async throws -> (status: Int, headers: [String: String], body: [UInt8]) {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method.nio
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await http.execute(request, timeout: .seconds(60))
+        var fields: [String: String] = [:]
+        for field in response.headers { fields[field.name.lowercased()] = field.value }
+        let body = try await response.body.collect(upTo: 256 << 20)
+        return (Int(response.status.code), fields, Array(body.readableBytesView))
+    }
+
+    /// Publishes `files` as the next version of `image` and waits until the gateway lists it.
+    @discardableResult
+    func publish(_ image: String, _ files: [(String, [UInt8])]) async throws -> Icbd_Replicator_V1_PublishResponse {
+        let published = try await replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+            try await writer.write(
+                .with {
+                    $0.start.image = image
+                    $0.start.files = files.map { file in .with { $0.path = file.0; $0.size = Int64(file.1.count) } }
+                })
+            for (index, file) in files.enumerated() {
+                for start in stride(from: 0, to: file.1.count, by: 1 << 20) {
+                    let piece = ByteBuffer(bytes: file.1[start..<min(start + (1 << 20), file.1.count)])
+                    try await writer.write(.with { $0.file = UInt32(index); $0.offset = Int64(start) }, payload: piece)
+                }
+            }
+        }
+        try await waitUntil("the gateway lists \(image) v\(published.version)") {
+            let answer = try await request("/v1/images/\(image)/\(published.version)/\(files[0].0)", method: .HEAD)
+            return answer.status == 200
+        }
+        return published
+    }
+
+    /// Polls `condition` every 20 ms, at most 15 s (a bound against hangs, not a timing claim).
+    func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<750 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw DeploymentError("gave up waiting until \(what)")
+    }
+}
+
+enum HTTPMethodName {
+    case GET, HEAD, POST
+    var nio: NIOHTTP1.HTTPMethod {
+        switch self {
+        case .GET: .GET
+        case .HEAD: .HEAD
+        case .POST: .POST
+        }
+    }
+}
+
+struct DeploymentError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A disk of `mebibytes` MiB plus `tail` bytes: distinct data per MiB, MiB 3 all zeros.
+func sampleDisk(mebibytes: Int, tail: Int = 12345, seed: UInt8 = 1) -> [UInt8] {
+    var bytes = [UInt8](repeating: 0, count: (mebibytes << 20) + tail)
+    var state = UInt64(seed) &* 0x9e37_79b9_7f4a_7c15 | 1
+    for index in stride(from: 0, to: bytes.count, by: 8) where index >> 20 != 3 {
+        state ^= state << 13
+        state ^= state >> 7
+        state ^= state << 17
+        for offset in 0..<min(8, bytes.count - index) { bytes[index + offset] = UInt8(truncatingIfNeeded: state >> (offset * 8)) }
+    }
+    return bytes
+}

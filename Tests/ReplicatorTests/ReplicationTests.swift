@@ -1,0 +1,335 @@
+import Catalog
+import Foundation
+import ICBDCore
+import ICBDProto
+import ICBDRPC
+import ICBDTestSupport
+import Logging
+import NIOCore
+@testable import Replicator
+import SwiftProtobuf
+import Testing
+
+/// The stream and wire bytes and whether it was incremental, from a `present` placement's detail.
+func transferFacts(_ detail: String) -> (incremental: Bool, streamBytes: Int64, wireBytes: Int64)? {
+    guard let stream = detail.range(of: #"\d+ stream bytes"#, options: .regularExpression),
+        let wire = detail.range(of: #"\d+ on the wire"#, options: .regularExpression)
+    else { return nil }
+    return (
+        detail.contains("incremental from"), Int64(detail[stream].filter(\.isNumber)) ?? 0,
+        Int64(detail[wire].filter(\.isNumber)) ?? 0
+    )
+}
+
+@Suite("Replication between two real repositories on loop-mounted BTRFS, with a real catalog", .serialized)
+struct ReplicationTests {
+    @Test func versionsArriveVerifiedAndTheSecondGoesIncrementally() async throws {
+        try await ReplicationDeployment.with { deployment in
+            let image = try Name("win11")
+            let v1Disk = vmLikeDisk(mebibytes: 48, seed: 1)
+            let kernel = Array("vmlinuz bytes".utf8)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", v1Disk), ("boot/vmlinuz", kernel)])
+            let first = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(first.state == .present, "\(first.detail)")
+            let full = try #require(transferFacts(first.detail))
+            #expect(!full.incremental)
+
+            let received = try Subvolume.info(at: deployment.branchRepository.versionPath(of: image, 1))
+            #expect(received.isReadOnly)
+            #expect(received.receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            let copy = try Data(contentsOf: URL(fileURLWithPath: deployment.branchRepository.versionPath(of: image, 1) + "/disk.raw"))
+            #expect(copy == Data(v1Disk))
+
+            // v2 changes 10 MiB: it goes against v1, so only about that much crosses.
+            let v2Disk = changed(v1Disk, mebibytes: 10, seed: 2)
+            let v2 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", v2Disk), ("boot/vmlinuz", kernel)])
+            let second = try await deployment.settledPlacement(image: "win11", version: 2)
+            #expect(second.state == .present, "\(second.detail)")
+            let incremental = try #require(transferFacts(second.detail))
+            #expect(incremental.incremental)
+            #expect(incremental.streamBytes > 10 << 20)
+            #expect(incremental.streamBytes < full.streamBytes / 2)
+            let v2Info = try Subvolume.info(at: deployment.branchRepository.versionPath(of: image, 2))
+            #expect(v2Info.receivedUUID == UUID(uuidString: v2.btrfsUuid))
+            let copy2 = try Data(contentsOf: URL(fileURLWithPath: deployment.branchRepository.versionPath(of: image, 2) + "/disk.raw"))
+            #expect(copy2 == Data(v2Disk))
+            // A fast (unconfigured) link: no compression.
+            #expect(incremental.wireBytes == incremental.streamBytes)
+            // Nothing is left in the spool.
+            let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty)
+        }
+    }
+}
+
+@Suite("Links, faults and retries of replication on real BTRFS", .serialized)
+struct ReplicationLinkTests {
+    @Test func aSlowLinkGetsCompressionAndTheVersionStillArrivesIntact() async throws {
+        try await ReplicationDeployment.with { deployment in
+            // A 40 MB/s WAN link between the sites: lz4 on, paced by the sender.
+            let revision = try await deployment.siteRevision("branch")
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putSite,
+                .with {
+                    $0.site.name = "branch"
+                    $0.site.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = 40_000_000 }]
+                    $0.expectedRevision = revision
+                })
+            let disk = vmLikeDisk(mebibytes: 16, seed: 5)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(placement.state == .present, "\(placement.detail)")
+            let facts = try #require(transferFacts(placement.detail))
+            #expect(facts.wireBytes < facts.streamBytes * 9 / 10)
+            let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+        }
+    }
+
+    @Test func aFullReceiverFailsClearlyRemovesThePartialAndKeepsServingTheRest() async throws {
+        try await ReplicationDeployment.with(branchSize: "256M", configure: { $0.maximumAttempts = 2 }) { deployment in
+            let small = vmLikeDisk(mebibytes: 2, seed: 1)
+            _ = try await publish(deployment.hq, image: "tiny", files: [("disk.raw", small)])
+            #expect(try await deployment.settledPlacement(image: "tiny", version: 1).state == .present)
+            // 200 MiB of random data cannot arrive on a 256 MiB filesystem (spool and snapshot).
+            var big = [UInt8](repeating: 0, count: 200 << 20)
+            var generator = SeededGenerator(seed: 11)
+            fillRandom(&big, 0..<big.count, &generator)
+            _ = try await publish(deployment.hq, image: "big", files: [("disk.raw", big)])
+            big = []
+            let failed = try await deployment.settledPlacement(image: "big", version: 1)
+            #expect(failed.state == .failed)
+            #expect(failed.detail.contains("full"), "\(failed.detail)")
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("big"), 1)))
+            let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).filter { $0.hasPrefix("big.") }.isEmpty)
+            // The other image is still there and intact.
+            let tiny = deployment.branchRepository.versionPath(of: try Name("tiny"), 1)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: tiny + "/disk.raw")) == Data(small))
+        }
+    }
+
+    @Test func aReceivingReplicatorKilledMidTransferResumesAfterItsRestart() async throws {
+        try await ReplicationDeployment.with(startBranch: false) { deployment in
+            // A slow link (8 MB/s), so the transfer is surely under way when the replicator stops.
+            let revision = try await deployment.siteRevision("branch")
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.putSite,
+                .with {
+                    $0.site.name = "branch"
+                    $0.site.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = 8_000_000 }]
+                    $0.expectedRevision = revision
+                })
+            let disk = vmLikeDisk(mebibytes: 48, seed: 21)
+            let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let first = try deployment.makeBranch()
+            let running = Task { try await first.run() }
+            // Wait until some megabytes arrived, then kill the replicator (its task, its children).
+            var receiving = false
+            for _ in 0..<2000 where !receiving {
+                let placements = try await deployment.catalog.unary(
+                    CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+                receiving = placements.contains { $0.state == .receiving && $0.detail.range(of: #": [1-9]\d{6,} "#, options: .regularExpression) != nil }
+                if !receiving { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            #expect(receiving)
+            running.cancel()
+            _ = await running.result
+            let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            // Never a half-received snapshot that counts as present.
+            let placements = try await deployment.catalog.unary(
+                CatalogMethods.listPlacements, .with { $0.image = "win11"; $0.node = "repo-branch" }).placements
+            #expect(!placements.contains { $0.state == .present })
+
+            let second = try deployment.makeBranch()
+            let again = Task { try await second.run() }
+            defer { again.cancel() }
+            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+            #expect(placement.state == .present, "\(placement.detail)")
+            #expect(placement.detail.contains("resumed at"), "\(placement.detail)")
+            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+            again.cancel()
+            _ = await again.result
+        }
+    }
+
+    @Test func linkSettingsFollowTheConfiguredRate() {
+        func sites(_ rate: Int64) -> [Icbd_Catalog_V1_Site] {
+            [.with { $0.name = "branch"; $0.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = rate }] }, .with { $0.name = "hq" }]
+        }
+        var configuration = ReplicationConfiguration()
+        let slow = LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration)
+        #expect(slow.rateBytesPerSecond == 12_500_000 && slow.lz4)
+        #expect(LinkSettings(from: "branch", to: "hq", sites: sites(12_500_000), configuration: configuration).lz4)
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(1_250_000_000), configuration: configuration).lz4)
+        let unlimited = LinkSettings(from: "hq", to: "branch", sites: sites(0), configuration: configuration)
+        #expect(unlimited.rateBytesPerSecond == 0 && !unlimited.lz4)
+        configuration.forceCompression = true
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(0), configuration: configuration).lz4)
+        configuration.forceCompression = false
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration).lz4)
+    }
+
+    @Test func theTokenBucketPacesToItsRateAndBackoffGrowsWithJitterUpToItsCap() {
+        var bucket = TokenBucket(bytesPerSecond: 1_000_000, burst: 100_000)
+        let start = ContinuousClock.now
+        #expect(bucket.take(100_000, at: start) == .zero)
+        // The burst is spent: another 500 kB must wait half a second.
+        let wait = bucket.take(500_000, at: start)
+        #expect(wait >= .milliseconds(499) && wait <= .milliseconds(501))
+        var unlimited = TokenBucket(bytesPerSecond: 0, burst: 1)
+        #expect(unlimited.take(1 << 30, at: start) == .zero)
+
+        var configuration = ReplicationConfiguration()
+        configuration.initialBackoff = .seconds(2)
+        configuration.maximumBackoff = .seconds(60)
+        for failures in 1...12 {
+            let delay = configuration.backoff(afterFailures: failures)
+            let base = min(Duration.seconds(2) * (1 << (failures - 1)), .seconds(60))
+            #expect(delay >= base / 2 && delay <= base)
+        }
+    }
+}
+
+/// Counts what a pull reported, across attempts.
+final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last = VersionPull.Progress()
+    func record(_ progress: VersionPull.Progress) { lock.withLock { last = progress } }
+    func reset() { lock.withLock { last = VersionPull.Progress() } }
+    var latest: VersionPull.Progress { lock.withLock { last } }
+}
+
+@Suite("Resumable, verified transfers of one version", .serialized)
+struct VersionPullTests {
+    func target(_ deployment: ReplicationDeployment, image: String, version: Int64, identityOf other: String? = nil) async throws
+        -> VersionPull.Target
+    {
+        let answer = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = image })
+        let described = try #require(answer.versions.first { $0.number == version })
+        var identity = try #require(UUID(uuidString: described.btrfsUuid))
+        if let other {
+            let otherAnswer = try await deployment.catalog.unary(CatalogMethods.getImage, .with { $0.name = other })
+            let otherVersion = try #require(otherAnswer.versions.first)
+            identity = try #require(UUID(uuidString: otherVersion.btrfsUuid))
+        }
+        return VersionPull.Target(image: try Name(image), version: version, identity: identity, files: described.files)
+    }
+
+    @Test func aTransferCutAtRandomPointsResumesFromTheSpoolAndEndsVerified() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            let disk = vmLikeDisk(mebibytes: 48, seed: 7)
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.replicator, "repo-branch"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1))
+            let versionPath = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
+            // What an interrupted receive leaves: a writable v1 without received_uuid.
+            try FileManager.default.createDirectory(atPath: deployment.branchRepository.directory(of: try Name("win11")), withIntermediateDirectories: true)
+            try Subvolume.create(at: versionPath)
+
+            var options = VersionPull.Options()
+            options.lz4 = true
+            options.segmentSize = 256 << 10
+            var generator = SeededGenerator(seed: 99)
+            let log = ProgressLog()
+            var receivedOverAttempts: Int64 = 0
+            var droppedFromSpool: Int64 = 0
+            var cuts = 0
+            for _ in 0..<10 {
+                let cutAt = Int64.random(in: 1..<(30 << 20), using: &generator)
+                log.reset()
+                // The receiver is cut off (its task cancelled) once it holds `cutAt` more bytes.
+                let attempt = Task { [options, address = deployment.hqAddress] in
+                    _ = try await pull.run(from: address, parents: [], options: options) { progress in
+                        log.record(progress)
+                        if progress.streamBytes >= cutAt + progress.resumedAt { withUnsafeCurrentTask { $0?.cancel() } }
+                    }
+                }
+                if case .failure = await attempt.result { cuts += 1 }
+                receivedOverAttempts += log.latest.rawBytesThisAttempt
+                // Nothing half-received is left as a version.
+                #expect(!Subvolume.exists(at: versionPath))
+                // The cut may fall anywhere, not only between segments: drop a random tail of the spool.
+                if let held = pull.spool.held() {
+                    let keep = Int64.random(in: 0...held.length, using: &generator)
+                    #expect(truncate(pull.spool.path, off_t(keep)) == 0)
+                    droppedFromSpool += held.length - keep
+                }
+            }
+            #expect(cuts >= 5)
+            log.reset()
+            let done = try await pull.run(from: deployment.hqAddress, parents: [], options: options) { log.record($0) }
+            receivedOverAttempts += done.rawBytesThisAttempt
+            // Present and verified.
+            let info = try Subvolume.info(at: versionPath)
+            #expect(info.isReadOnly && info.receivedUUID == pull.target.identity)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: versionPath + "/disk.raw")) == Data(disk))
+            #expect(pull.spool.held() == nil)
+            // Bytes sent again: only what was dropped from the spool, plus at most a segment per cut.
+            let resent = receivedOverAttempts - done.streamBytes
+            #expect(resent <= droppedFromSpool + Int64(cuts) * Int64(options.segmentSize))
+        }
+    }
+
+    @Test func aStreamOfAnotherSnapshotIsRejectedAndNothingIsKept() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", vmLikeDisk(mebibytes: 4, seed: 1))])
+            _ = try await publish(deployment.hq, image: "other", files: [("disk.raw", vmLikeDisk(mebibytes: 4, seed: 2))])
+            // The receiver expects other's snapshot; the sender holds win11's v1 under that name.
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.replicator, "repo-branch"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1, identityOf: "other"))
+            let error = await #expect(throws: ReplicationError.self) {
+                _ = try await pull.run(from: deployment.hqAddress, parents: [], options: .init()) { _ in }
+            }
+            #expect(error?.code == .dataLoss)
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("win11"), 1)))
+            #expect(pull.spool.held() == nil)
+        }
+    }
+
+    @Test func onlyReplicatorsMaySendVersions() async throws {
+        try await ReplicationDeployment.with(branchReplicates: false) { deployment in
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", vmLikeDisk(mebibytes: 2, seed: 1))])
+            let pull = VersionPull(
+                repository: deployment.branchRepository, tls: try deployment.mint(.cache, "cache-1"), metrics: ReplicationMetrics(),
+                logger: deployment.logger, target: try await target(deployment, image: "win11", version: 1))
+            await #expect(throws: ReplicationError.self) {
+                _ = try await pull.run(from: deployment.hqAddress, parents: [], options: .init()) { _ in }
+            }
+            #expect(!Subvolume.exists(at: deployment.branchRepository.versionPath(of: try Name("win11"), 1)))
+        }
+    }
+}
+
+@Suite("Segments and stream heads")
+struct SegmentCodecTests {
+    @Test(arguments: [false, true]) func segmentsRoundTripAndAFlippedByteFailsItsHash(compress: Bool) throws {
+        var bytes = [UInt8](repeating: 7, count: 300_000)
+        bytes[12345] = 1
+        let encoded = SegmentCodec.encode(ByteBuffer(bytes: bytes), compress: compress)
+        #expect(encoded.lz4 == compress)
+        let decoded = try SegmentCodec.decode(encoded.data, lz4: encoded.lz4, rawLength: bytes.count, sha256: encoded.sha256)
+        #expect(Array(decoded.readableBytesView) == bytes)
+        var corrupt = Array(encoded.data.readableBytesView)
+        corrupt[corrupt.count / 2] ^= 0x40
+        #expect(throws: ReplicationError.self) {
+            _ = try SegmentCodec.decode(ByteBuffer(bytes: corrupt), lz4: encoded.lz4, rawLength: bytes.count, sha256: encoded.sha256)
+        }
+    }
+
+    @Test func randomBytesTravelUncompressed() {
+        var generator = SeededGenerator(seed: 3)
+        var bytes = [UInt8](repeating: 0, count: 1 << 16)
+        fillRandom(&bytes, 0..<bytes.count, &generator)
+        #expect(!SegmentCodec.encode(ByteBuffer(bytes: bytes), compress: true).lz4)
+    }
+
+    @Test func aStreamThatIsNotASendStreamIsRefused() {
+        #expect(throws: ReplicationError.self) { _ = try SendStreamHead.parse(Array("not a btrfs stream at all".utf8)) }
+        #expect((try? SendStreamHead.parse(Array("btrfs-str".utf8))) == .some(nil))
+    }
+}
