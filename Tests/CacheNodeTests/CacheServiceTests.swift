@@ -1,4 +1,4 @@
-import CacheNode
+@testable import CacheNode
 import Catalog
 import Foundation
 import ICBDCore
@@ -215,12 +215,57 @@ struct CacheServiceTests {
                 }
                 #expect(answer.chunksQueued == Int64(Self.dataChunks.count))
                 #expect(answer.chunksHeld == 0)
-                while cache.store.count < Self.dataChunks.count {
+                for _ in 0..<1500 where cache.store.count < Self.dataChunks.count {
                     try await Task.sleep(for: .milliseconds(20))
                 }
                 #expect(Set(deployment.reads.chunksPerCall.map { _ in 1 }) == [1])
                 #expect(deployment.reads.chunksPerCall.reduce(0, +) == Self.dataChunks.count)
             }
         }
+    }
+
+    @Test func aNewlyPlacedVersionIsWarmedInTheOrderItsPredecessorBooted() async throws {
+        try await CacheDeployment.with { deployment in
+            let v1 = deployment.disk
+            try await deployment.withCache(configure: { $0.bootProfileWindow = .seconds(3) }) { cache, client in
+                // Wait for the cache's first look at the placements (v1 is there already).
+                try await Task.sleep(for: .milliseconds(300))
+                // A boot of v1 reads chunks 6, 2, 4 in this order.
+                for index in [6, 2, 4] { _ = try await getChunks(client, v1.request([index])) }
+                let profile = deployment.disk.image
+                for _ in 0..<600 where !FileManager.default.fileExists(atPath: cache.configuration.directory + "/profiles/\(profile)/v1") {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                // v2: every chunk differs from v1's.
+                let v2 = try await deployment.publishNext(CacheDeployment.diskBytes(seed: 2))
+                #expect(v2.version == 2)
+                let wanted = [6, 2, 4].compactMap(v2.digest)
+                for _ in 0..<600 where !wanted.allSatisfy(cache.store.contains) {
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(wanted.allSatisfy(cache.store.contains))
+                // Fetched before anyone read v2: the profiled chunks, in the profile's order.
+                let calls = deployment.reads.all.filter { $0.version == 2 }
+                #expect(calls.first?.indexes == [6, 2, 4])
+                #expect(calls.flatMap(\.indexes) == [6, 2, 4])
+            }
+        }
+    }
+
+    @Test func warmPutsTheProfiledChunksFirst() {
+        let wants = (0..<6).map { index in
+            ChunkWant(digest: key(index), source: .position(image: "win11", version: 2, path: "disk.raw", index: UInt32(index)))
+        }
+        let profile = BootProfile(
+            image: "win11", version: 1, positions: [.init(path: "disk.raw", index: 4), .init(path: "disk.raw", index: 1), .init(path: "vmlinuz", index: 0)])
+        let indexes = { (wants: [ChunkWant]) in
+            wants.map { want -> UInt32 in
+                if case .position(_, _, _, let index) = want.source { return index }
+                return 99
+            }
+        }
+        #expect(indexes(Warmer.ordered(wants, by: profile)) == [4, 1, 0, 2, 3, 5])
+        #expect(indexes(Warmer.ordered(wants, by: profile, profiledOnly: true)) == [4, 1])
+        #expect(indexes(Warmer.ordered(wants, by: nil)) == [0, 1, 2, 3, 4, 5])
     }
 }

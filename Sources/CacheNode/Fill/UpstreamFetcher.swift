@@ -47,8 +47,9 @@ struct UpstreamFetcher: Sendable {
                 let images = image.isEmpty ? ((try? await directory.images()) ?? []) : [image]
                 for image in images where !progress.remaining.isEmpty {
                     let group = FillGroup.image(image)
+                    let asked = batch.wants.filter { progress.remaining[$0.digest] != nil }.count
                     let failed = await ask(source, group: group, wants: batch.wants, progress: &progress, deliver: deliver)
-                    guard failed?.code == .notFound else { continue }
+                    guard failed?.code == .notFound, asked > 1 else { continue }
                     for want in batch.wants where progress.remaining[want.digest] != nil {
                         await ask(source, group: group, wants: [want], progress: &progress, deliver: deliver)
                     }
@@ -112,7 +113,9 @@ struct UpstreamFetcher: Sendable {
             if error.code != .notFound { progress.allNotFound = false }
             if error.code == .unavailable { directory.invalidate() }
             progress.lastError = error
-            logger.warning(
+            // Not holding a chunk is normal (other sites, other images); anything else is worth a warning.
+            logger.log(
+                level: error.code == .notFound ? .debug : .warning,
                 "repository did not deliver",
                 metadata: [
                     "source": "\(source.node)", "code": "\(error.code)", "error": "\(error.message)", "missing": "\(progress.remaining.count)",

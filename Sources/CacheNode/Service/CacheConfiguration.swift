@@ -28,6 +28,10 @@ public struct CacheConfiguration: Sendable {
     public var readAhead = 32
     /// How long one upstream call may take.
     public var upstreamTimeout: Duration = .seconds(60)
+    /// How long after a version's first read its reads are recorded as its boot profile.
+    public var bootProfileWindow: Duration = .seconds(300)
+    /// Whether a version newly placed on this site is warmed, its predecessor's boot profile first.
+    public var warmNewVersions = true
     /// The catalog marks the node down when no heartbeat arrived for this long.
     public var heartbeatTTL: Duration = .seconds(15)
     /// How often it heartbeats.

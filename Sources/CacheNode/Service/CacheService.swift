@@ -18,6 +18,8 @@ public final class CacheService: Service, Sendable {
     private let catalog: RPCClient
     private let directory: UpstreamDirectory
     private let fetcher: UpstreamFetcher
+    private let profiles: BootProfiles
+    private let warmer: Warmer
     private let logger: Logger
 
     /// Opens the store (a directory that takes no writes makes a pass-through) and prepares the
@@ -33,7 +35,11 @@ public final class CacheService: Service, Sendable {
             logger: logger)
         let scheduler = FillScheduler(
             store: store, metrics: metrics, batchSize: configuration.batchSize, warmWorkers: configuration.warmCalls)
-        self.cache = ChunkCache(store: store, metrics: metrics, scheduler: scheduler, readAhead: configuration.readAhead, logger: logger)
+        let profiles = BootProfiles(cacheDirectory: configuration.directory, window: configuration.bootProfileWindow, logger: logger)
+        self.profiles = profiles
+        self.cache = ChunkCache(
+            store: store, metrics: metrics, scheduler: scheduler, readAhead: configuration.readAhead, logger: logger,
+            observer: { profiles.served($0) })
         self.catalog = try RPCClient(
             configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
             logger: logger)
@@ -46,7 +52,8 @@ public final class CacheService: Service, Sendable {
             HealthService(role: .cache, node: configuration.name, site: configuration.site.rawValue) {
                 store.passThroughReason.map { "pass-through (nothing new is stored): \($0)" }
             })
-        router.register(CacheRPCService(cache: cache, warmer: Warmer(catalog: catalog, cache: cache, logger: logger)))
+        self.warmer = Warmer(catalog: catalog, cache: cache, logger: logger)
+        router.register(CacheRPCService(cache: cache, warmer: warmer, profiles: profiles.store))
         self.server = try RPCServer(
             configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls), router: router, logger: logger)
     }
@@ -75,8 +82,17 @@ public final class CacheService: Service, Sendable {
     /// pass-through store's directory at each beat.
     private func maintain() async {
         var registered = false
+        var placed: Set<BootProfileRecorder.Key>?
         while !Task.isCancelled {
             await store.probe()
+            profiles.tick()
+            if configuration.warmNewVersions {
+                do {
+                    try await warmNewlyPlaced(known: &placed)
+                } catch {
+                    logger.warning("placements not checked", metadata: ["error": "\(error)"])
+                }
+            }
             do {
                 if !registered {
                     try await register()
@@ -96,6 +112,55 @@ public final class CacheService: Service, Sendable {
             }
             try? await Task.sleep(for: configuration.heartbeatInterval)
         }
+    }
+
+    /// Versions present on this site's repositories that were not at the last look are warmed,
+    /// the chunks their predecessor's boot profile names, in its order. The first look only
+    /// notes what is there.
+    private func warmNewlyPlaced(known: inout Set<BootProfileRecorder.Key>?) async throws {
+        let options = RPCCallOptions(timeout: .seconds(5))
+        let replicators = try await catalog.unary(
+            CatalogMethods.listNodes,
+            .with {
+                $0.site = configuration.site.rawValue
+                $0.role = .replicator
+            }, options: options
+        ).nodes.map(\.name)
+        let placements = try await catalog.unary(CatalogMethods.listPlacements, .init(), options: options).placements
+        let present = Set(
+            placements.filter { $0.state == .present && replicators.contains($0.node) }.map {
+                BootProfileRecorder.Key(image: $0.image, version: $0.version)
+            })
+        guard let previous = known else {
+            known = present
+            return
+        }
+        // A version that could not be warmed yet (its placement is reported before it is ready)
+        // stays new until it can.
+        var handled = previous.intersection(present)
+        for key in present.subtracting(previous) {
+            do {
+                try await warmNewVersion(key)
+                handled.insert(key)
+            } catch {
+                logger.debug("newly placed version not warmed yet", metadata: ["image": "\(key.image)", "version": "\(key.version)", "error": "\(error)"])
+            }
+        }
+        known = handled
+    }
+
+    private func warmNewVersion(_ key: BootProfileRecorder.Key) async throws {
+        guard let name = try? Name(key.image), let profile = profiles.store.newest(image: key.image, upTo: key.version - 1) else {
+            return
+        }
+        let wants = Warmer.ordered(try await warmer.chunks(image: name, version: key.version), by: profile, profiledOnly: true)
+        let (queued, held) = warmer.warm(wants)
+        logger.info(
+            "warming a newly placed version by its predecessor's boot profile",
+            metadata: [
+                "image": "\(key.image)", "version": "\(key.version)", "profile": "\(profile.version)", "queued": "\(queued)",
+                "held": "\(held)",
+            ])
     }
 
     private func register() async throws {
@@ -118,6 +183,7 @@ public final class CacheService: Service, Sendable {
 struct CacheRPCService: RPCService {
     let cache: ChunkCache
     let warmer: Warmer
+    let profiles: BootProfileStore
 
     func register(into router: inout RPCRouter) {
         router.serverStreaming(CacheMethods.getChunks) { request, writer, _ in
@@ -127,7 +193,9 @@ struct CacheRPCService: RPCService {
             let image: Name
             do { image = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "image: \(error)") }
             guard request.version > 0 else { throw RPCError(code: .invalidArgument, message: "version must be 1 or more") }
-            let wants = try await warmer.chunks(image: image, version: request.version)
+            // The version's own profile if it has one, else its predecessor's, first.
+            let profile = profiles.newest(image: image.rawValue, upTo: request.version)
+            let wants = Warmer.ordered(try await warmer.chunks(image: image, version: request.version), by: profile)
             let (queued, held) = warmer.warm(wants)
             return .with {
                 $0.chunksQueued = Int64(queued)

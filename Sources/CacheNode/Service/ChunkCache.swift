@@ -33,13 +33,22 @@ public final class ChunkCache: Sendable {
         self.observer = observer
     }
 
-    /// Streams the chunks asked for, in order; misses are fetched `readAhead` chunks ahead.
+    /// Chunks held that a GetChunks call reads (and verifies) from disk ahead of the one it sends.
+    static let diskReadAhead = 4
+
+    /// Streams the chunks asked for, in order; misses are fetched `readAhead` chunks ahead, and
+    /// hits read from disk ``diskReadAhead`` chunks ahead, so reading, verifying and sending
+    /// overlap.
     func serve(_ request: Icbd_Cache_V1_GetChunksRequest, to writer: RPCResponseWriter<Icbd_Cache_V1_GetChunksResponse>)
         async throws
     {
         let wants = try Self.wants(of: request)
         var prefetched = 0
         var missing: Set<Int> = []
+        var diskReadsStarted = 0
+        var diskReads: [Int: Task<ByteBuffer?, Never>] = [:]
+        // Reads still running when the call ends are not waited for; they end on their own.
+        defer { for read in diskReads.values { read.cancel() } }
         for (position, want) in wants.enumerated() {
             let horizon = min(wants.count, position + max(1, readAhead))
             if prefetched < horizon {
@@ -51,8 +60,23 @@ public final class ChunkCache: Sendable {
                 scheduler.prefetch(fills, priority: .demand)  // counts the joins of flights under way
                 prefetched = horizon
             }
-            let wasMissing = missing.remove(position) != nil
-            let bytes = try await chunk(want, knownMissing: wasMissing, prefetched: wasMissing)
+            let diskHorizon = min(wants.count, position + Self.diskReadAhead)
+            while diskReadsStarted < diskHorizon {
+                let ahead = diskReadsStarted
+                diskReadsStarted += 1
+                guard !missing.contains(ahead) else { continue }
+                let store = store
+                let digest = wants[ahead].digest
+                diskReads[ahead] = Task { await store.read(digest) }
+            }
+            let bytes: ByteBuffer
+            if let read = diskReads.removeValue(forKey: position), let held = await read.value {
+                metrics.hit(bytes: held.readableBytes)
+                bytes = held
+            } else {
+                let wasMissing = missing.remove(position) != nil
+                bytes = try await chunk(want, knownMissing: true, prefetched: wasMissing)
+            }
             try await send(want.digest, bytes, to: writer)
             observer?(want)
         }

@@ -37,6 +37,24 @@ struct Warmer: Sendable {
         return wants
     }
 
+    /// `wants` with the positions `profile` names first, in its order, then the rest in theirs
+    /// (or only the profiled ones, `profiledOnly`).
+    static func ordered(_ wants: [ChunkWant], by profile: BootProfile?, profiledOnly: Bool = false) -> [ChunkWant] {
+        guard let profile else { return profiledOnly ? [] : wants }
+        var byPosition: [BootProfile.Position: ChunkWant] = [:]
+        for want in wants {
+            if case .position(_, _, let path, let index) = want.source { byPosition[.init(path: path, index: index)] = want }
+        }
+        let first = profile.positions.compactMap { byPosition[$0] }
+        guard !profiledOnly else { return first }
+        let named = Set(profile.positions)
+        let rest = wants.filter { want in
+            guard case .position(_, _, let path, let index) = want.source else { return true }
+            return !named.contains(.init(path: path, index: index))
+        }
+        return first + rest
+    }
+
     /// Queues the chunks not held; returns (queued, held).
     func warm(_ wants: [ChunkWant]) -> (queued: Int, held: Int) {
         var seen: Set<ChunkDigest> = []

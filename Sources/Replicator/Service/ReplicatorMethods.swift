@@ -42,6 +42,7 @@ struct ReplicatorRPCService: RPCService {
                 metadata: [
                     "caller": "\(context.peer.name)", "image": "\(request.image)", "version": "\(request.version)",
                     "chunks": "\(request.chunks.count + request.hashes.count)",
+                    "indexes": "\(request.chunks.prefix(64).map(String.init).joined(separator: ","))",
                 ])
             try await reader.serve(request, to: writer)
         }

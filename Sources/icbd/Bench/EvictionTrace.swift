@@ -2,8 +2,9 @@ import CacheNode
 
 /// A synthetic trace of a site's cache: boots of three versions of one template (each version
 /// changes 10% of the previous one's chunks) by many workstations, with two large scans of
-/// once-read chunks (a backup, a full warm of another image) between them. Each boot reads the
-/// version's boot working set in order plus a few chunks no other boot reads.
+/// once-read chunks (a backup, a full warm of another image) between them, optionally with
+/// once-read chunks between every two boots too (other images read during the storm). Each boot
+/// reads the version's boot working set in order plus a few chunks no other boot reads.
 struct EvictionTrace {
     struct Options {
         var imageChunks = 4096
@@ -13,6 +14,9 @@ struct EvictionTrace {
         var bootsBeforeScan = 40
         var bootsAfterScan = 120
         var scanChunks = 3000
+        /// Once-read chunks between consecutive boots after the first scan (other images read
+        /// during the storm); 0: none.
+        var scanBetweenBoots = 0
         var capacityChunks = 1024
         var seed: UInt64 = 7
     }
@@ -58,6 +62,7 @@ struct EvictionTrace {
         scan()
         for number in 0..<options.bootsAfterScan {
             if number == options.bootsAfterScan / 2 { scan() }
+            for _ in 0..<options.scanBetweenBoots { trace.append(fresh()) }
             boot([0, 1, 1, 2, 2][Int(random.next() % 5)])
         }
         return trace

@@ -12,14 +12,22 @@ import Replicator
 import SwiftProtobuf
 import Synchronization
 
-/// The replicator's `read chunks` log lines: one per ReadChunks call, with its chunk count.
+/// The replicator's `read chunks` log lines: one per ReadChunks call.
 final class ReadChunksLog: Sendable {
-    private let calls = Mutex<[Int]>([])
+    struct Call: Sendable, Equatable {
+        var version: Int64
+        var chunks: Int
+        var indexes: [UInt32]
+    }
 
-    func record(chunks: Int) { calls.withLock { $0.append(chunks) } }
+    private let calls = Mutex<[Call]>([])
+
+    func record(_ call: Call) { calls.withLock { $0.append(call) } }
+
+    var all: [Call] { calls.withLock { $0 } }
 
     /// The chunk count of each call so far.
-    var chunksPerCall: [Int] { calls.withLock { $0 } }
+    var chunksPerCall: [Int] { all.map(\.chunks) }
 }
 
 /// A log handler that keeps the replicator's `read chunks` lines and drops the rest.
@@ -34,9 +42,11 @@ struct ReadChunksLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        guard event.message.description == "read chunks", case .string(let count)? = event.metadata?["chunks"], let chunks = Int(count)
+        guard event.message.description == "read chunks", let metadata = event.metadata,
+            case .string(let count)? = metadata["chunks"], let chunks = Int(count),
+            case .string(let version)? = metadata["version"], case .string(let indexes)? = metadata["indexes"]
         else { return }
-        log.record(chunks: chunks)
+        log.record(.init(version: Int64(version) ?? 0, chunks: chunks, indexes: indexes.split(separator: ",").compactMap { UInt32($0) }))
     }
 }
 
@@ -83,6 +93,8 @@ struct CacheDeployment {
     let logger: Logger
     /// Stops the replicator (as if its machine went away).
     let stopReplicator: @Sendable () async -> Void
+    /// Publishes the next version of the image's `disk.raw` with these bytes.
+    let publishNext: @Sendable ([UInt8]) async throws -> PublishedDisk
 
     /// 8 MiB of distinct chunks, one of them all zero.
     static func diskBytes(seed: UInt8 = 1) -> [UInt8] {
@@ -133,20 +145,24 @@ struct CacheDeployment {
                     while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
                         try await Task.sleep(for: .milliseconds(20))
                     }
-                    let bytes = diskBytes()
-                    let published = try await withRPCClient(
-                        RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
-                    ) { client in
-                        try await publish(client, image: "win11", path: "disk.raw", bytes: bytes)
+                    let quiet = logger
+                    let publishNext: @Sendable ([UInt8]) async throws -> PublishedDisk = { bytes in
+                        let published = try await withRPCClient(
+                            RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: quiet
+                        ) { client in
+                            try await publish(client, image: "win11", path: "disk.raw", bytes: bytes)
+                        }
+                        return PublishedDisk(image: "win11", version: published.version, path: "disk.raw", bytes: bytes)
                     }
+                    let disk = try await publishNext(diskBytes())
                     try await body(
                         CacheDeployment(
                             catalog: catalog, catalogAddress: catalogAddress, mint: mint, reads: reads,
-                            disk: PublishedDisk(image: "win11", version: published.version, path: "disk.raw", bytes: bytes), logger: logger,
+                            disk: disk, logger: logger,
                             stopReplicator: {
                                 replicatorTask.cancel()
                                 _ = await replicatorTask.result
-                            }))
+                            }, publishNext: publishNext))
                 }
             }
         }
