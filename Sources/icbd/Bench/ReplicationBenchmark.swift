@@ -108,8 +108,8 @@ struct ReplicationBenchmark {
         let changed = changedMebibytes
         _ = try await hq.clientStreaming(ReplicatorMethods.publish) { writer in
             try await writer.write(.with { $0.start.image = "bench"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = size }] })
-            var generator = BenchRandom(seed: 1)
-            var changes = BenchRandom(seed: changedSeed ?? 0)
+            var generator = SplitMix(seed: 1)
+            var changes = SplitMix(seed: changedSeed ?? 0)
             for mib in 0..<Int(size >> 20) {
                 var piece = VMLikeImage.mebibyte(mib, generator: &generator)
                 if changedSeed != nil, mib % 8 == 0, mib / 8 < changed {
@@ -134,7 +134,7 @@ struct ReplicationBenchmark {
 
 /// The bench image: of every 4 MiB, 2 random, 1 compressible (text-like), 1 zero.
 enum VMLikeImage {
-    static func mebibyte(_ index: Int, generator: inout BenchRandom) -> ByteBuffer {
+    static func mebibyte(_ index: Int, generator: inout SplitMix) -> ByteBuffer {
         switch index % 4 {
         case 0, 1: return random(&generator)
         case 2:
@@ -147,23 +147,10 @@ enum VMLikeImage {
         }
     }
 
-    static func random(_ generator: inout BenchRandom) -> ByteBuffer {
+    static func random(_ generator: inout SplitMix) -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20)
         for _ in 0..<(1 << 17) { buffer.writeInteger(generator.next()) }
         return buffer
-    }
-}
-
-/// SplitMix64: the same image in every run.
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
