@@ -16,25 +16,26 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Option(help: "The site this repository belongs to.")
     var site: String
 
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [String]
 
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
-        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseCatalogs(catalog)
         _ = try parseName(site, "--site")
     }
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.replicator")
-        let replicator = try ReplicatorService(
-            configuration: ReplicatorConfiguration(
-                listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
-                catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(), name: tls.name),
-            logger: logger)
+        let catalogs = try parseCatalogs(catalog)
+        var configuration = ReplicatorConfiguration(
+            listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
+            catalog: catalogs[0], tls: try tls.identity(), name: tls.name)
+        configuration.catalogAlternates = Array(catalogs.dropFirst())
+        let replicator = try ReplicatorService(configuration: configuration, logger: logger)
         try await runService(replicator, role: .replicator, name: tls.name, logger: logger) {
             try await replicator.localAddress()
         }
