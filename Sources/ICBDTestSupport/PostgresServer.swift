@@ -8,8 +8,12 @@ import Synchronization
 ///
 /// The cluster's superuser is `icbd` with a password (host connections use SCRAM), so tests
 /// exercise the password path of `postgres://` URLs. Tests that only need a database of
-/// their own share one server per test process (``acquireShared()``, each with a fresh
-/// database); the server stops when the last of them releases it.
+/// their own share one server per test process (``sharedDatabase()``, each with a fresh
+/// database), stopped when the test process exits.
+///
+/// Starting servers and running the PostgreSQL tools blocks on child processes; the async entry
+/// points do that on threads of their own, never on the few threads of Swift's cooperative pool
+/// that every test shares.
 ///
 /// Where PostgreSQL is not installed, ``with(_:)`` prints why and returns nil — except in CI
 /// (`CI` set in the environment), where it throws: PostgreSQL tests never skip there.
@@ -39,14 +43,21 @@ public final class PostgresServer: Sendable {
     /// Runs `body` with a fresh server, stopped and deleted afterwards whatever happens.
     /// Returns nil, having printed the reason, where PostgreSQL is not installed (never in CI).
     public static func with<R>(_ body: (PostgresServer) async throws -> R) async throws -> R? {
-        guard let server = try start() else { return nil }
+        guard let server = try await offload({ try start() }) else { return nil }
         do {
             let result = try await body(server)
-            server.stop()
+            try? await offload { server.stop() }
             return result
         } catch {
-            server.stop()
+            try? await offload { server.stop() }
             throw error
+        }
+    }
+
+    /// Runs blocking `work` on a thread of its own.
+    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
         }
     }
 
@@ -144,49 +155,45 @@ public final class PostgresServer: Sendable {
 
     // MARK: Shared
 
-    private struct Shared {
-        var server: PostgresServer?
-        var users = 0
-        var databases = 0
-    }
+    /// The server this test process shares, started on first use and stopped at exit.
+    private actor Shared {
+        static let instance = Shared()
+        private var starting: Task<PostgresServer?, any Error>?
+        private var databases = 0
 
-    private static let shared = Mutex(Shared())
-
-    /// A fresh database on the server this test process shares, started on first use; call
-    /// ``releaseShared()`` when done (the last release stops the server). Nil where PostgreSQL
-    /// is not installed and this is not CI.
-    public static func acquireShared() throws -> (server: PostgresServer, database: String)? {
-        try shared.withLock { state in
-            if state.server == nil {
-                guard let server = try start() else { return nil }
-                state.server = server
+        func database() async throws -> (server: PostgresServer, database: String)? {
+            let task = starting ?? Task {
+                guard let server = try await PostgresServer.offload({ try PostgresServer.start() }) else { return nil }
+                PostgresServer.stopAtExit(server)
+                return server
             }
-            guard let server = state.server else { return nil }
-            state.users += 1
-            state.databases += 1
-            let database = "catalog_\(state.databases)"
-            do {
-                try server.createDatabase(database)
-            } catch {
-                state.users -= 1
-                throw error
-            }
-            return (server, database)
+            starting = task
+            guard let server = try await task.value else { return nil }
+            databases += 1
+            let name = "catalog_\(databases)"
+            try await PostgresServer.offload { try server.createDatabase(name) }
+            return (server, name)
         }
     }
 
-    /// The shared server while some test holds it.
-    public static var sharedServer: PostgresServer? { shared.withLock { $0.server } }
+    /// A fresh database on the server this test process shares. Nil where PostgreSQL is not
+    /// installed and this is not CI.
+    public static func sharedDatabase() async throws -> (server: PostgresServer, database: String)? {
+        try await Shared.instance.database()
+    }
 
-    /// Releases what ``acquireShared()`` gave.
-    public static func releaseShared() {
-        let stopping: PostgresServer? = shared.withLock { state in
-            state.users -= 1
-            guard state.users == 0 else { return nil }
-            defer { state.server = nil }
-            return state.server
+    private static let exitServers = Mutex<[PostgresServer]>([])
+
+    private static func stopAtExit(_ server: PostgresServer) {
+        let first = exitServers.withLock { servers in
+            servers.append(server)
+            return servers.count == 1
         }
-        stopping?.stop()
+        if first {
+            atexit {
+                for server in PostgresServer.exitServers.withLock({ $0 }) { server.stop() }
+            }
+        }
     }
 
     // MARK: Processes

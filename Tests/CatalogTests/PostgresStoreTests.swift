@@ -57,7 +57,7 @@ struct PostgresStoreTests {
     func name(_ text: String) throws -> Name { try Name(text) }
 
     @Test func aDatabaseFromANewerSchemaIsRefusedAndLeftAsItWas() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         let store = try #require(try await fixture.open() as? PostgresCatalogStore)
         _ = try await store.createImage(name: try name("win11"), description: "", ifMissing: false, at: now)
         store.close()
@@ -70,14 +70,14 @@ struct PostgresStoreTests {
     }
 
     @Test func aDatabaseThatIsNotACatalogIsRefused() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         let (server, database) = try fixture.postgresServer()
         try server.psql("CREATE TABLE users (name TEXT)", database: database)
         await expectStoreError(.storage, mentioning: "not an icbd catalog") { _ = try await fixture.open() }
     }
 
     @Test func theRevisionSurvivesReopeningAndTwoProcessesMigrateOnce() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         // Two catalogs starting at once on an empty database: one migrates, the other waits.
         async let first = fixture.open()
         async let second = fixture.open()
@@ -91,7 +91,7 @@ struct PostgresStoreTests {
 
     @Test(arguments: 0..<3)
     func racingWritersOnTwoStoresExactlyOneWins(round: Int) async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         let (a, b) = (try await fixture.open(), try await fixture.open())
         let image = try name("win11")
         _ = try await a.createImage(name: image, description: "", ifMissing: false, at: now)
@@ -127,7 +127,7 @@ struct PostgresStoreTests {
     }
 
     @Test func aStoreFollowsWritesThroughAnotherInRevisionOrderExactlyOnce() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         let (a, b) = (try await fixture.open(), try await fixture.open())
         let total = 60
         let follower = Task { () -> [Revision] in
@@ -164,7 +164,7 @@ struct PostgresStoreTests {
     }
 
     @Test func heartbeatExpiryIsDecidedOnceAcrossStores() async throws {
-        let fixture = try StoreFixture(.postgres)
+        let fixture = try await StoreFixture(.postgres)
         let stores = [try await fixture.open(), try await fixture.open(), try await fixture.open()]
         _ = try await stores[0].putSite(SiteSpec(name: try name("hq"), description: "", cidrs: [], links: []), expected: .absent)
         for index in 0..<5 {
@@ -194,20 +194,27 @@ struct PostgresStoreTests {
                 url: try PostgresDatabaseURL(parsing: server.url(database: "catalog")), password: PostgresServer.password)
             settings.operationTimeout = .seconds(5)
             settings.pollInterval = .milliseconds(200)
-            let writer = try await PostgresCatalogStore.open(settings, logger: quietLogger())
-            let watcher = try await PostgresCatalogStore.open(settings, logger: quietLogger())
+            // A loaded machine may take longer than the short bound to connect: retry the opening.
+            func open() async throws -> PostgresCatalogStore {
+                for _ in 0..<5 {
+                    if let store = try? await PostgresCatalogStore.open(settings, logger: quietLogger()) { return store }
+                }
+                return try await PostgresCatalogStore.open(settings, logger: quietLogger())
+            }
+            let writer = try await open()
+            let watcher = try await open()
             _ = try await writer.createImage(name: try name("before"), description: "", ifMissing: false, at: now)
 
-            try server.shutDown()
+            try await PostgresServer.offload { try server.shutDown() }
             await expectStoreError(.unavailable) {
                 _ = try await writer.createImage(name: try name("during"), description: "", ifMissing: false, at: now)
             }
             await expectStoreError(.unavailable) { _ = try await watcher.currentRevision() }
 
-            try server.startAgain()
+            try await PostgresServer.offload { try server.startAgain() }
             // The pools reconnect by themselves; the first calls may still meet a dead connection.
             var written: Revision?
-            for _ in 0..<50 where written == nil {
+            for _ in 0..<300 where written == nil {
                 written = try? await writer.createImage(name: try name("after"), description: "", ifMissing: true, at: now).revision
                 if written == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
@@ -224,6 +231,6 @@ extension StoreFixture {
     /// The shared server and this fixture's database on it.
     func postgresServer() throws -> (PostgresServer, String) {
         let url = try PostgresDatabaseURL(parsing: database)
-        return (try #require(PostgresServer.sharedServer), url.database)
+        return (try #require(server), url.database)
     }
 }

@@ -60,7 +60,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func everyChangeBumpsOneRevisionAndANoOpBumpsNothing(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         #expect(try await store.currentRevision() == 0)
         let created = try await store.createImage(name: try name("win11"), description: "Windows 11", ifMissing: false, at: now)
@@ -82,7 +82,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func latestFollowsEachNewReadyVersionAndRetireFallsBack(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         let image = try name("win11")
         try await readyVersion(store, "win11")
@@ -122,7 +122,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func listingsPageThroughImagesWithTheirTagsAndCounts(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         for image in ["e", "a", "d", "c", "b"] {
             _ = try await store.createImage(name: try name(image), description: "", ifMissing: false, at: now)
@@ -147,7 +147,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func failedWritesLeaveNothingHalfWritten(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         let image = try name("win11")
         try await readyVersion(store, "win11")
@@ -185,7 +185,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func largeManifestsArePagedAndReadBackExactly(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         // 20 GiB at 1 MiB: 20,480 entries, five pages.
         let file = TestFile(path: "disk.raw", size: 20 << 30)
@@ -259,7 +259,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func compactedRevisionsAskTheWatcherToListAgain(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         for index in 0..<10 {
             _ = try await store.createImage(name: try name("image-\(index)"), description: "", ifMissing: false, at: now)
@@ -278,7 +278,7 @@ struct SQLiteStoreTests {
 
     @Test(arguments: StoreKind.available)
     func sitesOwnDisjointRangesAndLinkOnlyToKnownSites(_ kind: StoreKind) async throws {
-        let fixture = try StoreFixture(kind)
+        let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         func site(_ name: String, _ cidrs: [String], links: [String] = []) throws -> SiteSpec {
             SiteSpec(

@@ -15,7 +15,7 @@ struct HACatalogs {
     var processes: [ServiceProcess] = []
     var addresses: [String] = []
 
-    init(server: PostgresServer, count: Int = 2) async throws {
+    init(server: PostgresServer, count: Int = 2, extra: [String] = ["--db-timeout", "3"]) async throws {
         self.server = server
         deployment = try await CatalogDeployment()
         try server.createDatabase("catalog")
@@ -32,7 +32,7 @@ struct HACatalogs {
                 [
                     "catalog", "--listen", "127.0.0.1:0", "--db", server.url(database: "catalog"), "--db-password-file", passwordFile,
                     "--tls-dir", deployment.pki, "--name", name,
-                ], in: deployment.directory)
+                ] + extra, in: deployment.directory)
             processes.append(process)
             addresses.append(try await process.listeningAddress())
         }
@@ -185,6 +185,59 @@ struct CatalogHATests {
             for log in watchers {
                 #expect(log.all == Array(1...last), "every change, in order, exactly once")
             }
+        }
+    }
+
+    @Test func postgresRestartedUnderLoadFailsCallsUnavailableThenLosesNothing() async throws {
+        try await PostgresServer.with { server in
+            let catalogs = try await HACatalogs(server: server)
+            let (a, b, pki) = (catalogs.addresses[0], catalogs.addresses[1], catalogs.deployment.pki)
+            let acknowledged = AcknowledgedWrites()
+            let unavailable = SeenRevisions()  // the times a write was refused as UNAVAILABLE
+            let seen = SeenRevisions()
+            let writes = 30
+            let end = try await withThrowingTaskGroup(of: Void.self) { group -> Int64 in
+                group.addTask {
+                    try await HACatalogs.withClient([b], pki: pki, as: "gw1") { client in
+                        _ = try await CatalogWatch.follow(client, from: 0, logger: HACatalogs.quiet) { response in
+                            if !response.events.isEmpty { seen.append(response.revision) }
+                            return !response.events.contains { $0.image.name == "the-end" }
+                        }
+                    }
+                }
+                try await HACatalogs.withClient([a, b], pki: pki) { client in
+                    for index in 0..<writes {
+                        if index == writes / 3 { try await PostgresServer.offload { try server.shutDown() } }
+                        var attempts = 0
+                        while true {
+                            do {
+                                // A deadline longer than the catalog's own database bound: a
+                                // call must come back UNAVAILABLE, never run into its deadline.
+                                var request = Icbd_Catalog_V1_CreateImageRequest()
+                                request.name = "image-\(index)"
+                                request.ifMissing = true
+                                let answer = try await client.unary(
+                                    CatalogMethods.createImage, request, options: RPCCallOptions(timeout: .seconds(30)))
+                                acknowledged.record(request.name, answer.revision)
+                                break
+                            } catch let error as RPCError where error.code == .unavailable && attempts < 100 {
+                                unavailable.append(Int64(index))
+                                attempts += 1
+                                // While the database is down, start it again after a few refusals.
+                                if attempts == 3 && index == writes / 3 { try await PostgresServer.offload { try server.startAgain() } }
+                                try await Task.sleep(for: .milliseconds(100))
+                            }
+                        }
+                    }
+                }
+                let end = try await HACatalogs.withClient([b], pki: pki) { client in try await createImage(client, "the-end") }
+                try await group.waitForAll()
+                return end
+            }
+            #expect(!unavailable.all.isEmpty, "writes while the database was down were refused as UNAVAILABLE")
+            #expect(acknowledged.names.count == writes)
+            #expect(end == Int64(writes) + 1, "a refused write left nothing behind")
+            #expect(seen.all == Array(1...end), "the watcher on the other catalog saw every change once, in order")
         }
     }
 

@@ -2,7 +2,6 @@ import Foundation
 import ICBDCore
 import Logging
 import NIOCore
-import NIOPosix
 import NIOSSL
 import PostgresNIO
 
@@ -280,10 +279,8 @@ public final class PostgresCatalogStore: CatalogStore {
             if error.code == .queryCancelled { return CancellationError() }
             return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error.code)); retry", cause: error)
         default:
-            if error is NIOConnectionError || error is IOError || error is ChannelError {
-                return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error)); retry", cause: error)
-            }
-            return CatalogStoreError(.storage, "catalog database error: \(String(reflecting: error))", cause: error)
+            // Socket errors, and the pool giving up on connecting (its circuit breaker).
+            return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error)); retry", cause: error)
         }
     }
 }

@@ -20,6 +20,9 @@ struct CatalogCommand: AsyncParsableCommand {
     @Option(help: "A file whose first line is the PostgreSQL password (default: PGPASSWORD).")
     var dbPasswordFile: String?
 
+    @Option(help: "PostgreSQL: seconds a call waits for the database (connecting included) before failing with UNAVAILABLE.")
+    var dbTimeout: Int = 10
+
     @Option(help: "Seconds without a heartbeat after which a node that registered without a TTL is marked down.")
     var heartbeatTtl: Int = 15
 
@@ -38,6 +41,7 @@ struct CatalogCommand: AsyncParsableCommand {
         } else if dbPasswordFile != nil {
             throw ValidationError("--db-password-file applies only to a postgres:// --db")
         }
+        guard (1...300).contains(dbTimeout) else { throw ValidationError("--db-timeout must be from 1 to 300 seconds") }
     }
 
     func run() async throws {
@@ -47,6 +51,8 @@ struct CatalogCommand: AsyncParsableCommand {
         configuration.rpc.defaultHeartbeatTTL = .seconds(heartbeatTtl)
         configuration.changeLogRetention = changeLogRetention
         configuration.databasePasswordFile = dbPasswordFile
+        let dbTimeout = dbTimeout
+        configuration.postgres = { $0.operationTimeout = .seconds(dbTimeout) }
         let catalog = try await CatalogService.open(configuration: configuration, logger: logger)
         try await runService(catalog, role: .catalog, name: tls.name, logger: logger) {
             try await catalog.localAddress()

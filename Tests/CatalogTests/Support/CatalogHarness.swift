@@ -53,7 +53,7 @@ struct CatalogHarness {
 
     /// A catalog on a fresh database of `kind`.
     init(_ kind: StoreKind = .sqlite, clock: ManualClock = ManualClock(), configure: (inout CatalogConfiguration) -> Void = { _ in }) async throws {
-        try await self.init(on: try StoreFixture(kind), clock: clock, configure: configure)
+        try await self.init(on: try await StoreFixture(kind), clock: clock, configure: configure)
     }
 
     /// A catalog on `fixture`'s database (a restart, or a second catalog process on it).

@@ -32,26 +32,23 @@ final class StoreFixture: Sendable {
     let directory: URL
     /// The `--db` value: a file path or a `postgres://` URL.
     let database: String
-    private let sharedPostgres: Bool
+    /// The PostgreSQL server, for tests that tamper with the database.
+    let server: PostgresServer?
 
-    init(_ kind: StoreKind, directory: URL? = nil) throws {
+    init(_ kind: StoreKind, directory: URL? = nil) async throws {
         self.kind = kind
         self.directory = try directory ?? temporaryDirectory()
         switch kind {
         case .sqlite:
             database = self.directory.appendingPathComponent("catalog.db").path
-            sharedPostgres = false
+            server = nil
         case .postgres:
-            guard let (server, name) = try PostgresServer.acquireShared() else {
+            guard let (server, name) = try await PostgresServer.sharedDatabase() else {
                 throw PostgresServerError("PostgreSQL is not installed; run scripts/bootstrap as root")
             }
             database = server.url(database: name)
-            sharedPostgres = true
+            self.server = server
         }
-    }
-
-    deinit {
-        if sharedPostgres { PostgresServer.releaseShared() }
     }
 
     /// The settings a PostgreSQL store of this fixture opens with: the test password, and a
@@ -59,6 +56,7 @@ final class StoreFixture: Sendable {
     func postgresSettings() throws -> PostgresCatalogStore.Configuration {
         var settings = PostgresCatalogStore.Configuration(url: try PostgresDatabaseURL(parsing: database), password: PostgresServer.password)
         settings.maximumConnections = 8
+        settings.operationTimeout = .seconds(30)  // generous: the tests' machines are loaded
         settings.pollInterval = .milliseconds(200)
         return settings
     }
