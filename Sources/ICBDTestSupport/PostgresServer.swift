@@ -162,11 +162,13 @@ public final class PostgresServer: Sendable {
         private var databases = 0
 
         func database() async throws -> (server: PostgresServer, database: String)? {
-            let task = starting ?? Task {
-                guard let server = try await PostgresServer.offload({ try PostgresServer.start() }) else { return nil }
-                PostgresServer.stopAtExit(server)
-                return server
-            }
+            let task =
+                starting
+                ?? Task {
+                    guard let server = try await PostgresServer.offload({ try PostgresServer.start() }) else { return nil }
+                    PostgresServer.stopAtExit(server)
+                    return server
+                }
             starting = task
             guard let server = try await task.value else { return nil }
             databases += 1
@@ -205,7 +207,8 @@ public final class PostgresServer: Sendable {
         if (try? LoopBtrfs.run("/usr/bin/id", [systemUser])) != nil { return }
         do {
             try LoopBtrfs.run(
-                "/usr/sbin/useradd", ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", systemUser])
+                "/usr/sbin/useradd",
+                ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", systemUser])
         } catch {
             // Another test process may have created it at the same moment.
             guard (try? LoopBtrfs.run("/usr/bin/id", [systemUser])) != nil else { throw error }
@@ -252,7 +255,8 @@ public final class PostgresServer: Sendable {
         guard exited && code == 0 else {
             let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8))?.suffix(2000) ?? ""
             throw PostgresServerError(
-                "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)\(log.isEmpty ? "" : "\nserver log: \(log)")")
+                "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)\(log.isEmpty ? "" : "\nserver log: \(log)")"
+            )
         }
         return text
     }

@@ -47,7 +47,8 @@ struct HACatalogs {
         _ targets: [String], pki: String, as name: String = "admin", _ body: (RPCClient) async throws -> R
     ) async throws -> R {
         var configuration = try RPCClientConfiguration(
-            targets: targets.map { try HostPort(parsing: $0) }, expectedRole: .catalog, tls: try TLSIdentity.load(directory: pki, name: name))
+            targets: targets.map { try HostPort(parsing: $0) }, expectedRole: .catalog,
+            tls: try TLSIdentity.load(directory: pki, name: name))
         configuration.initialBackoff = .milliseconds(20)
         configuration.maximumBackoff = .milliseconds(200)
         return try await withRPCClient(configuration, logger: quiet, body)

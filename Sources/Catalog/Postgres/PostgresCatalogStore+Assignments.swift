@@ -17,7 +17,9 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func assign(_ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision) async throws
+    public func assign(
+        _ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision
+    ) async throws
         -> Revisioned<AssignmentRecord>
     {
         try await commit { db, changes in

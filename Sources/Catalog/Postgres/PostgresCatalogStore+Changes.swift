@@ -52,7 +52,8 @@ extension PostgresCatalogStore {
         for row in rows {
             let at = Revision(try row.decode(forColumn: "revision") as Int64)
             let event = CatalogEvent(
-                try PostgresRows.enumValue(row, "change", as: CatalogEvent.Change.self), try decodeEntity(try row.decode(forColumn: "body")))
+                try PostgresRows.enumValue(row, "change", as: CatalogEvent.Change.self), try decodeEntity(try row.decode(forColumn: "body"))
+            )
             if changes.last?.revision == at {
                 changes[changes.count - 1].events.append(event)
             } else {

@@ -2,7 +2,9 @@ import Foundation
 import ICBDCore
 
 extension PostgresCatalogStore {
-    public func createImage(name: Name, description: String, ifMissing: Bool, at now: Date) async throws
+    public func createImage(
+        name: Name, description: String, ifMissing: Bool, at now: Date
+    ) async throws
         -> Revisioned<(ImageRecord, created: Bool)>
     {
         try await commit { db, changes in
@@ -21,7 +23,8 @@ extension PostgresCatalogStore {
 
     public func listImages(after: Name?, limit: Int) async throws -> Revisioned<Page<ImageSummary>> {
         try await read { db in
-            let rows = try await db.fetchAll(sql: "SELECT * FROM images WHERE name > ? ORDER BY name LIMIT ?",
+            let rows = try await db.fetchAll(
+                sql: "SELECT * FROM images WHERE name > ? ORDER BY name LIMIT ?",
                 arguments: [after?.rawValue ?? "", limit + 1])
             let images = try rows.prefix(limit).map(PostgresRows.image)
             guard let first = images.first, let last = images.last else { return Page(items: [], next: nil) }
@@ -34,7 +37,8 @@ extension PostgresCatalogStore {
                 tags[tag.image, default: []].append(tag)
             }
             var stats: [String: (newest: Int64, count: Int)] = [:]
-            for row in try await db.fetchAll(sql: "SELECT image, MAX(number) AS newest, COUNT(*) AS count FROM versions WHERE image BETWEEN ? AND ? GROUP BY image",
+            for row in try await db.fetchAll(
+                sql: "SELECT image, MAX(number) AS newest, COUNT(*) AS count FROM versions WHERE image BETWEEN ? AND ? GROUP BY image",
                 arguments: range)
             {
                 stats[try row.decode(forColumn: "image")] = (try row.decode(forColumn: "newest"), try row.decode(forColumn: "count"))
@@ -50,8 +54,11 @@ extension PostgresCatalogStore {
 
     public func image(_ name: Name) async throws -> Revisioned<ImageDetail> {
         try await read { db in
-            guard let image = try await Self.fetchImage(db, name) else { throw CatalogStoreError.notFound("image '\(name)' does not exist") }
-            let placements = try await db.fetchAll(sql: "SELECT * FROM placements WHERE image = ? ORDER BY version, node", arguments: [name.rawValue]
+            guard let image = try await Self.fetchImage(db, name) else {
+                throw CatalogStoreError.notFound("image '\(name)' does not exist")
+            }
+            let placements = try await db.fetchAll(
+                sql: "SELECT * FROM placements WHERE image = ? ORDER BY version, node", arguments: [name.rawValue]
             ).map(PostgresRows.placement)
             return ImageDetail(
                 image: image, versions: try await Self.fetchVersions(db, image: name), tags: try await Self.fetchTags(db, image: name),

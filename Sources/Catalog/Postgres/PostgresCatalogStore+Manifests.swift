@@ -42,12 +42,14 @@ extension PostgresCatalogStore {
         }
         for try await piece in entries {
             guard piece.count % ChunkManifest.entrySize == 0 else {
-                throw CatalogStoreError.invalid("manifest of \(locator): a piece of \(piece.count) bytes is not a whole number of 32-byte entries")
+                throw CatalogStoreError.invalid(
+                    "manifest of \(locator): a piece of \(piece.count) bytes is not a whole number of 32-byte entries")
             }
             received += Int64(piece.count / ChunkManifest.entrySize)
             guard received <= expected else {
                 throw CatalogStoreError.invalid(
-                    "manifest of \(locator) has more than the \(expected) entries a file of \(target.file.size) bytes in chunks of \(target.file.chunkSize) has")
+                    "manifest of \(locator) has more than the \(expected) entries a file of \(target.file.size) bytes in chunks of \(target.file.chunkSize) has"
+                )
             }
             var offset = 0
             while offset < piece.count {
@@ -60,7 +62,8 @@ extension PostgresCatalogStore {
         if !page.isEmpty { try await flush() }
         guard received == expected else {
             throw CatalogStoreError.invalid(
-                "manifest of \(locator) has \(received) entries; a file of \(target.file.size) bytes in chunks of \(target.file.chunkSize) has \(expected)")
+                "manifest of \(locator) has \(received) entries; a file of \(target.file.size) bytes in chunks of \(target.file.chunkSize) has \(expected)"
+            )
         }
         return try await commit { db, changes in
             let (fileID, file) = try await Self.requireFile(db, locator, states: [.publishing])
@@ -70,20 +73,24 @@ extension PostgresCatalogStore {
             var hasher = ChunkManifest.Hasher(fileSize: file.size, chunkSize: file.chunkSize)
             var stored = 0
             // A page at a time: memory stays bounded by one page whatever the manifest's size.
-            let pageCount = try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
+            let pageCount =
+                try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
             for index in 0..<pageCount {
                 guard
                     let bytes = try await db.scalar(
                         Data.self, sql: "SELECT entries FROM manifest_pages WHERE file_id = ? AND page = ?", arguments: [fileID, index])
                 else {
-                    throw CatalogStoreError(.conflict, "another upload of the manifest of \(locator) interfered (page \(index) is missing); send it again")
+                    throw CatalogStoreError(
+                        .conflict, "another upload of the manifest of \(locator) interfered (page \(index) is missing); send it again")
                 }
                 hasher.update(entries: [UInt8](bytes))
                 stored += bytes.count / ChunkManifest.entrySize
             }
             guard stored == expected else {
                 throw CatalogStoreError(
-                    .conflict, "another upload of the manifest of \(locator) interfered (\(stored) entries stored, \(expected) expected); send it again")
+                    .conflict,
+                    "another upload of the manifest of \(locator) interfered (\(stored) entries stored, \(expected) expected); send it again"
+                )
             }
             let digest = hasher.finalize()
             guard digest == file.manifestDigest else {
@@ -104,7 +111,8 @@ extension PostgresCatalogStore {
     public func manifestFile(_ locator: ManifestLocator) async throws -> (file: FileRecord, pages: Int) {
         try await read { db in
             let (fileID, file) = try await Self.requireFile(db, locator, states: [.ready, .retired])
-            let pages = try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
+            let pages =
+                try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
             return (file, pages)
         }.value
     }
@@ -113,14 +121,16 @@ extension PostgresCatalogStore {
         try await read { db in
             let (fileID, _) = try await Self.requireFile(db, locator, states: [.ready, .retired])
             guard
-                let bytes = try await db.scalar(Data.self, sql: "SELECT entries FROM manifest_pages WHERE file_id = ? AND page = ?", arguments: [fileID, index])
+                let bytes = try await db.scalar(
+                    Data.self, sql: "SELECT entries FROM manifest_pages WHERE file_id = ? AND page = ?", arguments: [fileID, index])
             else { throw CatalogStoreError.notFound("manifest of \(locator) has no page \(index)") }
             return [UInt8](bytes)
         }.value
     }
 
     /// The file's row id and record, when its version is in one of `states`.
-    static func requireFile(_ db: PGTransaction, _ locator: ManifestLocator, states: Set<VersionState>) async throws -> (Int64, FileRecord) {
+    static func requireFile(_ db: PGTransaction, _ locator: ManifestLocator, states: Set<VersionState>) async throws -> (Int64, FileRecord)
+    {
         let version = try await requireVersion(db, image: locator.image, number: locator.version)
         guard states.contains(version.state) else {
             let problem =
@@ -132,7 +142,8 @@ extension PostgresCatalogStore {
             throw CatalogStoreError.precondition("version \(locator.version) of image '\(locator.image)' \(problem)")
         }
         guard
-            let row = try await db.fetchOne(sql: """
+            let row = try await db.fetchOne(
+                sql: """
                     SELECT files.* FROM files JOIN versions ON versions.id = files.version_id
                     WHERE versions.image = ? AND versions.number = ? AND files.path = ?
                     """,

@@ -4,7 +4,9 @@ import ICBDCore
 extension PostgresCatalogStore {
     public func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]> {
         try await read { db in
-            try await db.fetchAll(sql: "SELECT * FROM nodes WHERE (?1::text IS NULL OR site = ?1::text) AND (?2::text IS NULL OR role = ?2::text) ORDER BY site, role, name",
+            try await db.fetchAll(
+                sql:
+                    "SELECT * FROM nodes WHERE (?1::text IS NULL OR site = ?1::text) AND (?2::text IS NULL OR role = ?2::text) ORDER BY site, role, name",
                 arguments: [filter.site?.rawValue, filter.role?.rawValue]
             ).map(PostgresRows.node)
         }
@@ -18,7 +20,8 @@ extension PostgresCatalogStore {
             let current = try await Self.fetchNode(db, registration.name)
             if let current, current.role != registration.role {
                 throw CatalogStoreError.precondition(
-                    "node '\(registration.name)' is registered as a \(current.role) node; a node's role cannot change (delete the node first)")
+                    "node '\(registration.name)' is registered as a \(current.role) node; a node's role cannot change (delete the node first)"
+                )
             }
             let node = NodeRecord(
                 name: registration.name, role: registration.role, site: registration.site, rpcAddress: registration.rpcAddress,
@@ -70,7 +73,9 @@ extension PostgresCatalogStore {
 
     public func setNodeState(_ name: Name, _ state: NodeState, expected: ExpectedRevision) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
-            guard var node = try await Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
+            guard var node = try await Self.fetchNode(db, name) else {
+                throw CatalogStoreError.notFound("node '\(name)' is not registered")
+            }
             try CatalogRules.check(expected, current: node.revision, "node '\(name)'")
             guard node.state != state else { return node }
             node.state = state
@@ -83,7 +88,9 @@ extension PostgresCatalogStore {
 
     public func deleteNode(_ name: Name, expected: ExpectedRevision) async throws -> Revision {
         try await commit { db, changes in
-            guard let node = try await Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
+            guard let node = try await Self.fetchNode(db, name) else {
+                throw CatalogStoreError.notFound("node '\(name)' is not registered")
+            }
             try CatalogRules.check(expected, current: node.revision, "node '\(name)'")
             let placements = try await db.fetchAll(sql: "SELECT * FROM placements WHERE node = ?", arguments: [name.rawValue])
                 .map(PostgresRows.placement)

@@ -4,13 +4,17 @@ import ICBDCore
 extension PostgresCatalogStore {
     public func listPlacements(image: Name?, node: Name?) async throws -> Revisioned<[PlacementRecord]> {
         try await read { db in
-            try await db.fetchAll(sql: "SELECT * FROM placements WHERE (?1::text IS NULL OR image = ?1::text) AND (?2::text IS NULL OR node = ?2::text) ORDER BY image, version, node",
+            try await db.fetchAll(
+                sql:
+                    "SELECT * FROM placements WHERE (?1::text IS NULL OR image = ?1::text) AND (?2::text IS NULL OR node = ?2::text) ORDER BY image, version, node",
                 arguments: [image?.rawValue, node?.rawValue]
             ).map(PostgresRows.placement)
         }
     }
 
-    public func setPlacement(_ update: PlacementUpdate, expected: ExpectedRevision, at now: Date) async throws
+    public func setPlacement(
+        _ update: PlacementUpdate, expected: ExpectedRevision, at now: Date
+    ) async throws
         -> Revisioned<PlacementRecord>
     {
         try await commit { db, changes in
@@ -22,11 +26,13 @@ extension PostgresCatalogStore {
                 throw CatalogStoreError.precondition(
                     "node '\(update.node)' is a \(node.role) node; placements are on repository (replicator) nodes")
             }
-            let current = try await db.fetchOne(sql: "SELECT * FROM placements WHERE image = ? AND version = ? AND node = ?",
+            let current = try await db.fetchOne(
+                sql: "SELECT * FROM placements WHERE image = ? AND version = ? AND node = ?",
                 arguments: [update.image.rawValue, update.version, update.node.rawValue]
             ).map(PostgresRows.placement)
             try CatalogRules.check(
-                expected, current: current?.revision, "the placement of version \(update.version) of image '\(update.image)' on '\(update.node)'")
+                expected, current: current?.revision,
+                "the placement of version \(update.version) of image '\(update.image)' on '\(update.node)'")
             if let current, current.state == update.state, current.detail == update.detail { return current }
             let placement = PlacementRecord(
                 image: update.image, version: update.version, node: update.node, state: update.state, detail: update.detail,

@@ -36,7 +36,9 @@ extension PostgresCatalogStore {
     public func deleteSite(_ name: Name, expected: ExpectedRevision) async throws -> Revision {
         try await commit { db, changes in
             let sites = try await Self.fetchSites(db)
-            guard let site = sites.first(where: { $0.name == name }) else { throw CatalogStoreError.notFound("site '\(name)' does not exist") }
+            guard let site = sites.first(where: { $0.name == name }) else {
+                throw CatalogStoreError.notFound("site '\(name)' does not exist")
+            }
             try CatalogRules.check(expected, current: site.revision, "site '\(name)'")
             let nodes = try await db.fetchAll(sql: "SELECT name FROM nodes WHERE site = ? ORDER BY name", arguments: [name.rawValue])
                 .map { try $0.scalar(String.self) }

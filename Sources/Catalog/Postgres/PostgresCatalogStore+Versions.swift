@@ -5,13 +5,15 @@ extension PostgresCatalogStore {
     public func createVersion(_ spec: NewVersion, at now: Date) async throws -> Revisioned<VersionRecord> {
         try await commit { db, changes in
             _ = try await Self.requireImage(db, spec.image)
-            let newest = try await db.scalar(Int64.self, sql: "SELECT MAX(number) FROM versions WHERE image = ?", arguments: [spec.image.rawValue])
+            let newest = try await db.scalar(
+                Int64.self, sql: "SELECT MAX(number) FROM versions WHERE image = ?", arguments: [spec.image.rawValue])
             var existing: VersionRecord?
             if let number = spec.number { existing = try await Self.fetchVersion(db, image: spec.image, number: number) }
             let number = try CatalogRules.versionNumber(requested: spec.number, newest: newest, existing: existing, image: spec.image)
             if let parent = spec.parent {
                 try CatalogRules.checkParent(
-                    parent, of: number, parentVersion: try await Self.fetchVersion(db, image: spec.image, number: parent), image: spec.image)
+                    parent, of: number, parentVersion: try await Self.fetchVersion(db, image: spec.image, number: parent), image: spec.image
+                )
             }
             let inserted = try await db.fetchOne(
                 sql: """
@@ -22,7 +24,9 @@ extension PostgresCatalogStore {
                     spec.image.rawValue, number, spec.parent, spec.btrfsUUID, now.milliseconds, spec.publishedBy,
                     changes.revision.rawValue,
                 ])
-            guard let inserted else { throw CatalogStoreError(.storage, "inserting version \(number) of image '\(spec.image)' returned no id") }
+            guard let inserted else {
+                throw CatalogStoreError(.storage, "inserting version \(number) of image '\(spec.image)' returned no id")
+            }
             let versionID: Int64 = try inserted.decode(forColumn: "id")
             for file in spec.files {
                 try await db.execute(
@@ -37,7 +41,9 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func completeVersion(image: Name, number: Int64, at now: Date) async throws
+    public func completeVersion(
+        image: Name, number: Int64, at now: Date
+    ) async throws
         -> Revisioned<(VersionRecord, latest: TagRecord?)>
     {
         try await commit { db, changes in
@@ -55,7 +61,9 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func retireVersion(image: Name, number: Int64, expected: ExpectedRevision, at now: Date) async throws
+    public func retireVersion(
+        image: Name, number: Int64, expected: ExpectedRevision, at now: Date
+    ) async throws
         -> Revisioned<VersionRecord>
     {
         try await commit { db, changes in
@@ -73,10 +81,12 @@ extension PostgresCatalogStore {
             case .unchanged:
                 break
             case .move(let target):
-                changes.put(.tag(try await Self.writeTag(db, image: image, name: Name.latestTag, version: target, revision: changes.revision)))
+                changes.put(
+                    .tag(try await Self.writeTag(db, image: image, name: Name.latestTag, version: target, revision: changes.revision)))
             case .delete:
                 if let latest = tags.first(where: { $0.name == Name.latestTag }) {
-                    try await db.execute(sql: "DELETE FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, latest.name.rawValue])
+                    try await db.execute(
+                        sql: "DELETE FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, latest.name.rawValue])
                     changes.delete(.tag(latest))
                 }
             }
@@ -101,7 +111,8 @@ extension PostgresCatalogStore {
 
     static func fetchVersion(_ db: PGTransaction, image: Name, number: Int64) async throws -> VersionRecord? {
         guard
-            let row = try await db.fetchOne(sql: "SELECT * FROM versions WHERE image = ? AND number = ?", arguments: [image.rawValue, number])
+            let row = try await db.fetchOne(
+                sql: "SELECT * FROM versions WHERE image = ? AND number = ?", arguments: [image.rawValue, number])
         else { return nil }
         let versionID: Int64 = try row.decode(forColumn: "id")
         let files = try await db.fetchAll(sql: "SELECT * FROM files WHERE version_id = ? ORDER BY path", arguments: [versionID])
@@ -119,7 +130,8 @@ extension PostgresCatalogStore {
 
     /// Every version of an image, oldest first, with files (never manifests).
     static func fetchVersions(_ db: PGTransaction, image: Name) async throws -> [VersionRecord] {
-        let fileRows = try await db.fetchAll(sql: """
+        let fileRows = try await db.fetchAll(
+            sql: """
                 SELECT files.*, versions.number AS version_number FROM files JOIN versions ON versions.id = files.version_id
                 WHERE versions.image = ? ORDER BY files.path
                 """,

@@ -271,7 +271,8 @@ public final class PostgresCatalogStore: CatalogStore {
                 // 08: connection exceptions; 57P0x: shutting down / starting up; 53: out of
                 // resources; 40001/40P01: serialization failure / deadlock.
                 if state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "40001" || state == "40P01" {
-                    return CatalogStoreError(.unavailable, "the catalog database \(url) cannot answer now (\(state): \(message)); retry", cause: error)
+                    return CatalogStoreError(
+                        .unavailable, "the catalog database \(url) cannot answer now (\(state): \(message)); retry", cause: error)
                 }
                 if state == "57014" { return CancellationError() }
                 return CatalogStoreError(.storage, "catalog database error (\(state)): \(message)", cause: error)

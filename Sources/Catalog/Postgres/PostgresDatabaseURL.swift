@@ -33,7 +33,9 @@ public struct PostgresDatabaseURL: Sendable, Equatable, CustomStringConvertible 
     public init(parsing text: String) throws {
         func invalid(_ problem: String) -> CatalogStoreError {
             CatalogStoreError(
-                .invalidArgument, "--db \(Self.redacted(text)): \(problem); expected postgres://USER@HOST:PORT/DATABASE?sslmode=disable|prefer|require|verify-full")
+                .invalidArgument,
+                "--db \(Self.redacted(text)): \(problem); expected postgres://USER@HOST:PORT/DATABASE?sslmode=disable|prefer|require|verify-full"
+            )
         }
         guard Self.isPostgres(text), let components = URLComponents(string: text) else { throw invalid("not a postgres:// URL") }
         guard components.password == nil else {

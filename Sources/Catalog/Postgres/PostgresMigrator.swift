@@ -31,11 +31,14 @@ struct PostgresMigrator {
         if !tables.isEmpty && !tables.contains("icbd_migrations") {
             throw CatalogStoreError(
                 .storage,
-                "\(url) is a PostgreSQL database but not an icbd catalog (it has tables \(tables.prefix(5).joined(separator: ", "))); choose another --db")
+                "\(url) is a PostgreSQL database but not an icbd catalog (it has tables \(tables.prefix(5).joined(separator: ", "))); choose another --db"
+            )
         }
         var applied: [String] = []
         if tables.contains("icbd_migrations") {
-            applied = try await db.fetchAll(sql: "SELECT id FROM icbd_migrations ORDER BY applied_ms, id").map { try $0.scalar(String.self) }
+            applied = try await db.fetchAll(sql: "SELECT id FROM icbd_migrations ORDER BY applied_ms, id").map {
+                try $0.scalar(String.self)
+            }
         }
         let unknown = Set(applied).subtracting(PostgresSchema.knownMigrations).sorted()
         guard unknown.isEmpty else {

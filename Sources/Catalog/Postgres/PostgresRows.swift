@@ -55,7 +55,8 @@ enum PostgresRows {
         do { path = try VersionFilePath(pathText) } catch { throw damaged("path '\(pathText)': \(error)") }
         let digest: Data = try row.decode(forColumn: "manifest_sha256")
         return FileRecord(
-            path: path, size: try row.decode(forColumn: "size"), chunkSize: try row.decode(forColumn: "chunk_size"), manifestDigest: [UInt8](digest),
+            path: path, size: try row.decode(forColumn: "size"), chunkSize: try row.decode(forColumn: "chunk_size"),
+            manifestDigest: [UInt8](digest),
             manifestStored: try row.decode(forColumn: "manifest_stored") as Bool)
     }
 
@@ -75,7 +76,8 @@ enum PostgresRows {
 
     static func site(_ row: PGRow) throws -> SiteRecord {
         SiteRecord(
-            name: try name(row, "name"), description: try row.decode(forColumn: "description"), cidrs: try json(row, "cidrs", as: [CIDR].self),
+            name: try name(row, "name"), description: try row.decode(forColumn: "description"),
+            cidrs: try json(row, "cidrs", as: [CIDR].self),
             links: try json(row, "links", as: [SiteLink].self), revision: Revision(try row.decode(forColumn: "revision")))
     }
 
@@ -84,7 +86,8 @@ enum PostgresRows {
         return NodeRecord(
             name: try name(row, "name"), role: try enumValue(row, "role", as: NodeRole.self), site: try name(row, "site"),
             rpcAddress: try hostPort(row, "rpc_address"), httpAddress: try hostPort(row, "http_address"),
-            capacityBytes: try row.decode(forColumn: "capacity_bytes"), heartbeatTTLMilliseconds: try row.decode(forColumn: "heartbeat_ttl_ms"),
+            capacityBytes: try row.decode(forColumn: "capacity_bytes"),
+            heartbeatTTLMilliseconds: try row.decode(forColumn: "heartbeat_ttl_ms"),
             lastHeartbeat: last.map(Date.init(milliseconds:)), state: try enumValue(row, "state", as: NodeState.self),
             revision: Revision(try row.decode(forColumn: "revision")))
     }

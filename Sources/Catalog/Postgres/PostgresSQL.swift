@@ -93,7 +93,10 @@ struct PGRow: Sendable {
         for cell in row {
             let value = try Self.value(of: cell)
             values[cell.columnName] = .some(value)
-            if isFirst { first = value; isFirst = false }
+            if isFirst {
+                first = value
+                isFirst = false
+            }
         }
     }
 
@@ -120,7 +123,8 @@ struct PGRow: Sendable {
     }
 
     static func mismatch(_ column: String, _ value: PGValue?, _ expected: String) -> CatalogStoreError {
-        CatalogStoreError(.storage, "the catalog database holds a damaged row: \(column) is \(value.map { "\($0)" } ?? "NULL"), not \(expected)")
+        CatalogStoreError(
+            .storage, "the catalog database holds a damaged row: \(column) is \(value.map { "\($0)" } ?? "NULL"), not \(expected)")
     }
 }
 

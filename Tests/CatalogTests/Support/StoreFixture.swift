@@ -54,7 +54,8 @@ final class StoreFixture: Sendable {
     /// The settings a PostgreSQL store of this fixture opens with: the test password, and a
     /// short poll so that tests never wait on it.
     func postgresSettings() throws -> PostgresCatalogStore.Configuration {
-        var settings = PostgresCatalogStore.Configuration(url: try PostgresDatabaseURL(parsing: database), password: PostgresServer.password)
+        var settings = PostgresCatalogStore.Configuration(
+            url: try PostgresDatabaseURL(parsing: database), password: PostgresServer.password)
         settings.maximumConnections = 8
         settings.operationTimeout = .seconds(30)  // generous: the tests' machines are loaded
         settings.pollInterval = .milliseconds(200)
