@@ -35,7 +35,7 @@ struct CatalogBenchmark {
     func run() async throws -> BenchReport {
         var report = try await runSQLite()
         guard let postgres else { return report }
-        report.figures = report.figures.map { $0.prefixed("SQLite: ") }
+        report.figures = report.figures.map { $0.prefixed("sqlite: ") }
         report.figures += try await runPostgres(postgres).figures
         return report
     }
@@ -70,10 +70,10 @@ struct CatalogBenchmark {
                 try await withRPCClient(configurations[1], logger: logger) { b in
                     try await publishTwoVersions(a)
                     var report = BenchReport(bench: "catalog")
-                    report.figures += try await readsAndWrites([a]).map { $0.prefixed("PostgreSQL, one catalog: ") }
-                    report.figures += try await readsAndWrites([a, b]).map { $0.prefixed("PostgreSQL, two catalogs: ") }
+                    report.figures += try await readsAndWrites([a]).map { $0.prefixed("pg, 1 catalog: ") }
+                    report.figures += try await readsAndWrites([a, b]).map { $0.prefixed("pg, 2 catalogs: ") }
                     report.figures += try await watchLatency(a, watchersOn: configurations[1]).map {
-                        $0.prefixed("PostgreSQL, write on A, watchers on B: ")
+                        $0.prefixed("pg, A→B: ")
                     }
                     return report
                 }
