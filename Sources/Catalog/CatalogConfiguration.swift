@@ -6,7 +6,8 @@ import ICBDRPC
 public struct CatalogConfiguration: Sendable {
     /// Where the RPC server listens.
     public var listen: HostPort
-    /// The database file (SQLite, created on first start).
+    /// The database: an SQLite file (created on first start) or a
+    /// `postgres://USER@HOST:PORT/DATABASE?sslmode=…` URL (``PostgresDatabaseURL``).
     public var databasePath: String
     /// The catalog's certificate (role `catalog`), key and the deployment CA.
     public var tls: TLSIdentity
@@ -14,6 +15,10 @@ public struct CatalogConfiguration: Sendable {
     public var name: String
     /// Limits and defaults of the RPC methods (heartbeat TTLs, watch batches).
     public var rpc = CatalogRPCService.Settings()
+    /// A file whose first line is the PostgreSQL password (else `PGPASSWORD` is used).
+    public var databasePasswordFile: String?
+    /// Adjusts how the PostgreSQL store reaches its database (pool size, timeouts, polling).
+    public var postgres: @Sendable (inout PostgresCatalogStore.Configuration) -> Void = { _ in }
     /// How the SQLite store opens its file.
     public var store = SQLiteCatalogStore.Configuration()
     /// How often nodes whose heartbeat expired are looked for. Default 1 s.

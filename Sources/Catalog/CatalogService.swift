@@ -29,6 +29,22 @@ public final class CatalogService: Service, Sendable {
         try self.init(configuration: configuration, store: store, logger: logger)
     }
 
+    /// Opens the database `configuration.databasePath` names — a `postgres://` URL
+    /// (``PostgresCatalogStore``) or an SQLite file path — and serves it.
+    public static func open(configuration: CatalogConfiguration, logger: Logger) async throws -> CatalogService {
+        guard PostgresDatabaseURL.isPostgres(configuration.databasePath) else {
+            return try CatalogService(configuration: configuration, logger: logger)
+        }
+        var settings = PostgresCatalogStore.Configuration(
+            url: try PostgresDatabaseURL(parsing: configuration.databasePath),
+            password: try PostgresPassword.resolve(file: configuration.databasePasswordFile))
+        configuration.postgres(&settings)
+        var storeLogger = logger
+        storeLogger[metadataKey: "db"] = "\(settings.url)"
+        let store = try await PostgresCatalogStore.open(settings, logger: storeLogger)
+        return try CatalogService(configuration: configuration, store: store, logger: logger)
+    }
+
     /// Serves `store`, whatever database it keeps its data in.
     public init(configuration: CatalogConfiguration, store: any CatalogStore, logger: Logger) throws {
         self.configuration = configuration

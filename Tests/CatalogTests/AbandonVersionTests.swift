@@ -24,8 +24,9 @@ struct AbandonVersionTests {
             CatalogMethods.abandonVersion, .with { $0.image = image; $0.number = number; $0.dropImageIfUnused = dropImage })
     }
 
-    @Test func aPublishingVersionGoesAsIfItHadNeverBeenCreated() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func aPublishingVersionGoesAsIfItHadNeverBeenCreated(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient(.replicator, "repo1") { replicator in
                 try await publish(replicator, image: "win11")
@@ -44,8 +45,9 @@ struct AbandonVersionTests {
         }
     }
 
-    @Test func anImageThisPublishCreatedGoesTooWhenNothingElseUsesIt() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func anImageThisPublishCreatedGoesTooWhenNothingElseUsesIt(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient(.replicator, "repo1") { replicator in
                 let number = try await createVersion(replicator, image: "fresh")
@@ -57,8 +59,9 @@ struct AbandonVersionTests {
         }
     }
 
-    @Test func onlyItsPublisherAbandonsAVersionAndOnlyWhilePublishing() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func onlyItsPublisherAbandonsAVersionAndOnlyWhilePublishing(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             let number = try await harness.withClient(.replicator, "repo1") { replicator in
                 try await publish(replicator, image: "win11")

@@ -47,8 +47,9 @@ struct AuthorizationTests {
         "PutSite": [.admin], "RetireVersion": [.admin], "Assign": [.admin],
     ]
 
-    @Test func eachRoleMayCallOnlyItsMethods() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func eachRoleMayCallOnlyItsMethods(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 try await publish(admin, image: "win11")
@@ -74,8 +75,9 @@ struct AuthorizationTests {
         }
     }
 
-    @Test func nodesRegisterHeartbeatAndReportPlacementsOnlyAsThemselves() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func nodesRegisterHeartbeatAndReportPlacementsOnlyAsThemselves(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 try await publish(admin, image: "win11")
@@ -129,9 +131,9 @@ struct AuthorizationTests {
 
 @Suite("Catalog: optimistic concurrency")
 struct ConcurrencyTests {
-    @Test(arguments: 0..<3)
-    func twoPublishersOfTheSameVersionExactlyOneWins(round: Int) async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available, 0..<3)
+    func twoPublishersOfTheSameVersionExactlyOneWins(kind: StoreKind, round: Int) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient(.replicator, "repo-a") { first in
                 try await publish(first, image: "win11")
@@ -168,8 +170,9 @@ struct ConcurrencyTests {
         }
     }
 
-    @Test func tagMovesWithTheSameExpectedRevisionExactlyOneWins() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func tagMovesWithTheSameExpectedRevisionExactlyOneWins(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 for _ in 0..<3 { try await publish(admin, image: "win11") }

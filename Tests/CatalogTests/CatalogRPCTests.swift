@@ -7,8 +7,9 @@ import Testing
 
 @Suite("Catalog: publishing and reading over RPC with mutual TLS")
 struct CatalogRPCTests {
-    @Test func aPublishedVersionIsListedTaggedAndItsManifestStreamsBack() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func aPublishedVersionIsListedTaggedAndItsManifestStreamsBack(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             // 12 GiB in 1 MiB chunks: 12,288 entries, three pages on the wire.
             let disk = TestFile(path: "disk.raw", size: 12 << 30)
@@ -54,8 +55,9 @@ struct CatalogRPCTests {
         }
     }
 
-    @Test func badRequestsNameTheProblem() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func badRequestsNameTheProblem(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 try await publish(admin, image: "win11")
@@ -116,8 +118,9 @@ struct CatalogRPCTests {
         }
     }
 
-    @Test func assignmentsResolveTagsAndTheTagIsRefusedOnRetiredVersions() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func assignmentsResolveTagsAndTheTagIsRefusedOnRetiredVersions(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 try await publish(admin, image: "win11")

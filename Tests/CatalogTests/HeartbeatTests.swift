@@ -7,9 +7,10 @@ import Testing
 
 @Suite("Catalog: node heartbeats")
 struct HeartbeatTests {
-    @Test func aNodeWithoutHeartbeatsGoesDownWatchersAreToldAndAHeartbeatBringsItBack() async throws {
+    @Test(arguments: StoreKind.available)
+    func aNodeWithoutHeartbeatsGoesDownWatchersAreToldAndAHeartbeatBringsItBack(_ kind: StoreKind) async throws {
         // The sweep runs every few milliseconds of real time; expiry itself follows the test's clock.
-        let harness = try CatalogHarness { $0.sweepInterval = .milliseconds(20) }
+        let harness = try await CatalogHarness(kind) { $0.sweepInterval = .milliseconds(20) }
         try await harness.run {
             try await harness.withClient { admin in _ = try await addSite(admin, "hq") }
             try await harness.withClient(.cache, "cache-1") { cache in
@@ -46,8 +47,9 @@ struct HeartbeatTests {
         }
     }
 
-    @Test func drainingSurvivesHeartbeatsAndARestartedCatalogGivesNodesAFullTTL() async throws {
-        let harness = try CatalogHarness { $0.sweepInterval = .seconds(3600) }
+    @Test(arguments: StoreKind.available)
+    func drainingSurvivesHeartbeatsAndARestartedCatalogGivesNodesAFullTTL(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind) { $0.sweepInterval = .seconds(3600) }
         try await harness.run {
             try await harness.withClient { admin in
                 _ = try await addSite(admin, "hq")
@@ -69,7 +71,7 @@ struct HeartbeatTests {
         // Long after the last heartbeats, a new catalog process starts: an up node gets its TTL
         // from the start before it is marked down; the draining one stays draining.
         let later = ManualClock(at: ManualClock.start.addingTimeInterval(3600))
-        let restarted = try CatalogHarness(directory: harness.directory, clock: later) { $0.sweepInterval = .seconds(3600) }
+        let restarted = try await CatalogHarness(on: harness.fixture, clock: later) { $0.sweepInterval = .seconds(3600) }
         #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
         restarted.clock.advance(by: 1)
         #expect(try await restarted.service.sweepExpiredNodes().isEmpty)

@@ -17,7 +17,7 @@ func pieces(_ bytes: [UInt8], size: Int = 32 * 1000) -> AsyncThrowingStream<[UIn
     }
 }
 
-@Suite("Catalog: the SQLite store")
+@Suite("Catalog: the store (SQLite, and PostgreSQL where the tests take a store kind)")
 struct SQLiteStoreTests {
     let directory: URL
     let now = Date(timeIntervalSince1970: 1_800_000_000)
@@ -34,9 +34,18 @@ struct SQLiteStoreTests {
 
     func name(_ text: String) throws -> Name { try Name(text) }
 
+    /// Closes a store of either kind.
+    func closeStore(_ store: any CatalogStore) throws {
+        switch store {
+        case let sqlite as SQLiteCatalogStore: try sqlite.close()
+        case let postgres as PostgresCatalogStore: postgres.close()
+        default: break
+        }
+    }
+
     /// Creates image `image` with version `number` made ready (one file, manifest stored).
     @discardableResult
-    func readyVersion(_ store: SQLiteCatalogStore, _ image: String, file: TestFile = TestFile(path: "disk.raw", size: 3 << 20)) async throws
+    func readyVersion(_ store: any CatalogStore, _ image: String, file: TestFile = TestFile(path: "disk.raw", size: 3 << 20)) async throws
         -> VersionRecord
     {
         _ = try await store.createImage(name: try name(image), description: "", ifMissing: true, at: now)
@@ -49,8 +58,10 @@ struct SQLiteStoreTests {
         return try await store.completeVersion(image: try name(image), number: version.value.number, at: now).value.0
     }
 
-    @Test func everyChangeBumpsOneRevisionAndANoOpBumpsNothing() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func everyChangeBumpsOneRevisionAndANoOpBumpsNothing(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         #expect(try await store.currentRevision() == 0)
         let created = try await store.createImage(name: try name("win11"), description: "Windows 11", ifMissing: false, at: now)
         #expect(created.revision == 1)
@@ -69,8 +80,10 @@ struct SQLiteStoreTests {
         #expect(changes[0].events == [CatalogEvent(.put, .image(created.value.0))])
     }
 
-    @Test func latestFollowsEachNewReadyVersionAndRetireFallsBack() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func latestFollowsEachNewReadyVersionAndRetireFallsBack(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         let image = try name("win11")
         try await readyVersion(store, "win11")
         try await readyVersion(store, "win11")
@@ -107,8 +120,10 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test func listingsPageThroughImagesWithTheirTagsAndCounts() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func listingsPageThroughImagesWithTheirTagsAndCounts(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         for image in ["e", "a", "d", "c", "b"] {
             _ = try await store.createImage(name: try name(image), description: "", ifMissing: false, at: now)
         }
@@ -130,8 +145,10 @@ struct SQLiteStoreTests {
         #expect(summaries.map { $0.tags.map { "\($0.name)=\($0.version)" } } == [[], ["latest=2"], [], ["latest=1"], []])
     }
 
-    @Test func failedWritesLeaveNothingHalfWritten() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func failedWritesLeaveNothingHalfWritten(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         let image = try name("win11")
         try await readyVersion(store, "win11")
         let before = try await store.currentRevision()
@@ -166,8 +183,10 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test func largeManifestsArePagedAndReadBackExactly() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func largeManifestsArePagedAndReadBackExactly(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         // 20 GiB at 1 MiB: 20,480 entries, five pages.
         let file = TestFile(path: "disk.raw", size: 20 << 30)
         let version = try await readyVersion(store, "big", file: file)
@@ -238,14 +257,16 @@ struct SQLiteStoreTests {
         }
     }
 
-    @Test func compactedRevisionsAskTheWatcherToListAgain() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func compactedRevisionsAskTheWatcherToListAgain(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         for index in 0..<10 {
             _ = try await store.createImage(name: try name("image-\(index)"), description: "", ifMissing: false, at: now)
         }
-        try store.close()
+        try closeStore(store)
         // A fresh store reads the log from disk, not from memory.
-        let reopened = try open()
+        let reopened = try await fixture.open()
         #expect(try await reopened.compactChanges(retaining: 4) == 6)
         #expect(try await reopened.changes(after: 6, limit: 100).map(\.revision) == [7, 8, 9, 10])
         let error = await expectStoreError(.compacted, mentioning: "list again") {
@@ -255,8 +276,10 @@ struct SQLiteStoreTests {
         #expect(error?.rpcError.details["reason"] == "compacted")
     }
 
-    @Test func sitesOwnDisjointRangesAndLinkOnlyToKnownSites() async throws {
-        let store = try open()
+    @Test(arguments: StoreKind.available)
+    func sitesOwnDisjointRangesAndLinkOnlyToKnownSites(_ kind: StoreKind) async throws {
+        let fixture = try await StoreFixture(kind)
+        let store = try await fixture.open()
         func site(_ name: String, _ cidrs: [String], links: [String] = []) throws -> SiteSpec {
             SiteSpec(
                 name: try Name(name), description: "", cidrs: try cidrs.map(CIDR.init(parsing:)),

@@ -34,8 +34,9 @@ func watch(
 
 @Suite("Catalog: Watch")
 struct WatchTests {
-    @Test func aWatcherReplaysThenFollowsAndResumesWithoutGapsOrRepeats() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func aWatcherReplaysThenFollowsAndResumesWithoutGapsOrRepeats(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 // History before anyone watches: revisions 1...
@@ -90,8 +91,9 @@ struct WatchTests {
         }
     }
 
-    @Test func aFilteredWatchSeesOnlyItsKinds() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func aFilteredWatchSeesOnlyItsKinds(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 _ = try await addSite(admin, "hq")
@@ -111,8 +113,9 @@ struct WatchTests {
         }
     }
 
-    @Test func aWatcherBehindTheRetainedLogIsToldToListAgain() async throws {
-        let harness = try CatalogHarness()
+    @Test(arguments: StoreKind.available)
+    func aWatcherBehindTheRetainedLogIsToldToListAgain(_ kind: StoreKind) async throws {
+        let harness = try await CatalogHarness(kind)
         try await harness.run {
             try await harness.withClient { admin in
                 for index in 0..<5 { _ = try await addSite(admin, "site-\(index)") }
@@ -127,7 +130,7 @@ struct WatchTests {
             }
         }
         // A catalog that restarted reads the log from disk, where the compaction shows.
-        let restarted = try CatalogHarness(directory: harness.directory)
+        let restarted = try await CatalogHarness(on: harness.fixture)
         try await restarted.run {
             try await restarted.withClient { admin in
                 let error = await expectRPCError(.failedPrecondition, mentioning: "list again") {

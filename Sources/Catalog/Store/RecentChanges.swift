@@ -28,6 +28,11 @@ final class RecentChanges: Sendable {
         }
     }
 
+    /// Forgets every change (the next appended one need not follow the last one kept).
+    func reset() {
+        state.withLock { $0 = State() }
+    }
+
     /// The changes after `revision`, at most `limit`, when memory holds all of them from
     /// `revision + 1` on; nil when the log must be read.
     func changes(after revision: Revision, limit: Int) -> [CatalogChange]? {

@@ -8,6 +8,11 @@ import Synchronization
 /// A client of one peer: keeps one connection to it, reconnects with backoff, and fails calls
 /// fast with UNAVAILABLE while the peer is down.
 ///
+/// With ``RPCClientConfiguration/alternates`` it fails over: when connecting to the current
+/// peer fails, the next is tried at once, and the backoff starts only when every peer failed
+/// in a row. A call in flight when its connection breaks still fails (UNAVAILABLE: it may or
+/// may not have been applied); the next call goes to a peer that answers.
+///
 /// ``run()`` owns the connection and must be running while calls are made (in a task group or a
 /// `ServiceGroup`); ``withRPCClient(_:logger:_:)`` does that for short-lived tools.
 public final class RPCClient: Sendable {
@@ -21,6 +26,8 @@ public final class RPCClient: Sendable {
     private struct State {
         var connection = ConnectionState.idle(retryAt: nil, lastError: nil)
         var backoff: ReconnectBackoff
+        /// Which of the configuration's targets connections go to.
+        var targetIndex = 0
     }
 
     public let configuration: RPCClientConfiguration
@@ -40,7 +47,7 @@ public final class RPCClient: Sendable {
         self.configuration = configuration
         self.group = group
         var logger = logger
-        logger[metadataKey: "peer"] = "\(configuration.target)"
+        logger[metadataKey: "peer"] = "\(configuration.targets.map(\.description).joined(separator: ","))"
         self.logger = logger
         self.tls = try TLSContexts(client: configuration.tls)
         self.state = Mutex(
@@ -195,7 +202,7 @@ public final class RPCClient: Sendable {
                     return .fail(
                         RPCError(
                             code: .unavailable,
-                            message: "\(configuration.target) is unreachable (\(lastError.message)); retrying in \(retryAt - ContinuousClock.now)"
+                            message: "\(targetsDescription) is unreachable (\(lastError.message)); retrying in \(retryAt - ContinuousClock.now)"
                         ))
                 case .shutDown:
                     return .fail(RPCError(code: .unavailable, message: "the client shut down"))
@@ -213,12 +220,34 @@ public final class RPCClient: Sendable {
         }
     }
 
+    private var targetsDescription: String {
+        configuration.targets.map(\.description).joined(separator: ", ")
+    }
+
+    /// Connects to the current target, else to each other one in turn.
+    private func connectToSomeTarget() async throws -> (ClientConnection, NIOAsyncChannel<RPCFrame, Never>) {
+        let targets = configuration.targets
+        var errors: [String] = []
+        for _ in 0..<targets.count {
+            let index = state.withLock { $0.targetIndex % targets.count }
+            do {
+                return try await connect(to: targets[index])
+            } catch {
+                errors.append("\(targets[index]): \(error)")
+                if targets.count > 1 { logger.info("connect failed; trying the next peer", metadata: ["target": "\(targets[index])", "error": "\(error)"]) }
+                state.withLock { $0.targetIndex = (index + 1) % targets.count }
+            }
+        }
+        throw RPCError(code: .unavailable, message: errors.joined(separator: "; "))
+    }
+
     private func connectAndServe() async {
         let attempt: (ClientConnection, NIOAsyncChannel<RPCFrame, Never>)
         do {
-            attempt = try await connect()
+            attempt = try await connectToSomeTarget()
         } catch {
-            let failure = RPCError(code: .unavailable, message: "cannot connect to \(configuration.target): \(error)")
+            let reason = (error as? RPCError)?.message ?? "\(error)"
+            let failure = RPCError(code: .unavailable, message: "cannot connect to \(targetsDescription): \(reason)")
             let waiters: [CheckedContinuation<ClientConnection, any Error>] = state.withLock { state in
                 let delay = state.backoff.failed()
                 defer { state.connection = .idle(retryAt: ContinuousClock.now + delay, lastError: failure) }
@@ -274,7 +303,7 @@ public final class RPCClient: Sendable {
                     return first
                 }
                 if !answered && !Task.isCancelled {
-                    connection.close(RPCError(code: .unavailable, message: "\(configuration.target) did not answer a ping"))
+                    connection.close(RPCError(code: .unavailable, message: "\(targetsDescription) did not answer a ping"))
                     return
                 }
             } catch {
@@ -283,8 +312,7 @@ public final class RPCClient: Sendable {
         }
     }
 
-    private func connect() async throws -> (ClientConnection, NIOAsyncChannel<RPCFrame, Never>) {
-        let target = configuration.target
+    private func connect(to target: HostPort) async throws -> (ClientConnection, NIOAsyncChannel<RPCFrame, Never>) {
         let tls = self.tls
         let expectedRole = configuration.expectedRole
         let logger = self.logger

@@ -4,6 +4,9 @@ import ICBDCore
 public struct RPCClientConfiguration: Sendable {
     /// The peer's address.
     public var target: HostPort
+    /// Further peers that serve the same thing (several catalog processes on one database),
+    /// tried in turn when connecting to the current one fails. Empty: `target` only.
+    public var alternates: [HostPort] = []
     /// The role the peer's certificate must carry (a cache node presents `icbd://cache/…`).
     public var expectedRole: Role
     /// This client's certificate, key and the deployment CA.
@@ -22,6 +25,21 @@ public struct RPCClientConfiguration: Sendable {
         self.target = target
         self.expectedRole = expectedRole
         self.tls = tls
+    }
+}
+
+extension RPCClientConfiguration {
+    /// `target` then the alternates, without repeats, in the order they are tried.
+    public var targets: [HostPort] {
+        var seen = Set<String>()
+        return ([target] + alternates).filter { seen.insert($0.description).inserted }
+    }
+
+    /// A configuration for the first of `targets`, failing over to the others.
+    public init(targets: [HostPort], expectedRole: Role, tls: TLSIdentity) throws {
+        guard let first = targets.first else { throw RPCError(code: .invalidArgument, message: "no address to connect to") }
+        self.init(target: first, expectedRole: expectedRole, tls: tls)
+        alternates = Array(targets.dropFirst())
     }
 }
 

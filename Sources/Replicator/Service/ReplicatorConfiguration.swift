@@ -11,6 +11,8 @@ public struct ReplicatorConfiguration: Sendable {
     public var site: Name
     /// The catalog to register with.
     public var catalog: HostPort
+    /// Further catalog processes on the same database, used when `catalog` does not answer.
+    public var catalogAlternates: [HostPort] = []
     /// The replicator's certificate (role `replicator`), key and the deployment CA.
     public var tls: TLSIdentity
     public var name: String

@@ -31,9 +31,9 @@ public final class ReplicatorService: Service, Sendable {
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.name)"
         self.logger = logger
-        self.catalog = try RPCClient(
-            configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
-            logger: logger)
+        var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
+        catalogClient.alternates = configuration.catalogAlternates
+        self.catalog = try RPCClient(configuration: catalogClient, logger: logger)
         var router = RPCRouter()
         router.register(HealthService(role: .replicator, node: configuration.name, site: configuration.site.rawValue))
         router.register(

@@ -7,7 +7,7 @@ struct BenchFigure: Encodable {
         let value: Double
     }
 
-    let name: String
+    var name: String
     let value: Double
     let unit: String
     var baseline: Baseline?

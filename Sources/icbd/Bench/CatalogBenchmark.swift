@@ -11,14 +11,77 @@ import Synchronization
 /// `icbd bench catalog`: GetImage reads and tag-move writes per second at concurrency 32 over
 /// RPC (reads next to Health/Check calls at the same concurrency, the RPC floor), and the
 /// latency from a write to 200 watchers having seen it.
+///
+/// With `--db postgres://…` it measures the SQLite catalog first, then two catalog processes
+/// (services) on that PostgreSQL database in the same run: reads and writes through one and
+/// through both, and the latency from a write on one to 200 watchers on the other.
 struct CatalogBenchmark {
     var concurrency = 32
     var calls = 5_000
     var watchers = 200
     var watchedWrites = 50
+    /// A PostgreSQL catalog database to measure next to SQLite.
+    var postgres: PostgresCatalogStore.Configuration?
     let logger: Logger
+    /// Each run publishes its own image, so that runs on one PostgreSQL database do not collide.
+    private let image = "bench-\(UUID().uuidString.prefix(8).lowercased())"
+
+    init(calls: Int, postgres: PostgresCatalogStore.Configuration? = nil, logger: Logger) {
+        self.calls = calls
+        self.postgres = postgres
+        self.logger = logger
+    }
 
     func run() async throws -> BenchReport {
+        var report = try await runSQLite()
+        guard let postgres else { return report }
+        report.figures = report.figures.map { $0.prefixed("sqlite: ") }
+        report.figures += try await runPostgres(postgres).figures
+        return report
+    }
+
+    /// Two catalog services on the PostgreSQL database: through one, through both, and Watch
+    /// from one to the other.
+    private func runPostgres(_ settings: PostgresCatalogStore.Configuration) async throws -> BenchReport {
+        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
+        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+        }
+        var catalogs: [CatalogService] = []
+        for name in ["bench-catalog-a", "bench-catalog-b"] {
+            let store = try await PostgresCatalogStore.open(settings, logger: logger)
+            catalogs.append(
+                try CatalogService(
+                    configuration: CatalogConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), databasePath: settings.url.description,
+                        tls: try identity(.catalog, name), name: name),
+                    store: store, logger: logger))
+        }
+        let admin = try identity(.admin, "bench-admin")
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            for catalog in catalogs { group.addTask { try await catalog.run() } }
+            defer { group.cancelAll() }
+            var configurations: [RPCClientConfiguration] = []
+            for catalog in catalogs {
+                let target = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
+                configurations.append(RPCClientConfiguration(target: target, expectedRole: .catalog, tls: admin))
+            }
+            return try await withRPCClient(configurations[0], logger: logger) { a in
+                try await withRPCClient(configurations[1], logger: logger) { b in
+                    try await publishTwoVersions(a)
+                    var report = BenchReport(bench: "catalog")
+                    report.figures += try await readsAndWrites([a]).map { $0.prefixed("pg, 1 catalog: ") }
+                    report.figures += try await readsAndWrites([a, b]).map { $0.prefixed("pg, 2 catalogs: ") }
+                    report.figures += try await watchLatency(a, watchersOn: configurations[1]).map {
+                        $0.prefixed("pg, A→B: ")
+                    }
+                    return report
+                }
+            }
+        }
+    }
+
+    private func runSQLite() async throws -> BenchReport {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-catalog-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -40,17 +103,17 @@ struct CatalogBenchmark {
             return try await withRPCClient(configuration, logger: logger) { client in
                 try await publishTwoVersions(client)
                 var report = BenchReport(bench: "catalog")
-                report.figures += try await readsAndWrites(client)
-                report.figures += try await watchLatency(client, configuration: configuration)
+                report.figures += try await readsAndWrites([client])
+                report.figures += try await watchLatency(client, watchersOn: configuration)
                 return report
             }
         }
     }
 
     private func publishTwoVersions(_ client: RPCClient) async throws {
-        var image = Icbd_Catalog_V1_CreateImageRequest()
-        image.name = "bench"
-        _ = try await client.unary(CatalogMethods.createImage, image)
+        var create = Icbd_Catalog_V1_CreateImageRequest()
+        create.name = image
+        _ = try await client.unary(CatalogMethods.createImage, create)
         for number in 1...2 {
             let entries = (0..<32).map { UInt8(truncatingIfNeeded: $0 &+ number) }
             var file = Icbd_Catalog_V1_FileSpec()
@@ -58,29 +121,29 @@ struct CatalogBenchmark {
             file.size = 1 << 20
             file.chunkSize = 1 << 20
             file.manifestSha256 = Data(ChunkManifest.digest(fileSize: 1 << 20, chunkSize: 1 << 20, entries: entries))
-            var create = Icbd_Catalog_V1_CreateVersionRequest()
-            create.image = "bench"
-            create.btrfsUuid = UUID().uuidString.lowercased()
-            create.files = [file]
-            let version = try await client.unary(CatalogMethods.createVersion, create).version
+            var version = Icbd_Catalog_V1_CreateVersionRequest()
+            version.image = image
+            version.btrfsUuid = UUID().uuidString.lowercased()
+            version.files = [file]
+            let created = try await client.unary(CatalogMethods.createVersion, version).version
             _ = try await client.clientStreaming(CatalogMethods.putManifest) { writer in
                 var manifest = Icbd_Catalog_V1_PutManifestRequest()
-                manifest.image = "bench"
-                manifest.version = version.number
+                manifest.image = image
+                manifest.version = created.number
                 manifest.path = "disk.raw"
                 manifest.entries = Data(entries)
                 try await writer.write(manifest)
             }
             var complete = Icbd_Catalog_V1_CompleteVersionRequest()
-            complete.image = "bench"
-            complete.number = version.number
+            complete.image = image
+            complete.number = created.number
             _ = try await client.unary(CatalogMethods.completeVersion, complete)
         }
     }
 
     private func moveTag(_ client: RPCClient, _ tag: String = "stable", to version: Int64) async throws -> Int64 {
         var move = Icbd_Catalog_V1_MoveTagRequest()
-        move.image = "bench"
+        move.image = image
         move.tag = tag
         move.version = version
         return try await client.unary(CatalogMethods.moveTag, move).revision
@@ -99,14 +162,17 @@ struct CatalogBenchmark {
         return Double(perWorker * concurrency) / (ContinuousClock.now - start).seconds
     }
 
-    private func readsAndWrites(_ client: RPCClient) async throws -> [BenchFigure] {
-        let get = Icbd_Catalog_V1_GetImageRequest.with { $0.name = "bench" }
-        _ = try await rate { _, _ in _ = try await client.unary(CatalogMethods.getImage, get) }  // warm-up
-        let health = try await rate { _, _ in _ = try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest()) }
-        let reads = try await rate { _, _ in _ = try await client.unary(CatalogMethods.getImage, get) }
+    /// Worker N calls through `clients[N % count]`.
+    private func readsAndWrites(_ clients: [RPCClient]) async throws -> [BenchFigure] {
+        let get = Icbd_Catalog_V1_GetImageRequest.with { $0.name = image }
+        _ = try await rate { worker, _ in _ = try await clients[worker % clients.count].unary(CatalogMethods.getImage, get) }  // warm-up
+        let health = try await rate { worker, _ in
+            _ = try await clients[worker % clients.count].unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+        }
+        let reads = try await rate { worker, _ in _ = try await clients[worker % clients.count].unary(CatalogMethods.getImage, get) }
         // Each worker moves its own tag between the two versions: every call commits a change.
         let writes = try await rate { worker, index in
-            _ = try await moveTag(client, "w\(worker)", to: Int64(index % 2 + 1))
+            _ = try await moveTag(clients[worker % clients.count], "w\(worker)", to: Int64(index % 2 + 1))
         }
         return [
             BenchFigure(
@@ -116,7 +182,8 @@ struct CatalogBenchmark {
         ]
     }
 
-    private func watchLatency(_ client: RPCClient, configuration: RPCClientConfiguration) async throws -> [BenchFigure] {
+    /// Writes through `client`; the watchers watch through `configuration`'s catalog.
+    private func watchLatency(_ client: RPCClient, watchersOn configuration: RPCClientConfiguration) async throws -> [BenchFigure] {
         let board = ArrivalBoard(watchers: watchers)
         let from = try await moveTag(client, to: 1)
         // Watchers spread over four connections, as if from several gateways and caches.
@@ -153,6 +220,14 @@ struct CatalogBenchmark {
                 BenchFigure(name: "write to all \(watchers) watchers, p99", value: allSeen.percentileMilliseconds(99), unit: "ms"),
             ]
         }
+    }
+}
+
+extension BenchFigure {
+    func prefixed(_ prefix: String) -> BenchFigure {
+        var figure = self
+        figure.name = prefix + name
+        return figure
     }
 }
 

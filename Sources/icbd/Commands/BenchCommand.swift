@@ -1,4 +1,5 @@
 import ArgumentParser
+import Catalog
 import Foundation
 import ICBDCore
 
@@ -136,6 +137,12 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Calls per measurement.")
         var calls = 5_000
 
+        @Option(help: "Also measure two catalogs on this PostgreSQL database (postgres://USER@HOST:PORT/DB?sslmode=…), next to SQLite.")
+        var db: String?
+
+        @Option(help: "A file whose first line is the PostgreSQL password (default: PGPASSWORD).")
+        var dbPasswordFile: String?
+
         @Flag(help: "Print one JSON object.")
         var json = false
 
@@ -148,7 +155,13 @@ struct BenchCommand: AsyncParsableCommand {
         func run() async throws {
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
-            let report = try await CatalogBenchmark(calls: calls, logger: logging.makeLogger(label: "icbd.bench")).run()
+            var postgres: PostgresCatalogStore.Configuration?
+            if let db {
+                guard PostgresDatabaseURL.isPostgres(db) else { throw ValidationError("--db must be a postgres:// URL (SQLite is always measured)") }
+                postgres = PostgresCatalogStore.Configuration(
+                    url: try PostgresDatabaseURL(parsing: db), password: try PostgresPassword.resolve(file: dbPasswordFile))
+            }
+            let report = try await CatalogBenchmark(calls: calls, postgres: postgres, logger: logging.makeLogger(label: "icbd.bench")).run()
             print(try report.render(json: json))
         }
     }

@@ -16,8 +16,8 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Option(help: "The site this repository belongs to.")
     var site: String
 
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [String]
 
     @Option(help: "At most this many images are pulled from other repositories at once.")
     var maxTransfers: Int = 2
@@ -30,7 +30,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
-        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseCatalogs(catalog)
         _ = try parseName(site, "--site")
         guard (1...64).contains(maxTransfers) else { throw ValidationError("--max-transfers must be 1 to 64, not \(maxTransfers)") }
         guard ["auto", "on", "off"].contains(compression) else {
@@ -40,9 +40,11 @@ struct ReplicatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.replicator")
+        let catalogs = try parseCatalogs(catalog)
         var configuration = ReplicatorConfiguration(
             listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
-            catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(), name: tls.name)
+            catalog: catalogs[0], tls: try tls.identity(), name: tls.name)
+        configuration.catalogAlternates = Array(catalogs.dropFirst())
         configuration.replication.maximumConcurrentTransfers = maxTransfers
         configuration.replication.forceCompression = compression == "auto" ? nil : compression == "on"
         let replicator = try ReplicatorService(configuration: configuration, logger: logger)

@@ -29,19 +29,25 @@ struct ClientOptions: ParsableArguments {
 
     /// Runs `body` with a client of the service at `target`, which must have `role`.
     func withClient<R: Sendable>(_ target: HostPort, role: Role, _ body: (RPCClient) async throws -> R) async throws -> R {
+        try await withClient([target], role: role, body)
+    }
+
+    /// Runs `body` with a client of the first of `targets` that answers, failing over to the others.
+    func withClient<R: Sendable>(_ targets: [HostPort], role: Role, _ body: (RPCClient) async throws -> R) async throws -> R {
         var logger = Logger(label: "icbd.client") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
-        let configuration = RPCClientConfiguration(
-            target: target, expectedRole: role, tls: try TLSIdentity.load(directory: tlsDir, name: name))
+        let configuration = try RPCClientConfiguration(
+            targets: targets, expectedRole: role, tls: try TLSIdentity.load(directory: tlsDir, name: name))
         return try await withRPCClient(configuration, logger: logger, body)
     }
 }
 
-/// `--catalog HOST:PORT` and the client options, `--json`: how a client command reaches the
-/// catalog and prints what it got.
+/// `--catalog HOST:PORT[,HOST:PORT…]` (also repeatable) and the client options, `--json`: how
+/// a client command reaches the catalog — the first catalog process that answers — and prints
+/// what it got.
 struct CatalogClientOptions: ParsableArguments {
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [String]
 
     @OptionGroup var client: ClientOptions
 
@@ -49,14 +55,14 @@ struct CatalogClientOptions: ParsableArguments {
     var json = false
 
     func validate() throws {
-        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseCatalogs(catalog)
     }
 
     var callOptions: RPCCallOptions { client.callOptions }
 
     /// Runs `body` with a client of the catalog.
     func withCatalog<R: Sendable>(_ body: (RPCClient) async throws -> R) async throws -> R {
-        try await client.withClient(try parseHostPort(catalog, option: "--catalog"), role: .catalog, body)
+        try await client.withClient(try parseCatalogs(catalog), role: .catalog, body)
     }
 }
 

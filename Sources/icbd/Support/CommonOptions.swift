@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ICBDCore
 import ICBDRPC
 import Logging
@@ -37,6 +38,16 @@ struct LoggingOptions: ParsableArguments {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         return logger
     }
+}
+
+/// Parses `--catalog`, given once or more, each a `HOST:PORT` or a comma list of them: the
+/// catalog processes to use, in the order they are tried (at least one).
+func parseCatalogs(_ values: [String], option: String = "--catalog") throws -> [HostPort] {
+    let addresses = try values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        .map { try parseHostPort($0.trimmingCharacters(in: .whitespaces), option: option) }
+    guard !addresses.isEmpty else { throw ValidationError("\(option): give at least one HOST:PORT") }
+    guard addresses.count <= 16 else { throw ValidationError("\(option): at most 16 catalogs, not \(addresses.count)") }
+    return addresses
 }
 
 /// Parses a `HOST:PORT` option with a message that says what is wrong.

@@ -31,35 +31,47 @@ func temporaryDirectory() throws -> URL {
     return url
 }
 
+/// Silent, unless `ICBD_TEST_LOG` names a level (trace, debug, …) to debug a test with.
 func quietLogger() -> Logger {
     var logger = Logger(label: "test")
-    logger.logLevel = .critical
+    logger.logLevel = ProcessInfo.processInfo.environment["ICBD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
     return logger
 }
 
-/// A catalog on 127.0.0.1:0 with a real SQLite file in a temporary directory, real mutual TLS
-/// with certificates minted for the test, and clients of any role and name.
+/// A catalog on 127.0.0.1:0 with a real database (an SQLite file in a temporary directory or
+/// a database on a real PostgreSQL server, ``StoreFixture``), real mutual TLS with
+/// certificates minted for the test, and clients of any role and name.
 struct CatalogHarness {
     let authority: CertificateAuthority
-    let directory: URL
+    let fixture: StoreFixture
     let clock: ManualClock
     let service: CatalogService
     let logger = quietLogger()
 
-    var databasePath: String { directory.appendingPathComponent("catalog.db").path }
+    var directory: URL { fixture.directory }
+    var databasePath: String { fixture.database }
 
-    init(directory: URL? = nil, clock: ManualClock = ManualClock(), configure: (inout CatalogConfiguration) -> Void = { _ in }) throws {
+    /// A catalog on a fresh database of `kind`.
+    init(_ kind: StoreKind = .sqlite, clock: ManualClock = ManualClock(), configure: (inout CatalogConfiguration) -> Void = { _ in }) async throws {
+        try await self.init(on: try await StoreFixture(kind), clock: clock, configure: configure)
+    }
+
+    /// A catalog on `fixture`'s database (a restart, or a second catalog process on it).
+    init(
+        on fixture: StoreFixture, clock: ManualClock = ManualClock(), authority: CertificateAuthority? = nil,
+        name: String = "cat1", configure: (inout CatalogConfiguration) -> Void = { _ in }
+    ) async throws {
         self.clock = clock
-        authority = try CertificateAuthority.create(commonName: "icbd catalog test CA \(UUID())")
-        self.directory = try directory ?? temporaryDirectory()
+        self.fixture = fixture
+        self.authority = try authority ?? CertificateAuthority.create(commonName: "icbd catalog test CA \(UUID())")
         var configuration = CatalogConfiguration(
-            listen: HostPort(host: "127.0.0.1", port: 0),
-            databasePath: self.directory.appendingPathComponent("catalog.db").path,
-            tls: try Self.identity(authority, .catalog, "cat1"), name: "cat1")
+            listen: HostPort(host: "127.0.0.1", port: 0), databasePath: fixture.database,
+            tls: try Self.identity(self.authority, .catalog, name), name: name)
+        try fixture.configure(&configuration)
         let clock = self.clock
         configuration.now = { clock.now }
         configure(&configuration)
-        service = try CatalogService(configuration: configuration, logger: logger)
+        service = try await CatalogService.open(configuration: configuration, logger: logger)
     }
 
     var store: any CatalogStore { service.store }

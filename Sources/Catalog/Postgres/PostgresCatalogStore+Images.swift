@@ -1,0 +1,96 @@
+import Foundation
+import ICBDCore
+
+extension PostgresCatalogStore {
+    public func createImage(
+        name: Name, description: String, ifMissing: Bool, at now: Date
+    ) async throws
+        -> Revisioned<(ImageRecord, created: Bool)>
+    {
+        try await commit { db, changes in
+            if let existing = try await Self.fetchImage(db, name) {
+                guard ifMissing else { throw CatalogStoreError(.alreadyExists, "image '\(name)' exists already") }
+                return (existing, created: false)
+            }
+            let image = ImageRecord(name: name, description: description, created: now, revision: changes.revision)
+            try await db.execute(
+                sql: "INSERT INTO images (name, description, created_ms, revision) VALUES (?, ?, ?, ?)",
+                arguments: [name.rawValue, description, now.milliseconds, changes.revision.rawValue])
+            changes.put(.image(image))
+            return (image, created: true)
+        }
+    }
+
+    public func listImages(after: Name?, limit: Int) async throws -> Revisioned<Page<ImageSummary>> {
+        try await read { db in
+            let rows = try await db.fetchAll(
+                sql: "SELECT * FROM images WHERE name > ? ORDER BY name LIMIT ?",
+                arguments: [after?.rawValue ?? "", limit + 1])
+            let images = try rows.prefix(limit).map(PostgresRows.image)
+            guard let first = images.first, let last = images.last else { return Page(items: [], next: nil) }
+            // Tags and version counts of the whole page in one query each, not one per image.
+            let range: [any PGArgument] = [first.name.rawValue, last.name.rawValue]
+            var tags: [Name: [TagRecord]] = [:]
+            for tag in try await db.fetchAll(sql: "SELECT * FROM tags WHERE image BETWEEN ? AND ? ORDER BY image, name", arguments: range)
+                .map(PostgresRows.tag)
+            {
+                tags[tag.image, default: []].append(tag)
+            }
+            var stats: [String: (newest: Int64, count: Int)] = [:]
+            for row in try await db.fetchAll(
+                sql: "SELECT image, MAX(number) AS newest, COUNT(*) AS count FROM versions WHERE image BETWEEN ? AND ? GROUP BY image",
+                arguments: range)
+            {
+                stats[try row.decode(forColumn: "image")] = (try row.decode(forColumn: "newest"), try row.decode(forColumn: "count"))
+            }
+            let summaries = images.map { image in
+                ImageSummary(
+                    image: image, tags: tags[image.name] ?? [], newestVersion: stats[image.name.rawValue]?.newest,
+                    versionCount: stats[image.name.rawValue]?.count ?? 0)
+            }
+            return Page(items: summaries, next: rows.count > limit ? images.last?.name.rawValue : nil)
+        }
+    }
+
+    public func image(_ name: Name) async throws -> Revisioned<ImageDetail> {
+        try await read { db in
+            guard let image = try await Self.fetchImage(db, name) else {
+                throw CatalogStoreError.notFound("image '\(name)' does not exist")
+            }
+            let placements = try await db.fetchAll(
+                sql: "SELECT * FROM placements WHERE image = ? ORDER BY version, node", arguments: [name.rawValue]
+            ).map(PostgresRows.placement)
+            return ImageDetail(
+                image: image, versions: try await Self.fetchVersions(db, image: name), tags: try await Self.fetchTags(db, image: name),
+                placements: placements, policy: try await Self.fetchPolicy(db, image: name))
+        }
+    }
+
+    public func resolveVersion(image: Name, reference: VersionReference) async throws -> Revisioned<VersionRecord> {
+        try await read { db in try await Self.resolve(db, image: image, reference: reference) }
+    }
+
+    // MARK: Shared reads
+
+    static func fetchImage(_ db: PGTransaction, _ name: Name) async throws -> ImageRecord? {
+        try await db.fetchOne(sql: "SELECT * FROM images WHERE name = ?", arguments: [name.rawValue]).map(PostgresRows.image)
+    }
+
+    static func requireImage(_ db: PGTransaction, _ name: Name) async throws -> ImageRecord {
+        guard let image = try await fetchImage(db, name) else {
+            throw CatalogStoreError.notFound("image '\(name)' does not exist")
+        }
+        return image
+    }
+
+    static func resolve(_ db: PGTransaction, image: Name, reference: VersionReference) async throws -> VersionRecord {
+        _ = try await requireImage(db, image)
+        var tag: TagRecord?
+        if case .tag(let name) = reference { tag = try await fetchTag(db, image: image, name: name) }
+        let number = try CatalogRules.versionNumber(of: reference, image: image, tag: tag)
+        guard let version = try await fetchVersion(db, image: image, number: number) else {
+            throw CatalogStoreError.notFound("image '\(image)' has no version \(number)")
+        }
+        return version
+    }
+}

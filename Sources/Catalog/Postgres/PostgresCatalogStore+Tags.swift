@@ -1,0 +1,56 @@
+import Foundation
+import ICBDCore
+
+extension PostgresCatalogStore {
+    public func moveTag(image: Name, tag: Name, version: Int64, expected: ExpectedRevision) async throws -> Revisioned<TagRecord> {
+        try await commit { db, changes in
+            _ = try await Self.requireImage(db, image)
+            let target = try await Self.fetchVersion(db, image: image, number: version)
+            try CatalogRules.checkTagTarget(tag: tag, version: target, number: version, image: image)
+            let current = try await Self.fetchTag(db, image: image, name: tag)
+            try CatalogRules.check(expected, current: current?.revision, "tag '\(tag)' of image '\(image)'")
+            if let current, current.version == version { return current }
+            let moved = try await Self.writeTag(db, image: image, name: tag, version: version, revision: changes.revision)
+            changes.put(.tag(moved))
+            return moved
+        }
+    }
+
+    public func deleteTag(image: Name, tag: Name, expected: ExpectedRevision) async throws -> Revision {
+        try await commit { db, changes in
+            _ = try await Self.requireImage(db, image)
+            guard let current = try await Self.fetchTag(db, image: image, name: tag) else {
+                throw CatalogStoreError.notFound("image '\(image)' has no tag '\(tag)'")
+            }
+            try CatalogRules.check(expected, current: current.revision, "tag '\(tag)' of image '\(image)'")
+            if let booting = try await Self.fetchAssignments(db, image: image).first(where: { $0.version == .tag(tag) }) {
+                throw CatalogStoreError.precondition(
+                    "workstation \(booting.mac) boots '\(image):\(tag)'; assign it elsewhere before deleting the tag")
+            }
+            try await db.execute(sql: "DELETE FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, tag.rawValue])
+            changes.delete(.tag(current))
+        }.revision
+    }
+
+    // MARK: Shared
+
+    static func fetchTag(_ db: PGTransaction, image: Name, name: Name) async throws -> TagRecord? {
+        try await db.fetchOne(sql: "SELECT * FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, name.rawValue])
+            .map(PostgresRows.tag)
+    }
+
+    static func fetchTags(_ db: PGTransaction, image: Name) async throws -> [TagRecord] {
+        try await db.fetchAll(sql: "SELECT * FROM tags WHERE image = ? ORDER BY name", arguments: [image.rawValue]).map(PostgresRows.tag)
+    }
+
+    /// Creates or moves a tag, stamped with `revision`.
+    static func writeTag(_ db: PGTransaction, image: Name, name: Name, version: Int64, revision: Revision) async throws -> TagRecord {
+        try await db.execute(
+            sql: """
+                INSERT INTO tags (image, name, version, revision) VALUES (?, ?, ?, ?)
+                ON CONFLICT (image, name) DO UPDATE SET version = excluded.version, revision = excluded.revision
+                """,
+            arguments: [image.rawValue, name.rawValue, version, revision.rawValue])
+        return TagRecord(image: image, name: name, version: version, revision: revision)
+    }
+}

@@ -1,0 +1,287 @@
+import Foundation
+import ICBDCore
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+
+/// The catalog store on a PostgreSQL server (postgres-nio), for several stateless catalog
+/// processes on one database (docs/operations.md).
+///
+/// - Every mutating call is one transaction that first locks the revision row
+///   (`SELECT … FOR UPDATE`): writers, in this process or another, commit one after another,
+///   each revision exactly once, and an `expected` revision is compared under that lock, so
+///   of two racing writers exactly one wins. A failed call rolls back whole.
+/// - Reads run in REPEATABLE READ snapshots and answer with the snapshot's revision.
+/// - The change log (`changes`) is the truth for watchers. A follower task reads it in
+///   revision order into memory (``RecentChanges``) and wakes the watchers (``RevisionSignal``);
+///   it is woken by commits of this process, by `NOTIFY icbd_catalog` from the others and by a
+///   bounded poll, so a lost notification delays a change by at most one poll interval and
+///   loses nothing.
+/// - Opening migrates the schema under an advisory lock and refuses a database written by a
+///   newer icbd, or one that is not a catalog, before writing to it.
+public final class PostgresCatalogStore: CatalogStore {
+    /// How the store reaches its database.
+    public struct Configuration: Sendable {
+        public var url: PostgresDatabaseURL
+        /// From `PGPASSWORD` or `--db-password-file` (``PostgresPassword``).
+        public var password: String?
+        /// Connections in the pool. Default 16.
+        public var maximumConnections = 16
+        /// The longest any call waits for the database (connecting included) before failing
+        /// with `.unavailable`. Default 10 s.
+        public var operationTimeout: Duration = .seconds(10)
+        /// How often the change log is read even without a notification. Default 1 s.
+        public var pollInterval: Duration = .seconds(1)
+        /// Recent revisions kept in memory for watchers.
+        public var recentChangesInMemory = 1024
+
+        public init(url: PostgresDatabaseURL, password: String?) {
+            self.url = url
+            self.password = password
+        }
+    }
+
+    public let configuration: Configuration
+    let client: PostgresClient
+    let logger: Logger
+    let signal: RevisionSignal
+    let recent: RecentChanges
+    private let kicks: AsyncStream<Void>.Continuation
+    private let tasks: [Task<Void, Never>]
+
+    /// Connects, migrates (or checks) the schema and starts following the change log.
+    public static func open(_ configuration: Configuration, logger: Logger) async throws -> PostgresCatalogStore {
+        let client = PostgresClient(configuration: try clientConfiguration(configuration), backgroundLogger: logger)
+        let runner = Task { await client.run() }
+        do {
+            let revision = try await withDeadline(configuration.operationTimeout, "connecting to \(configuration.url)") {
+                try await client.withConnection { connection in
+                    try await PostgresMigrator(connection: connection, url: configuration.url, logger: logger).migrate()
+                }
+            }
+            logger.info("catalog database open", metadata: ["db": "\(configuration.url)", "revision": "\(revision)"])
+            return PostgresCatalogStore(configuration: configuration, client: client, runner: runner, revision: revision, logger: logger)
+        } catch {
+            runner.cancel()
+            throw translate(error, url: configuration.url)
+        }
+    }
+
+    private init(configuration: Configuration, client: PostgresClient, runner: Task<Void, Never>, revision: Revision, logger: Logger) {
+        self.configuration = configuration
+        self.client = client
+        self.logger = logger
+        self.signal = RevisionSignal(revision)
+        self.recent = RecentChanges(capacity: configuration.recentChangesInMemory)
+        let (stream, kicks) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.kicks = kicks
+        let follower = ChangeFollower(
+            client: client, configuration: configuration, signal: signal, recent: recent, start: revision, logger: logger)
+        self.tasks = [
+            runner,
+            Task { await follower.follow(kicks: stream) },
+            Task { await follower.listen(kick: { kicks.yield() }) },
+            Task { [pollInterval = configuration.pollInterval] in
+                while (try? await Task.sleep(for: pollInterval)) != nil { kicks.yield() }
+            },
+        ]
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Stops following the log and closes the connections.
+    public func close() {
+        kicks.finish()
+        for task in tasks { task.cancel() }
+    }
+
+    /// The TLS settings `sslmode` asks for; nil for `disable`.
+    static func tlsSettings(_ url: PostgresDatabaseURL) throws -> TLSConfiguration? {
+        var settings = TLSConfiguration.makeClientConfiguration()
+        switch url.sslMode {
+        case .disable:
+            return nil
+        case .prefer, .require:
+            settings.certificateVerification = .none
+        case .verifyFull:
+            settings.certificateVerification = .fullVerification
+            if let root = url.sslRootCertificate {
+                do {
+                    settings.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(root))
+                } catch {
+                    throw CatalogStoreError(.invalidArgument, "sslrootcert \(root) is not a readable PEM certificate file: \(error)")
+                }
+            }
+        }
+        return settings
+    }
+
+    static func clientConfiguration(_ configuration: Configuration) throws -> PostgresClient.Configuration {
+        let url = configuration.url
+        let tls: PostgresClient.Configuration.TLS =
+            switch (url.sslMode, try tlsSettings(url)) {
+            case (_, nil): .disable
+            case (.prefer, let settings?): .prefer(settings)
+            case (_, let settings?): .require(settings)
+            }
+        var client = PostgresClient.Configuration(
+            host: url.host, port: url.port, username: url.user, password: configuration.password, database: url.database, tls: tls)
+        client.options.maximumConnections = max(1, configuration.maximumConnections)
+        client.options.connectTimeout = configuration.operationTimeout
+        return client
+    }
+
+    // MARK: Transactions
+
+    /// Collects the events of one write transaction, stamped with the revision it will commit.
+    struct ChangeRecorder {
+        let revision: Revision
+        private(set) var events: [CatalogEvent] = []
+
+        init(revision: Revision) { self.revision = revision }
+
+        mutating func put(_ entity: CatalogEntity) { events.append(CatalogEvent(.put, entity)) }
+        mutating func delete(_ entity: CatalogEntity) { events.append(CatalogEvent(.delete, entity)) }
+    }
+
+    /// Runs `body` in one transaction holding the revision row's lock. When it recorded events,
+    /// the revision is bumped, the events appended to the change log and the other processes
+    /// notified, all in that transaction.
+    func commit<T: Sendable>(
+        _ body: @escaping @Sendable (PGTransaction, inout ChangeRecorder) async throws -> T
+    ) async throws -> Revisioned<T> {
+        let result: Revisioned<T> = try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { db in
+            let current = Revision(
+                try await db.scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision' FOR UPDATE") ?? 0)
+            var recorder = ChangeRecorder(revision: current.next)
+            let value = try await body(db, &recorder)
+            guard !recorder.events.isEmpty else { return Revisioned(value, at: current) }
+            try await db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revision'", arguments: [recorder.revision.rawValue])
+            for (position, event) in recorder.events.enumerated() {
+                try await db.execute(
+                    sql: "INSERT INTO changes (revision, position, change, kind, key, body) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        recorder.revision.rawValue, position, event.change.rawValue, event.entity.kind.rawValue, event.entity.key,
+                        try ChangeCoding.encode(event.entity),
+                    ])
+            }
+            try await db.execute(sql: "SELECT pg_notify(?, ?)", arguments: [PostgresSchema.channel, "\(recorder.revision.rawValue)"])
+            return Revisioned(value, at: recorder.revision)
+        }
+        if result.revision > signal.current { await awaitFollower(result.revision) }
+        return result
+    }
+
+    /// Waits (boundedly) until the follower has read `revision` into memory, so that this
+    /// process's watchers see a write before it is acknowledged, as with SQLite. The write has
+    /// committed whatever happens here.
+    private func awaitFollower(_ revision: Revision) async {
+        kicks.yield()
+        let signal = self.signal
+        _ = try? await Self.withDeadline(configuration.operationTimeout, "following the change log") {
+            try await signal.wait(after: Revision(revision.rawValue - 1))
+        }
+    }
+
+    /// Runs `body` on a read-only snapshot, with the revision of that snapshot.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PGTransaction) async throws -> T) async throws -> Revisioned<T> {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
+            let revision = Revision(try await db.scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
+            return Revisioned(try await body(db), at: revision)
+        }
+    }
+
+    /// A transaction that records no change (staging data nobody can see yet), serialized with
+    /// the writers like every write.
+    func writeUnversioned<T: Sendable>(_ body: @escaping @Sendable (PGTransaction) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { db in
+            try await db.execute(sql: "SELECT value FROM meta WHERE key = 'revision' FOR UPDATE")
+            return try await body(db)
+        }
+    }
+
+    /// BEGIN … COMMIT on a pooled connection, rolled back when `body` throws; bounded by the
+    /// operation timeout.
+    private func transaction<T: Sendable>(
+        _ begin: String, _ body: @escaping @Sendable (PGTransaction) async throws -> T
+    ) async throws -> T {
+        try await Self.transaction(client: client, configuration: configuration, logger: logger, begin, body)
+    }
+
+    static func transaction<T: Sendable>(
+        client: PostgresClient, configuration: Configuration, logger: Logger,
+        _ begin: String, _ body: @escaping @Sendable (PGTransaction) async throws -> T
+    ) async throws -> T {
+        do {
+            return try await withDeadline(configuration.operationTimeout, "a catalog database transaction") {
+                try await client.withConnection { connection in
+                    let db = PGTransaction(connection: connection, logger: logger)
+                    try await db.execute(sql: begin)
+                    do {
+                        let value = try await body(db)
+                        try await db.execute(sql: "COMMIT")
+                        return value
+                    } catch {
+                        // A broken connection has rolled back by itself; the pool drops it.
+                        try? await db.execute(sql: "ROLLBACK")
+                        throw error
+                    }
+                }
+            }
+        } catch {
+            throw translate(error, url: configuration.url)
+        }
+    }
+
+    /// Wakes the change follower.
+    func kick() {
+        kicks.yield()
+    }
+
+    /// Runs `body`, failing with `.unavailable` when it takes longer than `limit`.
+    static func withDeadline<T: Sendable>(
+        _ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw CatalogStoreError(.unavailable, "the catalog database did not answer \(what) within \(limit); retry")
+            }
+            return value
+        }
+    }
+
+    /// Domain errors pass; PostgreSQL's become availability or storage errors.
+    static func translate(_ error: any Error, url: PostgresDatabaseURL) -> any Error {
+        switch error {
+        case is CatalogStoreError, is CancellationError:
+            return error
+        case let error as PSQLError:
+            if error.code == .server {
+                let state = error.serverInfo?[.sqlState] ?? ""
+                let message = error.serverInfo?[.message] ?? "\(error)"
+                // 08: connection exceptions; 57P0x: shutting down / starting up; 53: out of
+                // resources; 40001/40P01: serialization failure / deadlock.
+                if state.hasPrefix("08") || state.hasPrefix("57P") || state.hasPrefix("53") || state == "40001" || state == "40P01" {
+                    return CatalogStoreError(
+                        .unavailable, "the catalog database \(url) cannot answer now (\(state): \(message)); retry", cause: error)
+                }
+                if state == "57014" { return CancellationError() }
+                return CatalogStoreError(.storage, "catalog database error (\(state)): \(message)", cause: error)
+            }
+            if error.code == .queryCancelled { return CancellationError() }
+            return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error.code)); retry", cause: error)
+        default:
+            // Socket errors, and the pool giving up on connecting (its circuit breaker).
+            return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error)); retry", cause: error)
+        }
+    }
+}

@@ -1,0 +1,295 @@
+import Foundation
+import Replicator
+import Synchronization
+
+/// A real PostgreSQL server (Debian's `postgresql` package) for one test: its own cluster in a
+/// temporary directory, listening on a free loopback port, run as the unprivileged user
+/// `icbd-pg` when the tests run as root (PostgreSQL refuses root), and always stopped and
+/// deleted at the end of ``with(_:)``. (Test support shared by the test targets.)
+///
+/// The cluster's superuser is `icbd` with a password (host connections use SCRAM), so tests
+/// exercise the password path of `postgres://` URLs. Tests that only need a database of
+/// their own share one server per test process (``sharedDatabase()``, each with a fresh
+/// database), stopped when the test process exits.
+///
+/// Starting servers and running the PostgreSQL tools blocks on child processes; the async entry
+/// points do that on threads of their own, never on the few threads of Swift's cooperative pool
+/// that every test shares.
+///
+/// Where PostgreSQL is not installed, ``with(_:)`` prints why and returns nil — except in CI
+/// (`CI` set in the environment), where it throws: PostgreSQL tests never skip there.
+public final class PostgresServer: Sendable {
+    /// The superuser the tests connect as.
+    public static let user = "icbd"
+    /// That user's password.
+    public static let password = "icbd-test-\(UInt32.random(in: 0 ... .max))"
+    /// The system user that runs the servers when the tests run as root.
+    public static let systemUser = "icbd-pg"
+
+    /// The loopback port the server listens on.
+    public let port: Int
+    /// The temporary directory holding the cluster, its log and its Unix socket.
+    public let directory: String
+
+    private init(port: Int, directory: String) {
+        self.port = port
+        self.directory = directory
+    }
+
+    /// `postgres://icbd@127.0.0.1:PORT/DATABASE?sslmode=disable` (the password goes by `PGPASSWORD`).
+    public func url(database: String = "postgres") -> String {
+        "postgres://\(Self.user)@127.0.0.1:\(port)/\(database)?sslmode=disable"
+    }
+
+    /// Runs `body` with a fresh server, stopped and deleted afterwards whatever happens.
+    /// Returns nil, having printed the reason, where PostgreSQL is not installed (never in CI).
+    public static func with<R>(_ body: (PostgresServer) async throws -> R) async throws -> R? {
+        guard let server = try await offload({ try start() }) else { return nil }
+        do {
+            let result = try await body(server)
+            try? await offload { server.stop() }
+            return result
+        } catch {
+            try? await offload { server.stop() }
+            throw error
+        }
+    }
+
+    /// Runs blocking `work` on a thread of its own.
+    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    /// Creates an empty database on this server.
+    public func createDatabase(_ name: String) throws {
+        try Self.runAsServerUser(
+            "\(Self.binDirectory)/createdb", ["-h", directory, "-p", "\(port)", "-U", Self.user, name], in: directory)
+    }
+
+    /// Runs SQL through `psql` as the superuser (for tests that tamper with a database).
+    @discardableResult
+    public func psql(_ sql: String, database: String) throws -> String {
+        try Self.runAsServerUser(
+            "\(Self.binDirectory)/psql",
+            ["-h", directory, "-p", "\(port)", "-U", Self.user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], in: directory)
+    }
+
+    /// Stops the server (fast shutdown: open connections are closed), keeping its data.
+    public func shutDown() throws {
+        try Self.runAsServerUser("\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], in: directory)
+    }
+
+    /// Starts the stopped server again on the same port.
+    public func startAgain() throws {
+        try Self.pgCtlStart(dataDirectory: dataDirectory, port: port, directory: directory)
+    }
+
+    private var dataDirectory: String { directory + "/data" }
+
+    /// Stops the server at once and deletes its directory.
+    public func stop() {
+        _ = try? Self.runAsServerUser("\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"], in: directory)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    // MARK: Starting
+
+    static let binDirectory = "/usr/lib/postgresql/15/bin"
+
+    /// Whether PostgreSQL tests can run here; in CI they must (throws when they cannot).
+    public static func isAvailable() throws -> Bool {
+        try locateBinaries() != nil
+    }
+
+    private static func locateBinaries() throws -> String? {
+        let needed = ["initdb", "pg_ctl", "createdb", "psql"]
+        if needed.allSatisfy({ FileManager.default.isExecutableFile(atPath: "\(binDirectory)/\($0)") }) { return binDirectory }
+        let reason = "PostgreSQL 15 is not installed (\(binDirectory)/initdb missing); run scripts/bootstrap as root"
+        if ProcessInfo.processInfo.environment["CI"] != nil {
+            throw PostgresServerError("PostgreSQL tests must not skip in CI: \(reason)")
+        }
+        print("skipping PostgreSQL test: \(reason)")
+        return nil
+    }
+
+    /// Starts a fresh server; nil (with the reason printed) where PostgreSQL is not installed
+    /// and this is not CI. Stop it with ``stop()``.
+    public static func start() throws -> PostgresServer? {
+        guard try locateBinaries() != nil else { return nil }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-pg-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        do {
+            let passwordFile = directory + "/password"
+            try Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile))
+            try chownToServerUser(directory)
+            try runAsServerUser(
+                "\(binDirectory)/initdb",
+                [
+                    "-D", directory + "/data", "-U", user, "--pwfile=\(passwordFile)", "--auth-local=trust", "--auth-host=scram-sha-256",
+                    "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C.UTF-8",
+                ], in: directory)
+            var lastError: (any Error)?
+            for _ in 0..<5 {  // a free port may be taken between choosing and binding it
+                let port = try freeLoopbackPort()
+                do {
+                    try pgCtlStart(dataDirectory: directory + "/data", port: port, directory: directory)
+                    return PostgresServer(port: port, directory: directory)
+                } catch {
+                    lastError = error
+                }
+            }
+            throw lastError ?? PostgresServerError("PostgreSQL did not start")
+        } catch {
+            try? FileManager.default.removeItem(atPath: directory)
+            throw error
+        }
+    }
+
+    private static func pgCtlStart(dataDirectory: String, port: Int, directory: String) throws {
+        let options = "-p \(port) -h 127.0.0.1 -k \(directory) -c fsync=off -c shared_buffers=16MB -c max_connections=300"
+        try runAsServerUser(
+            "\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-o", options, "-w", "-t", "60", "start"],
+            in: directory)
+    }
+
+    // MARK: Shared
+
+    /// The server this test process shares, started on first use and stopped at exit.
+    private actor Shared {
+        static let instance = Shared()
+        private var starting: Task<PostgresServer?, any Error>?
+        private var databases = 0
+
+        func database() async throws -> (server: PostgresServer, database: String)? {
+            let task =
+                starting
+                ?? Task {
+                    guard let server = try await PostgresServer.offload({ try PostgresServer.start() }) else { return nil }
+                    PostgresServer.stopAtExit(server)
+                    return server
+                }
+            starting = task
+            guard let server = try await task.value else { return nil }
+            databases += 1
+            let name = "catalog_\(databases)"
+            try await PostgresServer.offload { try server.createDatabase(name) }
+            return (server, name)
+        }
+    }
+
+    /// A fresh database on the server this test process shares. Nil where PostgreSQL is not
+    /// installed and this is not CI.
+    public static func sharedDatabase() async throws -> (server: PostgresServer, database: String)? {
+        try await Shared.instance.database()
+    }
+
+    private static let exitServers = Mutex<[PostgresServer]>([])
+
+    private static func stopAtExit(_ server: PostgresServer) {
+        let first = exitServers.withLock { servers in
+            servers.append(server)
+            return servers.count == 1
+        }
+        if first {
+            atexit {
+                for server in PostgresServer.exitServers.withLock({ $0 }) { server.stop() }
+            }
+        }
+    }
+
+    // MARK: Processes
+
+    private static var runningAsRoot: Bool { getuid() == 0 }
+
+    private static func ensureServerUser() throws {
+        guard runningAsRoot else { return }
+        if (try? SystemCommand.run("/usr/bin/id", [systemUser])) != nil { return }
+        do {
+            try SystemCommand.run(
+                "/usr/sbin/useradd",
+                ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", systemUser])
+        } catch {
+            // Another test process may have created it at the same moment.
+            guard (try? SystemCommand.run("/usr/bin/id", [systemUser])) != nil else { throw error }
+        }
+    }
+
+    fileprivate static func chownToServerUser(_ path: String) throws {
+        guard runningAsRoot else { return }
+        try ensureServerUser()
+        try SystemCommand.run("/bin/chown", ["-R", "\(systemUser):", path])
+    }
+
+    /// Runs a PostgreSQL tool as `icbd-pg` (when root) with its output in a file, so that a
+    /// server it leaves running holds no pipe of ours. posix_spawn and a blocking waitpid on
+    /// that child: Foundation's Process missed the exit of `pg_ctl start` (whose server lives on).
+    @discardableResult
+    fileprivate static func runAsServerUser(_ executable: String, _ arguments: [String], in directory: String) throws -> String {
+        let argv = runningAsRoot ? ["/usr/sbin/runuser", "-u", systemUser, "--", executable] + arguments : [executable] + arguments
+        let outputPath = directory + "/command-\(UUID().uuidString.prefix(8)).out"
+        defer { try? FileManager.default.removeItem(atPath: outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = password
+        let envp = environment.map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let spawned = withCStrings(argv) { cArguments in
+            withCStrings(envp) { cEnvironment in
+                posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
+            }
+        }
+        guard spawned == 0 else { throw PostgresServerError("cannot start \(argv[0]): error \(spawned)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 {
+            guard errno == EINTR else { throw PostgresServerError("waitpid failed: errno \(errno)") }
+        }
+        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = (status & 0x7f) == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8))?.suffix(2000) ?? ""
+            throw PostgresServerError(
+                "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)\(log.isEmpty ? "" : "\nserver log: \(log)")"
+            )
+        }
+        return text
+    }
+
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        let pointers = strings.map { strdup($0) } + [nil]
+        defer { for pointer in pointers { free(pointer) } }
+        return body(pointers)
+    }
+
+    private static func freeLoopbackPort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw PostgresServerError("socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else { throw PostgresServerError("bind() failed: errno \(errno)") }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw PostgresServerError("getsockname() failed: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+public struct PostgresServerError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
