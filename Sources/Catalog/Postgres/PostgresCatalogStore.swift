@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import Synchronization
 
 /// The catalog store on a PostgreSQL server (postgres-nio), for several stateless catalog
 /// processes on one database (docs/operations.md).
@@ -241,21 +242,28 @@ public final class PostgresCatalogStore: CatalogStore {
         kicks.yield()
     }
 
-    /// Runs `body`, failing with `.unavailable` when it takes longer than `limit`.
+    /// Runs `body`, failing with `.unavailable` when it takes longer than `limit`. Returns at
+    /// the deadline even if `body` does not react to cancellation (a query on a connection
+    /// whose server vanished): `body` is cancelled and left to finish on its own.
     static func withDeadline<T: Sendable>(
         _ limit: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
+        let race = DeadlineRace<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                race.start(
+                    continuation,
+                    work: Task {
+                        do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+                    },
+                    timer: Task {
+                        guard (try? await Task.sleep(for: limit)) != nil else { return }
+                        race.finish(
+                            .failure(CatalogStoreError(.unavailable, "the catalog database did not answer \(what) within \(limit); retry")))
+                    })
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else {
-                throw CatalogStoreError(.unavailable, "the catalog database did not answer \(what) within \(limit); retry")
-            }
-            return value
+        } onCancel: {
+            race.finish(.failure(CancellationError()))
         }
     }
 
@@ -283,5 +291,44 @@ public final class PostgresCatalogStore: CatalogStore {
             // Socket errors, and the pool giving up on connecting (its circuit breaker).
             return CatalogStoreError(.unavailable, "the catalog database \(url) is unreachable (\(error)); retry", cause: error)
         }
+    }
+}
+
+/// The first of a body and its deadline to finish resumes the caller; the other is cancelled.
+private final class DeadlineRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var early: Result<T, any Error>?
+        var tasks: [Task<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    func start(_ continuation: CheckedContinuation<T, any Error>, work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let early: Result<T, any Error>? = state.withLock { state in
+            state.tasks = [work, timer]
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early {
+            work.cancel()
+            timer.cancel()
+            continuation.resume(with: early)
+        }
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        let (continuation, tasks): (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) = state.withLock { state in
+            guard let continuation = state.continuation else {
+                if state.early == nil { state.early = result }
+                return (nil, [])
+            }
+            state.continuation = nil
+            state.early = result
+            return (continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: result)
     }
 }
