@@ -10,6 +10,7 @@ fi
 icbd pki init --dir "$dir"
 issue() { icbd pki issue --dir "$dir" --role "$1" --name "$2" --dns "$2"; }
 issue catalog catalog
+issue catalog catalog-2
 issue replicator replicator-hq
 issue replicator replicator-branch
 issue cache cache-branch-1
