@@ -39,7 +39,8 @@ func bytesOnDisk(_ directory: String) throws -> Int64 {
     let chunks = directory + "/chunks"
     for prefix in try FileManager.default.contentsOfDirectory(atPath: chunks) {
         for name in try FileManager.default.contentsOfDirectory(atPath: chunks + "/" + prefix) {
-            let attributes = try FileManager.default.attributesOfItem(atPath: chunks + "/" + prefix + "/" + name)
+            // A file evicted between the listing and this look is simply gone: it holds nothing.
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: chunks + "/" + prefix + "/" + name) else { continue }
             total += (attributes[.size] as? Int64) ?? 0
         }
     }
