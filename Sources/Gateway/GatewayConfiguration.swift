@@ -8,6 +8,8 @@ public struct GatewayConfiguration: Sendable {
     /// The site this gateway serves: clients outside every site's CIDRs count as this site's.
     public var site: Name
     public var catalog: HostPort
+    /// Further catalog processes (on one database), tried in turn when one fails.
+    public var catalogAlternates: [HostPort] = []
     /// The gateway's certificate (role `gateway`) for the catalog, caches and repositories.
     public var tls: TLSIdentity
     public var name: String

@@ -31,9 +31,9 @@ public final class GatewayService: Service, Sendable {
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.name)"
         self.logger = logger
-        catalog = try RPCClient(
-            configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
-            logger: logger)
+        var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
+        catalogClient.alternates = configuration.catalogAlternates
+        catalog = try RPCClient(configuration: catalogClient, logger: logger)
         view = CatalogView(catalog: catalog, logger: logger)
         clients = UpstreamClients(tls: configuration.tls, logger: logger)
         let metrics = GatewayMetrics()

@@ -13,6 +13,8 @@ public struct CacheConfiguration: Sendable {
     public var site: Name
     /// The catalog to register with.
     public var catalog: HostPort
+    /// Further catalog processes (on one database), tried in turn when one fails.
+    public var catalogAlternates: [HostPort] = []
     /// The node's certificate (role `cache`), key and the deployment CA.
     public var tls: TLSIdentity
     public var name: String

@@ -40,9 +40,9 @@ public final class CacheService: Service, Sendable {
         self.cache = ChunkCache(
             store: store, metrics: metrics, scheduler: scheduler, readAhead: configuration.readAhead, logger: logger,
             observer: { profiles.served($0) })
-        self.catalog = try RPCClient(
-            configuration: RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls),
-            logger: logger)
+        var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
+        catalogClient.alternates = configuration.catalogAlternates
+        self.catalog = try RPCClient(configuration: catalogClient, logger: logger)
         self.directory = UpstreamDirectory(catalog: catalog, site: configuration.site, tls: configuration.tls, logger: logger)
         var fetcher = UpstreamFetcher(directory: directory, metrics: metrics, logger: logger)
         fetcher.timeout = configuration.upstreamTimeout

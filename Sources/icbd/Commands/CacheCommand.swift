@@ -19,8 +19,8 @@ struct CacheCommand: AsyncParsableCommand {
     @Option(help: "The site this cache serves.")
     var site: String
 
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [String]
 
     @Option(help: "Eviction policy: s3fifo (default) or lru.")
     var eviction: String = "s3fifo"
@@ -33,7 +33,7 @@ struct CacheCommand: AsyncParsableCommand {
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
-        _ = try parseHostPort(catalog, option: "--catalog")
+        _ = try parseCatalogs(catalog)
         _ = try parseName(site, "--site")
         _ = try parseCapacity()
         guard EvictionPolicyKind(rawValue: eviction) != nil else {
@@ -51,10 +51,12 @@ struct CacheCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.cache")
+        let catalogs = try parseCatalogs(catalog)
         var configuration = CacheConfiguration(
             listen: try parseHostPort(listen, option: "--listen"), directory: dir, capacity: try parseCapacity(),
-            site: try parseName(site, "--site"), catalog: try parseHostPort(catalog, option: "--catalog"), tls: try tls.identity(),
+            site: try parseName(site, "--site"), catalog: catalogs[0], tls: try tls.identity(),
             name: tls.name)
+        configuration.catalogAlternates = Array(catalogs.dropFirst())
         configuration.eviction = EvictionPolicyKind(rawValue: eviction) ?? .s3fifo
         configuration.upstreamCalls = upstreamCalls
         let cache = try CacheService(configuration: configuration, logger: logger)

@@ -14,8 +14,8 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "The site this gateway serves (clients outside every site's CIDRs count as this site's).")
     var site: String
 
-    @Option(help: "The catalog's HOST:PORT.")
-    var catalog: String
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [String]
 
     @Option(name: .customLong("trusted-proxy"), help: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable).")
     var trustedProxies: [String] = []
@@ -45,9 +45,9 @@ struct GatewayCommand: AsyncParsableCommand {
         _ = try makeConfigurationValues()
     }
 
-    private func makeConfigurationValues() throws -> (HostPort, Name, HostPort, [CIDR], ImageReference?, Int) {
+    private func makeConfigurationValues() throws -> (HostPort, Name, [HostPort], [CIDR], ImageReference?, Int) {
         let listen = try parseHostPort(self.listen, option: "--listen")
-        let catalog = try parseHostPort(self.catalog, option: "--catalog")
+        let catalog = try parseCatalogs(self.catalog)
         let site = try parseName(self.site, "--site")
         var proxies: [CIDR] = []
         for text in trustedProxies {
@@ -69,7 +69,8 @@ struct GatewayCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.gateway")
         let (listen, site, catalog, proxies, defaultImage, memory) = try makeConfigurationValues()
-        var configuration = GatewayConfiguration(listen: listen, site: site, catalog: catalog, tls: try tls.identity(), name: tls.name)
+        var configuration = GatewayConfiguration(listen: listen, site: site, catalog: catalog[0], tls: try tls.identity(), name: tls.name)
+        configuration.catalogAlternates = Array(catalog.dropFirst())
         configuration.trustedProxies = proxies
         configuration.defaultImage = defaultImage
         configuration.admissionLimit = admissionLimit
