@@ -119,7 +119,7 @@ struct ReplicationBenchmark {
             }
         }
         let published = ContinuousClock.now
-        while true {
+        while ContinuousClock.now - published < .seconds(600) {
             let placements = try await catalog.unary(
                 CatalogMethods.listPlacements, .with { $0.image = "bench"; $0.node = "bench-branch" }
             ).placements
@@ -129,6 +129,7 @@ struct ReplicationBenchmark {
             }
             try await Task.sleep(for: .milliseconds(5))
         }
+        throw BenchError("version \(version) was not present at the branch within 10 minutes of its publish")
     }
 }
 
