@@ -445,6 +445,36 @@ public nonisolated struct Icbd_Catalog_V1_Node: Sendable {
 
   public var revision: Int64 = 0
 
+  /// cache nodes, from their last heartbeat; absent before it
+  public var cacheUsage: Icbd_Catalog_V1_CacheUsage {
+    get {_cacheUsage ?? Icbd_Catalog_V1_CacheUsage()}
+    set {_cacheUsage = newValue}
+  }
+  /// Returns true if `cacheUsage` has been explicitly set.
+  public var hasCacheUsage: Bool {self._cacheUsage != nil}
+  /// Clears the value of `cacheUsage`. Subsequent reads from it will return its default value.
+  public mutating func clearCacheUsage() {self._cacheUsage = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _cacheUsage: Icbd_Catalog_V1_CacheUsage? = nil
+}
+
+/// What a cache node reported in its last heartbeat. Kept with the heartbeat time: updating it
+/// is not a change (no revision, no Watch event).
+public nonisolated struct Icbd_Catalog_V1_CacheUsage: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// bytes of chunks held
+  public var usedBytes: Int64 = 0
+
+  /// hits / (hits + misses) since the node started, 0..1
+  public var hitRatio: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1925,6 +1955,98 @@ public nonisolated struct Icbd_Catalog_V1_WatchResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Icbd_Catalog_V1_BootProfileEntry: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the version's file
+  public var path: String = String()
+
+  /// chunk index in that file
+  public var index: UInt32 = 0
+
+  /// first read, milliseconds after the recording's first read
+  public var offsetMs: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_PutBootProfileRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  /// must exist
+  public var version: Int64 = 0
+
+  /// the recording cache node: the caller's name (admin: any)
+  public var node: String = String()
+
+  /// in first-read order; 1 to 65536, valid file paths
+  public var entries: [Icbd_Catalog_V1_BootProfileEntry] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_PutBootProfileResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_GetBootProfileRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var version: Int64 = 0
+
+  /// Take the newest version up to `version` that has a profile (what a new version is expected
+  /// to boot like); otherwise exactly `version`. NOT_FOUND when there is none.
+  public var atOrBefore: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The profiles every cache node recorded for that version, merged: entries ordered by offset,
+/// each position once (its earliest), at most 65536.
+public nonisolated struct Icbd_Catalog_V1_GetBootProfileResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var version: Int64 = 0
+
+  /// whose recordings were merged
+  public var nodes: [String] = []
+
+  public var entries: [Icbd_Catalog_V1_BootProfileEntry] = []
+
+  /// the newest recording's time
+  public var recordedMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "icbd.catalog.v1"
@@ -2251,7 +2373,7 @@ nonisolated extension Icbd_Catalog_V1_Site: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Icbd_Catalog_V1_Node: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Node"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}role\0\u{1}site\0\u{3}rpc_address\0\u{3}http_address\0\u{3}capacity_bytes\0\u{3}heartbeat_ttl_ms\0\u{3}last_heartbeat_ms\0\u{1}state\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}role\0\u{1}site\0\u{3}rpc_address\0\u{3}http_address\0\u{3}capacity_bytes\0\u{3}heartbeat_ttl_ms\0\u{3}last_heartbeat_ms\0\u{1}state\0\u{1}revision\0\u{3}cache_usage\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2269,12 +2391,17 @@ nonisolated extension Icbd_Catalog_V1_Node: SwiftProtobuf.Message, SwiftProtobuf
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.lastHeartbeatMs) }()
       case 9: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 11: try { try decoder.decodeSingularMessageField(value: &self._cacheUsage) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
@@ -2305,6 +2432,9 @@ nonisolated extension Icbd_Catalog_V1_Node: SwiftProtobuf.Message, SwiftProtobuf
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 10)
     }
+    try { if let v = self._cacheUsage {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2319,6 +2449,42 @@ nonisolated extension Icbd_Catalog_V1_Node: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.lastHeartbeatMs != rhs.lastHeartbeatMs {return false}
     if lhs.state != rhs.state {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs._cacheUsage != rhs._cacheUsage {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_CacheUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CacheUsage"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}used_bytes\0\u{3}hit_ratio\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.usedBytes) }()
+      case 2: try { try decoder.decodeSingularDoubleField(value: &self.hitRatio) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.usedBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.usedBytes, fieldNumber: 1)
+    }
+    if self.hitRatio.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.hitRatio, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_CacheUsage, rhs: Icbd_Catalog_V1_CacheUsage) -> Bool {
+    if lhs.usedBytes != rhs.usedBytes {return false}
+    if lhs.hitRatio != rhs.hitRatio {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5054,6 +5220,200 @@ nonisolated extension Icbd_Catalog_V1_WatchResponse: SwiftProtobuf.Message, Swif
     if lhs.revision != rhs.revision {return false}
     if lhs.events != rhs.events {return false}
     if lhs.caughtUp != rhs.caughtUp {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_BootProfileEntry: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BootProfileEntry"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}path\0\u{1}index\0\u{3}offset_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.offsetMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 1)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 2)
+    }
+    if self.offsetMs != 0 {
+      try visitor.visitSingularUInt32Field(value: self.offsetMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_BootProfileEntry, rhs: Icbd_Catalog_V1_BootProfileEntry) -> Bool {
+    if lhs.path != rhs.path {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.offsetMs != rhs.offsetMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_PutBootProfileRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutBootProfileRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}node\0\u{1}entries\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 3)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_PutBootProfileRequest, rhs: Icbd_Catalog_V1_PutBootProfileRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.node != rhs.node {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_PutBootProfileResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutBootProfileResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_PutBootProfileResponse, rhs: Icbd_Catalog_V1_PutBootProfileResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_GetBootProfileRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetBootProfileRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{3}at_or_before\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.atOrBefore) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
+    if self.atOrBefore != false {
+      try visitor.visitSingularBoolField(value: self.atOrBefore, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_GetBootProfileRequest, rhs: Icbd_Catalog_V1_GetBootProfileRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.atOrBefore != rhs.atOrBefore {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_GetBootProfileResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetBootProfileResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}nodes\0\u{1}entries\0\u{3}recorded_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.nodes) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.entries) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.recordedMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 2)
+    }
+    if !self.nodes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.nodes, fieldNumber: 3)
+    }
+    if !self.entries.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entries, fieldNumber: 4)
+    }
+    if self.recordedMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.recordedMs, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_GetBootProfileResponse, rhs: Icbd_Catalog_V1_GetBootProfileResponse) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.nodes != rhs.nodes {return false}
+    if lhs.entries != rhs.entries {return false}
+    if lhs.recordedMs != rhs.recordedMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -103,24 +103,54 @@ struct CacheServiceTests {
         }
     }
 
+    /// An entry corrupted while the node was down is verified on its first read after the
+    /// restart: fetched again, never served.
     @Test func aCorruptEntryOnDiskIsFetchedAgainNotServed() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
             defer { try? FileManager.default.removeItem(atPath: directory) }
-            try await deployment.withCache(directory: directory) { cache, client in
+            try await deployment.withCache(directory: directory) { _, client in
+                _ = try await getChunks(client, disk.request([2]))
+            }
+            let hex = disk.digest(2)?.hex ?? ""
+            let path = "\(directory)/chunks/\(hex.prefix(2))/\(hex)"
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[4242] ^= 1
+            try bytes.write(to: URL(fileURLWithPath: path))
+            // No scrubber: the read itself must catch it.
+            try await deployment.withCache(directory: directory, configure: { $0.scrubBytesPerSecond = 0 }) { cache, client in
+                let again = try await getChunks(client, disk.request([2]))
+                #expect(again.first?.1 == Array(disk.chunk(2)))
+                #expect(cache.metrics.corruptEntries.load(ordering: .relaxed) == 1)
+                #expect(deployment.reads.chunksPerCall == [1, 1])
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(disk.chunk(2)))
+            }
+        }
+    }
+
+    /// An entry corrupted after it was verified is found by the scrubber, dropped, and fetched
+    /// again on the next read, never served.
+    @Test func theScrubberDropsAnEntryCorruptedAfterItsFill() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            // Every verification is due again at once: the scrubber walks the store continuously.
+            try await deployment.withCache(directory: directory, configure: { $0.verifyInterval = .zero; $0.scrubBytesPerSecond = 0 }) {
+                cache, client in
                 _ = try await getChunks(client, disk.request([2]))
                 let hex = disk.digest(2)?.hex ?? ""
                 let path = "\(directory)/chunks/\(hex.prefix(2))/\(hex)"
                 var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
                 bytes[4242] ^= 1
                 try bytes.write(to: URL(fileURLWithPath: path))
-
+                #expect(await cache.store.scrubNext() == 0)
+                #expect(!cache.store.contains(try #require(disk.digest(2))))
+                #expect(cache.metrics.corruptEntries.load(ordering: .relaxed) == 1)
                 let again = try await getChunks(client, disk.request([2]))
                 #expect(again.first?.1 == Array(disk.chunk(2)))
-                #expect(cache.metrics.corruptEntries.load(ordering: .relaxed) == 1)
                 #expect(deployment.reads.chunksPerCall == [1, 1])
-                #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(disk.chunk(2)))
             }
         }
     }
@@ -186,7 +216,7 @@ struct CacheServiceTests {
 
     @Test func registersWithCapacityAndHeartbeats() async throws {
         try await CacheDeployment.with { deployment in
-            try await deployment.withCache(capacity: 96 << 20) { _, _ in
+            try await deployment.withCache(capacity: 96 << 20) { cache, client in
                 var node: Icbd_Catalog_V1_Node?
                 while node == nil {
                     node = try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first
@@ -199,6 +229,18 @@ struct CacheServiceTests {
                 while try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first?.lastHeartbeatMs == first {
                     try await Task.sleep(for: .milliseconds(20))
                 }
+                // One miss, one hit: the next heartbeats carry the bytes held and a ratio of 0.5.
+                let disk = deployment.disk
+                _ = try await getChunks(client, disk.request([1]))
+                _ = try await getChunks(client, disk.request([1]))
+                var usage = Icbd_Catalog_V1_CacheUsage()
+                for _ in 0..<500 where usage.hitRatio != 0.5 {
+                    usage = try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first?.cacheUsage ?? usage
+                    if usage.hitRatio != 0.5 { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(usage.usedBytes == cache.store.usedBytes)
+                #expect(usage.usedBytes > 0)
+                #expect(usage.hitRatio == 0.5)
             }
         }
     }
@@ -224,18 +266,32 @@ struct CacheServiceTests {
         }
     }
 
+    /// One cache node records v1's boot; the profile goes to the catalog; another cache node of
+    /// the site, which never saw v1 read, warms v2 by it: the profiled chunks, in boot order,
+    /// before anyone reads v2.
     @Test func aNewlyPlacedVersionIsWarmedInTheOrderItsPredecessorBooted() async throws {
         try await CacheDeployment.with { deployment in
             let v1 = deployment.disk
-            try await deployment.withCache(configure: { $0.bootProfileWindow = .seconds(3) }) { cache, client in
-                // Wait for the cache's first look at the placements (v1 is there already).
-                try await Task.sleep(for: .milliseconds(300))
+            try await deployment.withCache(name: "cache-a", configure: { $0.bootProfileWindow = .seconds(2) }) { _, client in
                 // A boot of v1 reads chunks 6, 2, 4 in this order.
                 for index in [6, 2, 4] { _ = try await getChunks(client, v1.request([index])) }
-                let profile = deployment.disk.image
-                for _ in 0..<600 where !FileManager.default.fileExists(atPath: cache.configuration.directory + "/profiles/\(profile)/v1") {
-                    try await Task.sleep(for: .milliseconds(50))
+                let request = Icbd_Catalog_V1_GetBootProfileRequest.with {
+                    $0.image = v1.image
+                    $0.version = v1.version
                 }
+                var recorded: Icbd_Catalog_V1_GetBootProfileResponse?
+                for _ in 0..<600 where recorded == nil {
+                    recorded = try? await deployment.catalog.unary(CatalogMethods.getBootProfile, request)
+                    if recorded == nil { try await Task.sleep(for: .milliseconds(50)) }
+                }
+                #expect(recorded?.nodes == ["cache-a"])
+                #expect(recorded?.entries.map(\.index) == [6, 2, 4])
+            }
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            try await deployment.withCache(directory: directory, name: "cache-b") { cache, _ in
+                // Wait for the cache's first look at the placements (v1 is there already).
+                try await Task.sleep(for: .milliseconds(300))
                 // v2: every chunk differs from v1's.
                 let v2 = try await deployment.publishNext(CacheDeployment.diskBytes(seed: 2))
                 #expect(v2.version == 2)

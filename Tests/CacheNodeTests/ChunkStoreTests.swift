@@ -95,25 +95,66 @@ struct ChunkStoreTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/tmp").isEmpty)
     }
 
-    @Test func aCorruptEntryIsDroppedNotServed() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let metrics = CacheMetrics(node: "t")
-        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: metrics, logger: quietLogger())
-        let (digest, bytes) = chunk(1)
-        #expect(await store.store(digest, bytes))
-        // Flip one byte of the file on disk.
+    /// Flips one byte of the chunk's file on disk.
+    private func corrupt(_ digest: ChunkDigest, in directory: String) throws {
         let path = "\(directory)/chunks/\(digest.hex.prefix(2))/\(digest.hex)"
         var data = try Data(contentsOf: URL(fileURLWithPath: path))
         data[100] ^= 0xff
         try data.write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func aCorruptEntryFoundAtStartIsDroppedOnItsFirstReadNotServed() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (digest, bytes) = chunk(1)
+        let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        #expect(await first.store(digest, bytes))
+        try corrupt(digest, in: directory)
+        let metrics = CacheMetrics(node: "t")
+        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: metrics, logger: quietLogger())
+        #expect(store.contains(digest))
         #expect(await store.read(digest) == nil)
         #expect(!store.contains(digest))
-        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(!FileManager.default.fileExists(atPath: "\(directory)/chunks/\(digest.hex.prefix(2))/\(digest.hex)"))
         #expect(metrics.corruptEntries.load(ordering: .relaxed) == 1)
         // Stored again, it is served again.
         #expect(await store.store(digest, bytes))
         #expect(await store.read(digest) == bytes)
+    }
+
+    @Test func everyReadVerifiesWhenVerificationsDoNotLast() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let metrics = CacheMetrics(node: "t")
+        let store = ChunkStore(
+            directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: metrics, logger: quietLogger(), verifyInterval: .zero)
+        let (digest, bytes) = chunk(1)
+        #expect(await store.store(digest, bytes))
+        #expect(await store.read(digest) == bytes)
+        try corrupt(digest, in: directory)
+        #expect(await store.read(digest) == nil)
+        #expect(metrics.corruptEntries.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func theScrubberVerifiesEntriesFoundAtStartThenOnlyWhatIsDue() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let chunks = (0..<3).map { chunk($0) }
+        let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        for (digest, bytes) in chunks { #expect(await first.store(digest, bytes)) }
+        try corrupt(chunks[1].0, in: directory)
+        let metrics = CacheMetrics(node: "t")
+        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: metrics, logger: quietLogger())
+        var scrubbed: [Int] = []
+        while let bytes = await store.scrubNext() { scrubbed.append(bytes) }
+        // Two good entries hashed whole, the corrupt one dropped; then nothing is due for an hour.
+        #expect(scrubbed.sorted() == [0, 4096, 4096])
+        #expect(store.count == 2)
+        #expect(!store.contains(chunks[1].0))
+        #expect(metrics.corruptEntries.load(ordering: .relaxed) == 1)
+        let (digest, bytes) = chunk(9)
+        #expect(await store.store(digest, bytes))
+        #expect(await store.scrubNext() == nil)
     }
 
     @Test func aFullDiskMakesAPassThroughThatStillServesWhatItHolds() async throws {

@@ -1,8 +1,9 @@
-import Foundation
+import Catalog
 
 /// The order in which a version's chunks were first read in the minutes after its first read:
 /// what a boot needs, in the order it needs it. Positions (file and chunk index), not hashes, so
-/// the profile of one version maps onto the next through the new version's manifest.
+/// the profile of one version maps onto the next through the new version's manifest. Kept in
+/// the catalog (`PutBootProfile`), merged there over the site's cache nodes.
 public struct BootProfile: Sendable, Equatable {
     /// A chunk position in a version.
     public struct Position: Sendable, Hashable {
@@ -17,27 +18,24 @@ public struct BootProfile: Sendable, Equatable {
 
     public var image: String
     public var version: Int64
-    public var positions: [Position]
+    /// In first-read order, each with its milliseconds after the recording's first read.
+    public var entries: [BootProfileEntry]
 
+    public init(image: String, version: Int64, entries: [BootProfileEntry]) {
+        self.image = image
+        self.version = version
+        self.entries = entries
+    }
+
+    /// A profile whose reads all count as the first (order only).
     public init(image: String, version: Int64, positions: [Position]) {
-        self.image = image
-        self.version = version
-        self.positions = positions
+        self.init(
+            image: image, version: version,
+            entries: positions.map { BootProfileEntry(path: $0.path, index: $0.index, offsetMilliseconds: 0) })
     }
 
-    /// One `INDEX PATH` line per position.
-    var text: String {
-        positions.map { "\($0.index) \($0.path)\n" }.joined()
-    }
-
-    /// Parses ``text``; lines that do not parse are skipped (a profile is a hint).
-    init(image: String, version: Int64, text: String) {
-        self.image = image
-        self.version = version
-        self.positions = text.split(separator: "\n").compactMap { line in
-            let parts = line.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, let index = UInt32(parts[0]) else { return nil }
-            return Position(path: String(parts[1]), index: index)
-        }
+    /// The positions in first-read order.
+    public var positions: [Position] {
+        entries.map { Position(path: $0.path, index: $0.index) }
     }
 }

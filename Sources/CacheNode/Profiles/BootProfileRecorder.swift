@@ -1,6 +1,9 @@
+import Catalog
+import ICBDCore
+
 /// Records boot profiles: for each version, from its first read on this cache, the positions
-/// first read within `window`, at most `limit` of them. A pure state machine: reads and clock
-/// ticks go in, finished profiles come out.
+/// first read within `window` and when, at most `limit` of them. A pure state machine: reads and
+/// clock ticks go in, finished profiles come out.
 struct BootProfileRecorder: Sendable {
     struct Key: Hashable, Sendable {
         let image: String
@@ -9,7 +12,7 @@ struct BootProfileRecorder: Sendable {
 
     private struct Recording: Sendable {
         let started: ContinuousClock.Instant
-        var positions: [BootProfile.Position] = []
+        var entries: [BootProfileEntry] = []
         var seen: Set<BootProfile.Position> = []
     }
 
@@ -19,7 +22,7 @@ struct BootProfileRecorder: Sendable {
     /// Versions recorded already (or that had a profile): not recorded again.
     private var done: Set<Key> = []
 
-    init(window: Duration = .seconds(300), limit: Int = 1 << 16) {
+    init(window: Duration = .seconds(300), limit: Int = BootProfileRecord.maximumEntries) {
         self.window = window
         self.limit = limit
     }
@@ -36,9 +39,13 @@ struct BootProfileRecorder: Sendable {
         guard now - recording.started <= window else {
             return finish(key)
         }
-        if recording.seen.insert(position).inserted { recording.positions.append(position) }
+        if recording.seen.insert(position).inserted {
+            let offset = (now - recording.started).wholeMilliseconds
+            recording.entries.append(
+                BootProfileEntry(path: position.path, index: position.index, offsetMilliseconds: UInt32(clamping: offset)))
+        }
         recordings[key] = recording
-        return recording.positions.count >= limit ? finish(key) : nil
+        return recording.entries.count >= limit ? finish(key) : nil
     }
 
     /// Profiles whose window has passed by `now`.
@@ -49,7 +56,7 @@ struct BootProfileRecorder: Sendable {
 
     private mutating func finish(_ key: Key) -> BootProfile? {
         done.insert(key)
-        guard let recording = recordings.removeValue(forKey: key), !recording.positions.isEmpty else { return nil }
-        return BootProfile(image: key.image, version: key.version, positions: recording.positions)
+        guard let recording = recordings.removeValue(forKey: key), !recording.entries.isEmpty else { return nil }
+        return BootProfile(image: key.image, version: key.version, entries: recording.entries)
     }
 }

@@ -20,6 +20,13 @@ public struct CacheConfiguration: Sendable {
     public var name: String
     /// Which chunks go when the cache is full.
     public var eviction: EvictionPolicyKind = .s3fifo
+    /// How long a verification of a held chunk counts: a read of a chunk this process has not
+    /// verified within it (every chunk found on disk at start, first of all) hashes it before
+    /// serving it. `.zero`: every read verifies (and the scrubber is off).
+    public var verifyInterval: Duration = .seconds(3600)
+    /// The most bytes per second the background scrubber hashes while re-verifying held chunks
+    /// (0: no scrubber; reads still verify as `verifyInterval` says).
+    public var scrubBytesPerSecond = 32 << 20
     /// Upstream calls in flight at most (each asks for up to ``batchSize`` chunks).
     public var upstreamCalls = 4
     /// Of those, how many may serve warming.

@@ -5,6 +5,7 @@ import ICBDRPC
 import Logging
 import SwiftProtobuf
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 /// A cache node: the chunk store, its upstream fills and its RPC server; registers with the
@@ -23,8 +24,10 @@ public final class CacheService: Service, Sendable {
     private let logger: Logger
 
     /// Opens the store (a directory that takes no writes makes a pass-through) and prepares the
-    /// server.
-    public init(configuration: CacheConfiguration, logger: Logger) throws {
+    /// server, on `group`'s event loops.
+    public init(
+        configuration: CacheConfiguration, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
+    ) throws {
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "node"] = "\(configuration.name)"
@@ -32,17 +35,17 @@ public final class CacheService: Service, Sendable {
         let metrics = CacheMetrics(node: configuration.name)
         let store = ChunkStore(
             directory: configuration.directory, capacity: configuration.capacity, policy: configuration.eviction, metrics: metrics,
-            logger: logger)
+            logger: logger, verifyInterval: configuration.verifyInterval)
         let scheduler = FillScheduler(
             store: store, metrics: metrics, batchSize: configuration.batchSize, warmWorkers: configuration.warmCalls)
-        let profiles = BootProfiles(cacheDirectory: configuration.directory, window: configuration.bootProfileWindow, logger: logger)
+        var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
+        catalogClient.alternates = configuration.catalogAlternates
+        self.catalog = try RPCClient(configuration: catalogClient, logger: logger)
+        let profiles = BootProfiles(catalog: catalog, node: configuration.name, window: configuration.bootProfileWindow, logger: logger)
         self.profiles = profiles
         self.cache = ChunkCache(
             store: store, metrics: metrics, scheduler: scheduler, readAhead: configuration.readAhead, logger: logger,
             observer: { profiles.served($0) })
-        var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)
-        catalogClient.alternates = configuration.catalogAlternates
-        self.catalog = try RPCClient(configuration: catalogClient, logger: logger)
         self.directory = UpstreamDirectory(catalog: catalog, site: configuration.site, tls: configuration.tls, logger: logger)
         var fetcher = UpstreamFetcher(directory: directory, metrics: metrics, logger: logger)
         fetcher.timeout = configuration.upstreamTimeout
@@ -53,9 +56,10 @@ public final class CacheService: Service, Sendable {
                 store.passThroughReason.map { "pass-through (nothing new is stored): \($0)" }
             })
         self.warmer = Warmer(catalog: catalog, cache: cache, logger: logger)
-        router.register(CacheRPCService(cache: cache, warmer: warmer, profiles: profiles.store))
+        router.register(CacheRPCService(cache: cache, warmer: warmer, profiles: profiles, logger: logger))
         self.server = try RPCServer(
-            configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls), router: router, logger: logger)
+            configuration: RPCServerConfiguration(listen: configuration.listen, tls: configuration.tls), router: router, group: group,
+            logger: logger)
     }
 
     /// The address the cache listens on, once it does.
@@ -69,6 +73,10 @@ public final class CacheService: Service, Sendable {
             group.addTask { await self.directory.run() }
             group.addTask { try await self.server.run() }
             group.addTask { await self.maintain() }
+            if configuration.verifyInterval > .zero && configuration.scrubBytesPerSecond > 0 {
+                let scrubber = ChunkScrubber(store: store, bytesPerSecond: configuration.scrubBytesPerSecond)
+                group.addTask { await scrubber.run() }
+            }
             for _ in 0..<max(1, configuration.upstreamCalls) {
                 group.addTask { await self.cache.runWorker(fetcher: self.fetcher) }
             }
@@ -85,7 +93,7 @@ public final class CacheService: Service, Sendable {
         var placed: Set<BootProfileRecorder.Key>?
         while !Task.isCancelled {
             await store.probe()
-            profiles.tick()
+            await profiles.publish()
             if configuration.warmNewVersions {
                 do {
                     try await warmNewlyPlaced(known: &placed)
@@ -150,7 +158,7 @@ public final class CacheService: Service, Sendable {
     }
 
     private func warmNewVersion(_ key: BootProfileRecorder.Key) async throws {
-        guard let name = try? Name(key.image), let profile = profiles.store.newest(image: key.image, upTo: key.version - 1) else {
+        guard let name = try? Name(key.image), let profile = try await profiles.newest(image: name, upTo: key.version - 1) else {
             return
         }
         let wants = Warmer.ordered(try await warmer.chunks(image: name, version: key.version), by: profile, profiledOnly: true)
@@ -183,7 +191,8 @@ public final class CacheService: Service, Sendable {
 struct CacheRPCService: RPCService {
     let cache: ChunkCache
     let warmer: Warmer
-    let profiles: BootProfileStore
+    let profiles: BootProfiles
+    let logger: Logger
 
     func register(into router: inout RPCRouter) {
         router.serverStreaming(CacheMethods.getChunks) { request, writer, _ in
@@ -193,8 +202,15 @@ struct CacheRPCService: RPCService {
             let image: Name
             do { image = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "image: \(error)") }
             guard request.version > 0 else { throw RPCError(code: .invalidArgument, message: "version must be 1 or more") }
-            // The version's own profile if it has one, else its predecessor's, first.
-            let profile = profiles.newest(image: image.rawValue, upTo: request.version)
+            // The version's own profile if it has one, else its predecessor's, first; without the
+            // catalog's answer, manifest order.
+            let profile: BootProfile?
+            do {
+                profile = try await profiles.newest(image: image, upTo: request.version)
+            } catch {
+                logger.warning("boot profile not read; warming in manifest order", metadata: ["image": "\(image)", "error": "\(error)"])
+                profile = nil
+            }
             let wants = Warmer.ordered(try await warmer.chunks(image: image, version: request.version), by: profile)
             let (queued, held) = warmer.warm(wants)
             return .with {

@@ -7,7 +7,10 @@ import Synchronization
 ///
 /// - Room is reserved (evicting as the policy says, files removed at once) before a chunk is
 ///   written, so the bytes on disk never exceed the capacity, also under concurrent fills.
-/// - Every read is verified: an entry whose bytes do not hash to its name is dropped, never served.
+/// - Reads are verified on a schedule (``VerificationSchedule``): the first read of an entry
+///   after the store opened, and any read of an entry not verified for `verifyInterval`, hash it
+///   first; fills were verified on arrival; ``scrubNext()`` re-verifies entries in the
+///   background. An entry whose bytes do not hash to its name is dropped, never served.
 /// - The index is the directory itself, scanned at start: after a crash the store serves what it
 ///   held; half-written chunks live only in `tmp/` and are removed.
 /// - When the directory stops taking writes (full, read-only) the store goes pass-through: reads
@@ -15,6 +18,7 @@ import Synchronization
 public final class ChunkStore: Sendable {
     private struct State {
         var policy: any EvictionPolicy
+        var verification: VerificationSchedule
         var reserved: Int64 = 0
         var passThroughReason: String?
     }
@@ -26,16 +30,17 @@ public final class ChunkStore: Sendable {
     private let threadPool: NIOThreadPool
 
     /// Opens (creating) the store in `directory` and loads its index. A directory that cannot
-    /// be prepared or written starts the store in pass-through mode.
+    /// be prepared or written starts the store in pass-through mode. `verifyInterval`: how long
+    /// a verification counts before a read hashes the entry again (`.zero`: every read).
     public init(
         directory: String, capacity: Int64, policy: EvictionPolicyKind, metrics: CacheMetrics, logger: Logger,
-        threadPool: NIOThreadPool = .singleton
+        verifyInterval: Duration = .seconds(3600), threadPool: NIOThreadPool = .singleton
     ) {
         self.files = ChunkFiles(directory: directory)
         self.metrics = metrics
         self.logger = logger
         self.threadPool = threadPool
-        var state = State(policy: policy.make(capacity: capacity))
+        var state = State(policy: policy.make(capacity: capacity), verification: VerificationSchedule(interval: verifyInterval))
         do {
             try files.prepare()
             var found = try files.scan()
@@ -46,8 +51,12 @@ public final class ChunkStore: Sendable {
                     files.remove(digest)  // larger than the whole capacity (it was lowered)
                     continue
                 }
-                for key in evicted { files.remove(key) }
+                for key in evicted {
+                    files.remove(key)
+                    state.verification.forget(key)
+                }
                 state.policy.insert(digest, size: size)
+                state.verification.loaded(digest)
             }
             if !files.probeWritable() {
                 state.passThroughReason = "the cache directory \(directory) takes no writes"
@@ -78,16 +87,39 @@ public final class ChunkStore: Sendable {
         state.withLock { $0.policy.contains(digest) }
     }
 
-    /// The chunk's bytes, verified against its digest; nil when it is not held (or was corrupt,
-    /// and is now dropped).
+    /// The chunk's bytes; nil when it is not held (or was corrupt, and is now dropped). Hashed
+    /// against its digest first when its verification is due (see ``VerificationSchedule``).
     public func read(_ digest: ChunkDigest) async -> ByteBuffer? {
-        guard state.withLock({ $0.policy.recordAccess(digest) }) else { return nil }
+        let now = ContinuousClock.now
+        let access = state.withLock { state -> (held: Bool, due: Bool) in
+            (state.policy.recordAccess(digest), state.verification.isDue(digest, at: now))
+        }
+        guard access.held else { return nil }
+        return await load(digest, verify: access.due)
+    }
+
+    /// Verifies the entry the schedule names next (never verified by this process, else verified
+    /// longest ago and due); returns the bytes it hashed, 0 for a corrupt entry (dropped), nil
+    /// when none is due. Does not count as an access for eviction.
+    public func scrubNext() async -> Int? {
+        let now = ContinuousClock.now
+        let next = state.withLock { state in
+            state.verification.nextDue(at: now) { state.policy.contains($0) }
+        }
+        guard let next else { return nil }
+        return await load(next, verify: true)?.readableBytes ?? 0
+    }
+
+    /// Reads the file of `digest`, hashing it when `verify`; drops the entry when the file is
+    /// gone, unreadable or corrupt.
+    private func load(_ digest: ChunkDigest, verify: Bool) async -> ByteBuffer? {
         let files = files
         let outcome: Result<(ByteBuffer?, Bool, Duration), any Error>
         do {
             outcome = .success(
                 try await threadPool.runIfActive {
                     guard let bytes = try files.read(digest) else { return (nil, false, .zero) }
+                    guard verify else { return (bytes, true, .zero) }
                     let start = ContinuousClock.now
                     let matches = ChunkDigest(of: bytes) == digest
                     return (bytes, matches, ContinuousClock.now - start)
@@ -97,7 +129,13 @@ public final class ChunkStore: Sendable {
         }
         switch outcome {
         case .success((let bytes?, true, let verifyTime)):
-            metrics.verified(after: verifyTime)
+            if verify {
+                metrics.verified(after: verifyTime)
+                let now = ContinuousClock.now
+                state.withLock { state in
+                    if state.policy.contains(digest) { state.verification.verified(digest, at: now) }
+                }
+            }
             return bytes
         case .success((nil, _, _)):
             logger.warning("chunk file vanished; dropped from the index", metadata: ["chunk": "\(digest)"])
@@ -125,7 +163,10 @@ public final class ChunkStore: Sendable {
                 let evicted = state.policy.makeRoom(for: size, reserved: state.reserved)
             else { return false }
             // Removed under the lock: a reservation never counts on bytes still on disk.
-            for key in evicted { files.remove(key) }
+            for key in evicted {
+                files.remove(key)
+                state.verification.forget(key)
+            }
             metrics.evicted(evicted.count)
             state.reserved += size
             return true
@@ -133,9 +174,12 @@ public final class ChunkStore: Sendable {
         guard reserved else { return false }
         do {
             try await threadPool.runIfActive { try files.write(digest, bytes) }
+            let now = ContinuousClock.now
             state.withLock { state in
                 state.reserved -= size
                 state.policy.insert(digest, size: size)
+                // Its bytes were verified on arrival: the schedule starts from here.
+                state.verification.verified(digest, at: now)
             }
             return true
         } catch {
@@ -167,6 +211,7 @@ public final class ChunkStore: Sendable {
     private func drop(_ digest: ChunkDigest) {
         state.withLock { state in
             state.policy.remove(digest)
+            state.verification.forget(digest)
             files.remove(digest)
         }
     }

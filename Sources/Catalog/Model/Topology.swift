@@ -61,6 +61,8 @@ public struct NodeRecord: Sendable, Hashable, Codable {
     public var lastHeartbeat: Date?
     public var state: NodeState
     public var revision: Revision
+    /// Cache nodes: what the last heartbeat reported; nil before it and for other roles.
+    public var cacheUsage: CacheUsage?
 
     public init(
         name: Name, role: NodeRole, site: Name, rpcAddress: HostPort?, httpAddress: HostPort?, capacityBytes: Int64,

@@ -54,13 +54,17 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func heartbeat(_ name: Name, at now: Date) async throws -> Revisioned<NodeRecord> {
+    public func heartbeat(_ name: Name, usage: CacheUsage?, at now: Date) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
             guard var node = try await Self.fetchNode(db, name) else {
                 throw CatalogStoreError.notFound("node '\(name)' is not registered; call RegisterNode first")
             }
             try await Self.recordHeartbeat(db, name, at: now)
             node.lastHeartbeat = now
+            if let usage = CatalogRules.recordedUsage(usage, for: node.role) {
+                try await Self.recordCacheUsage(db, name, usage)
+                node.cacheUsage = usage
+            }
             let state = CatalogRules.stateAfterHeartbeat(node.state)
             guard state != node.state else { return node }
             node.state = state
@@ -128,6 +132,11 @@ extension PostgresCatalogStore {
 
     static func recordHeartbeat(_ db: PGTransaction, _ name: Name, at now: Date) async throws {
         try await db.execute(sql: "UPDATE nodes SET last_heartbeat_ms = ? WHERE name = ?", arguments: [now.milliseconds, name.rawValue])
+    }
+
+    static func recordCacheUsage(_ db: PGTransaction, _ name: Name, _ usage: CacheUsage) async throws {
+        try await db.execute(
+            sql: "UPDATE nodes SET cache_usage = ? WHERE name = ?", arguments: [try PostgresRows.jsonText(usage), name.rawValue])
     }
 
     static func setNodeState(_ db: PGTransaction, _ name: Name, _ state: NodeState, revision: Revision) async throws {

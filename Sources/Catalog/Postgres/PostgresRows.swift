@@ -83,13 +83,16 @@ enum PostgresRows {
 
     static func node(_ row: PGRow) throws -> NodeRecord {
         let last: Int64? = try row.decode(forColumn: "last_heartbeat_ms")
-        return NodeRecord(
+        var node = NodeRecord(
             name: try name(row, "name"), role: try enumValue(row, "role", as: NodeRole.self), site: try name(row, "site"),
             rpcAddress: try hostPort(row, "rpc_address"), httpAddress: try hostPort(row, "http_address"),
             capacityBytes: try row.decode(forColumn: "capacity_bytes"),
             heartbeatTTLMilliseconds: try row.decode(forColumn: "heartbeat_ttl_ms"),
             lastHeartbeat: last.map(Date.init(milliseconds:)), state: try enumValue(row, "state", as: NodeState.self),
             revision: Revision(try row.decode(forColumn: "revision")))
+        let usage: String? = try row.decode(forColumn: "cache_usage")
+        if usage != nil { node.cacheUsage = try json(row, "cache_usage", as: CacheUsage.self) }
+        return node
     }
 
     static func placement(_ row: PGRow) throws -> PlacementRecord {

@@ -18,7 +18,8 @@ enum PostgresSchema {
 
     /// Every migration, oldest first.
     static let migrations: [(id: String, sql: String)] = [
-        ("v1-catalog", version1)
+        ("v1-catalog", version1),
+        ("v2-cache-nodes", version2CacheNodes),
     ]
 
     static var knownMigrations: [String] { migrations.map(\.id) }

@@ -87,7 +87,7 @@ extension CatalogRPCService {
             let name = try WireFields.name(request.name, "name")
             try Self.requireSelf(context, name, "heartbeat")
             let before = try await store.currentRevision()
-            let node = try await store.heartbeat(name, at: now())
+            let node = try await store.heartbeat(name, usage: try WireFields.cacheUsage(request), at: now())
             if node.revision > before, node.value.revision == node.revision {
                 logger(for: context).info("node up again", metadata: ["node": "\(name)", "state": "\(node.value.state)"])
             }

@@ -38,6 +38,7 @@ public struct CatalogRPCService: RPCService {
         registerPlacements(into: &router)
         registerAssignments(into: &router)
         registerWatch(into: &router)
+        registerBootProfiles(into: &router)
     }
 
     /// Refuses a node-scoped call made by another node; admins act for anyone.

@@ -102,6 +102,9 @@ extension NodeRecord {
             heartbeatTTLMilliseconds: wire.heartbeatTtlMs,
             lastHeartbeat: wire.lastHeartbeatMs == 0 ? nil : WireDecoding.date(wire.lastHeartbeatMs), state: state,
             revision: Revision(wire.revision))
+        if wire.hasCacheUsage {
+            cacheUsage = CacheUsage(usedBytes: wire.cacheUsage.usedBytes, hitRatio: wire.cacheUsage.hitRatio)
+        }
     }
 }
 

@@ -113,6 +113,10 @@ extension Icbd_Catalog_V1_Node {
         lastHeartbeatMs = node.lastHeartbeat?.milliseconds ?? 0
         state = .init(node.state)
         revision = node.revision.rawValue
+        if let usage = node.cacheUsage {
+            cacheUsage.usedBytes = usage.usedBytes
+            cacheUsage.hitRatio = usage.hitRatio
+        }
     }
 }
 

@@ -54,13 +54,17 @@ extension SQLiteCatalogStore {
         }
     }
 
-    public func heartbeat(_ name: Name, at now: Date) async throws -> Revisioned<NodeRecord> {
+    public func heartbeat(_ name: Name, usage: CacheUsage?, at now: Date) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
             guard var node = try Self.fetchNode(db, name) else {
                 throw CatalogStoreError.notFound("node '\(name)' is not registered; call RegisterNode first")
             }
             try Self.recordHeartbeat(db, name, at: now)
             node.lastHeartbeat = now
+            if let usage = CatalogRules.recordedUsage(usage, for: node.role) {
+                try Self.recordCacheUsage(db, name, usage)
+                node.cacheUsage = usage
+            }
             let state = CatalogRules.stateAfterHeartbeat(node.state)
             guard state != node.state else { return node }
             node.state = state
@@ -124,6 +128,11 @@ extension SQLiteCatalogStore {
 
     static func recordHeartbeat(_ db: Database, _ name: Name, at now: Date) throws {
         try db.execute(sql: "UPDATE nodes SET last_heartbeat_ms = ? WHERE name = ?", arguments: [now.milliseconds, name.rawValue])
+    }
+
+    static func recordCacheUsage(_ db: Database, _ name: Name, _ usage: CacheUsage) throws {
+        try db.execute(
+            sql: "UPDATE nodes SET cache_usage = ? WHERE name = ?", arguments: [try SQLiteRows.jsonText(usage), name.rawValue])
     }
 
     static func setNodeState(_ db: Database, _ name: Name, _ state: NodeState, revision: Revision) throws {

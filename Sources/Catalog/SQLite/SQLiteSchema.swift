@@ -15,6 +15,9 @@ enum SQLiteSchema {
             try db.execute(sql: version1)
             try db.execute(sql: "PRAGMA application_id = \(applicationID)")
         }
+        migrator.registerMigration("v2-cache-nodes") { db in
+            try db.execute(sql: version2CacheNodes)
+        }
         return migrator
     }
 

@@ -56,9 +56,9 @@ public protocol CatalogStore: Sendable {
     // MARK: Nodes
     func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]>
     func registerNode(_ node: NodeRegistration, at now: Date) async throws -> Revisioned<NodeRecord>
-    /// Records a heartbeat; a down node comes back up (a change), otherwise only the time is
-    /// kept, which is not a change and bumps nothing.
-    func heartbeat(_ name: Name, at now: Date) async throws -> Revisioned<NodeRecord>
+    /// Records a heartbeat; a down node comes back up (a change), otherwise only the time (and,
+    /// for a cache node, `usage`) is kept, which is not a change and bumps nothing.
+    func heartbeat(_ name: Name, usage: CacheUsage?, at now: Date) async throws -> Revisioned<NodeRecord>
     func setNodeState(_ name: Name, _ state: NodeState, expected: ExpectedRevision) async throws -> Revisioned<NodeRecord>
     func deleteNode(_ name: Name, expected: ExpectedRevision) async throws -> Revision
     /// Marks `up` nodes whose last heartbeat (or `graceStart`, when later) is older than their
@@ -79,6 +79,14 @@ public protocol CatalogStore: Sendable {
     func assign(_ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision) async throws -> Revisioned<AssignmentRecord>
     func unassign(_ mac: MACAddress, expected: ExpectedRevision) async throws -> Revision
 
+    // MARK: Boot profiles (hints outside the revisioned model: no revision, no Watch event)
+    /// Keeps `profile` as its node's recording of its version, replacing an earlier one. The
+    /// version must exist (`.notFound`).
+    func putBootProfile(_ profile: BootProfileRecord) async throws
+    /// Every node's recording of `version` of `image`, or with `atOrBefore` of the newest version
+    /// up to `version` that has any; empty when there is none.
+    func bootProfiles(image: Name, version: Int64, atOrBefore: Bool) async throws -> [BootProfileRecord]
+
     // MARK: Change log
     /// The committed revisions after `revision`, oldest first, at most `limit` of them.
     /// Throws `.compacted` when revisions right after `revision` are no longer retained.
@@ -96,4 +104,11 @@ public enum ManifestPaging {
     /// 4096 entries: 128 KiB a page.
     public static let entriesPerPage = 4096
     public static var bytesPerPage: Int { entriesPerPage * ChunkManifest.entrySize }
+}
+
+extension CatalogStore {
+    /// A heartbeat that reports no cache usage.
+    public func heartbeat(_ name: Name, at now: Date) async throws -> Revisioned<NodeRecord> {
+        try await heartbeat(name, usage: nil, at: now)
+    }
 }

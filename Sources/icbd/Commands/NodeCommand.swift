@@ -12,7 +12,8 @@ struct NodeCommand: AsyncParsableCommand {
         subcommands: [List.self, Drain.self, Undrain.self, Remove.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List nodes with their state and last heartbeat.")
+        static let configuration = CommandConfiguration(
+            abstract: "List nodes with their state, last heartbeat and, for cache nodes, the bytes held and hit ratio they reported.")
 
         @Option(help: "Only nodes of this site.")
         var site: String?
@@ -44,12 +45,13 @@ struct NodeCommand: AsyncParsableCommand {
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.listNodes, request, options: client.callOptions) }
             let listing = Listing(revision: response.revision, nodes: try response.nodes.map(NodeRecord.init(wire:)))
             if client.json { return print(try Output.json(listing)) }
-            var table = TextTable("NODE", "ROLE", "SITE", "STATE", "RPC", "HTTP", "CAPACITY", "LAST HEARTBEAT")
+            var table = TextTable("NODE", "ROLE", "SITE", "STATE", "RPC", "HTTP", "CAPACITY", "USED", "HIT RATIO", "LAST HEARTBEAT")
             for node in listing.nodes {
                 table.add(
                     node.name.rawValue, node.role.rawValue, node.site.rawValue, node.state.rawValue, node.rpcAddress?.description ?? "-",
                     node.httpAddress?.description ?? "-", node.capacityBytes == 0 ? "-" : Output.bytes(node.capacityBytes),
-                    Output.time(node.lastHeartbeat))
+                    node.cacheUsage.map { Output.bytes($0.usedBytes) } ?? "-",
+                    node.cacheUsage.map { String(format: "%.3f", $0.hitRatio) } ?? "-", Output.time(node.lastHeartbeat))
             }
             print(table.render())
         }

@@ -170,13 +170,13 @@ struct CacheDeployment {
 
     /// Runs a cache node of site `hq` while `body` runs, with a gateway's client of it.
     func withCache<R: Sendable>(
-        capacity: Int64 = 64 << 20, directory: String? = nil, configure: (inout CacheConfiguration) -> Void = { _ in },
+        capacity: Int64 = 64 << 20, directory: String? = nil, name: String = "cache-hq", configure: (inout CacheConfiguration) -> Void = { _ in },
         _ body: (CacheService, RPCClient) async throws -> R
     ) async throws -> R {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
         var configuration = CacheConfiguration(
             listen: HostPort(host: "127.0.0.1", port: 0), directory: directory, capacity: capacity, site: try Name("hq"),
-            catalog: catalogAddress, tls: try mint(.cache, "cache-hq"), name: "cache-hq")
+            catalog: catalogAddress, tls: try mint(.cache, name), name: name)
         configuration.heartbeatInterval = .milliseconds(100)
         configure(&configuration)
         let cache = try CacheService(configuration: configuration, logger: logger)
