@@ -63,9 +63,11 @@ struct PostgresStoreTests {
         store.close()
         let (server, database) = try fixture.postgresServer()
         try server.psql("INSERT INTO icbd_migrations (id, applied_ms) VALUES ('v2-from-the-future', 0)", database: database)
+        let migrations = try server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database)
+        #expect(migrations.hasPrefix("v1-catalog\n") && migrations.contains("v2-from-the-future\n"))
         await expectStoreError(.storage, mentioning: "v2-from-the-future") { _ = try await fixture.open() }
         await expectStoreError(.storage, mentioning: "newer icbd") { _ = try await fixture.open() }
-        #expect(try server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database) == "v1-catalog\nv2-from-the-future\n")
+        #expect(try server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database) == migrations)
         #expect(try server.psql("SELECT value FROM meta WHERE key = 'revision'", database: database) == "1\n")
     }
 

@@ -237,9 +237,10 @@ struct SQLiteStoreTests {
         }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         let identifiers = try await DatabaseQueue(path: path).read { db in
-            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY identifier")
+            try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
         }
-        #expect(identifiers == ["v1-catalog", "v2-from-the-future"])
+        #expect(identifiers.first == "v1-catalog")
+        #expect(identifiers.last == "v2-from-the-future")
     }
 
     @Test func aFileThatIsNotACatalogIsRefused() async throws {

@@ -76,12 +76,32 @@ struct CatalogCommandLineTests {
             request.httpAddress = "127.0.0.1:8080"
             _ = try await gateway.unary(CatalogMethods.registerNode, request)
         }
+        // A cache node's heartbeat leaves its usage on the node.
+        try await deployment.withClient(address, as: "cache1") { cache in
+            var request = Icbd_Catalog_V1_RegisterNodeRequest()
+            request.name = "cache1"
+            request.role = .cache
+            request.site = "hq"
+            request.capacityBytes = 8 << 30
+            _ = try await cache.unary(CatalogMethods.registerNode, request)
+            var beat = Icbd_Catalog_V1_HeartbeatRequest()
+            beat.name = "cache1"
+            beat.usedBytes = 3 << 30
+            beat.hitRatio = 0.875
+            _ = try await cache.unary(CatalogMethods.heartbeat, beat)
+        }
         let nodes = try json(try await deployment.cli(["node", "list", "--json"], address))
-        let node = try #require((nodes["nodes"] as? [[String: Any]])?.first)
-        #expect(node["name"] as? String == "gw1")
+        let listed = try #require(nodes["nodes"] as? [[String: Any]])
+        let node = try #require(listed.first { $0["name"] as? String == "gw1" })
         #expect(node["state"] as? String == "up")
+        #expect(node["cache_usage"] == nil)
+        let cacheNode = try #require(listed.first { $0["name"] as? String == "cache1" })
+        let usage = try #require(cacheNode["cache_usage"] as? [String: Any])
+        #expect(usage["hit_ratio"] as? Double == 0.875)
+        #expect((usage["used_bytes"] as? NSNumber)?.int64Value == 3 << 30)
         let nodeTable = try await deployment.cli(["node", "list", "--site", "hq"], address)
         #expect(nodeTable.stdout.contains("gw1") && nodeTable.stdout.contains("gateway"), "\(nodeTable.stdout)")
+        #expect(nodeTable.stdout.contains("HIT RATIO") && nodeTable.stdout.contains("0.875"), "\(nodeTable.stdout)")
 
         // Another role reads but may not administer.
         #expect(try await deployment.cli(["image", "list"], address, extra: ["--name", "repo1"]).status == 0)

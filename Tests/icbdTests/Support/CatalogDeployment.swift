@@ -17,7 +17,7 @@ struct CatalogDeployment {
         directory = try temporaryDirectory()
         pki = directory.appendingPathComponent("pki").path
         #expect(try await CommandRunner.run(["pki", "init", "--dir", pki]).status == 0)
-        for (role, name) in [("catalog", "cat1"), ("admin", "admin"), ("replicator", "repo1"), ("gateway", "gw1")] {
+        for (role, name) in [("catalog", "cat1"), ("admin", "admin"), ("replicator", "repo1"), ("gateway", "gw1"), ("cache", "cache1")] {
             let issued = try await CommandRunner.run(
                 ["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1"])
             #expect(issued.status == 0, "\(issued.stderr)")
