@@ -28,6 +28,13 @@ struct CacheCommand: AsyncParsableCommand {
     @Option(help: "Upstream calls in flight at most.")
     var upstreamCalls: Int = 4
 
+    @Option(
+        help: "Seconds a verification of a held chunk counts: older ones are hashed again before serving (0: hash every read).")
+    var verifyIntervalSeconds: Int = 3600
+
+    @Option(help: "The most bytes per second the background scrubber hashes, with a unit: 32MiB (0: no scrubber).")
+    var scrubRate: String = "32MiB"
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -40,6 +47,8 @@ struct CacheCommand: AsyncParsableCommand {
             throw ValidationError("--eviction: '\(eviction)' is not one of \(EvictionPolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard (1...64).contains(upstreamCalls) else { throw ValidationError("--upstream-calls must be from 1 to 64") }
+        guard verifyIntervalSeconds >= 0 else { throw ValidationError("--verify-interval-seconds must not be negative") }
+        _ = try parseScrubRate()
     }
 
     private func parseCapacity() throws -> Int64 {
@@ -47,6 +56,11 @@ struct CacheCommand: AsyncParsableCommand {
         do { size = try ByteSize(parsing: capacity) } catch { throw ValidationError("--capacity: \(error)") }
         guard size.bytes >= 1 << 20 else { throw ValidationError("--capacity must be at least 1MiB") }
         return size.bytes
+    }
+
+    private func parseScrubRate() throws -> Int {
+        if scrubRate == "0" { return 0 }
+        do { return Int(try ByteSize(parsing: scrubRate).bytes) } catch { throw ValidationError("--scrub-rate: \(error)") }
     }
 
     func run() async throws {
@@ -59,6 +73,8 @@ struct CacheCommand: AsyncParsableCommand {
         configuration.catalogAlternates = Array(catalogs.dropFirst())
         configuration.eviction = EvictionPolicyKind(rawValue: eviction) ?? .s3fifo
         configuration.upstreamCalls = upstreamCalls
+        configuration.verifyInterval = .seconds(verifyIntervalSeconds)
+        configuration.scrubBytesPerSecond = try parseScrubRate()
         let cache = try CacheService(configuration: configuration, logger: logger)
         try await runService(cache, role: .cache, name: tls.name, logger: logger) {
             try await cache.localAddress()
