@@ -43,6 +43,16 @@ struct VerificationScheduleTests {
         #expect(schedule.nextDue(at: start + .seconds(600)) { $0 != b } == nil)
     }
 
+    @Test func reverifyingWithoutAScrubberKeepsTheOrderAndTheQueueSmall() {
+        var schedule = VerificationSchedule(interval: .seconds(60))
+        schedule.verified(a, at: start)
+        schedule.verified(b, at: start + .seconds(1))
+        for second in 2..<5000 { schedule.verified(c, at: start + .seconds(second)) }
+        #expect(schedule.pendingMarks <= 2 * 3 + 1024)
+        let due = start + .seconds(10_000)
+        #expect([schedule.nextDue(at: due) { _ in true }, schedule.nextDue(at: due) { _ in true }, schedule.nextDue(at: due) { _ in true }] == [a, b, c])
+    }
+
     @Test func aZeroIntervalMakesEveryReadDue() {
         var schedule = VerificationSchedule(interval: .zero)
         schedule.verified(a, at: start)

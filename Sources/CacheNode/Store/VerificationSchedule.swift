@@ -25,6 +25,9 @@ struct VerificationSchedule: Sendable {
         self.interval = interval
     }
 
+    /// Verifications queued for the scrubber, stale ones included.
+    var pendingMarks: Int { marks.count }
+
     /// A chunk found on disk when the store opened: due at once.
     mutating func loaded(_ digest: ChunkDigest) {
         neverVerified.append(digest)
@@ -41,6 +44,11 @@ struct VerificationSchedule: Sendable {
     mutating func verified(_ digest: ChunkDigest, at now: ContinuousClock.Instant) {
         verifiedAt[digest] = now
         marks.push(Mark(digest: digest, at: now))
+        // Stale marks are dropped by `nextDue`; without a scrubber calling it, they are dropped
+        // here, so the queue stays within a small multiple of the entries held.
+        if marks.count > 2 * verifiedAt.count + 1024 {
+            marks.replaceAll(with: verifiedAt.map { Mark(digest: $0.key, at: $0.value) }.sorted { $0.at < $1.at })
+        }
     }
 
     /// `digest` is no longer held (evicted or dropped).
