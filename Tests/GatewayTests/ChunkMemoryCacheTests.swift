@@ -29,3 +29,18 @@ struct ChunkMemoryCacheTests {
         #expect(memory.getAll([[UInt8](repeating: 99, count: 32)])?.first?.readableBytes == 4096)
     }
 }
+
+@Suite("Gateway: which chunks were asked for a moment ago")
+struct RecentChunksTests {
+    @Test func aSecondAskIsSeenUntilTheChunkIsPushedOutByNewerOnes() {
+        let recent = RecentChunks(capacity: 3)
+        let hashes = (0..<5).map { [UInt8](repeating: UInt8($0), count: 32) }
+        #expect(recent.touch(hashes[0]) == false)
+        #expect(recent.touch(hashes[0]) == true)
+        for hash in hashes[1...3] { #expect(recent.touch(hash) == false) }
+        // Capacity 3: hashes[0] was the oldest and is forgotten; 1, 2 and 3 remain.
+        #expect(recent.touch(hashes[0]) == false)
+        #expect(recent.touch(hashes[3]) == true)
+        #expect(recent.touch(hashes[1]) == false, "pushed out by hashes[0]")
+    }
+}

@@ -80,9 +80,11 @@ extension GatewayResponder {
             if buffers != nil { for _ in hashes { metrics.memoryRead(hit: true) } }
             return buffers
         }
-        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead, held: held) { index, hash, length in
+        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead, held: held) { index, hash, length, part in
             try await chunks.chunk(
-                ChunkRequest(image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, site: site))
+                ChunkRequest(
+                    image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, part: part,
+                    site: site))
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
             defer { ticket?.release() }

@@ -13,7 +13,8 @@ struct RangeStreamer: Sendable {
     let readAhead: Int
     /// The chunks' bytes, in order, if every one of them is in memory now; else nil.
     let held: @Sendable (_ hashes: [[UInt8]]) -> [ByteBuffer]?
-    let chunk: @Sendable (_ index: Int64, _ hash: [UInt8], _ length: Int) async throws -> ByteBuffer
+    /// Exactly the bytes `part` of chunk `index` (of `length` bytes).
+    let chunk: @Sendable (_ index: Int64, _ hash: [UInt8], _ length: Int, _ part: Range<Int>) async throws -> ByteBuffer
 
     /// 1 MiB of zeros, sliced for zero chunks.
     static let zeros = ByteBuffer(repeating: 0, count: 1 << 20)
@@ -24,7 +25,16 @@ struct RangeStreamer: Sendable {
         if last - first < Int64(readAhead), let buffers = heldChunks(first...last) {
             var written = 0
             for (index, buffer) in zip(first...last, buffers) {
-                written += try await write(index, buffer, of: range, to: &writer)
+                let part = self.part(of: index, in: range)
+                guard let buffer else {
+                    written += try await writeZeros(part.count, to: &writer)
+                    continue
+                }
+                guard let slice = buffer.getSlice(at: buffer.readerIndex + part.lowerBound, length: part.count) else {
+                    throw GatewayError(status: .badGateway, reason: "chunk \(index) in memory is short")
+                }
+                try await writer.write(slice)
+                written += part.count
             }
             return written
         }
@@ -40,16 +50,18 @@ struct RangeStreamer: Sendable {
                     nextToStart += 1
                     guard let hash = manifest.hash(of: index) else { continue }
                     let length = Int(manifest.length(of: index))
+                    let part = self.part(of: index, in: range)
                     let chunk = self.chunk
-                    group.addTask { (index, try await chunk(index, hash, length)) }
+                    group.addTask { (index, try await chunk(index, hash, length, part)) }
                 }
                 if manifest.hash(of: nextToWrite) == nil {
-                    written += try await write(nextToWrite, nil, of: range, to: &writer)
+                    written += try await writeZeros(part(of: nextToWrite, in: range).count, to: &writer)
                     nextToWrite += 1
                     continue
                 }
                 if let buffer = ready.removeValue(forKey: nextToWrite) {
-                    written += try await write(nextToWrite, buffer, of: range, to: &writer)
+                    try await writer.write(buffer)
+                    written += buffer.readableBytes
                     nextToWrite += 1
                     continue
                 }
@@ -69,26 +81,21 @@ struct RangeStreamer: Sendable {
         return indexes.map { manifest.hash(of: $0) == nil ? nil : buffers.next() }
     }
 
-    /// Writes the part of chunk `index` that `range` covers: from `buffer`, or zeros when nil.
-    private func write(
-        _ index: Int64, _ buffer: ByteBuffer?, of range: ClosedRange<Int64>, to writer: inout any ResponseBodyWriter
-    ) async throws -> Int {
+    /// The bytes of chunk `index` that `range` covers, counted from the chunk's start.
+    private func part(of index: Int64, in range: ClosedRange<Int64>) -> Range<Int> {
         let chunkStart = index * manifest.chunkSize
         let lower = Int(max(range.lowerBound, chunkStart) - chunkStart)
         let upper = Int(min(range.upperBound + 1, chunkStart + manifest.length(of: index)) - chunkStart)
-        guard let buffer else {
-            var remaining = upper - lower
-            while remaining > 0 {
-                let piece = min(remaining, Self.zeros.readableBytes)
-                try await writer.write(Self.zeros.getSlice(at: 0, length: piece) ?? ByteBuffer())
-                remaining -= piece
-            }
-            return upper - lower
+        return lower..<upper
+    }
+
+    private func writeZeros(_ count: Int, to writer: inout any ResponseBodyWriter) async throws -> Int {
+        var remaining = count
+        while remaining > 0 {
+            let piece = min(remaining, Self.zeros.readableBytes)
+            try await writer.write(Self.zeros.getSlice(at: 0, length: piece) ?? ByteBuffer())
+            remaining -= piece
         }
-        guard let slice = buffer.getSlice(at: buffer.readerIndex + lower, length: upper - lower) else {
-            throw GatewayError(status: .badGateway, reason: "chunk \(index) came back short")
-        }
-        try await writer.write(slice)
-        return slice.readableBytes
+        return count
     }
 }
