@@ -45,12 +45,19 @@ public nonisolated struct Icbd_Cache_V1_GetChunksRequest: Sendable {
   /// chunk indexes in the file, parallel to `hashes`
   public var indexes: [Int64] = []
 
+  /// Only with exactly one hash: send bytes [offset, offset + length) of that chunk instead of
+  /// all of it (length 0: to the chunk's end), so a reader of a few KiB does not move the whole
+  /// chunk. A miss is still fetched, verified and stored whole.
+  public var offset: Int64 = 0
+
+  public var length: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-/// The chunks in the order asked for. A chunk larger than one message (a frame carries at most
+/// The chunks in the order asked for (or the part of the one chunk asked for). A chunk larger than one message (a frame carries at most
 /// 16 MiB) is split: its first message carries `sha256`, the following ones leave it empty and
 /// continue the same chunk.
 public nonisolated struct Icbd_Cache_V1_GetChunksResponse: Sendable {
@@ -103,7 +110,7 @@ fileprivate nonisolated let _protobuf_package = "icbd.cache.v1"
 
 nonisolated extension Icbd_Cache_V1_GetChunksRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetChunksRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hashes\0\u{1}image\0\u{1}version\0\u{1}path\0\u{1}indexes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}hashes\0\u{1}image\0\u{1}version\0\u{1}path\0\u{1}indexes\0\u{1}offset\0\u{1}length\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -116,6 +123,8 @@ nonisolated extension Icbd_Cache_V1_GetChunksRequest: SwiftProtobuf.Message, Swi
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.path) }()
       case 5: try { try decoder.decodeRepeatedInt64Field(value: &self.indexes) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
+      case 7: try { try decoder.decodeSingularInt64Field(value: &self.length) }()
       default: break
       }
     }
@@ -137,6 +146,12 @@ nonisolated extension Icbd_Cache_V1_GetChunksRequest: SwiftProtobuf.Message, Swi
     if !self.indexes.isEmpty {
       try visitor.visitPackedInt64Field(value: self.indexes, fieldNumber: 5)
     }
+    if self.offset != 0 {
+      try visitor.visitSingularInt64Field(value: self.offset, fieldNumber: 6)
+    }
+    if self.length != 0 {
+      try visitor.visitSingularInt64Field(value: self.length, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -146,6 +161,8 @@ nonisolated extension Icbd_Cache_V1_GetChunksRequest: SwiftProtobuf.Message, Swi
     if lhs.version != rhs.version {return false}
     if lhs.path != rhs.path {return false}
     if lhs.indexes != rhs.indexes {return false}
+    if lhs.offset != rhs.offset {return false}
+    if lhs.length != rhs.length {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

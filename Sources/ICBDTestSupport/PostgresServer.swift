@@ -118,9 +118,11 @@ public final class PostgresServer: Sendable {
     /// and this is not CI. Stop it with ``stop()``.
     public static func start() throws -> PostgresServer? {
         guard try locateBinaries() != nil else { return nil }
+        reapOrphans()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
+            try Data("\(getpid())".utf8).write(to: URL(fileURLWithPath: directory + "/owner"))
             let passwordFile = directory + "/password"
             try Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile))
             try chownToServerUser(directory)
@@ -144,6 +146,20 @@ public final class PostgresServer: Sendable {
         } catch {
             try? FileManager.default.removeItem(atPath: directory)
             throw error
+        }
+    }
+
+    /// Stops and deletes the servers of test processes that died without stopping them (killed
+    /// by a signal: no `atexit`), so that aborted runs do not pile up servers and ports.
+    private static func reapOrphans() {
+        let temporary = FileManager.default.temporaryDirectory.path
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        for entry in entries where entry.hasPrefix("icbd-pg-") {
+            let directory = temporary + "/" + entry
+            guard let owner = (try? String(contentsOfFile: directory + "/owner", encoding: .utf8)).flatMap({ pid_t($0) }),
+                kill(owner, 0) == -1, errno == ESRCH
+            else { continue }
+            PostgresServer(port: 0, directory: directory).stop()
         }
     }
 

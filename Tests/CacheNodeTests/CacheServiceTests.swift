@@ -173,6 +173,27 @@ struct CacheServiceTests {
         }
     }
 
+    @Test func aPartOfOneChunkIsServedAloneAndTheChunkIsStoredWhole() async throws {
+        try await CacheDeployment.with { deployment in
+            let disk = deployment.disk
+            try await deployment.withCache { cache, client in
+                var part = disk.request([5])
+                part.offset = 1000
+                part.length = 4096
+                // A miss: fetched and stored whole, the part sent.
+                let chunk = Array(disk.chunk(5))
+                let first = try await getChunks(client, part)
+                #expect(first.map(\.1) == [Array(chunk[1000..<5096])])
+                #expect(cache.store.contains(try #require(disk.digest(5))))
+                // A hit, to the chunk's end.
+                part.length = 0
+                let rest = try await getChunks(client, part)
+                #expect(rest.map(\.1) == [Array(chunk[1000...])])
+                #expect(cache.metrics.bytesServed.load(ordering: .relaxed) == Int64(4096 + chunk.count - 1000))
+            }
+        }
+    }
+
     @Test func badRequestsGetClearStatuses() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
@@ -200,6 +221,15 @@ struct CacheServiceTests {
                 var unparallel = disk.request([0, 1])
                 unparallel.indexes = [0]
                 #expect(await code(unparallel, on: client) == .invalidArgument)
+                var twoParts = disk.request([0, 1])
+                twoParts.offset = 10
+                #expect(await code(twoParts, on: client) == .invalidArgument)
+                var beyond = disk.request([0])
+                beyond.offset = Int64(disk.chunk(0).count)
+                #expect(await code(beyond, on: client) == .invalidArgument)
+                var negative = disk.request([0])
+                negative.length = -1
+                #expect(await code(negative, on: client) == .invalidArgument)
                 var badImage = disk.request([0])
                 badImage.image = "Not An Image"
                 #expect(await code(badImage, on: client) == .invalidArgument)

@@ -124,6 +124,8 @@ struct PostgresStoreTests {
         }
         #expect(outcomes.filter { $0 }.count == 1)
         #expect(try await b.currentRevision() == created.revision.next)
+        // B learns of A's commits through its follower: wait for it, then read B's log.
+        _ = try await b.waitForRevision(after: created.revision)
         let changes = try await b.changes(after: 0, limit: 100)
         #expect(changes.map(\.revision) == [1, 2, 3])
     }

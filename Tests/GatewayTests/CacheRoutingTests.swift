@@ -1,9 +1,11 @@
 import AsyncHTTPClient
+import CacheNode
 import Foundation
 import Gateway
 import ICBDCore
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The gateway in front of real cache nodes (and a real replicator behind them).
@@ -56,6 +58,14 @@ struct CacheRoutingTests {
             // proxy in between, X-Forwarded-For would not be believed (see RoutingTests).
             let ranges = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=1000-2999999")])
             #expect(ranges.status == 206 && ranges.body == Array(disk[1000...2_999_999]))
+
+            // 64 KiB inside one chunk: the branch's cache sends those 64 KiB, not the whole chunk.
+            let branchCache = try #require(deployment.caches.service("cache-br-1"))
+            let servedBefore = branchCache.metrics.bytesServed.load(ordering: .relaxed)
+            let small = try await deployment.request(
+                "/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=5300000-5365535"), ("X-Forwarded-For", "10.2.0.9")])
+            #expect(small.status == 206 && small.body == Array(disk[5_300_000...5_365_535]))
+            #expect(branchCache.metrics.bytesServed.load(ordering: .relaxed) - servedBefore == 65536)
         }
     }
 

@@ -43,6 +43,7 @@ public final class ChunkCache: Sendable {
         async throws
     {
         let wants = try Self.wants(of: request)
+        let part = try Self.part(of: request)
         var prefetched = 0
         var missing: Set<Int> = []
         var diskReadsStarted = 0
@@ -77,7 +78,7 @@ public final class ChunkCache: Sendable {
                 let wasMissing = missing.remove(position) != nil
                 bytes = try await chunk(want, knownMissing: true, prefetched: wasMissing)
             }
-            try await send(want.digest, bytes, to: writer)
+            try await send(want.digest, try Self.slice(bytes, part), to: writer)
             observer?(want)
         }
     }
@@ -126,6 +127,34 @@ public final class ChunkCache: Sendable {
             }
             previous = batch
         }
+    }
+
+    /// The bytes of one chunk a request asks for: `offset` and `length` (0: to the end), with
+    /// exactly one hash; nil for whole chunks.
+    static func part(of request: Icbd_Cache_V1_GetChunksRequest) throws(RPCError) -> (offset: Int, length: Int)? {
+        guard request.offset != 0 || request.length != 0 else { return nil }
+        guard request.hashes.count == 1 else {
+            throw RPCError(code: .invalidArgument, message: "`offset` and `length` need exactly one hash, not \(request.hashes.count)")
+        }
+        let largest = ChunkManifest.chunkSizes.upperBound
+        guard (0..<largest).contains(request.offset), (0...largest).contains(request.length) else {
+            throw RPCError(code: .invalidArgument, message: "`offset` \(request.offset) and `length` \(request.length) must lie within a chunk (at most \(largest) bytes)")
+        }
+        return (Int(request.offset), Int(request.length))
+    }
+
+    /// `part` of `bytes`, or all of them when `part` is nil.
+    static func slice(_ bytes: ByteBuffer, _ part: (offset: Int, length: Int)?) throws(RPCError) -> ByteBuffer {
+        guard let part else { return bytes }
+        let length = part.length == 0 ? bytes.readableBytes - part.offset : part.length
+        guard part.offset < bytes.readableBytes, length > 0,
+            let slice = bytes.getSlice(at: bytes.readerIndex + part.offset, length: length)
+        else {
+            throw RPCError(
+                code: .invalidArgument,
+                message: "bytes \(part.offset) to \(part.offset + length) lie outside the chunk's \(bytes.readableBytes) bytes")
+        }
+        return slice
     }
 
     /// The request as wants, validated.

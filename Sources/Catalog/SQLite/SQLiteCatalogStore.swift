@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ICBDCore
 import Logging
+import NIOPosix
 
 /// The embedded catalog store: one SQLite file in WAL mode (through GRDB).
 ///
@@ -11,6 +12,9 @@ import Logging
 /// - Reads run concurrently with writes on WAL snapshots.
 /// - Opening refuses a file that is not a catalog database or whose schema is newer than this
 ///   code, before writing anything to it.
+/// - GRDB's blocking calls run on threads of the store's own (`threads`: one per reader plus
+///   the writer), not through GRDB's async API, whose Dispatch-queue actors are the one part of
+///   this store we could not rule out when a test run stalled with every thread idle.
 public final class SQLiteCatalogStore: CatalogStore {
     /// How the store opens its database.
     public struct Configuration: Sendable {
@@ -26,6 +30,7 @@ public final class SQLiteCatalogStore: CatalogStore {
 
     public let path: String
     let pool: DatabasePool
+    let threads: NIOThreadPool
     let logger: Logger
     let signal: RevisionSignal
     let recent: RecentChanges
@@ -49,6 +54,9 @@ public final class SQLiteCatalogStore: CatalogStore {
             let revision = try pool.read { db in try Self.revision(db) }
             signal = RevisionSignal(revision)
             recent = RecentChanges(capacity: configuration.recentChangesInMemory)
+            // Last: nothing below throws, so a store whose opening failed leaves no threads.
+            threads = NIOThreadPool(numberOfThreads: configuration.maximumReaders + 1)
+            threads.start()
             logger.info("catalog database open", metadata: ["db": "\(path)", "revision": "\(revision)"])
         } catch let error as CatalogStoreError {
             throw error
@@ -100,7 +108,19 @@ public final class SQLiteCatalogStore: CatalogStore {
 
     /// `PRAGMA integrity_check`: ["ok"] for a sound database.
     public func integrityCheck() async throws -> [String] {
-        try await pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        let pool = self.pool
+        return try await blocking { try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
+    }
+
+    deinit {
+        threads.shutdownGracefully { _ in }
+    }
+
+    /// Runs blocking database `work` on the store's threads: a call waiting for the writer
+    /// holds one of them, never a thread of the cooperative pool.
+    func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try Task.checkCancellation()
+        return try await threads.runIfActive(work)
     }
 
     // MARK: Transactions
@@ -120,8 +140,9 @@ public final class SQLiteCatalogStore: CatalogStore {
     /// and the events appended to the change log in that transaction; watchers are woken once
     /// it committed.
     func commit<T: Sendable>(_ body: @escaping @Sendable (Database, inout ChangeRecorder) throws -> T) async throws -> Revisioned<T> {
+        let (pool, recent, signal) = (self.pool, self.recent, self.signal)
         do {
-            return try await pool.write { [recent, signal] db in
+            return try await blocking { try pool.write { db in
                 let current = try Self.revision(db)
                 var recorder = ChangeRecorder(revision: current.next)
                 let value = try body(db, &recorder)
@@ -142,7 +163,7 @@ public final class SQLiteCatalogStore: CatalogStore {
                     signal.advance(to: change.revision)
                 })
                 return Revisioned(value, at: recorder.revision)
-            }
+            } }
         } catch {
             throw Self.translate(error)
         }
@@ -150,10 +171,11 @@ public final class SQLiteCatalogStore: CatalogStore {
 
     /// Runs `body` on a read snapshot, with the revision of that snapshot.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> Revisioned<T> {
+        let pool = self.pool
         do {
-            return try await pool.read { db in
+            return try await blocking { try pool.read { db in
                 Revisioned(try body(db), at: try Self.revision(db))
-            }
+            } }
         } catch {
             throw Self.translate(error)
         }
@@ -161,8 +183,9 @@ public final class SQLiteCatalogStore: CatalogStore {
 
     /// A write transaction that records no change (staging data nobody can see yet).
     func writeUnversioned<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let pool = self.pool
         do {
-            return try await pool.write(body)
+            return try await blocking { try pool.write(body) }
         } catch {
             throw Self.translate(error)
         }

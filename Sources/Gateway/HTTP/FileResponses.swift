@@ -74,9 +74,17 @@ extension GatewayResponder {
         let site = clientSite(request, context: context, snapshot: snapshot)
         let chunks = self.chunks
         let metrics = self.metrics
-        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length in
+        let memory = self.memory
+        let held: @Sendable ([[UInt8]]) -> [ByteBuffer]? = { hashes in
+            let buffers = memory.getAll(hashes)
+            if buffers != nil { for _ in hashes { metrics.memoryRead(hit: true) } }
+            return buffers
+        }
+        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead, held: held) { index, hash, length, part in
             try await chunks.chunk(
-                ChunkRequest(image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, site: site))
+                ChunkRequest(
+                    image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, part: part,
+                    site: site))
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
             defer { ticket?.release() }

@@ -39,6 +39,20 @@ final class ChunkMemoryCache: Sendable {
         }
     }
 
+    /// Every one of `hashes`, in order, when all are held (each counts as a hit); else nil,
+    /// counting nothing.
+    func getAll(_ hashes: [[UInt8]]) -> [ByteBuffer]? {
+        state.withLock { state in
+            guard hashes.allSatisfy({ state.entries[$0] != nil }) else { return nil }
+            return hashes.compactMap { hash in
+                state.clock += 1
+                state.hits += 1
+                state.entries[hash]?.lastUse = state.clock
+                return state.entries[hash]?.buffer
+            }
+        }
+    }
+
     func contains(_ hash: [UInt8]) -> Bool {
         state.withLock { $0.entries[hash] != nil }
     }

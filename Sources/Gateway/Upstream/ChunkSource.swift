@@ -19,13 +19,22 @@ struct ChunkRequest: Sendable {
     let index: Int64
     let hash: [UInt8]
     let length: Int
+    /// The bytes of the chunk the response needs (all of it: `0..<length`).
+    let part: Range<Int>
     /// The client's site: whose caches come first.
     let site: String
+
+    var isWhole: Bool { part.count == length }
 }
 
 /// Reads chunks from upstreams: memory first, then the plan's nodes one after another until
 /// one answers (each attempt bounded by `attemptTimeout`); a node that fails is ejected for a
 /// while. Concurrent reads of one chunk share one upstream read.
+///
+/// A response that needs only part of a chunk reads only that part from a cache node, unless
+/// the whole chunk is worth holding in memory: it is being read already, or it was asked for
+/// recently (``RecentChunks``: a storm's second reader of a chunk fetches it whole, and later
+/// readers find it in memory).
 final class ChunkSource: Sendable {
     private let view: CatalogView
     private let clients: UpstreamClients
@@ -35,6 +44,7 @@ final class ChunkSource: Sendable {
     private let attemptTimeout: Duration
     private let logger: Logger
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
+    private let recent = RecentChunks(capacity: 4096)
 
     init(
         view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, metrics: GatewayMetrics,
@@ -49,26 +59,30 @@ final class ChunkSource: Sendable {
         self.logger = logger
     }
 
-    /// The chunk's bytes, exactly `request.length` of them.
+    /// The bytes of `request.part` of the chunk, exactly.
     func chunk(_ request: ChunkRequest) async throws -> ByteBuffer {
         if let held = memory.get(request.hash) {
             metrics.memoryRead(hit: true)
-            return held
+            return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
-        let task: Task<ByteBuffer, any Error> = inFlight.withLock { inFlight in
+        let seenRecently = recent.touch(request.hash)
+        let task: Task<ByteBuffer, any Error>? = inFlight.withLock { inFlight in
             if let running = inFlight[request.hash] { return running }
-            let task = Task { try await self.fetch(request) }
+            guard request.isWhole || (seenRecently && memory.capacityBytes > 0) else { return nil }
+            let task = Task { try await self.fetch(request, part: nil) }
             inFlight[request.hash] = task
             return task
         }
+        guard let task else { return try await fetch(request, part: request.part) }
         defer { _ = inFlight.withLock { $0.removeValue(forKey: request.hash) } }
         // Cancelling this response does not cancel a read another response may share; the
         // read ends by its own timeouts.
-        return try await task.value
+        return try Self.slice(try await task.value, request.part)
     }
 
-    private func fetch(_ request: ChunkRequest) async throws -> ByteBuffer {
+    /// Reads the whole chunk (`part` nil; kept in memory) or only `part` of it.
+    private func fetch(_ request: ChunkRequest, part: Range<Int>?) async throws -> ByteBuffer {
         let plan = UpstreamPlan.order(
             chunk: request.hash, site: request.site, image: request.image, version: request.version, snapshot: view.snapshot,
             isEjected: health.isEjected)
@@ -79,9 +93,9 @@ final class ChunkSource: Sendable {
         for upstream in plan {
             let started = ContinuousClock.now
             do {
-                let buffer = try await read(request, from: upstream)
+                let buffer = try await read(request, part: part, from: upstream)
                 metrics.upstreamRead(upstream, duration: ContinuousClock.now - started)
-                memory.put(request.hash, buffer)
+                if part == nil { memory.put(request.hash, buffer) }
                 return buffer
             } catch {
                 if Task.isCancelled { throw CancellationError() }
@@ -96,7 +110,8 @@ final class ChunkSource: Sendable {
         throw GatewayError(status: .badGateway, reason: "every upstream failed: \(failures.joined(separator: "; "))")
     }
 
-    private func read(_ request: ChunkRequest, from upstream: Upstream) async throws -> ByteBuffer {
+    /// The whole chunk, or `part` of it, from `upstream` (a repository always sends it whole).
+    private func read(_ request: ChunkRequest, part: Range<Int>?, from upstream: Upstream) async throws -> ByteBuffer {
         let client = try clients.client(for: upstream)
         let options = RPCCallOptions(timeout: attemptTimeout)
         var buffer: ByteBuffer
@@ -108,6 +123,10 @@ final class ChunkSource: Sendable {
                 $0.version = request.version
                 $0.path = request.path
                 $0.indexes = [request.index]
+                if let part {
+                    $0.offset = Int64(part.lowerBound)
+                    $0.length = Int64(part.count)
+                }
             }
             buffer = try await client.serverStreaming(CacheMethods.getChunks, call, options: options) { responses in
                 var parts: [ByteBuffer] = []
@@ -143,10 +162,22 @@ final class ChunkSource: Sendable {
                 return Self.joined(parts)
             }
         }
-        guard buffer.readableBytes == request.length else {
-            throw RPCError(code: .dataLoss, message: "\(buffer.readableBytes) bytes for a chunk of \(request.length)")
+        if let part, upstream.kind == .repository, buffer.readableBytes == request.length {
+            buffer = try Self.slice(buffer, part)
+        }
+        let expected = part?.count ?? request.length
+        guard buffer.readableBytes == expected else {
+            throw RPCError(code: .dataLoss, message: "\(buffer.readableBytes) bytes for \(expected) of a chunk of \(request.length)")
         }
         return buffer
+    }
+
+    private static func slice(_ buffer: ByteBuffer, _ part: Range<Int>) throws -> ByteBuffer {
+        guard part.count != buffer.readableBytes else { return buffer }
+        guard let slice = buffer.getSlice(at: buffer.readerIndex + part.lowerBound, length: part.count) else {
+            throw GatewayError(status: .badGateway, reason: "a chunk of \(buffer.readableBytes) bytes has no bytes \(part)")
+        }
+        return slice
     }
 
     private static func joined(_ parts: [ByteBuffer]) -> ByteBuffer {

@@ -112,7 +112,8 @@ final class ServerConnection: Sendable {
     private func makeStream(id: UInt32, open: Icbd_Rpc_V1_Open) -> ServerStream {
         let deadline = open.timeoutMs > 0 ? ContinuousClock.now + .milliseconds(open.timeoutMs) : nil
         let context = RPCCallContext(peer: peer, method: open.method, metadata: open.metadata, deadline: deadline)
-        let stream = ServerStream(id: id, context: context, writer: writer) { [weak self] id in
+        let metricsMethod = router.handlers[open.method] == nil ? "unknown" : open.method
+        let stream = ServerStream(id: id, context: context, metricsMethod: metricsMethod, writer: writer) { [weak self] id in
             let idleWhileDraining = self?.state.withLock { state in
                 state.machine.closed(stream: id)
                 state.streams[id] = nil

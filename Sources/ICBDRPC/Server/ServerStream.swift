@@ -14,10 +14,17 @@ package final class ServerStream: Sendable {
     private let statusSent = Atomic<Bool>(false)
     /// Tells the connection the stream is over, so its later frames are ignored.
     private let onClosed: @Sendable (UInt32) -> Void
+    /// The method as metrics name it (`unknown` for methods the router does not serve).
+    private let metricsMethod: String
+    private let opened = ContinuousClock.now
 
-    init(id: UInt32, context: RPCCallContext, writer: FrameWriter, onClosed: @escaping @Sendable (UInt32) -> Void) {
+    init(
+        id: UInt32, context: RPCCallContext, metricsMethod: String, writer: FrameWriter,
+        onClosed: @escaping @Sendable (UInt32) -> Void
+    ) {
         self.id = id
         self.context = context
+        self.metricsMethod = metricsMethod
         self.writer = writer
         self.onClosed = onClosed
         self.requests = InboundMessages(returnCredit: writer.creditReturner(for: id))
@@ -47,6 +54,7 @@ package final class ServerStream: Sendable {
         sendWindow.fail(CancellationError())
         requests.finish(.failed(CancellationError()))
         onClosed(id)
+        RPCServerMetrics.callEnded(method: metricsMethod, code: error?.code ?? .ok, after: ContinuousClock.now - opened)
         var status = Icbd_Rpc_V1_Status()
         if let error {
             status.code = error.code.rawValue

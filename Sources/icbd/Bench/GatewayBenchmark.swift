@@ -59,10 +59,9 @@ struct GatewayBenchmark {
         let repositoryServer = try RPCServer(
             configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: try identity(.replicator, "bench-repo")),
             router: router, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            group.addTask { try await repositoryServer.run() }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            services.start(catalog)
+            services.start(repositoryServer)
             let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
             let repositoryPort = try await repositoryServer.localAddress().port ?? 0
             try await withRPCClient(
@@ -86,14 +85,14 @@ struct GatewayBenchmark {
                     capacity: size + (256 << 20), site: try Name("hq"), catalog: catalogAddress,
                     tls: try identity(.cache, "bench-cache"), name: "bench-cache"),
                 logger: logger)
-            group.addTask { try await cache.run() }
+            services.start(cache)
             var configuration = GatewayConfiguration(
                 listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
                 tls: try identity(.gateway, "bench-gateway"), name: "bench-gateway")
             configuration.memoryCacheBytes = options.memoryCache
             configuration.admissionLimit = 4096
             let gateway = try GatewayService(configuration: configuration, logger: logger)
-            group.addTask { try await gateway.run() }
+            services.start(gateway)
             let gatewayURL = "http://127.0.0.1:\(try await gateway.localAddress().port ?? 0)/v1/images/bench/1/disk.raw"
             try await waitForCache(gatewayURL, directory: directory)
             // Warm: the whole image through the gateway once, so every chunk is held by the cache.

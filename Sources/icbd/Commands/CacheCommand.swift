@@ -37,6 +37,7 @@ struct CacheCommand: AsyncParsableCommand {
 
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
@@ -65,6 +66,7 @@ struct CacheCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.cache")
+        let metrics = try metricsOptions.endpoint(logger: logger)
         let catalogs = try parseCatalogs(catalog)
         var configuration = CacheConfiguration(
             listen: try parseHostPort(listen, option: "--listen"), directory: dir, capacity: try parseCapacity(),
@@ -76,7 +78,7 @@ struct CacheCommand: AsyncParsableCommand {
         configuration.verifyInterval = .seconds(verifyIntervalSeconds)
         configuration.scrubBytesPerSecond = try parseScrubRate()
         let cache = try CacheService(configuration: configuration, logger: logger)
-        try await runService(cache, role: .cache, name: tls.name, logger: logger) {
+        try await runService(cache, role: .cache, name: tls.name, metrics: metrics, logger: logger) {
             try await cache.localAddress()
         }
     }

@@ -31,6 +31,7 @@ struct CatalogCommand: AsyncParsableCommand {
 
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
@@ -46,6 +47,7 @@ struct CatalogCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.catalog")
+        let metrics = try metricsOptions.endpoint(logger: logger)
         var configuration = CatalogConfiguration(
             listen: try parseHostPort(listen, option: "--listen"), databasePath: db, tls: try tls.identity(), name: tls.name)
         configuration.rpc.defaultHeartbeatTTL = .seconds(heartbeatTtl)
@@ -54,7 +56,7 @@ struct CatalogCommand: AsyncParsableCommand {
         let dbTimeout = dbTimeout
         configuration.postgres = { $0.operationTimeout = .seconds(dbTimeout) }
         let catalog = try await CatalogService.open(configuration: configuration, logger: logger)
-        try await runService(catalog, role: .catalog, name: tls.name, logger: logger) {
+        try await runService(catalog, role: .catalog, name: tls.name, metrics: metrics, logger: logger) {
             try await catalog.localAddress()
         }
     }

@@ -27,6 +27,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
 
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
@@ -40,6 +41,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.replicator")
+        let metrics = try metricsOptions.endpoint(logger: logger)
         let catalogs = try parseCatalogs(catalog)
         var configuration = ReplicatorConfiguration(
             listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
@@ -48,7 +50,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
         configuration.replication.maximumConcurrentTransfers = maxTransfers
         configuration.replication.forceCompression = compression == "auto" ? nil : compression == "on"
         let replicator = try ReplicatorService(configuration: configuration, logger: logger)
-        try await runService(replicator, role: .replicator, name: tls.name, logger: logger) {
+        try await runService(replicator, role: .replicator, name: tls.name, metrics: metrics, logger: logger) {
             try await replicator.localAddress()
         }
     }

@@ -5,17 +5,23 @@ import ServiceLifecycle
 import UnixSignals
 
 /// Runs one service in a `ServiceGroup` that stops gracefully on SIGTERM and SIGINT, and
-/// announces its address once it listens.
+/// announces its address once it listens; with `metrics`, serves the process's metrics beside it.
 func runService(
     _ service: some Service,
     role: Role,
     name: String,
+    metrics: MetricsEndpoint? = nil,
     logger: Logger,
     address: @escaping @Sendable () async throws -> SocketAddress
 ) async throws {
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+        .init(service: service),
+        .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore),
+    ]
+    if let metrics { services.append(.init(service: metrics)) }
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
-            services: [.init(service: service), .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

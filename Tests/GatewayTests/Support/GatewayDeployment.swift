@@ -29,9 +29,16 @@ struct GatewayDeployment {
     /// Cache nodes running in process, each in its own task so that a test can stop one.
     final class CacheNodes: Sendable {
         private let running = Mutex<[String: Task<Void, any Error>]>([:])
+        private let services = Mutex<[String: CacheService]>([:])
 
         func start(_ service: CacheService, name: String) {
+            services.withLock { $0[name] = service }
             running.withLock { $0[name] = Task { try await service.run() } }
+        }
+
+        /// The cache node started as `name`.
+        func service(_ name: String) -> CacheService? {
+            services.withLock { $0[name] }
         }
 
         /// Stops the cache node `name` (its server closes its connections) and waits for it.

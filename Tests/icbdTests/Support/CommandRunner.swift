@@ -27,18 +27,28 @@ enum CommandRunner {
 
     /// Runs `icbd ARGUMENTS` to completion.
     static func run(_ arguments: [String]) async throws -> Result {
+        try await runTool(try binary.path, arguments)
+    }
+
+    /// Runs `executable ARGUMENTS` to completion. Its output goes to files, not pipes, so a
+    /// chatty child never blocks on a full pipe that nobody reads while we wait for its exit.
+    static func runTool(_ executable: String, _ arguments: [String]) async throws -> Result {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("stdout")
+        let err = directory.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: out.path, contents: nil)
+        FileManager.default.createFile(atPath: err.path, contents: nil)
         let process = Process()
-        process.executableURL = try binary
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
         try await waitForExit(process) { try process.run() }
         return Result(
             status: process.terminationStatus,
-            stdout: String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            stderr: String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+            stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+            stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
     }
 
     /// Starts `process` with `start` and waits for it to exit, without blocking a thread.
@@ -70,15 +80,21 @@ final class ServiceProcess {
 
     /// The `HOST:PORT` of the `listening ROLE NAME HOST:PORT` line, once printed.
     func listeningAddress() async throws -> String {
+        let line = try await announcedLine(prefix: "listening ")
+        return String(line.split(separator: " ")[2])
+    }
+
+    /// The rest of the first stdout line that starts with `prefix`, once printed.
+    func announcedLine(prefix: String) async throws -> String {
         for _ in 0..<300 {
             let text = (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
-                return String(line.split(separator: " ")[3])
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) {
+                return String(line.dropFirst(prefix.count))
             }
             guard process.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw CommandError("the service printed no listening line; stderr: \(stderr)")
+        throw CommandError("the service printed no '\(prefix)' line; stderr: \(stderr)")
     }
 
     var stderr: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
