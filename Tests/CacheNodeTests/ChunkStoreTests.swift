@@ -122,6 +122,23 @@ struct ChunkStoreTests {
         #expect(await store.read(digest) == bytes)
     }
 
+    @Test func aPartIsReadAloneOnlyFromAnEntryVerifiedAlready() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (digest, bytes) = chunk(2)
+        let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        #expect(await first.store(digest, bytes))
+        // Verified on arrival: a part is read alone.
+        #expect(await first.read(digest, part: ChunkPart(offset: 10, length: 20)) == bytes.getSlice(at: 10, length: 20))
+        #expect(await first.read(digest, part: ChunkPart(offset: 4000, length: 0)) == bytes.getSlice(at: 4000, length: 96))
+        // Corrupted outside the part while no node ran: the first read after a start hashes the
+        // whole chunk, so even a part the corruption does not touch is refused.
+        try corrupt(digest, in: directory)
+        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+        #expect(await store.read(digest, part: ChunkPart(offset: 1000, length: 100)) == nil)
+        #expect(!store.contains(digest))
+    }
+
     @Test func everyReadVerifiesWhenVerificationsDoNotLast() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }

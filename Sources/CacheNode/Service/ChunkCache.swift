@@ -68,7 +68,7 @@ public final class ChunkCache: Sendable {
                 guard !missing.contains(ahead) else { continue }
                 let store = store
                 let digest = wants[ahead].digest
-                diskReads[ahead] = Task { await store.read(digest) }
+                diskReads[ahead] = Task { await store.read(digest, part: part) }
             }
             let bytes: ByteBuffer
             if let read = diskReads.removeValue(forKey: position), let held = await read.value {
@@ -76,9 +76,11 @@ public final class ChunkCache: Sendable {
                 bytes = held
             } else {
                 let wasMissing = missing.remove(position) != nil
-                bytes = try await chunk(want, knownMissing: true, prefetched: wasMissing)
+                let whole = try await chunk(want, knownMissing: true, prefetched: wasMissing)
+                bytes = part?.cut(whole) ?? whole
             }
-            try await send(want.digest, try Self.slice(bytes, part), to: writer)
+            if let part { try Self.check(bytes, holds: part) }
+            try await send(want.digest, bytes, to: writer)
             observer?(want)
         }
     }
@@ -131,30 +133,26 @@ public final class ChunkCache: Sendable {
 
     /// The bytes of one chunk a request asks for: `offset` and `length` (0: to the end), with
     /// exactly one hash; nil for whole chunks.
-    static func part(of request: Icbd_Cache_V1_GetChunksRequest) throws(RPCError) -> (offset: Int, length: Int)? {
+    static func part(of request: Icbd_Cache_V1_GetChunksRequest) throws(RPCError) -> ChunkPart? {
         guard request.offset != 0 || request.length != 0 else { return nil }
         guard request.hashes.count == 1 else {
             throw RPCError(code: .invalidArgument, message: "`offset` and `length` need exactly one hash, not \(request.hashes.count)")
         }
         let largest = ChunkManifest.chunkSizes.upperBound
         guard (0..<largest).contains(request.offset), (0...largest).contains(request.length) else {
-            throw RPCError(code: .invalidArgument, message: "`offset` \(request.offset) and `length` \(request.length) must lie within a chunk (at most \(largest) bytes)")
-        }
-        return (Int(request.offset), Int(request.length))
-    }
-
-    /// `part` of `bytes`, or all of them when `part` is nil.
-    static func slice(_ bytes: ByteBuffer, _ part: (offset: Int, length: Int)?) throws(RPCError) -> ByteBuffer {
-        guard let part else { return bytes }
-        let length = part.length == 0 ? bytes.readableBytes - part.offset : part.length
-        guard part.offset < bytes.readableBytes, length > 0,
-            let slice = bytes.getSlice(at: bytes.readerIndex + part.offset, length: length)
-        else {
             throw RPCError(
                 code: .invalidArgument,
-                message: "bytes \(part.offset) to \(part.offset + length) lie outside the chunk's \(bytes.readableBytes) bytes")
+                message: "`offset` \(request.offset) and `length` \(request.length) must lie within a chunk (at most \(largest) bytes)")
         }
-        return slice
+        return ChunkPart(offset: Int(request.offset), length: Int(request.length))
+    }
+
+    /// Refuses a part that the chunk does not hold: it was cut short at the chunk's end.
+    static func check(_ bytes: ByteBuffer, holds part: ChunkPart) throws(RPCError) {
+        guard bytes.readableBytes == 0 || (part.length != 0 && bytes.readableBytes < part.length) else { return }
+        throw RPCError(
+            code: .invalidArgument,
+            message: "bytes from \(part.offset)\(part.length == 0 ? "" : " to \(part.offset + part.length)") lie outside the chunk")
     }
 
     /// The request as wants, validated.

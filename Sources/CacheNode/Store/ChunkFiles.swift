@@ -56,8 +56,9 @@ struct ChunkFiles: Sendable {
         return found
     }
 
-    /// The chunk's bytes; nil when there is no such file.
-    func read(_ digest: ChunkDigest) throws(ChunkFileError) -> ByteBuffer? {
+    /// The chunk's bytes, or those of `part` (cut at the chunk's end); nil when there is no
+    /// such file.
+    func read(_ digest: ChunkDigest, part: ChunkPart? = nil) throws(ChunkFileError) -> ByteBuffer? {
         let path = path(of: digest)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
         guard fd >= 0 else {
@@ -67,12 +68,14 @@ struct ChunkFiles: Sendable {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ChunkFileError(errno: errno, operation: "stat", path: path) }
-        let length = Int(info.st_size)
+        let size = Int(info.st_size)
+        let start = min(part?.offset ?? 0, size)
+        let length = part.map { $0.length == 0 ? size - start : min($0.length, size - start) } ?? size
         var buffer = ByteBufferAllocator().buffer(capacity: length)
         var done = 0
         while done < length {
             let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { pointer in
-                pread(fd, pointer.baseAddress, length - done, off_t(done))
+                pread(fd, pointer.baseAddress, length - done, off_t(start + done))
             }
             guard count > 0 else {
                 if count < 0 && errno == EINTR { continue }

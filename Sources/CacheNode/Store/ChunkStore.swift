@@ -87,15 +87,17 @@ public final class ChunkStore: Sendable {
         state.withLock { $0.policy.contains(digest) }
     }
 
-    /// The chunk's bytes; nil when it is not held (or was corrupt, and is now dropped). Hashed
-    /// against its digest first when its verification is due (see ``VerificationSchedule``).
-    public func read(_ digest: ChunkDigest) async -> ByteBuffer? {
+    /// The chunk's bytes, or those of `part`; nil when it is not held (or was corrupt, and is
+    /// now dropped). Hashed against its digest first when its verification is due (see
+    /// ``VerificationSchedule``): then the whole chunk is read, else only `part`.
+    public func read(_ digest: ChunkDigest, part: ChunkPart? = nil) async -> ByteBuffer? {
         let now = ContinuousClock.now
         let access = state.withLock { state -> (held: Bool, due: Bool) in
             (state.policy.recordAccess(digest), state.verification.isDue(digest, at: now))
         }
         guard access.held else { return nil }
-        return await load(digest, verify: access.due)
+        guard access.due, let part else { return await load(digest, verify: access.due, part: part) }
+        return await load(digest, verify: true).map { part.cut($0) }
     }
 
     /// Verifies the entry the schedule names next (never verified by this process, else verified
@@ -112,13 +114,13 @@ public final class ChunkStore: Sendable {
 
     /// Reads the file of `digest`, hashing it when `verify`; drops the entry when the file is
     /// gone, unreadable or corrupt.
-    private func load(_ digest: ChunkDigest, verify: Bool) async -> ByteBuffer? {
+    private func load(_ digest: ChunkDigest, verify: Bool, part: ChunkPart? = nil) async -> ByteBuffer? {
         let files = files
         let outcome: Result<(ByteBuffer?, Bool, Duration), any Error>
         do {
             outcome = .success(
                 try await threadPool.runIfActive {
-                    guard let bytes = try files.read(digest) else { return (nil, false, .zero) }
+                    guard let bytes = try files.read(digest, part: verify ? nil : part) else { return (nil, false, .zero) }
                     guard verify else { return (bytes, true, .zero) }
                     let start = ContinuousClock.now
                     let matches = ChunkDigest(of: bytes) == digest
