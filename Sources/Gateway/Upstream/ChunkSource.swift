@@ -34,7 +34,9 @@ struct ChunkRequest: Sendable {
 /// A response that needs only part of a chunk reads only that part from a cache node, unless
 /// the whole chunk is worth holding in memory: it is being read already, or it was asked for
 /// recently (``RecentChunks``: a storm's second reader of a chunk fetches it whole, and later
-/// readers find it in memory).
+/// readers find it in memory). "Recently" is among as many distinct chunks as memory holds: a
+/// chunk asked for again sooner would have been a memory hit, one asked for later would not,
+/// so random reads over more than memory holds stay partial instead of churning memory.
 final class ChunkSource: Sendable {
     private let view: CatalogView
     private let clients: UpstreamClients
@@ -44,7 +46,7 @@ final class ChunkSource: Sendable {
     private let attemptTimeout: Duration
     private let logger: Logger
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
-    private let recent = RecentChunks(capacity: 4096)
+    private let recent: RecentChunks
 
     init(
         view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, metrics: GatewayMetrics,
@@ -54,6 +56,7 @@ final class ChunkSource: Sendable {
         self.clients = clients
         self.health = health
         self.memory = memory
+        self.recent = RecentChunks(capacity: memory.capacityBytes / Int(ChunkManifest.defaultChunkSize))
         self.metrics = metrics
         self.attemptTimeout = attemptTimeout
         self.logger = logger
