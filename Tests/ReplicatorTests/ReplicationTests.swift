@@ -172,6 +172,25 @@ struct ReplicationLinkTests {
         #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration).lz4)
     }
 
+    @Test func aSiteLinkForcesCompressionEitherWay() {
+        func sites(_ rate: Int64, _ compression: Icbd_Catalog_V1_LinkCompression) -> [Icbd_Catalog_V1_Site] {
+            [
+                .with { $0.name = "branch"; $0.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = rate; $0.compression = compression }] },
+                .with { $0.name = "hq" },
+            ]
+        }
+        var configuration = ReplicationConfiguration()
+        // A slow link that says off stays uncompressed; an unlimited one that says on compresses.
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000, .off), configuration: configuration).lz4)
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(0, .on), configuration: configuration).lz4)
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000, .auto), configuration: configuration).lz4)
+        // The link's setting wins over the replicator's own override.
+        configuration.forceCompression = true
+        #expect(!LinkSettings(from: "branch", to: "hq", sites: sites(0, .off), configuration: configuration).lz4)
+        configuration.forceCompression = false
+        #expect(LinkSettings(from: "branch", to: "hq", sites: sites(0, .on), configuration: configuration).lz4)
+    }
+
     @Test func theTokenBucketPacesToItsRateAndBackoffGrowsWithJitterUpToItsCap() {
         var bucket = TokenBucket(bytesPerSecond: 1_000_000, burst: 100_000)
         let start = ContinuousClock.now
