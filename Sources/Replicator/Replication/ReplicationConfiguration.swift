@@ -4,8 +4,11 @@ import ICBDProto
 public struct ReplicationConfiguration: Sendable {
     /// Whether this replicator pulls at all.
     public var enabled = true
-    /// How often the catalog is scanned for versions to pull.
-    public var scanInterval: Duration = .seconds(5)
+    /// The catalog is scanned for versions to pull when its Watch shows a change; at least this
+    /// often as well, a safety net for a watch that is down or a missed wakeup.
+    public var scanInterval: Duration = .seconds(30)
+    /// How long a watch that ended waits before it starts again.
+    public var watchRetryDelay: Duration = .seconds(1)
     /// At most this many images are transferred at once (K).
     public var maximumConcurrentTransfers = 2
     /// A version is tried at most this many times (every source each time) before its placement
