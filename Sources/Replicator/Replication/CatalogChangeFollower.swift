@@ -40,7 +40,8 @@ struct CatalogChangeFollower: Sendable {
 
     /// Whether an event can change what this replicator should pull, or from where.
     func matters(_ event: Icbd_Catalog_V1_WatchEvent) -> Bool {
-        switch event.entity {
+        guard let entity = event.entity else { return false }
+        switch entity {
         case .version, .policy: true
         case .placement(let placement): placement.node != node
         case .node(let other): other.role == .replicator

@@ -236,7 +236,8 @@ final class ReplicationScheduler: Sendable {
                 let how = (done.parent > 0 ? "incremental from v\(done.parent)" : "full") + (done.resumedAt > 0 ? ", resumed at \(done.resumedAt)" : "")
                 await report(
                     image: image, version: version.number, .present,
-                    "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified")
+                    "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified ("
+                        + "\(done.chunksRead) chunks read" + (done.chunksReused > 0 ? ", \(done.chunksReused) untouched ones taken from v\(done.parent))" : ")"))
                 return
             } catch {
                 lastError = error

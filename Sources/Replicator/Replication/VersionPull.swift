@@ -44,6 +44,10 @@ struct VersionPull: Sendable {
         var resumedAt: Int64 = 0
         /// The parent the stream is sent against (0: full).
         var parent: Int64 = 0
+        /// The check after the receive: chunks read from disk and hashed, and chunks whose
+        /// entries came from the parent's manifest (untouched by an incremental stream).
+        var chunksRead = 0
+        var chunksReused = 0
     }
 
     let repository: ImageRepository
@@ -236,9 +240,11 @@ struct VersionPull: Sendable {
             let received = ContinuousClock.now
             let check = ReceivedVersionCheck(
                 repository: repository, target: target,
-                parent: state.parent > 0 ? parentManifests.map { .init(version: state.parent, scan: scan, manifests: $0) } : nil,
+                parent: incrementalParent(state.parent, scan: scan),
                 logger: logger)
             let outcome = try await check.run()
+            state.chunksRead = outcome.chunksRead
+            state.chunksReused = outcome.chunksReused
             logger.debug(
                 "stream received and verified",
                 metadata: [
@@ -263,6 +269,11 @@ struct VersionPull: Sendable {
             if !failure.keepsSpool { spool.discard() }
             throw failure
         }
+    }
+
+    private func incrementalParent(_ parent: Int64, scan: SendStreamScan) -> ReceivedVersionCheck.Parent? {
+        guard parent > 0, let parentManifests else { return nil }
+        return ReceivedVersionCheck.Parent(version: parent, scan: scan, manifests: parentManifests)
     }
 
     /// Spools a verified segment and writes it to `btrfs receive`.
