@@ -41,7 +41,7 @@ struct CatalogChangeFollower: Sendable {
     /// Whether an event can change what this replicator should pull, or from where.
     func matters(_ event: Icbd_Catalog_V1_WatchEvent) -> Bool {
         guard let entity = event.entity else { return false }
-        switch entity {
+        return switch entity {
         case .version, .policy: true
         case .placement(let placement): placement.node != node
         case .node(let other): other.role == .replicator

@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import ICBDProto
+import ICBDRPC
 import Logging
 
 /// The check a received version passes before it counts as present: its subvolume is

@@ -7,7 +7,7 @@ import Crypto
 /// pieces of the segment size from byte 0. Each side then hashes every byte once, for the
 /// segment's digest, and the list is as strong as a hash of the bytes (a different stream
 /// needs a collision in one of the two). Without it (an older peer), the SHA-256 of the bytes.
-struct StreamDigest: Sendable {
+struct StreamDigest {
     let isList: Bool
     private var hasher = SHA256()
 

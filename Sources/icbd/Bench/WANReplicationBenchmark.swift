@@ -4,7 +4,9 @@ import ICBDCore
 import ICBDProto
 import ICBDRPC
 import Logging
+import NIOCore
 import Replicator
+import SwiftProtobuf
 
 /// `icbd bench replication --wan`: the full replication of the VM-like image over an emulated
 /// 100 Mbit/s WAN (``ShapedLink``), lz4 forced on by the site link, next to the uncompressed
