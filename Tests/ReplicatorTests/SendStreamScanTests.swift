@@ -56,7 +56,8 @@ struct SendStreamScanTests {
         let bytes = Self.stream(version: 2, [Self.snapshot, Self.write(3 << 20, 5000, version: 2), Self.utimes])
         let scan = Self.scanned(bytes, pieces: pieces)
         #expect(!scan.reshaped && scan.isAtCommandBoundary)
-        #expect(scan.touched == [(3 << 20)..<((3 << 20) + 5000)])
+        let expected: [Range<Int64>] = [(3 << 20)..<((3 << 20) + 5000)]
+        #expect(scan.touched == expected)
     }
 
     @Test func renamesLinksAndUnknownCommandsMeanReadEverything() {
