@@ -245,6 +245,7 @@ struct VersionPull: Sendable {
             let outcome = try await check.run()
             state.chunksRead = outcome.chunksRead
             state.chunksReused = outcome.chunksReused
+            metrics.verified(chunksRead: outcome.chunksRead, reused: outcome.chunksReused)
             logger.debug(
                 "stream received and verified",
                 metadata: [
