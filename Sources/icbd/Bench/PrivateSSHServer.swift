@@ -15,7 +15,9 @@ final class PrivateSSHServer {
     static let sshd = "/usr/sbin/sshd"
 
     /// Starts sshd on `address` (inside the namespace at `namespacePath`, when given) and waits
-    /// until a login works.
+    /// until it accepts connections. (Probed with connect(2), not with `ssh true`: a child that
+    /// exits within moments of its start can leave Foundation's `waitUntilExit` waiting for a
+    /// SIGCHLD it missed.)
     init(address: String, namespacePath: String? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.sshd) else {
             throw BenchError("\(Self.sshd) is missing (Debian package openssh-server); run scripts/bootstrap")
@@ -59,7 +61,7 @@ final class PrivateSSHServer {
         process.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
         try process.run()
         for _ in 0..<100 {
-            if (try? Self.run("/usr/bin/ssh", sshArguments(["true"]))) != nil { return }
+            if Self.accepts(address: address, port: port) { return }
             usleep(100_000)
         }
         let errors = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
@@ -83,6 +85,20 @@ final class PrivateSSHServer {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Whether something listens on `address:port`.
+    private static func accepts(address: String, port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var target = sockaddr_in()
+        target.sin_family = sa_family_t(AF_INET)
+        target.sin_addr.s_addr = inet_addr(address)
+        target.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &target) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
     }
 
     /// A TCP port nobody listens on now (bound, read back, released).
