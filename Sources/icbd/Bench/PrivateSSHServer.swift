@@ -82,7 +82,7 @@ final class PrivateSSHServer {
     func stop() {
         if process.isRunning {
             process.terminate()
-            process.waitUntilExit()
+            _ = BtrfsPipe.exitStatus(process)
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -193,14 +193,29 @@ enum BtrfsPipe {
         let start = ContinuousClock.now
         try receive.run()
         try send.run()
-        send.waitUntilExit()
-        receive.waitUntilExit()
+        let sent = exitStatus(send)
+        let received = exitStatus(receive)
         let elapsed = ContinuousClock.now - start
-        guard send.terminationStatus == 0, receive.terminationStatus == 0 else {
-            throw BenchError(
-                "btrfs send | \(ssh == nil ? "" : "ssh ")btrfs receive failed (\(send.terminationStatus), \(receive.terminationStatus))")
+        guard sent == 0, received == 0 else {
+            throw BenchError("btrfs send | \(ssh == nil ? "" : "ssh ")btrfs receive failed (\(sent), \(received))")
         }
         return elapsed
+    }
+
+    /// Waits for `process` with waitpid(2): when two children end at once, Foundation's
+    /// `waitUntilExit` can miss the (coalesced) SIGCHLD of one and wait forever.
+    static func exitStatus(_ process: Process) -> Int32 {
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(process.processIdentifier, &status, 0)
+            if result == process.processIdentifier {
+                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            if result < 0 && errno == EINTR { continue }
+            // Foundation reaped it first.
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
     }
 }
 

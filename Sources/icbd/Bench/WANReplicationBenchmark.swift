@@ -77,7 +77,7 @@ struct WANReplicationBenchmark {
                     link: link, root: branchRoot, catalog: catalogAddress, pki: pki.path, log: base + "/branch.log")
                 defer {
                     branch.terminate()
-                    branch.waitUntilExit()
+                    _ = BtrfsPipe.exitStatus(branch)
                 }
                 let hqAddress = HostPort(host: link.hostAddress, port: try await hq.localAddress().port ?? 0)
                 return try await withRPCClient(
