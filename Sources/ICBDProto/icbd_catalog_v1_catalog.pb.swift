@@ -84,6 +84,46 @@ public nonisolated enum Icbd_Catalog_V1_VersionState: SwiftProtobuf.Enum, Swift.
 
 }
 
+public nonisolated enum Icbd_Catalog_V1_LinkCompression: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// on when the link's rate is below the replicator's threshold (1 Gbit/s)
+  case auto // = 0
+  case on // = 1
+  case off // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .auto
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .auto
+    case 1: self = .on
+    case 2: self = .off
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .auto: return 0
+    case .on: return 1
+    case .off: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Icbd_Catalog_V1_LinkCompression] = [
+    .auto,
+    .on,
+    .off,
+  ]
+
+}
+
 public nonisolated enum Icbd_Catalog_V1_NodeRole: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case unspecified // = 0
@@ -389,6 +429,9 @@ public nonisolated struct Icbd_Catalog_V1_SiteLink: Sendable {
 
   /// 0: unlimited
   public var rateBytesPerSecond: Int64 = 0
+
+  /// lz4 on replication transfers over this link
+  public var compression: Icbd_Catalog_V1_LinkCompression = .auto
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2055,6 +2098,10 @@ nonisolated extension Icbd_Catalog_V1_VersionState: SwiftProtobuf._ProtoNameProv
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0VERSION_STATE_UNSPECIFIED\0\u{1}VERSION_STATE_PUBLISHING\0\u{1}VERSION_STATE_READY\0\u{1}VERSION_STATE_RETIRED\0")
 }
 
+nonisolated extension Icbd_Catalog_V1_LinkCompression: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LINK_COMPRESSION_AUTO\0\u{1}LINK_COMPRESSION_ON\0\u{1}LINK_COMPRESSION_OFF\0")
+}
+
 nonisolated extension Icbd_Catalog_V1_NodeRole: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0NODE_ROLE_UNSPECIFIED\0\u{1}NODE_ROLE_REPLICATOR\0\u{1}NODE_ROLE_CACHE\0\u{1}NODE_ROLE_GATEWAY\0")
 }
@@ -2288,7 +2335,7 @@ nonisolated extension Icbd_Catalog_V1_Tag: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Icbd_Catalog_V1_SiteLink: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SiteLink"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{3}rate_bytes_per_second\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{3}rate_bytes_per_second\0\u{1}compression\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2298,6 +2345,7 @@ nonisolated extension Icbd_Catalog_V1_SiteLink: SwiftProtobuf.Message, SwiftProt
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.site) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.rateBytesPerSecond) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.compression) }()
       default: break
       }
     }
@@ -2310,12 +2358,16 @@ nonisolated extension Icbd_Catalog_V1_SiteLink: SwiftProtobuf.Message, SwiftProt
     if self.rateBytesPerSecond != 0 {
       try visitor.visitSingularInt64Field(value: self.rateBytesPerSecond, fieldNumber: 2)
     }
+    if self.compression != .auto {
+      try visitor.visitSingularEnumField(value: self.compression, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_SiteLink, rhs: Icbd_Catalog_V1_SiteLink) -> Bool {
     if lhs.site != rhs.site {return false}
     if lhs.rateBytesPerSecond != rhs.rateBytesPerSecond {return false}
+    if lhs.compression != rhs.compression {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

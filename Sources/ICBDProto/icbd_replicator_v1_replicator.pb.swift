@@ -228,6 +228,10 @@ public nonisolated struct Icbd_Replicator_V1_SendVersionRequest: Sendable {
   /// raw bytes per segment; 0: 1 MiB; 64 KiB to 8 MiB
   public var segmentSize: UInt32 = 0
 
+  /// Asks for digest lists: the header's prefix_sha256 and the trailer's sha256 are then the
+  /// SHA-256 of the concatenated segment SHA-256s, so each side hashes every byte once.
+  public var digestList: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -255,6 +259,9 @@ public nonisolated struct Icbd_Replicator_V1_SendVersionHeader: Sendable {
   /// whether segments may be lz4-compressed
   public var lz4: Bool = false
 
+  /// the digests are digest lists (see SendVersionRequest)
+  public var digestList: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -268,7 +275,7 @@ public nonisolated struct Icbd_Replicator_V1_SendVersionTrailer: Sendable {
   /// the whole stream's length
   public var length: Int64 = 0
 
-  /// the whole stream's SHA-256
+  /// the whole stream's SHA-256 (or digest list, see the header)
   public var sha256: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -688,7 +695,7 @@ nonisolated extension Icbd_Replicator_V1_ParentCandidate: SwiftProtobuf.Message,
 
 nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SendVersionRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}parents\0\u{1}offset\0\u{3}resume_parent\0\u{1}lz4\0\u{3}rate_bytes_per_second\0\u{3}segment_size\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}version\0\u{1}parents\0\u{1}offset\0\u{3}resume_parent\0\u{1}lz4\0\u{3}rate_bytes_per_second\0\u{3}segment_size\0\u{3}digest_list\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -704,6 +711,7 @@ nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Messa
       case 6: try { try decoder.decodeSingularBoolField(value: &self.lz4) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.rateBytesPerSecond) }()
       case 8: try { try decoder.decodeSingularUInt32Field(value: &self.segmentSize) }()
+      case 9: try { try decoder.decodeSingularBoolField(value: &self.digestList) }()
       default: break
       }
     }
@@ -734,6 +742,9 @@ nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Messa
     if self.segmentSize != 0 {
       try visitor.visitSingularUInt32Field(value: self.segmentSize, fieldNumber: 8)
     }
+    if self.digestList != false {
+      try visitor.visitSingularBoolField(value: self.digestList, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -746,6 +757,7 @@ nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Messa
     if lhs.lz4 != rhs.lz4 {return false}
     if lhs.rateBytesPerSecond != rhs.rateBytesPerSecond {return false}
     if lhs.segmentSize != rhs.segmentSize {return false}
+    if lhs.digestList != rhs.digestList {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -753,7 +765,7 @@ nonisolated extension Icbd_Replicator_V1_SendVersionRequest: SwiftProtobuf.Messa
 
 nonisolated extension Icbd_Replicator_V1_SendVersionHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SendVersionHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}btrfs_uuid\0\u{1}parent\0\u{3}parent_uuid\0\u{1}offset\0\u{3}prefix_sha256\0\u{1}lz4\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}btrfs_uuid\0\u{1}parent\0\u{3}parent_uuid\0\u{1}offset\0\u{3}prefix_sha256\0\u{1}lz4\0\u{3}digest_list\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -767,6 +779,7 @@ nonisolated extension Icbd_Replicator_V1_SendVersionHeader: SwiftProtobuf.Messag
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.offset) }()
       case 5: try { try decoder.decodeSingularBytesField(value: &self.prefixSha256) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.lz4) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.digestList) }()
       default: break
       }
     }
@@ -791,6 +804,9 @@ nonisolated extension Icbd_Replicator_V1_SendVersionHeader: SwiftProtobuf.Messag
     if self.lz4 != false {
       try visitor.visitSingularBoolField(value: self.lz4, fieldNumber: 6)
     }
+    if self.digestList != false {
+      try visitor.visitSingularBoolField(value: self.digestList, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -801,6 +817,7 @@ nonisolated extension Icbd_Replicator_V1_SendVersionHeader: SwiftProtobuf.Messag
     if lhs.offset != rhs.offset {return false}
     if lhs.prefixSha256 != rhs.prefixSha256 {return false}
     if lhs.lz4 != rhs.lz4 {return false}
+    if lhs.digestList != rhs.digestList {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -55,6 +55,12 @@ struct ReplicationTests {
             #expect(copy2 == Data(v2Disk))
             // A fast (unconfigured) link: no compression.
             #expect(incremental.wireBytes == incremental.streamBytes)
+            // Verified by reading only the chunks the stream touched (each changed MiB, and the
+            // rest of its extent, which btrfs send re-clones from v1); the other chunks of the
+            // 48 MiB disk and of the kernel came from v1's manifest.
+            let verified = try #require(second.detail.firstMatch(of: /(\d+) chunks read, (\d+) untouched/), "\(second.detail)")
+            let (read, reused) = (Int(verified.1) ?? 0, Int(verified.2) ?? 0)
+            #expect(read + reused == 49 && read >= 10 && reused >= 10, "\(second.detail)")
             // Nothing is left in the spool.
             let spool = ReceiveSpool.directory(root: deployment.branchRepository.root)
             #expect(((try? FileManager.default.contentsOfDirectory(atPath: spool)) ?? []).isEmpty)
@@ -64,6 +70,19 @@ struct ReplicationTests {
 
 @Suite("Links, faults and retries of replication on real BTRFS", .serialized)
 struct ReplicationLinkTests {
+    @Test func theSchedulerFollowsTheCatalogWatchRatherThanPolling() async throws {
+        // The periodic re-list is an hour away: only the Watch can tell repo-branch of a version.
+        try await ReplicationDeployment.with(configure: { $0.scanInterval = .seconds(3600) }) { deployment in
+            let disk = vmLikeDisk(mebibytes: 4, seed: 5)
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
+            #expect(try await deployment.settledPlacement(image: "win11", version: 1).state == .present)
+            // By now repo-branch has scanned after that transfer and waits; v2 reaches it by the watch.
+            _ = try await publish(deployment.hq, image: "win11", files: [("disk.raw", changed(disk, mebibytes: 1, seed: 6))])
+            let second = try await deployment.settledPlacement(image: "win11", version: 2)
+            #expect(second.state == .present, "\(second.detail)")
+        }
+    }
+
     @Test func aSlowLinkGetsCompressionAndTheVersionStillArrivesIntact() async throws {
         try await ReplicationDeployment.with { deployment in
             // A 40 MB/s WAN link between the sites: lz4 on, paced by the sender.
@@ -170,6 +189,25 @@ struct ReplicationLinkTests {
         #expect(LinkSettings(from: "hq", to: "branch", sites: sites(0), configuration: configuration).lz4)
         configuration.forceCompression = false
         #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000), configuration: configuration).lz4)
+    }
+
+    @Test func aSiteLinkForcesCompressionEitherWay() {
+        func sites(_ rate: Int64, _ compression: Icbd_Catalog_V1_LinkCompression) -> [Icbd_Catalog_V1_Site] {
+            [
+                .with { $0.name = "branch"; $0.links = [.with { $0.site = "hq"; $0.rateBytesPerSecond = rate; $0.compression = compression }] },
+                .with { $0.name = "hq" },
+            ]
+        }
+        var configuration = ReplicationConfiguration()
+        // A slow link that says off stays uncompressed; an unlimited one that says on compresses.
+        #expect(!LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000, .off), configuration: configuration).lz4)
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(0, .on), configuration: configuration).lz4)
+        #expect(LinkSettings(from: "hq", to: "branch", sites: sites(12_500_000, .auto), configuration: configuration).lz4)
+        // The link's setting wins over the replicator's own override.
+        configuration.forceCompression = true
+        #expect(!LinkSettings(from: "branch", to: "hq", sites: sites(0, .off), configuration: configuration).lz4)
+        configuration.forceCompression = false
+        #expect(LinkSettings(from: "branch", to: "hq", sites: sites(0, .on), configuration: configuration).lz4)
     }
 
     @Test func theTokenBucketPacesToItsRateAndBackoffGrowsWithJitterUpToItsCap() {

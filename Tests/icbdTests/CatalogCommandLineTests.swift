@@ -27,10 +27,20 @@ struct CatalogCommandLineTests {
         let badRange = try await deployment.cli(["site", "add", "branch", "--cidr", "10.1.2.3/16"], address)
         #expect(badRange.status == 2)
         #expect(badRange.stderr.contains("did you mean 10.1.0.0/16"))
-        #expect(try await deployment.cli(["site", "add", "branch", "--cidr", "10.1.0.0/16", "--link", "hq=100MB"], address).status == 0)
+        let badCompression = try await deployment.cli(["site", "add", "branch", "--link", "hq=100MB,compression=maybe"], address)
+        #expect(badCompression.status == 2)
+        #expect(badCompression.stderr.contains("compression=auto, compression=on or compression=off"), "\(badCompression.stderr)")
+        let linked = try await deployment.cli(
+            ["site", "add", "branch", "--cidr", "10.1.0.0/16", "--link", "hq=100MB,compression=off"], address)
+        #expect(linked.status == 0, "\(linked.stderr)")
         let sites = try json(try await deployment.cli(["site", "list", "--json"], address))
         let siteNames = (sites["sites"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
         #expect(siteNames == ["branch", "hq"])
+        // The link keeps its rate and forced compression through the catalog.
+        let branchLinks = (sites["sites"] as? [[String: Any]])?.first?["links"] as? [[String: Any]]
+        #expect(branchLinks?.first?["compression"] as? String == "off", "\(sites)")
+        #expect((branchLinks?.first?["rate_bytes_per_second"] as? Int ?? 0) > 0, "\(sites)")
+        #expect(try await deployment.cli(["site", "list"], address).stdout.contains(",compression=off"))
 
         // Images: a replicator publishes two versions; the operator lists, shows, tags, retires.
         try await deployment.withClient(address, as: "repo1") { replicator in

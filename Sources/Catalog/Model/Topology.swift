@@ -6,10 +6,25 @@ public struct SiteLink: Sendable, Hashable, Codable {
     public var site: Name
     /// 0: unlimited.
     public var rateBytesPerSecond: Int64
+    /// Whether replication transfers over the link use lz4.
+    public var compression: LinkCompression
 
-    public init(site: Name, rateBytesPerSecond: Int64) {
+    public init(site: Name, rateBytesPerSecond: Int64, compression: LinkCompression = .auto) {
         self.site = site
         self.rateBytesPerSecond = rateBytesPerSecond
+        self.compression = compression
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case site, rateBytesPerSecond, compression
+    }
+
+    /// Links stored before `compression` existed decode as `auto`.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        site = try container.decode(Name.self, forKey: .site)
+        rateBytesPerSecond = try container.decode(Int64.self, forKey: .rateBytesPerSecond)
+        compression = try container.decodeIfPresent(LinkCompression.self, forKey: .compression) ?? .auto
     }
 }
 

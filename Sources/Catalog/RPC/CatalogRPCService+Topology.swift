@@ -143,7 +143,8 @@ extension CatalogRPCService {
         let links = try WireFields.bounded(site.links, "site.links", maximum: maximumLinksPerSite).enumerated().map { index, link in
             SiteLink(
                 site: try WireFields.name(link.site, "site.links[\(index)].site"),
-                rateBytesPerSecond: try WireFields.nonNegative(link.rateBytesPerSecond, "site.links[\(index)].rate_bytes_per_second"))
+                rateBytesPerSecond: try WireFields.nonNegative(link.rateBytesPerSecond, "site.links[\(index)].rate_bytes_per_second"),
+                compression: try WireFields.linkCompression(link.compression, "site.links[\(index)].compression"))
         }
         return SiteSpec(name: name, description: try WireFields.text(site.description_p, "site.description"), cidrs: cidrs, links: links)
     }

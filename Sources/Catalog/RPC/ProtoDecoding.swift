@@ -71,7 +71,11 @@ extension SiteRecord {
             cidrs: try wire.cidrs.map { text in
                 do { return try CIDR(parsing: text) } catch { throw WireDecoding.failure("CIDR", "\(error)") }
             },
-            links: try wire.links.map { SiteLink(site: try WireDecoding.name($0.site, "site link"), rateBytesPerSecond: $0.rateBytesPerSecond) },
+            links: try wire.links.map {
+                SiteLink(
+                    site: try WireDecoding.name($0.site, "site link"), rateBytesPerSecond: $0.rateBytesPerSecond,
+                    compression: LinkCompression(wire: $0.compression) ?? .auto)
+            },
             revision: Revision(wire.revision))
     }
 }

@@ -72,6 +72,7 @@ extension Icbd_Catalog_V1_Site {
             var wire = Icbd_Catalog_V1_SiteLink()
             wire.site = link.site.rawValue
             wire.rateBytesPerSecond = link.rateBytesPerSecond
+            wire.compression = Icbd_Catalog_V1_LinkCompression(link.compression)
             return wire
         }
         revision = site.revision.rawValue

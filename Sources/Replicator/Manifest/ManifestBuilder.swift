@@ -29,9 +29,26 @@ public struct ManifestBuilder: Sendable {
     public var parallelism: Int = max(1, System.coreCount)
     public var threadPool: NIOThreadPool = .singleton
 
+    /// Entries known without reading: chunk `i` with `keep[i]` true takes entry `i` of
+    /// `entries` (a verified manifest of the same bytes, e.g. the parent version's).
+    public struct Reuse: Sendable {
+        public let entries: [UInt8]
+        public let keep: [Bool]
+
+        public init(entries: [UInt8], keep: [Bool]) {
+            self.entries = entries
+            self.keep = keep
+        }
+
+        func keeps(_ index: Int64) -> Bool {
+            index < Int64(keep.count) && keep[Int(index)] && (Int(index) + 1) * ChunkManifest.entrySize <= entries.count
+        }
+    }
+
     public init() {}
 
-    public func build(path: String) async throws -> Manifest {
+    /// The manifest of the file at `path`; chunks that `reuse` keeps are not read.
+    public func build(path: String, reusing reuse: Reuse? = nil) async throws -> Manifest {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ManifestError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
@@ -46,20 +63,34 @@ public struct ManifestBuilder: Sendable {
         guard count <= ChunkManifest.maximumChunkCount else {
             throw ManifestError("\(path) has \(count) chunks, more than the \(ChunkManifest.maximumChunkCount) a manifest may hold")
         }
-        let workers = max(1, min(parallelism, Int(count)))
+        var entries = [UInt8](repeating: 0, count: Int(count) * ChunkManifest.entrySize)
+        var zeroChunks = 0
+        var toRead: [Int64] = []
+        for index in 0..<count {
+            guard let reuse, reuse.keeps(index) else {
+                toRead.append(index)
+                continue
+            }
+            let start = Int(index) * ChunkManifest.entrySize
+            let entry = reuse.entries[start..<start + ChunkManifest.entrySize]
+            entries.replaceSubrange(start..<start + ChunkManifest.entrySize, with: entry)
+            if entry.elementsEqual(ChunkManifest.zeroEntry) { zeroChunks += 1 }
+        }
+        let workers = max(1, min(parallelism, toRead.count))
         let chunkSize = self.chunkSize
+        let chunkList = toRead
         let parts = try await withThrowingTaskGroup(of: WorkerResult.self) { group in
             for worker in 0..<workers {
                 group.addTask {
                     try await threadPool.runIfActive {
-                        try Self.hash(fd: fd, fileSize: fileSize, chunkSize: chunkSize, chunks: stride(from: Int64(worker), to: count, by: workers))
+                        try Self.hash(
+                            fd: fd, fileSize: fileSize, chunkSize: chunkSize,
+                            chunks: stride(from: worker, to: chunkList.count, by: workers).map { chunkList[$0] })
                     }
                 }
             }
             return try await group.reduce(into: [WorkerResult]()) { $0.append($1) }
         }
-        var entries = [UInt8](repeating: 0, count: Int(count) * ChunkManifest.entrySize)
-        var zeroChunks = 0
         for part in parts {
             zeroChunks += part.zeroChunks
             for (index, digest) in part.digests {
@@ -79,7 +110,7 @@ public struct ManifestBuilder: Sendable {
     }
 
     /// Hashes the given chunks with one reusable buffer (runs on a blocking-I/O thread).
-    private static func hash(fd: Int32, fileSize: Int64, chunkSize: Int64, chunks: StrideTo<Int64>) throws -> WorkerResult {
+    private static func hash(fd: Int32, fileSize: Int64, chunkSize: Int64, chunks: [Int64]) throws -> WorkerResult {
         var result = WorkerResult()
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: Int(chunkSize), alignment: 4096)
         defer { buffer.deallocate() }

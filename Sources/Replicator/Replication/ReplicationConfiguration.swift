@@ -4,8 +4,11 @@ import ICBDProto
 public struct ReplicationConfiguration: Sendable {
     /// Whether this replicator pulls at all.
     public var enabled = true
-    /// How often the catalog is scanned for versions to pull.
-    public var scanInterval: Duration = .seconds(5)
+    /// The catalog is scanned for versions to pull when its Watch shows a change; at least this
+    /// often as well, a safety net for a watch that is down or a missed wakeup.
+    public var scanInterval: Duration = .seconds(30)
+    /// How long a watch that ended waits before it starts again.
+    public var watchRetryDelay: Duration = .seconds(1)
     /// At most this many images are transferred at once (K).
     public var maximumConcurrentTransfers = 2
     /// A version is tried at most this many times (every source each time) before its placement
@@ -18,7 +21,8 @@ public struct ReplicationConfiguration: Sendable {
     public var segmentSize = SegmentCodec.defaultSegmentSize
     /// lz4 is on for links with a configured rate below this (1 Gbit/s), unless forced.
     public var compressionBelowBytesPerSecond: Int64 = 125_000_000
-    /// Forces lz4 on (true) or off (false) on every link; nil: by link rate.
+    /// Forces lz4 on (true) or off (false) on every link that leaves it to the replicators
+    /// (`compression=auto`); nil: by link rate. A link's own `on`/`off` wins over this.
     public var forceCompression: Bool? = nil
     /// How often a running transfer's progress goes to its placement.
     public var progressInterval: Duration = .seconds(2)
@@ -41,16 +45,23 @@ struct LinkSettings: Sendable, Equatable {
     var lz4: Bool
 
     /// The link between `source` and `destination` as either site lists it; no link: unlimited
-    /// (same site or LAN), uncompressed.
+    /// (same site or LAN), uncompressed. Compression: the link's `on`/`off` if it forces one,
+    /// else the replicator's ``ReplicationConfiguration/forceCompression``, else on below
+    /// ``ReplicationConfiguration/compressionBelowBytesPerSecond``.
     init(from source: String, to destination: String, sites: [Icbd_Catalog_V1_Site], configuration: ReplicationConfiguration) {
         let link =
             sites.first { $0.name == destination }?.links.first { $0.site == source }
             ?? sites.first { $0.name == source }?.links.first { $0.site == destination }
         rateBytesPerSecond = max(0, link?.rateBytesPerSecond ?? 0)
-        if let forced = configuration.forceCompression {
-            lz4 = forced
-        } else {
-            lz4 = rateBytesPerSecond > 0 && rateBytesPerSecond < configuration.compressionBelowBytesPerSecond
+        switch link?.compression {
+        case .on: lz4 = true
+        case .off: lz4 = false
+        default:
+            if let forced = configuration.forceCompression {
+                lz4 = forced
+            } else {
+                lz4 = rateBytesPerSecond > 0 && rateBytesPerSecond < configuration.compressionBelowBytesPerSecond
+            }
         }
     }
 }

@@ -9,6 +9,10 @@ struct ReplicationMetrics: Sendable {
     private let receivedWire = Counter(label: "icbd_replication_received_wire_bytes_total")
     private let transfers = Counter(label: "icbd_replication_transfers_total")
     private let failures = Counter(label: "icbd_replication_failures_total")
+    /// Chunks of received versions read back and hashed, and chunks whose entries came from the
+    /// parent's manifest because the incremental stream did not touch them.
+    private let chunksRead = Counter(label: "icbd_replication_verified_chunks_read_total")
+    private let chunksReused = Counter(label: "icbd_replication_verified_chunks_reused_total")
 
     init() {}
 
@@ -20,6 +24,11 @@ struct ReplicationMetrics: Sendable {
     func received(raw: Int, wire: Int) {
         receivedRaw.increment(by: raw)
         receivedWire.increment(by: wire)
+    }
+
+    func verified(chunksRead read: Int, reused: Int) {
+        chunksRead.increment(by: read)
+        chunksReused.increment(by: reused)
     }
 
     func transferSucceeded() { transfers.increment() }

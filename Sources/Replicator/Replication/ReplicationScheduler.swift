@@ -8,8 +8,9 @@ import SwiftProtobuf
 import Synchronization
 
 /// Pulls, for one replicator, the versions its site should hold and it lacks (see
-/// ``ReplicationPlan``): scans the catalog every ``ReplicationConfiguration/scanInterval``,
-/// runs at most ``ReplicationConfiguration/maximumConcurrentTransfers`` images at once (each
+/// ``ReplicationPlan``): scans the catalog whenever its Watch shows a change that matters
+/// (``CatalogChangeFollower``), a transfer ends or a retry falls due, and at least every
+/// ``ReplicationConfiguration/scanInterval`` as a safety net; runs at most ``ReplicationConfiguration/maximumConcurrentTransfers`` images at once (each
 /// image's versions one after another, oldest first, so each can go incrementally), and retries
 /// a failed version with exponential backoff and jitter, a bounded number of times.
 final class ReplicationScheduler: Sendable {
@@ -35,6 +36,7 @@ final class ReplicationScheduler: Sendable {
     let arrived: @Sendable () async -> Void
     private let state = Mutex(State())
     private let estimate: StreamEstimate
+    private let wakeup = ReplicationWakeup()
 
     init(
         repository: ImageRepository, catalog: RPCClient, configuration: ReplicationConfiguration, site: String, node: String,
@@ -55,6 +57,12 @@ final class ReplicationScheduler: Sendable {
     /// Scans and pulls until cancelled.
     func run() async {
         await withDiscardingTaskGroup { group in
+            group.addTask {
+                await CatalogChangeFollower(
+                    catalog: self.catalog, node: self.node, wakeup: self.wakeup, retryDelay: self.configuration.watchRetryDelay,
+                    logger: self.logger
+                ).run()
+            }
             while !Task.isCancelled {
                 do {
                     for (image, pulls) in try await scan() {
@@ -65,15 +73,28 @@ final class ReplicationScheduler: Sendable {
                         }
                         guard start else { continue }
                         group.addTask {
-                            await self.pull(image: image, pulls)
+                            let transferred = await self.pull(image: image, pulls)
                             _ = self.state.withLock { $0.running.remove(image) }
+                            // A newer version may have come meanwhile, or a slot is free.
+                            if transferred { self.wakeup.signal() }
                         }
                     }
                 } catch {
                     logger.warning("replication scan failed", metadata: ["error": "\(error)"])
                 }
-                try? await Task.sleep(for: configuration.scanInterval)
+                await wakeup.wait(upTo: nextScanDelay())
             }
+            group.cancelAll()
+        }
+    }
+
+    /// Until the next retry falls due, at most the safety-net interval.
+    private func nextScanDelay() -> Duration {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.retries.values.filter { $0.failures < configuration.maximumAttempts }
+                .map { max(.milliseconds(1), $0.notBefore - now) }
+                .reduce(configuration.scanInterval, min)
         }
     }
 
@@ -109,21 +130,24 @@ final class ReplicationScheduler: Sendable {
         return work
     }
 
-    /// Pulls the versions of one image, oldest first; stops at the first that fails.
-    private func pull(image: Name, _ pulls: [ReplicationPlan.Pull]) async {
+    /// Pulls the versions of one image, oldest first; stops at the first that fails. Returns
+    /// whether it tried any.
+    private func pull(image: Name, _ pulls: [ReplicationPlan.Pull]) async -> Bool {
+        var tried = false
         for pull in pulls {
             let key = "\(image)/v\(pull.version.number)"
             let due = state.withLock { state -> Bool in
                 guard let retry = state.retries[key] else { return true }
                 return retry.failures < configuration.maximumAttempts && retry.notBefore <= .now
             }
-            guard due, !Task.isCancelled else { return }
+            guard due, !Task.isCancelled else { return tried }
             // No holder yet (the publisher reports its placement just after the version is
             // ready), or none is up: not a failed attempt; the next scan looks again.
             guard !pull.sources.isEmpty else {
                 logger.debug("no repository holds the version yet", metadata: ["image": "\(image)", "version": "\(pull.version.number)"])
-                return
+                return tried
             }
+            tried = true
             do {
                 try await transfer(image: image, pull)
                 _ = state.withLock { $0.retries.removeValue(forKey: key) }
@@ -149,9 +173,10 @@ final class ReplicationScheduler: Sendable {
                     final
                         ? "gave up after \(failures) attempts: \(reason)"
                         : "attempt \(failures) of \(configuration.maximumAttempts) failed: \(reason); retrying in \(delay.formattedSeconds)")
-                return
+                return tried
             }
         }
+        return tried
     }
 
     /// One attempt: each source in turn until one succeeds.
@@ -171,7 +196,8 @@ final class ReplicationScheduler: Sendable {
         logger[metadataKey: "version"] = "\(version.number)"
         let puller = VersionPull(
             repository: repository, tls: tls, metrics: metrics, logger: logger,
-            target: .init(image: image, version: version.number, identity: identity, files: version.files))
+            target: .init(image: image, version: version.number, identity: identity, files: version.files),
+            parentManifests: estimate.manifests)
         let expected = await estimate.bytes(image: image, version: version.number, files: version.files, parent: parents.first?.version)
         var lastError: (any Error)?
         for source in pull.sources {
@@ -210,7 +236,8 @@ final class ReplicationScheduler: Sendable {
                 let how = (done.parent > 0 ? "incremental from v\(done.parent)" : "full") + (done.resumedAt > 0 ? ", resumed at \(done.resumedAt)" : "")
                 await report(
                     image: image, version: version.number, .present,
-                    "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified")
+                    "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified ("
+                        + "\(done.chunksRead) chunks read" + (done.chunksReused > 0 ? ", \(done.chunksReused) untouched ones taken from v\(done.parent))" : ")"))
                 return
             } catch {
                 lastError = error

@@ -12,9 +12,9 @@ import SwiftProtobuf
 /// The stream goes, segment by verified segment, both into the spool (for a resume) and into
 /// `btrfs receive` running in `<root>/images/<image>/` (received subvolumes cannot be moved,
 /// so they are received in place). `btrfs receive` starts only once the stream's first command
-/// names the expected subvolume, UUID and parent. At the end the whole stream's SHA-256, the
-/// received subvolume's `received_uuid` and every file's manifest must match; anything else
-/// removes the subvolume.
+/// names the expected subvolume, UUID and parent. At the end the whole stream's digest (see
+/// ``StreamDigest``), the received subvolume's `received_uuid` and every file's manifest must
+/// match (``ReceivedVersionCheck``); anything else removes the subvolume.
 struct VersionPull: Sendable {
     /// The version to pull, as the catalog describes it.
     struct Target: Sendable {
@@ -44,6 +44,10 @@ struct VersionPull: Sendable {
         var resumedAt: Int64 = 0
         /// The parent the stream is sent against (0: full).
         var parent: Int64 = 0
+        /// The check after the receive: chunks read from disk and hashed, and chunks whose
+        /// entries came from the parent's manifest (untouched by an incremental stream).
+        var chunksRead = 0
+        var chunksReused = 0
     }
 
     let repository: ImageRepository
@@ -53,6 +57,9 @@ struct VersionPull: Sendable {
 
     var spool: ReceiveSpool { ReceiveSpool(directory: ReceiveSpool.directory(root: repository.root), image: target.image, version: target.version) }
     let target: Target
+    /// The catalog's manifests, for a check after an incremental stream that reads only what the
+    /// stream touched; nil: every chunk is read (see ``ReceivedVersionCheck``).
+    var parentManifests: ManifestCache? = nil
 
     /// Deletes what an earlier, interrupted receive of this version left: a `v<N>` that is
     /// writable or lacks the expected `received_uuid`. Returns whether one was removed.
@@ -66,6 +73,10 @@ struct VersionPull: Sendable {
     }
 
     /// Pulls the version from `source`; on success it is on disk, read-only and verified.
+    ///
+    /// Segments are pipelined: while one is spooled and written to `btrfs receive`, the next
+    /// is taken off the connection, decompressed and hashed (one segment in flight, so memory
+    /// stays at a few segments whatever the stream's length).
     func run(
         from source: HostPort, parents: [Icbd_Replicator_V1_ParentCandidate], options: Options,
         progress: @escaping @Sendable (Progress) -> Void
@@ -74,7 +85,10 @@ struct VersionPull: Sendable {
         var state = Progress()
         var receive: BtrfsCommand?
         var writer: SpoolWriter?
-        var hasher = SHA256()
+        var scan = SendStreamScan()
+        // The spooled prefix of a resume, hashed both ways until the sender says which it uses.
+        var prefixList = StreamDigest(list: true)
+        var prefixBytes = StreamDigest(list: false)
         // The RPC client reports what the body threw as an RPCError; keep the original.
         var bodyFailure: ReplicationError?
         let parentsByNumber = Dictionary(parents.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
@@ -93,7 +107,12 @@ struct VersionPull: Sendable {
                 var position: Int64 = 0
                 while position < held.length {
                     let piece = try resumed.read(at: position, count: Int(min(Int64(options.segmentSize), held.length - position)))
-                    piece.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                    piece.withUnsafeReadableBytes { bytes in
+                        let digest = Array(SHA256.hash(data: bytes))
+                        prefixList.add(bytes, digest: digest)
+                        prefixBytes.add(bytes, digest: digest)
+                        scan.consume(bytes)
+                    }
                     if let receive { try await feed(receive, piece) }
                     position += Int64(piece.readableBytes)
                 }
@@ -112,9 +131,9 @@ struct VersionPull: Sendable {
             request.lz4 = options.lz4
             request.rateBytesPerSecond = options.rateBytesPerSecond
             request.segmentSize = UInt32(options.segmentSize)
+            request.digestList = true
             var clientConfiguration = RPCClientConfiguration(target: source, expectedRole: .replicator, tls: tls)
             clientConfiguration.connectTimeout = .seconds(5)
-            let prefix = hasher
             let resumedAt = state.resumedAt
             let verified: Progress = try await withRPCClient(clientConfiguration, logger: logger) { client in
                 try await client.serverStreaming(
@@ -122,7 +141,6 @@ struct VersionPull: Sendable {
                 ) { segments in
                   do {
                     var state = state
-                    var hasher = prefix
                     var headBytes: [UInt8] = []
                     var trailer: Icbd_Replicator_V1_SendVersionTrailer?
                     var messages = segments.withPayloads.makeAsyncIterator()
@@ -138,8 +156,9 @@ struct VersionPull: Sendable {
                     guard header.offset == resumedAt else {
                         throw ReplicationError(.dataLoss, "the sender resumes at \(header.offset), not at \(resumedAt)")
                     }
+                    var digest = header.digestList ? prefixList : prefixBytes
                     if resumedAt > 0 {
-                        guard header.parent == state.parent, Array(header.prefixSha256) == Array(prefix.finalize()) else {
+                        guard header.parent == state.parent, Array(header.prefixSha256) == digest.finalize() else {
                             throw ReplicationError(.dataLoss, "the resumed stream differs from the spooled one: starting over")
                         }
                     } else {
@@ -149,38 +168,59 @@ struct VersionPull: Sendable {
                         state.parent = header.parent
                         writer = try spool.begin(parent: header.parent)
                     }
-                    while let segment = try await messages.next() {
+
+                    /// The next segment, verified and accounted; nil once the trailer (or the end) came.
+                    func take() async throws -> ByteBuffer? {
+                        guard let segment = try await messages.next() else { return nil }
                         if segment.message.hasTrailer {
                             trailer = segment.message.trailer
-                            break
+                            return nil
                         }
                         guard segment.message.offset == state.streamBytes else {
                             throw ReplicationError(.dataLoss, "a segment at \(segment.message.offset) where \(state.streamBytes) was due")
                         }
+                        let sha256 = Array(segment.message.sha256)
                         let raw = try SegmentCodec.decode(
-                            segment.payload, lz4: segment.message.lz4, rawLength: Int(segment.message.rawLength),
-                            sha256: Array(segment.message.sha256))
-                        if receive == nil {
-                            headBytes += raw.readableBytesView.prefix(SendStreamHead.maximumLength - headBytes.count)
-                            if let parsed = try SendStreamHead.parse(headBytes) {
-                                receive = try startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
-                                // Bytes spooled before the head was complete (an unusually small first segment).
-                                if let writer, writer.length > 0, let receive { try await feed(receive, try writer.read(at: 0, count: Int(writer.length))) }
-                            } else if headBytes.count >= SendStreamHead.maximumLength {
-                                throw ReplicationError(.dataLoss, "the stream's first command does not end within \(SendStreamHead.maximumLength) bytes")
-                            }
+                            segment.payload, lz4: segment.message.lz4, rawLength: Int(segment.message.rawLength), sha256: sha256)
+                        raw.withUnsafeReadableBytes { bytes in
+                            digest.add(bytes, digest: sha256)
+                            scan.consume(bytes)
                         }
-                        try writer?.append(raw)
-                        if let receive { try await feed(receive, raw) }
-                        raw.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
                         state.streamBytes += Int64(raw.readableBytes)
                         state.rawBytesThisAttempt += Int64(raw.readableBytes)
                         state.wireBytesThisAttempt += Int64(segment.payload.readableBytes)
                         metrics.received(raw: raw.readableBytes, wire: segment.payload.readableBytes)
                         progress(state)
+                        return raw
+                    }
+
+                    // Until `btrfs receive` runs (normally the first segment): one at a time.
+                    var pending: ByteBuffer?
+                    while receive == nil, let raw = try await take() {
+                        headBytes += raw.readableBytesView.prefix(SendStreamHead.maximumLength - headBytes.count)
+                        try writer?.append(raw)
+                        if let parsed = try SendStreamHead.parse(headBytes) {
+                            let started = try startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
+                            receive = started
+                            // Everything spooled so far (the head may take more than one segment).
+                            if let writer, writer.length > 0 { try await feed(started, try writer.read(at: 0, count: Int(writer.length))) }
+                        } else if headBytes.count >= SendStreamHead.maximumLength {
+                            throw ReplicationError(.dataLoss, "the stream's first command does not end within \(SendStreamHead.maximumLength) bytes")
+                        }
+                    }
+                    // Then pipelined: segment n is spooled and fed while n + 1 is taken.
+                    if let receiving = receive, trailer == nil {
+                        let spooling = writer
+                        pending = try await take()
+                        while let ready = pending {
+                            async let sunk: Void = sink(ready, spool: spooling, receive: receiving)
+                            let next = try await take()
+                            try await sunk
+                            pending = next
+                        }
                     }
                     guard let trailer else { throw ReplicationError(.unavailable, "the stream ended without its trailer") }
-                    guard trailer.length == state.streamBytes, Array(trailer.sha256) == Array(hasher.finalize()) else {
+                    guard trailer.length == state.streamBytes, Array(trailer.sha256) == digest.finalize() else {
                         throw ReplicationError(.dataLoss, "the stream fails its SHA-256 (\(state.streamBytes) bytes received, \(trailer.length) sent)")
                     }
                     return state
@@ -191,13 +231,27 @@ struct VersionPull: Sendable {
                 }
             }
             state = verified
-            logger.debug("stream complete", metadata: ["bytes": "\(state.streamBytes)"])
+            let streamed = ContinuousClock.now
             guard let receiving = receive else { throw ReplicationError(.dataLoss, "the stream was empty") }
             receiving.closeInput()
             let exit = await receiving.wait()
             receive = nil
             guard exit.succeeded else { throw Self.receiveFailure(exit) }
-            try await verify()
+            let received = ContinuousClock.now
+            let check = ReceivedVersionCheck(
+                repository: repository, target: target,
+                parent: incrementalParent(state.parent, scan: scan),
+                logger: logger)
+            let outcome = try await check.run()
+            state.chunksRead = outcome.chunksRead
+            state.chunksReused = outcome.chunksReused
+            metrics.verified(chunksRead: outcome.chunksRead, reused: outcome.chunksReused)
+            logger.debug(
+                "stream received and verified",
+                metadata: [
+                    "bytes": "\(state.streamBytes)", "receiveTail": "\(received - streamed)", "verify": "\(ContinuousClock.now - received)",
+                    "chunksRead": "\(outcome.chunksRead)", "chunksReused": "\(outcome.chunksReused)",
+                ])
             spool.discard()
             return state
         } catch {
@@ -216,6 +270,17 @@ struct VersionPull: Sendable {
             if !failure.keepsSpool { spool.discard() }
             throw failure
         }
+    }
+
+    private func incrementalParent(_ parent: Int64, scan: SendStreamScan) -> ReceivedVersionCheck.Parent? {
+        guard parent > 0, let parentManifests else { return nil }
+        return ReceivedVersionCheck.Parent(version: parent, scan: scan, manifests: parentManifests)
+    }
+
+    /// Spools a verified segment and writes it to `btrfs receive`.
+    private func sink(_ bytes: ByteBuffer, spool: SpoolWriter?, receive: BtrfsCommand) async throws {
+        try spool?.append(bytes)
+        try await feed(receive, bytes)
     }
 
     /// Writes stream bytes to `btrfs receive`; when it stopped reading, its own error says why.
@@ -259,32 +324,6 @@ struct VersionPull: Sendable {
             throw error
         } catch {
             throw ReplicationError(.internal, "cannot start btrfs receive: \(error)")
-        }
-    }
-
-    /// The received subvolume is read-only, carries the source's UUID as `received_uuid`, and
-    /// every file matches its manifest.
-    func verify() async throws(ReplicationError) {
-        let path = repository.versionPath(of: target.image, target.version)
-        let info: Subvolume.Info
-        do { info = try Subvolume.info(at: path) } catch {
-            throw ReplicationError(.dataLoss, "btrfs receive left no v\(target.version): \(error)")
-        }
-        guard info.isReadOnly, info.receivedUUID == target.identity else {
-            throw ReplicationError(
-                .dataLoss,
-                "the received v\(target.version) carries received_uuid \(info.receivedUUID?.uuidString.lowercased() ?? "none"), not \(target.identity.uuidString.lowercased())")
-        }
-        for file in target.files {
-            var builder = ManifestBuilder()
-            builder.chunkSize = file.chunkSize > 0 ? file.chunkSize : ChunkManifest.defaultChunkSize
-            let built: ManifestBuilder.Manifest
-            do { built = try await builder.build(path: path + "/" + file.path) } catch {
-                throw ReplicationError(.dataLoss, "'\(file.path)' of the received version cannot be read: \(error)")
-            }
-            guard built.fileSize == file.size, built.digest == Array(file.manifestSha256) else {
-                throw ReplicationError(.dataLoss, "'\(file.path)' of the received version does not match its manifest")
-            }
         }
     }
 

@@ -57,7 +57,7 @@ struct VersionSender: Sendable {
         let command = try BtrfsCommand(arguments, readOutput: true, writeInput: false)
         defer { command.terminate() }
         try await withTaskCancellationHandler {
-            var hasher = SHA256()
+            var digest = StreamDigest(list: request.digestList)
             var position: Int64 = 0
             while position < request.offset {
                 guard let bytes = try await command.read(upTo: Int(min(Int64(segmentSize), request.offset - position))) else {
@@ -65,23 +65,28 @@ struct VersionSender: Sendable {
                         code: .failedPrecondition,
                         message: "the send stream is \(position) bytes long, shorter than the resume offset \(request.offset): start over")
                 }
-                bytes.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+                bytes.withUnsafeReadableBytes { digest.add($0, digest: digest.isList ? Array(SHA256.hash(data: $0)) : []) }
                 position += Int64(bytes.readableBytes)
             }
-            let prefix = hasher
+            let prefix = digest.finalize()
             try await writer.write(
                 .with {
                     $0.header.btrfsUuid = (info.receivedUUID ?? info.uuid).uuidString.lowercased()
                     $0.header.parent = parent?.number ?? 0
                     $0.header.parentUuid = parent.map { ($0.info.receivedUUID ?? $0.info.uuid).uuidString.lowercased() } ?? ""
                     $0.header.offset = request.offset
-                    $0.header.prefixSha256 = Data(prefix.finalize())
+                    $0.header.prefixSha256 = Data(prefix)
                     $0.header.lz4 = request.lz4
+                    $0.header.digestList = request.digestList
                 })
             var bucket = TokenBucket(bytesPerSecond: request.rateBytesPerSecond, burst: segmentSize)
-            while let raw = try await command.read(upTo: segmentSize) {
-                raw.withUnsafeReadableBytes { hasher.update(bufferPointer: $0) }
+            // One segment read ahead: `btrfs send` fills the next while this one is hashed,
+            // compressed and sent.
+            var next = try await command.read(upTo: segmentSize)
+            while let raw = next {
+                async let following = command.read(upTo: segmentSize)
                 let encoded = SegmentCodec.encode(raw, compress: request.lz4)
+                raw.withUnsafeReadableBytes { digest.add($0, digest: encoded.sha256) }
                 let wait = bucket.take(encoded.data.readableBytes, at: .now)
                 if wait > .zero { try await Task.sleep(for: wait) }
                 try await writer.write(
@@ -93,13 +98,13 @@ struct VersionSender: Sendable {
                     }, payload: encoded.data)
                 metrics.sent(raw: raw.readableBytes, wire: encoded.data.readableBytes)
                 position += Int64(raw.readableBytes)
+                next = try await following
             }
             let exit = await command.wait()
             guard exit.succeeded else {
                 throw RPCError(code: .internal, message: "btrfs send failed (exit \(exit.status)): \(exit.errors)")
             }
-            let total = hasher.finalize()
-            try await writer.write(.with { $0.trailer.length = position; $0.trailer.sha256 = Data(total) })
+            try await writer.write(.with { $0.trailer.length = position; $0.trailer.sha256 = Data(digest.finalize()) })
             logger.info("sent a version", metadata: ["bytes": "\(position - request.offset)", "stream": "\(position)"])
         } onCancel: {
             command.terminate()

@@ -208,10 +208,13 @@ struct BenchCommand: AsyncParsableCommand {
     struct Replication: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "replication",
-            abstract: "Full and incremental replication between two loop-mounted BTRFS vs btrfs send | btrfs receive (needs root).")
+            abstract: "Full and incremental replication between two loop-mounted BTRFS vs btrfs send | btrfs receive and | ssh (needs root).")
 
         @Option(help: "Size of the VM-like image, e.g. 1GiB.")
         var size = "1GiB"
+
+        @Flag(help: "Also over an emulated 100 Mbit/s WAN (network namespace, veth, tc tbf): icbd with lz4 vs uncompressed ssh.")
+        var wan = false
 
         @Option(help: "Directory for the loop files (removed afterwards).")
         var dir = FileManager.default.temporaryDirectory.path
@@ -227,9 +230,9 @@ struct BenchCommand: AsyncParsableCommand {
             guard bytes >= 64 << 20, bytes % (1 << 20) == 0 else { throw ValidationError("--size must be whole MiB, at least 64MiB") }
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
-            let report = try await ReplicationBenchmark(
-                imageSize: bytes, directory: dir, logger: logging.makeLogger(label: "icbd.bench")
-            ).run()
+            let logger = logging.makeLogger(label: "icbd.bench")
+            var report = try await ReplicationBenchmark(imageSize: bytes, directory: dir, logger: logger).run()
+            if wan { report.figures += try await WANReplicationBenchmark(imageSize: bytes, directory: dir, logger: logger).run() }
             print(try report.render(json: json))
         }
     }

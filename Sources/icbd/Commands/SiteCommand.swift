@@ -20,7 +20,14 @@ struct SiteCommand: AsyncParsableCommand {
         @Option(help: "A range of the site's workstations, e.g. 10.1.0.0/16 or 2001:db8:1::/48 (repeatable).")
         var cidr: [String] = []
 
-        @Option(help: "A WAN link to another site: SITE or SITE=RATE, RATE in bytes per second with a unit, e.g. hq=100MB (repeatable).")
+        @Option(
+            help: ArgumentHelp(
+                "A WAN link to another site: SITE[=RATE][,compression=auto|on|off] (repeatable).",
+                discussion: """
+                    RATE is in bytes per second with a unit, e.g. hq=12MB. Compression is lz4 on replication \
+                    transfers over the link: auto (the default) turns it on for links slower than 1 Gbit/s; \
+                    on or off force it, e.g. hq=12MB,compression=off.
+                    """))
         var link: [String] = []
 
         @Option(help: "What the site is, for people.")
@@ -46,16 +53,25 @@ struct SiteCommand: AsyncParsableCommand {
         }
 
         func links() throws -> [SiteLink] {
-            try link.map { text in
-                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
-                let site = try parseName(parts.first ?? "", "--link")
-                guard parts.count == 2 else { return SiteLink(site: site, rateBytesPerSecond: 0) }
-                do {
-                    return SiteLink(site: site, rateBytesPerSecond: try ByteSize(parsing: parts[1]).bytes)
-                } catch {
-                    throw ValidationError("--link: \(error)")
-                }
+            try link.map(Self.parseLink)
+        }
+
+        /// `SITE[=RATE][,compression=auto|on|off]`.
+        static func parseLink(_ text: String) throws -> SiteLink {
+            var settings = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            let parts = settings.removeFirst().split(separator: "=", maxSplits: 1).map(String.init)
+            var link = SiteLink(site: try parseName(parts.first ?? "", "--link"), rateBytesPerSecond: 0)
+            if parts.count == 2 {
+                do { link.rateBytesPerSecond = try ByteSize(parsing: parts[1]).bytes } catch { throw ValidationError("--link: \(error)") }
             }
+            for setting in settings {
+                let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
+                guard pair.count == 2, pair[0] == "compression", let compression = LinkCompression(rawValue: pair[1]) else {
+                    throw ValidationError("--link \(text): '\(setting)' is not compression=auto, compression=on or compression=off")
+                }
+                link.compression = compression
+            }
+            return link
         }
 
         func run() async throws {
@@ -67,6 +83,7 @@ struct SiteCommand: AsyncParsableCommand {
                 var wire = Icbd_Catalog_V1_SiteLink()
                 wire.site = link.site.rawValue
                 wire.rateBytesPerSecond = link.rateBytesPerSecond
+                wire.compression = Icbd_Catalog_V1_LinkCompression(link.compression)
                 return wire
             }
             if !replace { request.expectedRevision = 0 }
@@ -96,7 +113,10 @@ struct SiteCommand: AsyncParsableCommand {
             if client.json { return print(try Output.json(listing)) }
             var table = TextTable("SITE", "CIDRS", "LINKS", "DESCRIPTION")
             for site in listing.sites {
-                let links = site.links.map { $0.rateBytesPerSecond == 0 ? "\($0.site)" : "\($0.site)=\(Output.bytes($0.rateBytesPerSecond))/s" }
+                let links = site.links.map { link in
+                    (link.rateBytesPerSecond == 0 ? "\(link.site)" : "\(link.site)=\(Output.bytes(link.rateBytesPerSecond))/s")
+                        + (link.compression == .auto ? "" : ",compression=\(link.compression.rawValue)")
+                }
                 table.add(
                     site.name.rawValue, site.cidrs.isEmpty ? "-" : site.cidrs.map(\.description).joined(separator: ","),
                     links.isEmpty ? "-" : links.joined(separator: ","), site.description)

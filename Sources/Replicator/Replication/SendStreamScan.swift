@@ -1,0 +1,193 @@
+/// What a `btrfs send` stream changes in the files of the subvolume it builds, read from the
+/// stream's commands as they pass to `btrfs receive`: the byte ranges that writes, clones,
+/// truncates, fallocates and extent updates touch, and whether any command changed which
+/// inode a path names (create, rename, link, unlink, …).
+///
+/// It lets the receiver of an incremental stream re-hash only what the stream touched (see
+/// ``ReceivedVersionCheck``). Ranges are kept for every path together, not per path: a write
+/// through one hard link changes every name of the inode, so a range touched anywhere counts
+/// as touched in every file. Anything it does not understand sets ``reshaped``, which means
+/// "verify everything".
+///
+/// Layout (btrfs-progs send.h): "btrfs-stream\0", le32 version; then commands of le32 length,
+/// le16 command, le32 crc32c and `length` bytes of attributes (le16 type, le16 length, value;
+/// from version 2 a DATA attribute has no length and runs to the end of its command).
+struct SendStreamScan: Sendable {
+    /// Half-open byte ranges touched, in stream order, adjacent ones merged.
+    private(set) var touched: [Range<Int64>] = []
+    /// A command created, renamed, linked or removed a file, or was not understood.
+    private(set) var reshaped = false
+    /// Stream bytes consumed.
+    private(set) var position: Int64 = 0
+
+    private var version: UInt32 = 0
+    /// The stream header (17 bytes) or the current command's header (10 bytes) and first
+    /// attributes, while they are incomplete.
+    private var held: [UInt8] = []
+    /// Bytes of the current command's attributes still to pass (after `held` is parsed).
+    private var skipping = 0
+    private var inHeader = true
+
+    private static let streamHeaderLength = 17
+    private static let commandHeaderLength = 10
+    /// The attributes of interest (path, offsets, lengths) come first in every command;
+    /// a path is at most PATH_MAX (4096) bytes.
+    private static let attributePrefixLength = 4096 + 256
+
+    enum Command: UInt16 {
+        case subvolume = 1, snapshot, makeFile, makeDirectory, makeNode, makeFIFO, makeSocket, symlink, rename, link, unlink,
+            removeDirectory, setXattr, removeXattr, write, clone, truncate, chmod, chown, utimes, end, updateExtent, fallocate,
+            fileAttributes, encodedWrite, enableVerity
+    }
+
+    private enum Attribute {
+        static let size: UInt16 = 4
+        static let fileOffset: UInt16 = 18
+        static let data: UInt16 = 19
+        static let cloneLength: UInt16 = 24
+        static let unencodedFileLength: UInt16 = 27
+    }
+
+    init() {}
+
+    /// Reads the next bytes of the stream.
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        var index = 0
+        while index < bytes.count {
+            if skipping > 0 {
+                let step = min(skipping, bytes.count - index)
+                skipping -= step
+                index += step
+                continue
+            }
+            if inHeader {
+                let step = min(Self.streamHeaderLength - held.count, bytes.count - index)
+                held += bytes[index..<index + step]
+                index += step
+                if held.count == Self.streamHeaderLength {
+                    version = Self.le32(held, 13)
+                    held = []
+                    inHeader = false
+                }
+                continue
+            }
+            // The usual case: the command's header and first attributes lie in `bytes`.
+            if held.isEmpty, bytes.count - index >= Self.commandHeaderLength {
+                let length = Int(Self.le32(bytes, index))
+                let prefix = min(length, Self.attributePrefixLength)
+                let start = index + Self.commandHeaderLength
+                if bytes.count - start >= prefix {
+                    command(Self.le16(bytes, index + 4), length: length, attributes: bytes[start..<start + prefix])
+                    skipping = length - prefix
+                    index = start + prefix
+                    continue
+                }
+            }
+            if held.count < Self.commandHeaderLength {
+                let step = min(Self.commandHeaderLength - held.count, bytes.count - index)
+                held += bytes[index..<index + step]
+                index += step
+                continue
+            }
+            let length = Int(Self.le32(held, 0))
+            let wanted = Self.commandHeaderLength + min(length, Self.attributePrefixLength)
+            let step = min(wanted - held.count, bytes.count - index)
+            held += bytes[index..<index + step]
+            index += step
+            if held.count == wanted {
+                command(Self.le16(held, 4), length: length, attributes: held[Self.commandHeaderLength...])
+                skipping = length - (wanted - Self.commandHeaderLength)
+                held = []
+            }
+        }
+        position += Int64(bytes.count)
+    }
+
+    /// Whether the stream ended cleanly at a command boundary.
+    var isAtCommandBoundary: Bool { !inHeader && held.isEmpty && skipping == 0 }
+
+    private mutating func command<Bytes: RandomAccessCollection<UInt8>>(_ code: UInt16, length: Int, attributes: Bytes)
+    where Bytes.Index == Int {
+        guard let command = Command(rawValue: code) else {
+            reshaped = true
+            return
+        }
+        switch command {
+        case .subvolume, .snapshot, .makeDirectory, .removeDirectory, .setXattr, .removeXattr, .chmod, .chown, .utimes, .end,
+            .fileAttributes, .enableVerity:
+            return  // metadata: no file's bytes change
+        case .makeFile, .makeNode, .makeFIFO, .makeSocket, .symlink, .rename, .link, .unlink:
+            reshaped = true
+        case .write, .clone, .truncate, .updateExtent, .fallocate, .encodedWrite:
+            let values = Self.attributes(attributes, commandLength: length, version: version)
+            let offset = values[Attribute.fileOffset]
+            switch command {
+            case .write:
+                guard let offset, let count = values[Attribute.data] else { return reshaped = true }
+                touch(offset, count)
+            case .clone:
+                guard let offset, let count = values[Attribute.cloneLength] else { return reshaped = true }
+                touch(offset, count)
+            case .encodedWrite:
+                guard let offset, let count = values[Attribute.unencodedFileLength] else { return reshaped = true }
+                touch(offset, count)
+            case .updateExtent, .fallocate:
+                guard let offset, let count = values[Attribute.size] else { return reshaped = true }
+                touch(offset, count)
+            default:  // truncate: everything from the new size on
+                guard let size = values[Attribute.size], size >= 0 else { return reshaped = true }
+                touched.append(size..<Int64.max)
+            }
+        }
+    }
+
+    private mutating func touch(_ offset: Int64, _ count: Int64) {
+        guard offset >= 0, count >= 0, offset <= Int64.max - count else { return reshaped = true }
+        let range = offset..<offset + count
+        if let last = touched.last, last.lowerBound <= range.lowerBound, range.lowerBound <= last.upperBound {
+            touched[touched.count - 1] = last.lowerBound..<max(last.upperBound, range.upperBound)
+        } else {
+            touched.append(range)
+        }
+    }
+
+    /// The integer attributes among `bytes` (little-endian values of up to 8 bytes), and for
+    /// DATA the length of its value.
+    private static func attributes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, commandLength: Int, version: UInt32)
+        -> [UInt16: Int64] where Bytes.Index == Int
+    {
+        var values: [UInt16: Int64] = [:]
+        var at = bytes.startIndex
+        let commandEnd = bytes.startIndex + commandLength
+        while at + 2 <= bytes.endIndex {
+            let type = le16(bytes, at)
+            if type == Attribute.data && version >= 2 {
+                values[type] = Int64(commandEnd - (at + 2))
+                break
+            }
+            guard at + 4 <= bytes.endIndex else { break }
+            let size = Int(le16(bytes, at + 2))
+            let value = at + 4
+            if type == Attribute.data {
+                values[type] = Int64(size)
+                break
+            }
+            guard value + size <= bytes.endIndex else { break }
+            if size <= 8 {
+                var number: UInt64 = 0
+                for (shift, byte) in bytes[value..<value + size].enumerated() { number |= UInt64(byte) << (8 * UInt64(shift)) }
+                values[type] = Int64(truncatingIfNeeded: number)
+            }
+            at = value + size
+        }
+        return values
+    }
+
+    private static func le16<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ at: Int) -> UInt16 where Bytes.Index == Int {
+        UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
+    }
+
+    private static func le32<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ at: Int) -> UInt32 where Bytes.Index == Int {
+        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+    }
+}
