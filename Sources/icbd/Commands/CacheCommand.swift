@@ -35,6 +35,9 @@ struct CacheCommand: AsyncParsableCommand {
     @Option(help: "The most bytes per second the background scrubber hashes, with a unit: 32MiB (0: no scrubber).")
     var scrubRate: String = "32MiB"
 
+    @Option(help: "Seconds after a version's first read during which its boot profile is recorded (1 to 3600).")
+    var bootProfileSeconds: Int = 300
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var metricsOptions: MetricsOptions
@@ -49,6 +52,7 @@ struct CacheCommand: AsyncParsableCommand {
         }
         guard (1...64).contains(upstreamCalls) else { throw ValidationError("--upstream-calls must be from 1 to 64") }
         guard verifyIntervalSeconds >= 0 else { throw ValidationError("--verify-interval-seconds must not be negative") }
+        guard (1...3600).contains(bootProfileSeconds) else { throw ValidationError("--boot-profile-seconds must be from 1 to 3600") }
         _ = try parseScrubRate()
     }
 
@@ -76,6 +80,7 @@ struct CacheCommand: AsyncParsableCommand {
         configuration.eviction = EvictionPolicyKind(rawValue: eviction) ?? .s3fifo
         configuration.upstreamCalls = upstreamCalls
         configuration.verifyInterval = .seconds(verifyIntervalSeconds)
+        configuration.bootProfileWindow = .seconds(bootProfileSeconds)
         configuration.scrubBytesPerSecond = try parseScrubRate()
         let cache = try CacheService(configuration: configuration, logger: logger)
         try await runService(cache, role: .cache, name: tls.name, metrics: metrics, logger: logger) {
