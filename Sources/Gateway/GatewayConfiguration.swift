@@ -37,6 +37,8 @@ public struct GatewayConfiguration: Sendable {
     public var maximumHeaderFieldBytes = 8 << 10
     /// How often the gateway heartbeats its registration.
     public var heartbeatInterval: Duration = .seconds(5)
+    /// How often the status page's cache usage (bytes held, hit ratio) is read from the catalog.
+    public var cacheUsageRefresh: Duration = .seconds(15)
 
     public init(listen: HostPort, site: Name, catalog: HostPort, tls: TLSIdentity, name: String) {
         self.listen = listen

@@ -94,6 +94,7 @@ public final class GatewayService: Service, Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.catalog.run() }
             group.addTask { await self.view.run() }
+            group.addTask { await self.view.refreshCacheUsage(every: self.configuration.cacheUsageRefresh) }
             group.addTask { await self.clients.run() }
             group.addTask { await self.maintainRegistration() }
             group.addTask { try await application.run() }

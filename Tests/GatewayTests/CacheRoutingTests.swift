@@ -66,6 +66,16 @@ struct CacheRoutingTests {
                 "/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=5300000-5365535"), ("X-Forwarded-For", "10.2.0.9")])
             #expect(small.status == 206 && small.body == Array(disk[5_300_000...5_365_535]))
             #expect(branchCache.metrics.bytesServed.load(ordering: .relaxed) - servedBefore == 65536)
+
+            // The status page shows what each cache reported in its heartbeats: bytes held and
+            // its hit ratio (the branch's cache missed each chunk once, then hit).
+            try await deployment.waitUntil("the status page shows cache-br-1's usage") {
+                let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
+                guard let row = page.components(separatedBy: "<tr>").first(where: { $0.contains("<td>cache-br-1</td>") }) else { return false }
+                // capacity, then held, then hit ratio
+                let usage = #"<td>512\.0 MiB</td><td>1[0-9]\.[0-9] MiB</td><td>[1-9][0-9]?\.[0-9] %</td>"#
+                return row.range(of: usage, options: .regularExpression) != nil
+            }
         }
     }
 

@@ -52,6 +52,26 @@ final class CatalogView: Sendable {
         }
     }
 
+    /// Copies the cache nodes' usage (bytes held, hit ratio) into the view every `interval`,
+    /// until cancelled. Heartbeats update usage without a Watch event (it would bump the
+    /// revision every few seconds per node), so this is the one thing the view asks for.
+    func refreshCacheUsage(every interval: Duration) async {
+        while !Task.isCancelled {
+            do {
+                let caches = try await catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }, options: RPCCallOptions(timeout: .seconds(10)))
+                state.withLock { state in
+                    for node in caches.nodes where state.snapshot.nodes[node.name] != nil {
+                        state.snapshot.nodes[node.name]?.cacheUsage = node.cacheUsage
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("cache usage not refreshed", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
     /// Everything the gateway needs, and the lowest revision the listings were read at (a
     /// watch from there misses nothing).
     private func list() async throws -> (CatalogSnapshot, Int64) {

@@ -32,7 +32,7 @@ enum StatusPage {
         for site in snapshot.sites.values.sorted(by: { $0.name < $1.name }) {
             html += "<tr><td>\(escape(site.name))</td><td>\(escape(site.cidrs.joined(separator: ", ")))</td><td>\(escape(site.description_p))</td></tr>"
         }
-        html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>capacity</th><th>state</th><th>chunks served here</th><th>failed reads</th></tr>"
+        html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>capacity</th><th>held</th><th>cache hit ratio</th><th>state</th><th>chunks served here</th><th>failed reads</th></tr>"
         for node in snapshot.nodes.values.sorted(by: { ($0.site, $0.name) < ($1.site, $1.name) }) {
             let state: String
             switch node.state {
@@ -45,7 +45,9 @@ enum StatusPage {
             let address = node.rpcAddress.isEmpty ? node.httpAddress : node.rpcAddress
             let capacity = node.capacityBytes > 0 ? ByteCount.text(node.capacityBytes) : ""
             html += "<tr><td>\(escape(node.name))</td><td>\(role(node.role))</td><td>\(escape(node.site))</td><td>\(escape(address))</td>"
-            html += "<td>\(capacity)</td><td>\(state)</td><td>\(reads.served)</td><td>\(reads.failed)</td></tr>"
+            let held = node.hasCacheUsage ? ByteCount.text(node.cacheUsage.usedBytes) : ""
+            let nodeHitRatio = node.hasCacheUsage ? String(format: "%.1f %%", node.cacheUsage.hitRatio * 100) : ""
+            html += "<td>\(capacity)</td><td>\(held)</td><td>\(nodeHitRatio)</td><td>\(state)</td><td>\(reads.served)</td><td>\(reads.failed)</td></tr>"
         }
         html += "</table><h2>Images</h2><table><tr><th>image</th><th>version</th><th>state</th><th>tags</th><th>files</th><th>present on</th></tr>"
         for entry in snapshot.images.values.sorted(by: { $0.image.name < $1.image.name }) {

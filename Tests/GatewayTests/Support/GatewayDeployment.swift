@@ -106,6 +106,7 @@ struct GatewayDeployment {
                         listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
                         tls: try mint(.gateway, "gw-hq"), name: "gw-hq")
                     gatewayConfiguration.attemptTimeout = .seconds(2)
+                    gatewayConfiguration.cacheUsageRefresh = .milliseconds(200)
                     configure(&gatewayConfiguration)
                     let gateway = try GatewayService(configuration: gatewayConfiguration, logger: logger)
                     group.addTask { try await gateway.run() }
