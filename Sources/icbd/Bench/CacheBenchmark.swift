@@ -36,66 +36,38 @@ struct CacheBenchmark {
         let directory = URL(fileURLWithPath: options.directory).appendingPathComponent("icbd-bench-cache-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
-        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
-            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-        }
         let chunks = (0..<options.versionMegabytes).map { Self.chunk($0) }
         // The cache's server and the reading client get an event loop each, as in `bench rpc`:
         // encryption and decryption run on different threads, whatever NIO's placement.
         let loops = BenchEventLoops()
-        let gatewayIdentity = try identity(.gateway, "bench-gateway")
-        let cacheIdentity = try identity(.cache, "bench-cache")
         let repository = MemoryRepository(chunks: chunks)
-        let catalog = try CatalogService(
-            configuration: CatalogConfiguration(
-                listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
-                tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
-            logger: logger)
-        var router = RPCRouter()
-        router.register(repository)
-        let repositoryServer = try RPCServer(
-            configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: try identity(.replicator, "bench-repo")),
-            router: router, logger: logger)
-        let report = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            group.addTask { try await repositoryServer.run() }
-            defer { group.cancelAll() }
-            let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
-            let repositoryPort = try await repositoryServer.localAddress().port ?? 0
-            try await withRPCClient(
-                RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "bench-admin")), logger: logger
-            ) { admin in
-                _ = try await admin.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                _ = try await admin.unary(
-                    CatalogMethods.registerNode,
-                    .with {
-                        $0.name = "bench-repo"
-                        $0.role = .replicator
-                        $0.site = "hq"
-                        $0.rpcAddress = "127.0.0.1:\(repositoryPort)"
-                        $0.heartbeatTtlMs = 3_600_000
-                    })
-            }
+        let report = try await BenchServices.with(logger: logger) { services in
+            let site = try await BenchSite.start(repository: repository, directory: directory, services: services, logger: logger)
+            let catalogAddress = site.catalogAddress
+            let gatewayIdentity = try site.identity(.gateway, "bench-gateway")
+            let cacheIdentity = try site.identity(.cache, "bench-cache")
             let cache = try CacheService(
                 configuration: CacheConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), directory: directory.appendingPathComponent("cache").path,
                     capacity: Int64(options.versionMegabytes + 64) << 20, site: try Name("hq"), catalog: catalogAddress,
                     tls: cacheIdentity, name: "bench-cache"),
                 group: loops.server, logger: logger)
-            group.addTask { try await cache.run() }
+            services.start(cache)
             let cacheAddress = HostPort(host: "127.0.0.1", port: try await cache.localAddress().port ?? 0)
             let client = try RPCClient(
                 configuration: RPCClientConfiguration(target: cacheAddress, expectedRole: .cache, tls: gatewayIdentity), group: loops.client,
                 logger: logger)
-            group.addTask { await client.run() }
-            var report = BenchReport(bench: "cache")
-            report.figures += try await missStorm(client, chunks: chunks, repository: repository)
-            report.figures += try await hitPath(
-                client, chunks: chunks, cacheDirectory: directory.appendingPathComponent("cache").path,
-                tls: (cacheIdentity, gatewayIdentity), loops: loops)
-            report.figures += eviction()
-            return report
+            return try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await client.run() }
+                defer { group.cancelAll() }
+                var report = BenchReport(bench: "cache")
+                report.figures += try await missStorm(client, chunks: chunks, repository: repository)
+                report.figures += try await hitPath(
+                    client, chunks: chunks, cacheDirectory: directory.appendingPathComponent("cache").path,
+                    tls: (cacheIdentity, gatewayIdentity), loops: loops)
+                report.figures += eviction()
+                return report
+            }
         }
         try await loops.shutdown()
         return report

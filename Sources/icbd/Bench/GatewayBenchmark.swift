@@ -33,10 +33,6 @@ struct GatewayBenchmark {
         let directory = URL(fileURLWithPath: options.directory).appendingPathComponent("icbd-bench-gateway-\(UUID())")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("www"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
-        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
-            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-        }
         // The disk image: distinct non-zero chunks, in memory for the repository and on disk for nginx.
         let chunks = (0..<options.megabytes).map { Self.chunk($0) }
         let file = directory.appendingPathComponent("www/disk.raw").path
@@ -49,46 +45,21 @@ struct GatewayBenchmark {
         let size = Int64(options.megabytes) << 20
 
         let repository = MemoryRepository(chunks: Array(zip(digests, chunks)))
-        let catalog = try CatalogService(
-            configuration: CatalogConfiguration(
-                listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
-                tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
-            logger: logger)
-        var router = RPCRouter()
-        router.register(repository)
-        let repositoryServer = try RPCServer(
-            configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: try identity(.replicator, "bench-repo")),
-            router: router, logger: logger)
         return try await BenchServices.with(logger: logger) { services in
-            services.start(catalog)
-            services.start(repositoryServer)
-            let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
-            let repositoryPort = try await repositoryServer.localAddress().port ?? 0
-            try await withRPCClient(
-                RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "bench-admin")), logger: logger
-            ) { admin in
-                _ = try await admin.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                _ = try await admin.unary(
-                    CatalogMethods.registerNode,
-                    .with {
-                        $0.name = "bench-repo"
-                        $0.role = .replicator
-                        $0.site = "hq"
-                        $0.rpcAddress = "127.0.0.1:\(repositoryPort)"
-                        $0.heartbeatTtlMs = 3_600_000
-                    })
+            let site = try await BenchSite.start(repository: repository, directory: directory, services: services, logger: logger) { admin in
                 try await Self.register(admin, size: size, entries: entries)
             }
+            let catalogAddress = site.catalogAddress
             let cache = try CacheService(
                 configuration: CacheConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), directory: directory.appendingPathComponent("cache").path,
                     capacity: size + (256 << 20), site: try Name("hq"), catalog: catalogAddress,
-                    tls: try identity(.cache, "bench-cache"), name: "bench-cache"),
+                    tls: try site.identity(.cache, "bench-cache"), name: "bench-cache"),
                 logger: logger)
             services.start(cache)
             var configuration = GatewayConfiguration(
                 listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
-                tls: try identity(.gateway, "bench-gateway"), name: "bench-gateway")
+                tls: try site.identity(.gateway, "bench-gateway"), name: "bench-gateway")
             configuration.memoryCacheBytes = options.memoryCache
             configuration.admissionLimit = 4096
             let gateway = try GatewayService(configuration: configuration, logger: logger)
