@@ -16,6 +16,10 @@ struct BenchSite {
 
     /// A certificate of `role` named `name`, valid for 127.0.0.1.
     func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+        try Self.identity(role, name, from: authority)
+    }
+
+    private static func identity(_ role: Role, _ name: String, from authority: CertificateAuthority) throws -> TLSIdentity {
         try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
     }
 
@@ -26,9 +30,7 @@ struct BenchSite {
         register: (RPCClient) async throws -> Void = { _ in }
     ) async throws -> BenchSite {
         let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
-        func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
-            try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
-        }
+        func identity(_ role: Role, _ name: String) throws -> TLSIdentity { try Self.identity(role, name, from: authority) }
         let catalog = try CatalogService(
             configuration: CatalogConfiguration(
                 listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
