@@ -1,18 +1,22 @@
 import Foundation
 import Glibc
+import Subprocess
+import SystemPackage
 import ICBDRPC
 import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A `btrfs send` or `btrfs receive` child process, started with an argument array (never a
-/// shell line), its standard error captured for the error a user sees.
+/// A `btrfs send` or `btrfs receive` child process, started through swift-subprocess with an
+/// argument array (never a shell line), its standard error captured for the error a user sees.
 ///
-/// swift-subprocess is not in this build's package set, so this is Foundation's `Process` with
-/// the blocking reads and writes done on a small thread pool of the command's own (so two
-/// transfers never starve the shared blocking-I/O pool). Standard input is one end of a Unix
-/// socket pair rather than a pipe: writes use `MSG_NOSIGNAL`, so a `btrfs receive` that dies
-/// mid-stream gives an error (EPIPE), never a SIGPIPE that would kill the replicator.
+/// swift-subprocess spawns the child and waits for it (by pidfd: no SIGCHLD handler, so other
+/// children of this process are never reaped by mistake). The stream itself does not go through
+/// its async sequences: standard input and output are our ends of Unix socket pairs, read and
+/// written in large blocking calls on a small thread pool of the command's own (so two transfers
+/// never starve the shared blocking-I/O pool, and a 1 GiB stream costs one system call per
+/// segment). Writes use `MSG_NOSIGNAL`, so a `btrfs receive` that dies mid-stream gives an error
+/// (EPIPE), never a SIGPIPE that would kill the replicator.
 final class BtrfsCommand: @unchecked Sendable {
     /// How a command ended.
     struct Exit: Sendable {
@@ -26,92 +30,107 @@ final class BtrfsCommand: @unchecked Sendable {
     static let maximumErrorBytes = 16 << 10
 
     let arguments: [String]
-    private let process = Process()
     private let pool = NIOThreadPool(numberOfThreads: 3)
     /// Our ends of standard output and standard error (-1: none).
     private let outputFD: Int32
     private let errorFD: Int32
     private let inputFD: Mutex<Int32>
-    /// What the termination handler and the standard-error drain share with the command.
+    /// What the child's runner task and the standard-error drain share with the command.
     private final class Shared: Sendable {
         let errorText = Mutex("")
-        let exited: Mutex<(Exit?, [CheckedContinuation<Exit, Never>])> = Mutex((nil, []))
+        /// The child's process id once spawned, and whether it has exited (then never signal it).
+        let child = Mutex<(pid: pid_t, exited: Bool)>((0, false))
     }
     private let shared = Shared()
+    /// Runs the child to its end (swift-subprocess's `run`); its value is the exit status.
+    private let runner: Task<Int32, Never>
     /// Reads standard error until the child closes it.
-    private var drain: Task<Void, Never>?
+    private let drain: Task<Void, Never>
 
     /// Starts `btrfs` with `arguments`; `readOutput`: its standard output is read with
-    /// ``read(upTo:)``; `writeInput`: ``write(_:)`` feeds its standard input.
-    init(_ arguments: [String], readOutput: Bool, writeInput: Bool) throws {
-        self.arguments = arguments
-        guard let executable = Self.btrfsExecutable else {
+    /// ``read(upTo:)``; `writeInput`: ``write(_:)`` feeds its standard input. Returns once the
+    /// child is running; throws if it could not be started.
+    static func start(_ arguments: [String], readOutput: Bool, writeInput: Bool) async throws -> BtrfsCommand {
+        guard let executable = btrfsExecutable else {
             throw ReplicationError(.internal, "the btrfs command is not installed (Debian package btrfs-progs); run scripts/bootstrap")
         }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        // Every descriptor is created close-on-exec (the child gets its copies as 0, 1 and 2),
-        // so a concurrently started child never inherits another one's pipe: an inherited
-        // write end would keep a reader from ever seeing the end of the output.
-        var childEnds: [Int32] = []
-        func pipeEnds() throws(ReplicationError) -> (read: Int32, write: Int32) {
-            // A socket pair, because Glibc's module does not export pipe2 and pipe + fcntl races.
-            var ends: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-                throw ReplicationError(.internal, "cannot create a pipe for btrfs: \(String(cString: strerror(errno)))")
-            }
-            return (ends[0], ends[1])
+        let error = try SocketPair()
+        let output = readOutput ? try SocketPair() : nil
+        let input = writeInput ? try SocketPair() : nil
+        let command = BtrfsCommand(
+            arguments, executable: executable, error: error, output: output, input: input)
+        if let failure = await command.spawned.value {
+            command.closeInput()
+            _ = await command.wait()
+            throw ReplicationError(.internal, "cannot start btrfs \(arguments.joined(separator: " ")): \(failure)")
         }
-        let errorPipe = try pipeEnds()
-        errorFD = errorPipe.read
-        childEnds.append(errorPipe.write)
-        process.standardError = FileHandle(fileDescriptor: errorPipe.write, closeOnDealloc: false)
-        if readOutput {
-            let outputPipe = try pipeEnds()
-            outputFD = outputPipe.read
-            childEnds.append(outputPipe.write)
-            process.standardOutput = FileHandle(fileDescriptor: outputPipe.write, closeOnDealloc: false)
-        } else {
-            outputFD = -1
-            process.standardOutput = FileHandle.nullDevice
-        }
-        if writeInput {
-            var pair: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else {
-                throw ReplicationError(.internal, "cannot create the input of btrfs: \(String(cString: strerror(errno)))")
-            }
-            inputFD = Mutex(pair[0])
-            childEnds.append(pair[1])
-            process.standardInput = FileHandle(fileDescriptor: pair[1], closeOnDealloc: false)
-        } else {
-            inputFD = Mutex(-1)
-            process.standardInput = FileHandle.nullDevice
-        }
-        process.terminationHandler = { [shared] process in
-            let exit = Exit(status: process.terminationStatus, errors: shared.errorText.withLock { $0 })
-            let waiters = shared.exited.withLock { state in
-                state.0 = exit
-                defer { state.1 = [] }
-                return state.1
-            }
-            for waiter in waiters { waiter.resume(returning: exit) }
-        }
+        return command
+    }
+
+    /// Resolves once the child runs (nil) or could not be started (the reason).
+    private let spawned: Task<String?, Never>
+
+    private init(_ arguments: [String], executable: String, error: SocketPair, output: SocketPair?, input: SocketPair?) {
+        self.arguments = arguments
+        errorFD = error.ours
+        outputFD = output?.ours ?? -1
+        inputFD = Mutex(input?.ours ?? -1)
         pool.start()
-        do {
-            try process.run()
-        } catch {
-            for fd in childEnds + [errorFD, outputFD] where fd >= 0 { close(fd) }
-            closeInput()
-            pool.shutdownGracefully { _ in }
-            throw ReplicationError(.internal, "cannot start btrfs \(arguments.joined(separator: " ")): \(error)")
+        let (spawnSignal, spawnContinuation) = AsyncStream.makeStream(of: String?.self, bufferingPolicy: .bufferingNewest(1))
+        spawned = Task { await spawnSignal.first { _ in true } ?? "the child's runner ended early" }
+        runner = Task { [shared] in
+            do {
+                let result = try await Subprocess.run(
+                    .path(FilePath(executable)),
+                    arguments: Arguments(arguments),
+                    input: input.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
+                        ?? .fileDescriptor(FileDescriptor(rawValue: Self.devNull()), closeAfterSpawningProcess: true),
+                    output: output.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
+                        ?? .fileDescriptor(FileDescriptor(rawValue: Self.devNull()), closeAfterSpawningProcess: true),
+                    error: .fileDescriptor(FileDescriptor(rawValue: error.child), closeAfterSpawningProcess: true)
+                ) { execution in
+                    shared.child.withLock { $0.pid = execution.processIdentifier.value }
+                    spawnContinuation.yield(nil)
+                    spawnContinuation.finish()
+                }
+                shared.child.withLock { $0.exited = true }
+                switch result.terminationStatus {
+                case .exited(let code): return code
+                case .signaled(let signal): return 128 + signal
+                }
+            } catch {
+                shared.child.withLock { $0.exited = true }
+                spawnContinuation.yield("\(error)")
+                spawnContinuation.finish()
+                return -1  // swift-subprocess has closed the child's ends, spawned or not
+            }
         }
-        for fd in childEnds { close(fd) }
         // Drain standard error as it comes, keeping the tail, so a chatty child never blocks.
         let fd = errorFD
         drain = Task { [pool, shared] in
             _ = try? await pool.runIfActive { Self.drainErrors(fd, into: shared) }
         }
     }
+
+    /// Both ends of a Unix socket pair, created close-on-exec (the child gets its end as 0, 1 or
+    /// 2 through swift-subprocess): a concurrently started child never inherits another one's
+    /// pipe, whose write end would keep a reader from ever seeing the end of the output. A socket
+    /// pair rather than a pipe, because Glibc's module does not export pipe2 and pipe + fcntl races.
+    private struct SocketPair {
+        let ours: Int32
+        let child: Int32
+
+        init() throws(ReplicationError) {
+            var ends: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
+                throw ReplicationError(.internal, "cannot create a pipe for btrfs: \(String(cString: strerror(errno)))")
+            }
+            ours = ends[0]
+            child = ends[1]
+        }
+    }
+
+    private static func devNull() -> Int32 { open("/dev/null", O_RDWR | O_CLOEXEC) }
 
     private static func drainErrors(_ fd: Int32, into shared: Shared) {
         var buffer = [UInt8](repeating: 0, count: 4096)
@@ -185,23 +204,16 @@ final class BtrfsCommand: @unchecked Sendable {
 
     /// Kills the child if it still runs (a cut transfer: what it did is discarded anyway).
     func terminate() {
-        let pid = process.processIdentifier
-        let exited = shared.exited.withLock { $0.0 != nil }
-        if pid > 0 && !exited { kill(pid, SIGKILL) }
+        shared.child.withLock { child in
+            if child.pid > 0 && !child.exited { kill(child.pid, SIGKILL) }
+        }
     }
 
     /// Waits for the child to exit; after that, its standard error has been read.
     func wait() async -> Exit {
-        let exit = await withCheckedContinuation { continuation in
-            let done = shared.exited.withLock { state -> Exit? in
-                if let exit = state.0 { return exit }
-                state.1.append(continuation)
-                return nil
-            }
-            if let done { continuation.resume(returning: done) }
-        }
-        await drain?.value  // the error pipe may still hold the last lines
-        return Exit(status: exit.status, errors: shared.errorText.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines))
+        let status = await runner.value
+        await drain.value  // the error pipe may still hold the last lines
+        return Exit(status: status, errors: shared.errorText.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static let btrfsExecutable: String? = ["/usr/bin/btrfs", "/bin/btrfs", "/usr/sbin/btrfs", "/sbin/btrfs"]

@@ -103,7 +103,7 @@ struct VersionPull: Sendable {
                 guard let parsed = try SendStreamHead.parse(Array(head.readableBytesView)) else {
                     throw ReplicationError(.dataLoss, "the spooled stream is too short to hold its first command")
                 }
-                receive = try startReceive(checking: parsed, parent: held.parent, parents: parentsByNumber)
+                receive = try await startReceive(checking: parsed, parent: held.parent, parents: parentsByNumber)
                 var position: Int64 = 0
                 while position < held.length {
                     let piece = try resumed.read(at: position, count: Int(min(Int64(options.segmentSize), held.length - position)))
@@ -200,7 +200,7 @@ struct VersionPull: Sendable {
                         headBytes += raw.readableBytesView.prefix(SendStreamHead.maximumLength - headBytes.count)
                         try writer?.append(raw)
                         if let parsed = try SendStreamHead.parse(headBytes) {
-                            let started = try startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
+                            let started = try await startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
                             receive = started
                             // Everything spooled so far (the head may take more than one segment).
                             if let writer, writer.length > 0 { try await feed(started, try writer.read(at: 0, count: Int(writer.length))) }
@@ -303,7 +303,7 @@ struct VersionPull: Sendable {
     /// Starts `btrfs receive` once the stream's head shows the expected subvolume.
     private func startReceive(
         checking head: SendStreamHead, parent: Int64, parents: [Int64: Icbd_Replicator_V1_ParentCandidate]
-    ) throws(ReplicationError) -> BtrfsCommand {
+    ) async throws(ReplicationError) -> BtrfsCommand {
         guard head.name == "v\(target.version)", head.uuid == target.identity else {
             throw ReplicationError(
                 .dataLoss,
@@ -319,7 +319,7 @@ struct VersionPull: Sendable {
         let directory = repository.directory(of: target.image)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            return try BtrfsCommand(["receive", directory], readOutput: false, writeInput: true)
+            return try await BtrfsCommand.start(["receive", directory], readOutput: false, writeInput: true)
         } catch let error as ReplicationError {
             throw error
         } catch {

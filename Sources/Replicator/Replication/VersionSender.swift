@@ -54,7 +54,7 @@ struct VersionSender: Sendable {
             "sending a version",
             metadata: ["parent": "\(parent?.number ?? 0)", "offset": "\(request.offset)", "lz4": "\(request.lz4)"])
 
-        let command = try BtrfsCommand(arguments, readOutput: true, writeInput: false)
+        let command = try await BtrfsCommand.start(arguments, readOutput: true, writeInput: false)
         defer { command.terminate() }
         try await withTaskCancellationHandler {
             var digest = StreamDigest(list: request.digestList)
