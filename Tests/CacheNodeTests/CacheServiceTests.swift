@@ -354,4 +354,24 @@ struct CacheServiceTests {
         #expect(indexes(Warmer.ordered(wants, by: profile, profiledOnly: true)) == [4, 1])
         #expect(indexes(Warmer.ordered(wants, by: nil)) == [0, 1, 2, 3, 4, 5])
     }
+
+    @Test func eachCacheOfASiteWarmsOnlyTheChunksGatewaysWouldReadFromIt() {
+        let wants = (0..<300).map { index in
+            ChunkWant(digest: key(index), source: .position(image: "win11", version: 2, path: "disk.raw", index: UInt32(index)))
+        }
+        let site = ["cache-a", "cache-b", "cache-c"]
+        let shares = site.map { Warmer.share(of: wants, for: $0, among: site) }
+        // Disjoint, together the whole version, each chunk with the node that ranks first for it.
+        #expect(shares.map(\.count).reduce(0, +) == wants.count)
+        #expect(Set(shares.flatMap { $0.map(\.digest) }) == Set(wants.map(\.digest)))
+        for (node, share) in zip(site, shares) {
+            #expect(share.count > 50, "\(node) holds \(share.count) of 300")
+            #expect(share.allSatisfy { RendezvousOrder.rank(site, for: $0.digest.bytes, name: { $0 }).first == node })
+        }
+        // The profile's order is kept within a share.
+        #expect(shares[0].map(\.digest) == wants.map(\.digest).filter { digest in shares[0].contains { $0.digest == digest } })
+        // A node the catalog does not list as up, or alone on its site, warms everything.
+        #expect(Warmer.share(of: wants, for: "cache-d", among: site).count == wants.count)
+        #expect(Warmer.share(of: wants, for: "cache-a", among: ["cache-a"]).count == wants.count)
+    }
 }

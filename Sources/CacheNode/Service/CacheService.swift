@@ -161,13 +161,21 @@ public final class CacheService: Service, Sendable {
         guard let name = try? Name(key.image), let profile = try await profiles.newest(image: name, upTo: key.version - 1) else {
             return
         }
-        let wants = Warmer.ordered(try await warmer.chunks(image: name, version: key.version), by: profile, profiledOnly: true)
+        let profiled = Warmer.ordered(try await warmer.chunks(image: name, version: key.version), by: profile, profiledOnly: true)
+        let siteCaches = try await catalog.unary(
+            CatalogMethods.listNodes,
+            .with {
+                $0.site = configuration.site.rawValue
+                $0.role = .cache
+            }, options: RPCCallOptions(timeout: .seconds(5))
+        ).nodes.filter { $0.state == .up }.map(\.name)
+        let wants = Warmer.share(of: profiled, for: configuration.name, among: siteCaches)
         let (queued, held) = warmer.warm(wants)
         logger.info(
             "warming a newly placed version by its predecessor's boot profile",
             metadata: [
                 "image": "\(key.image)", "version": "\(key.version)", "profile": "\(profile.version)", "queued": "\(queued)",
-                "held": "\(held)",
+                "held": "\(held)", "profiled": "\(profiled.count)", "siteCaches": "\(siteCaches.count)",
             ])
     }
 

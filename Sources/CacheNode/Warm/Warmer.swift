@@ -55,6 +55,16 @@ struct Warmer: Sendable {
         return first + rest
     }
 
+    /// The part of `wants` that is `node`'s to hold: the chunks for which `node` ranks first, in
+    /// rendezvous order, among `siteCaches` (the names of its site's cache nodes that are up).
+    /// Gateways send each read to the chunk's first-ranked cache, so a chunk warmed anywhere
+    /// else would only take room there. A node that is not among them (not registered, or down
+    /// in the catalog's view) takes all: better twice than not at all.
+    static func share(of wants: [ChunkWant], for node: String, among siteCaches: [String]) -> [ChunkWant] {
+        guard siteCaches.contains(node), siteCaches.count > 1 else { return wants }
+        return wants.filter { RendezvousOrder.rank(siteCaches, for: $0.digest.bytes, name: { $0 }).first == node }
+    }
+
     /// Queues the chunks not held; returns (queued, held).
     func warm(_ wants: [ChunkWant]) -> (queued: Int, held: Int) {
         var seen: Set<ChunkDigest> = []
