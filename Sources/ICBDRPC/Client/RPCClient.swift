@@ -315,6 +315,7 @@ public final class RPCClient: Sendable {
     private func connect(to target: HostPort) async throws -> (ClientConnection, NIOAsyncChannel<RPCFrame, Never>) {
         let tls = self.tls
         let expectedRole = configuration.expectedRole
+        let expectedName = configuration.expectedName
         let logger = self.logger
         let connectTimeout = configuration.connectTimeout
         let refusal = CertificateRefusal()
@@ -327,7 +328,8 @@ public final class RPCClient: Sendable {
                     try ConnectionPipeline.configure(
                         channel,
                         tls: tls.makeClientHandler(
-                            host: target.host, expectedRole: expectedRole, logger: logger, refusal: refusal),
+                            host: target.host, expectedRole: expectedRole, expectedName: expectedName, logger: logger,
+                            refusal: refusal),
                         idleTimeout: .seconds(60)
                     )
                 }

@@ -9,6 +9,9 @@ public struct RPCClientConfiguration: Sendable {
     public var alternates: [HostPort] = []
     /// The role the peer's certificate must carry (a cache node presents `icbd://cache/…`).
     public var expectedRole: Role
+    /// The name the peer's certificate must carry, when the client means one node rather than
+    /// any node of the role at that address (nil: any name).
+    public var expectedName: String?
     /// This client's certificate, key and the deployment CA.
     public var tls: TLSIdentity
     /// How long one connection attempt (TCP and TLS) may take.

@@ -52,22 +52,25 @@ package struct TLSContexts: Sendable {
         )
     }
 
-    /// The client side of one connection to `host`, which must present `expectedRole`.
-    /// `refusal` receives, if the server's certificate is refused, why: for the caller's error.
+    /// The client side of one connection to `host`, which must present `expectedRole` (and
+    /// `expectedName`, when given). `refusal` receives, if the server's certificate is refused,
+    /// why: for the caller's error.
     package func makeClientHandler(
-        host: String, expectedRole: Role, logger: Logger, refusal: CertificateRefusal = CertificateRefusal()
+        host: String, expectedRole: Role, expectedName: String? = nil, logger: Logger,
+        refusal: CertificateRefusal = CertificateRefusal()
     ) throws -> NIOSSLClientHandler {
         let isIP = host.contains(":") || host.allSatisfy { $0.isNumber || $0 == "." }
         return try NIOSSLClientHandler(
             context: context,
             serverHostname: isIP ? nil : host,
             customVerificationCallbackWithMetadata: verify(
-                usage: .serverAuth, expectedRole: expectedRole, host: host, logger: logger, refusal: refusal)
+                usage: .serverAuth, expectedRole: expectedRole, expectedName: expectedName, host: host, logger: logger,
+                refusal: refusal)
         )
     }
 
     private func verify(
-        usage: ExtendedKeyUsage.Usage, expectedRole: Role?, host: String?, logger: Logger,
+        usage: ExtendedKeyUsage.Usage, expectedRole: Role?, expectedName: String? = nil, host: String?, logger: Logger,
         refusal: CertificateRefusal = CertificateRefusal()
     ) -> NIOSSLCustomVerificationCallbackWithMetadata {
         let roots = identity.trustRoots
@@ -80,7 +83,7 @@ package struct TLSContexts: Sendable {
                     let isIP = host.map { $0.contains(":") || $0.allSatisfy { $0.isNumber || $0 == "." } } ?? false
                     var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
                         RFC5280Policy(validationTime: Date())
-                        PeerCertificatePolicy(usage: usage, expectedRole: expectedRole)
+                        PeerCertificatePolicy(usage: usage, expectedRole: expectedRole, expectedName: expectedName)
                         if let host {
                             ServerIdentityPolicy(serverHostname: isIP ? nil : host, serverIP: isIP ? host : nil)
                         }

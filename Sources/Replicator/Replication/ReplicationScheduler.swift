@@ -207,6 +207,7 @@ final class ReplicationScheduler: Sendable {
             options.lz4 = link.lz4
             options.rateBytesPerSecond = link.rateBytesPerSecond
             options.segmentSize = configuration.segmentSize
+            options.sourceName = source.name
             let tracker = TransferTracker(source: source.name, expectedBytes: expected)
             await report(image: image, version: version.number, .receiving, "starting from \(source.name)")
             do {

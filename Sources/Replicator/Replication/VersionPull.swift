@@ -30,6 +30,9 @@ struct VersionPull: Sendable {
         var rateBytesPerSecond: Int64 = 0
         var segmentSize = SegmentCodec.defaultSegmentSize
         var callTimeout: Duration? = nil
+        /// The source repository's node name, as the catalog lists its placement: its
+        /// certificate must carry it (another replicator at that address is refused).
+        var sourceName: String? = nil
     }
 
     /// How far a transfer got.
@@ -134,6 +137,7 @@ struct VersionPull: Sendable {
             request.digestList = true
             var clientConfiguration = RPCClientConfiguration(target: source, expectedRole: .replicator, tls: tls)
             clientConfiguration.connectTimeout = .seconds(5)
+            clientConfiguration.expectedName = options.sourceName
             let resumedAt = state.resumedAt
             let verified: Progress = try await withRPCClient(clientConfiguration, logger: logger) { client in
                 try await client.serverStreaming(
