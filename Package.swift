@@ -225,6 +225,8 @@ let package = Package(
                 "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -19,10 +19,10 @@ struct CacheCrashTests {
             let issued = try await CommandRunner.run(
                 ["pki", "issue", "--dir", deployment.pki, "--role", "cache", "--name", "cache1", "--ip", "127.0.0.1"])
             #expect(issued.status == 0, "\(issued.stderr)")
-            let catalog = try deployment.start()
+            let catalog = try await deployment.start()
             let catalogAddress = try await catalog.listeningAddress()
             #expect(try await deployment.cli(["site", "add", "hq"], catalogAddress).status == 0)
-            let replicator = try ServiceProcess(
+            let replicator = try await ServiceProcess(
                 ["replicator", "--listen", "127.0.0.1:0", "--root", root, "--site", "hq", "--catalog", catalogAddress, "--tls-dir",
                  deployment.pki, "--name", "repo1"], in: deployment.directory)
             let replicatorAddress = try await replicator.listeningAddress()
@@ -52,7 +52,7 @@ struct CacheCrashTests {
                 "cache", "--listen", "127.0.0.1:0", "--dir", cacheDirectory, "--capacity", "64MiB", "--site", "hq", "--catalog",
                 catalogAddress, "--tls-dir", deployment.pki, "--name", "cache1",
             ]
-            let first = try ServiceProcess(arguments, in: deployment.directory)
+            let first = try await ServiceProcess(arguments, in: deployment.directory)
             let firstAddress = try await first.listeningAddress()
             var hinted = Icbd_Cache_V1_GetChunksRequest()
             hinted.hashes = hashes
@@ -66,7 +66,7 @@ struct CacheCrashTests {
 
             // The repository goes away: whatever the cache serves now comes from its disk.
             _ = try await replicator.stop(with: SIGTERM)
-            let second = try ServiceProcess(arguments, in: deployment.directory)
+            let second = try await ServiceProcess(arguments, in: deployment.directory)
             let secondAddress = try await second.listeningAddress()
             var byHash = Icbd_Cache_V1_GetChunksRequest()
             byHash.hashes = hashes.reversed()

@@ -14,7 +14,7 @@ struct CatalogCommandLineTests {
 
     @Test func operatorsManageSitesImagesTagsAndAssignments() async throws {
         let deployment = try await CatalogDeployment()
-        let catalog = try deployment.start()
+        let catalog = try await deployment.start()
         let address = try await catalog.listeningAddress()
 
         // Sites: added, refused when they overlap, listed.
@@ -124,14 +124,12 @@ struct CatalogCommandLineTests {
 
     @Test func aCatalogRefusesADatabaseFromANewerSchema() async throws {
         let deployment = try await CatalogDeployment()
-        let catalog = try deployment.start()
+        let catalog = try await deployment.start()
         _ = try await catalog.listeningAddress()
         #expect(try await catalog.stop(with: SIGTERM) == 0)
-        let sqlite = Process()
-        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        sqlite.arguments = [deployment.database, "INSERT INTO grdb_migrations (identifier) VALUES ('v9-newer');"]
-        try await CommandRunner.waitForExit(sqlite) { try sqlite.run() }
-        #expect(sqlite.terminationStatus == 0)
+        let sqlite = try await CommandRunner.runTool(
+            "/usr/bin/sqlite3", [deployment.database, "INSERT INTO grdb_migrations (identifier) VALUES ('v9-newer');"])
+        #expect(sqlite.status == 0, "\(sqlite.stderr)")
 
         let refused = try await CommandRunner.run(
             ["catalog", "--listen", "127.0.0.1:0", "--db", deployment.database, "--tls-dir", deployment.pki, "--name", "cat1"])

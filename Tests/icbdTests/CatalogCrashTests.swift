@@ -24,7 +24,7 @@ struct CatalogCrashTests {
         var lastRevision: Int64 = 0
 
         for round in 0..<3 {
-            let catalog = try deployment.start()
+            let catalog = try await deployment.start()
             let address = try await catalog.listeningAddress()
             let target = acknowledged.count + 100
             try await deployment.withClient(address) { client in
@@ -51,7 +51,7 @@ struct CatalogCrashTests {
                 }
             }
             #expect(acknowledged.count >= target, "the writers stopped before the kill")
-            #expect(catalog.process.terminationReason == .uncaughtSignal)
+            #expect(try await catalog.exit().bySignal)
 
             // The file as the dead process left it: sound, and holding every acknowledged write.
             let store = try SQLiteCatalogStore(path: deployment.database, logger: Logger(label: "test"))
@@ -74,7 +74,7 @@ struct CatalogCrashTests {
         }
 
         // A last restart: the catalog serves everything and goes on counting from where it was.
-        let catalog = try deployment.start()
+        let catalog = try await deployment.start()
         let address = try await catalog.listeningAddress()
         try await deployment.withClient(address) { client in
             var request = Icbd_Catalog_V1_CreateImageRequest()

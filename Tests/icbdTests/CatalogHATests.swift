@@ -28,7 +28,7 @@ struct HACatalogs {
                     ["pki", "issue", "--dir", deployment.pki, "--role", "catalog", "--name", name, "--ip", "127.0.0.1"])
                 #expect(issued.status == 0, "\(issued.stderr)")
             }
-            let process = try ServiceProcess(
+            let process = try await ServiceProcess(
                 [
                     "catalog", "--listen", "127.0.0.1:0", "--db", server.url(database: "catalog"), "--db-password-file", passwordFile,
                     "--tls-dir", deployment.pki, "--name", name,
@@ -122,7 +122,7 @@ struct CatalogHATests {
             let catalogs = try await HACatalogs(server: server)
             let (a, b) = (catalogs.addresses[0], catalogs.addresses[1])
             let pki = catalogs.deployment.pki
-            let catalogA = catalogs.processes[0].process.processIdentifier
+            let catalogA = catalogs.processes[0].pid
             let writes = 60
             let acknowledged = AcknowledgedWrites()
             let watchers = (0..<4).map { _ in SeenRevisions() }
@@ -180,7 +180,7 @@ struct CatalogHATests {
                 try await group.waitForAll()
                 return end
             }
-            #expect(!catalogs.processes[0].process.isRunning)
+            #expect(!catalogs.processes[0].isRunning)
             #expect(last == Int64(writes) + 1)
             #expect(acknowledged.names.count == writes)
             for log in watchers {

@@ -35,7 +35,7 @@ struct CommandLineTests {
     func catalogServesHealthAndStopsCleanlyOnSignal(signal: Int32) async throws {
         let directory = try temporaryDirectory()
         let pki = try await makePKI(in: directory)
-        let catalog = try ServiceProcess(
+        let catalog = try await ServiceProcess(
             ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path,
              "--tls-dir", pki, "--name", "cat1"], in: directory)
         let address = try await catalog.listeningAddress()

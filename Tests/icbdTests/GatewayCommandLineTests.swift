@@ -5,15 +5,7 @@ import Testing
 struct GatewayCommandLineTests {
     /// `curl -s -o /dev/null -w %{http_code} URL`: the status code.
     func status(_ url: String) async throws -> String {
-        let curl = Process()
-        curl.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        curl.arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", url]
-        let output = Pipe()
-        curl.standardOutput = output
-        try curl.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        curl.waitUntilExit()
-        return text
+        try await CommandRunner.runTool("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", url]).stdout
     }
 
     @Test func gatewayServesHealthAndReadinessAndStopsOnSignal() async throws {
@@ -23,11 +15,11 @@ struct GatewayCommandLineTests {
         for (role, name) in [("catalog", "cat1"), ("gateway", "gw1")] {
             #expect(try await CommandRunner.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1"]).status == 0)
         }
-        let catalog = try ServiceProcess(
+        let catalog = try await ServiceProcess(
             ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path,
              "--tls-dir", pki, "--name", "cat1"], in: directory)
         let catalogAddress = try await catalog.listeningAddress()
-        let gateway = try ServiceProcess(
+        let gateway = try await ServiceProcess(
             ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", catalogAddress, "--tls-dir", pki, "--name", "gw1"],
             in: directory)
         let address = try await gateway.listeningAddress()

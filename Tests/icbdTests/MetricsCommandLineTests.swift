@@ -5,7 +5,7 @@ import Testing
 struct MetricsCommandLineTests {
     @Test func aCatalogCountsItsCallsByMethodAndStatus() async throws {
         let deployment = try await CatalogDeployment()
-        let catalog = try ServiceProcess(
+        let catalog = try await ServiceProcess(
             ["catalog", "--listen", "127.0.0.1:0", "--db", deployment.database, "--tls-dir", deployment.pki, "--name", "cat1",
              "--metrics", "127.0.0.1:0"],
             in: deployment.directory)

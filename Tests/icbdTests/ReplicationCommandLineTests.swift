@@ -10,7 +10,7 @@ import Testing
 struct ReplicationCommandLineTests {
     @Test func statusShowsEachSitesPlacementsWithProgressAndReasons() async throws {
         let deployment = try await CatalogDeployment()
-        let catalog = try deployment.start()
+        let catalog = try await deployment.start()
         let address = try await catalog.listeningAddress()
         #expect(try await deployment.cli(["site", "add", "hq"], address).status == 0)
         #expect(try await deployment.cli(["site", "add", "branch", "--link", "hq=10MB"], address).status == 0)

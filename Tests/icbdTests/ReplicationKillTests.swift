@@ -22,7 +22,7 @@ struct ReplicationKillTests {
                 ] {
                     #expect(try await CommandRunner.run(arguments).status == 0)
                 }
-                let catalog = try ServiceProcess(
+                let catalog = try await ServiceProcess(
                     ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("c.db").path, "--tls-dir", pki, "--name", "cat1"],
                     in: directory)
                 let catalogAddress = try await catalog.listeningAddress()
@@ -34,9 +34,9 @@ struct ReplicationKillTests {
                     ["replicator", "--listen", "127.0.0.1:0", "--root", root, "--site", site, "--name", name] + admin
                 }
                 let hqArguments = replicator("repo-hq", site: "hq", root: hqRoot)
-                var hq = try ServiceProcess(hqArguments, in: directory)
+                var hq = try await ServiceProcess(hqArguments, in: directory)
                 let hqAddress = try await hq.listeningAddress()
-                let branch = try ServiceProcess(replicator("repo-branch", site: "branch", root: branchRoot), in: directory)
+                let branch = try await ServiceProcess(replicator("repo-branch", site: "branch", root: branchRoot), in: directory)
                 _ = try await branch.listeningAddress()
 
                 // 96 MiB of random bytes: nothing for lz4 to shrink.
@@ -81,7 +81,7 @@ struct ReplicationKillTests {
                 }
 
                 // hq comes back (on another port: it registers its new address); branch resumes.
-                hq = try ServiceProcess(hqArguments, in: directory)
+                hq = try await ServiceProcess(hqArguments, in: directory)
                 _ = try await hq.listeningAddress()
                 for _ in 0..<1200 where placement?.state != "present" {
                     try await Task.sleep(for: .milliseconds(100))

@@ -16,7 +16,7 @@ struct ReplicatorCrashTests {
             ] {
                 #expect(try await CommandRunner.run(arguments).status == 0)
             }
-            let catalog = try ServiceProcess(
+            let catalog = try await ServiceProcess(
                 ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("c.db").path, "--tls-dir", pki, "--name", "cat1"],
                 in: directory)
             let catalogAddress = try await catalog.listeningAddress()
@@ -25,7 +25,7 @@ struct ReplicatorCrashTests {
                 "replicator", "--listen", "127.0.0.1:0", "--root", root, "--site", "hq", "--catalog", catalogAddress,
                 "--tls-dir", pki, "--name", "repo-hq",
             ]
-            let replicator = try ServiceProcess(replicatorArguments, in: directory)
+            let replicator = try await ServiceProcess(replicatorArguments, in: directory)
             let replicatorAddress = try await replicator.listeningAddress()
 
             // A 256 MiB disk of data, so the upload takes a while.
@@ -38,23 +38,23 @@ struct ReplicatorCrashTests {
             for _ in 0..<256 { try handle.write(contentsOf: mebibyte) }
             try handle.close()
 
-            let upload = try ServiceProcess(
+            let upload = try await ServiceProcess(
                 ["image", "publish", "win11", source, "--replicator", replicatorAddress, "--tls-dir", pki], in: directory)
             // Kill the replicator once the upload is writing into work: mid-upload.
             let work = root + "/images/win11/work/disk.raw"
-            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: work) && upload.process.isRunning {
+            for _ in 0..<3000 where !FileManager.default.fileExists(atPath: work) && upload.isRunning {
                 try await Task.sleep(for: .milliseconds(5))
             }
             #expect(FileManager.default.fileExists(atPath: work), "the upload never reached the repository: \(upload.stderr)")
             #expect(try await replicator.stop(with: SIGKILL) == SIGKILL)
-            for _ in 0..<1000 where upload.process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(!upload.process.isRunning, "the publish did not notice the replicator's death")
-            #expect(upload.process.terminationStatus == 1, "the cut publish must fail: \(upload.stderr)")
+            for _ in 0..<1000 where upload.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(!upload.isRunning, "the publish did not notice the replicator's death")
+            #expect(try await upload.exit() == .init(code: 1, bySignal: false), "the cut publish must fail: \(upload.stderr)")
             #expect(upload.stderr.contains("UNAVAILABLE"), "\(upload.stderr)")
             #expect(FileManager.default.fileExists(atPath: root + "/images/win11/work"), "the kill left a work behind")
 
             // Restarted, the replicator removes what the cut publish left and publishes again.
-            let restarted = try ServiceProcess(replicatorArguments, in: directory)
+            let restarted = try await ServiceProcess(replicatorArguments, in: directory)
             let restartedAddress = try await restarted.listeningAddress()
             for _ in 0..<500 where FileManager.default.fileExists(atPath: root + "/images/win11/work") {
                 try await Task.sleep(for: .milliseconds(20))

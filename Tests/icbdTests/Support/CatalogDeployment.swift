@@ -25,8 +25,8 @@ struct CatalogDeployment {
     }
 
     /// Starts a catalog on a free port; returns the process and its `HOST:PORT`.
-    func start() throws -> ServiceProcess {
-        try ServiceProcess(
+    func start() async throws -> ServiceProcess {
+        try await ServiceProcess(
             ["catalog", "--listen", "127.0.0.1:0", "--db", database, "--tls-dir", pki, "--name", "cat1"], in: directory)
     }
 
