@@ -54,9 +54,21 @@ final class BtrfsCommand: @unchecked Sendable {
         guard let executable = btrfsExecutable else {
             throw ReplicationError(.internal, "the btrfs command is not installed (Debian package btrfs-progs); run scripts/bootstrap")
         }
-        let error = try SocketPair()
-        let output = readOutput ? try SocketPair() : nil
-        let input = writeInput ? try SocketPair() : nil
+        // All three or none: a pair made before a failing one is closed again.
+        var made: [SocketPair] = []
+        func pair() throws(ReplicationError) -> SocketPair {
+            do {
+                let pair = try SocketPair()
+                made.append(pair)
+                return pair
+            } catch {
+                for pair in made { close(pair.ours); close(pair.child) }
+                throw error
+            }
+        }
+        let error = try pair()
+        let output = readOutput ? try pair() : nil
+        let input = writeInput ? try pair() : nil
         let command = BtrfsCommand(
             arguments, executable: executable, error: error, output: output, input: input)
         if let failure = await command.spawned.value {
