@@ -101,6 +101,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "ICBDProcess",
+            dependencies: [
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
         .target(
             name: "CacheNode",
@@ -137,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -222,11 +230,9 @@ let package = Package(
         .testTarget(
             name: "icbdTests",
             dependencies: [
-                "Catalog", "ICBDCore", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
+                "Catalog", "ICBDCore", "ICBDProcess", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: swiftSettings
         ),

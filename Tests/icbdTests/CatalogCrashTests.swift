@@ -1,6 +1,7 @@
 import Catalog
 import Foundation
 import ICBDCore
+import ICBDProcess
 import ICBDProto
 import ICBDRPC
 import Logging

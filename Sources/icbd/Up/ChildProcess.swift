@@ -1,12 +1,12 @@
 import Foundation
 import Glibc
+import ICBDProcess
 
 /// An `icbd` subcommand run as a child process of `icbd up`, its output in a log file.
-final class ChildProcess: @unchecked Sendable {  // lets only; Process is used from one task at a time
+final class ChildProcess: Sendable {
     let name: String
-    let process = Process()
     let log: String
-    private let output: String
+    private let child: ChildRun
 
     /// The running binary itself, so that children are the same build.
     static var binary: URL {
@@ -14,43 +14,33 @@ final class ChildProcess: @unchecked Sendable {  // lets only; Process is used f
     }
 
     /// Starts `icbd ARGUMENTS`; stdout goes to `LOGS/NAME.out`, stderr (the log) to `LOGS/NAME.log`.
-    init(_ name: String, _ arguments: [String], logs: String) throws {
+    init(_ name: String, _ arguments: [String], logs: String) async throws {
         self.name = name
         log = logs + "/\(name).log"
-        output = logs + "/\(name).out"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        FileManager.default.createFile(atPath: output, contents: nil)
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
-        try process.run()
+        child = try await ChildRun(
+            Self.binary.path, arguments, stdout: URL(fileURLWithPath: logs + "/\(name).out"), stderr: URL(fileURLWithPath: log))
     }
 
     /// The `HOST:PORT` of the `listening ROLE NAME HOST:PORT` line, once printed (at most 60 s).
     func listeningAddress() async throws -> String {
         for _ in 0..<1200 {
-            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
+            if let line = child.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
                 return String(line.split(separator: " ")[3])
             }
-            guard process.isRunning else { break }
+            guard child.isRunning else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
-        let tail = ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").suffix(5).joined(separator: "\n")
+        let tail = child.stderr.split(separator: "\n").suffix(5).joined(separator: "\n")
         throw UpError("\(name) did not start; the end of \(log):\n\(tail)")
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     func stop(grace: Duration = .seconds(10)) async {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
+        child.send(SIGTERM)
         let deadline = ContinuousClock.now + grace
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        child.send(SIGKILL)
+        _ = try? await child.exit()
     }
 
     /// Runs `icbd ARGUMENTS` to completion; throws with its stderr when it fails. Cancelling
@@ -59,32 +49,23 @@ final class ChildProcess: @unchecked Sendable {  // lets only; Process is used f
     @discardableResult
     static func run(_ arguments: [String]) async throws -> String {
         try Task.checkCancellation()
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-up-\(UUID())")
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-up-\(UUID())").path
         defer {
-            try? FileManager.default.removeItem(atPath: scratch.path + ".out")
-            try? FileManager.default.removeItem(atPath: scratch.path + ".err")
+            try? FileManager.default.removeItem(atPath: scratch + ".out")
+            try? FileManager.default.removeItem(atPath: scratch + ".err")
         }
-        FileManager.default.createFile(atPath: scratch.path + ".out", contents: nil)
-        FileManager.default.createFile(atPath: scratch.path + ".err", contents: nil)
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + ".out"))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: scratch.path + ".err"))
-        try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                process.terminationHandler = { _ in continuation.resume() }
-                do { try process.run() } catch { continuation.resume(throwing: error) }
-            }
+        let child = try await ChildRun(
+            binary.path, arguments, stdout: URL(fileURLWithPath: scratch + ".out"), stderr: URL(fileURLWithPath: scratch + ".err"))
+        let exit = try await withTaskCancellationHandler {
+            try await child.exit()
         } onCancel: {
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            child.send(SIGKILL)
         }
         try Task.checkCancellation()
-        guard process.terminationStatus == 0 else {
-            let errors = (try? String(contentsOfFile: scratch.path + ".err", encoding: .utf8)) ?? ""
-            throw UpError("icbd \(arguments.prefix(3).joined(separator: " ")) failed: \(errors)")
+        guard exit == .init(code: 0, bySignal: false) else {
+            throw UpError("icbd \(arguments.prefix(3).joined(separator: " ")) failed: \(child.stderr)")
         }
-        return (try? String(contentsOfFile: scratch.path + ".out", encoding: .utf8)) ?? ""
+        return child.stdout
     }
 }
 

@@ -150,7 +150,7 @@ actor LocalDeployment {
 
     /// Starts a service child with the PKI and returns its address once it listens.
     private func startService(_ name: String, _ arguments: [String]) async throws -> String {
-        let child = try ChildProcess(name, arguments + ["--tls-dir", pki], logs: logs)
+        let child = try await ChildProcess(name, arguments + ["--tls-dir", pki], logs: logs)
         children.append(child)
         let address = try await child.listeningAddress()
         addresses[name] = address

@@ -1,7 +1,5 @@
 import Foundation
-import Subprocess
-import Synchronization
-import SystemPackage
+import ICBDProcess
 import Testing
 
 /// Runs the built `icbd` binary as a real child process.
@@ -42,72 +40,6 @@ enum CommandRunner {
                                  stderr: directory.appendingPathComponent("stderr"))
         let status = try await child.exit()
         return Result(status: status.code, stdout: child.stdout, stderr: child.stderr)
-    }
-}
-
-/// One child process, spawned and awaited through swift-subprocess (by pidfd: an exit is never
-/// missed, however soon it comes), its standard output and error written to files.
-final class ChildRun: Sendable {
-    /// How the child ended: its exit code, or the signal that killed it.
-    struct Exit: Sendable, Equatable {
-        let code: Int32
-        let bySignal: Bool
-    }
-
-    let stdoutFile: URL
-    let stderrFile: URL
-    private let runner: Task<Exit, any Error>
-    /// The child's pid once spawned and its exit once awaited, shared with the runner task.
-    private final class State: Sendable {
-        let value = Mutex<(pid: pid_t, exit: Exit?)>((0, nil))
-    }
-    private let state = State()
-
-    /// Starts `executable ARGUMENTS`; returns once it runs (throws if it cannot be started).
-    init(_ executable: String, _ arguments: [String], stdout: URL, stderr: URL) async throws {
-        stdoutFile = stdout
-        stderrFile = stderr
-        let out = try FileDescriptor.open(FilePath(stdout.path), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite)
-        let err = try FileDescriptor.open(FilePath(stderr.path), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite)
-        let (started, signal) = AsyncStream.makeStream(of: Void.self)
-        runner = Task { [state] in
-            defer { signal.finish() }  // also when the spawn fails
-            let result = try await Subprocess.run(
-                .path(FilePath(executable)), arguments: Arguments(arguments), input: .none,
-                output: .fileDescriptor(out, closeAfterSpawningProcess: true),
-                error: .fileDescriptor(err, closeAfterSpawningProcess: true)
-            ) { execution in
-                state.value.withLock { $0.pid = execution.processIdentifier.value }
-                signal.yield()
-            }
-            let exit: Exit
-            switch result.terminationStatus {
-            case .exited(let code): exit = Exit(code: code, bySignal: false)
-            case .signaled(let signal): exit = Exit(code: signal, bySignal: true)
-            }
-            state.value.withLock { $0.exit = exit }
-            return exit
-        }
-        for await _ in started { break }
-        guard pid > 0 else {
-            _ = try await runner.value  // the reason it could not be started
-            throw CommandError("\(executable) did not start")
-        }
-    }
-
-    var pid: pid_t { state.value.withLock { $0.pid } }
-    var isRunning: Bool { state.value.withLock { $0.exit == nil } }
-    var stdout: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
-
-    /// Waits for the child to exit.
-    func exit() async throws -> Exit { try await runner.value }
-
-    /// Sends `signal` unless the child has exited already (its pid may be another's by then).
-    func send(_ signal: Int32) {
-        state.value.withLock { state in
-            if state.exit == nil && state.pid > 0 { kill(state.pid, signal) }
-        }
     }
 }
 
