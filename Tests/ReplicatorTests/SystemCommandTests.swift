@@ -1,0 +1,24 @@
+import Testing
+
+@testable import Replicator
+
+@Suite("System tools run with an argument array")
+struct SystemCommandTests {
+    @Test func returnsWhatTheToolPrintsAndNeverBlocksOnAFullPipe() throws {
+        #expect(try SystemCommand.run("/bin/echo", ["a b", "c"]) == "a b c\n")
+        // Far more than a pipe holds, on both outputs at once.
+        let both = "head -c 300000 /dev/zero | tr '\\0' x; head -c 300000 /dev/zero | tr '\\0' y >&2"
+        #expect(try SystemCommand.run("/bin/sh", ["-c", both]).count == 300_000)
+    }
+
+    @Test func aFailingToolSaysHowItEndedAndWhatItPrintedOnStandardError() {
+        let failure = #expect(throws: SystemCommandError.self) {
+            try SystemCommand.run("/bin/sh", ["-c", "echo 'no such device' >&2; exit 3"])
+        }
+        #expect(failure?.description.contains("exited 3: no such device") == true, "\(String(describing: failure))")
+        let killed = #expect(throws: SystemCommandError.self) { try SystemCommand.run("/bin/sh", ["-c", "kill -9 $$"]) }
+        #expect(killed?.description.contains("killed by signal 9") == true, "\(String(describing: killed))")
+        let missing = #expect(throws: SystemCommandError.self) { try SystemCommand.run("/nonexistent/tool", []) }
+        #expect(missing?.description.contains("cannot start /nonexistent/tool") == true, "\(String(describing: missing))")
+    }
+}
