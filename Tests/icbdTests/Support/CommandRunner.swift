@@ -92,6 +92,21 @@ final class ServiceProcess: Sendable {
     }
 }
 
+/// A deployment PKI minted with `icbd pki` in `directory/pki`: the CA and one certificate per
+/// `(role, name)`, servers for 127.0.0.1. Returns the PKI directory.
+func mintPKI(in directory: URL, _ certificates: [(role: String, name: String)]) async throws -> String {
+    let pki = directory.appendingPathComponent("pki").path
+    var commands = [["pki", "init", "--dir", pki]]
+    for (role, name) in certificates {
+        commands.append(["pki", "issue", "--dir", pki, "--role", role, "--name", name] + (role == "admin" ? [] : ["--ip", "127.0.0.1"]))
+    }
+    for arguments in commands {
+        let result = try await CommandRunner.run(arguments)
+        guard result.status == 0 else { throw CommandError("icbd \(arguments.joined(separator: " ")) failed: \(result.stderr)") }
+    }
+    return pki
+}
+
 struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
