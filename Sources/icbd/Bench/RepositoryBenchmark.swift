@@ -73,14 +73,8 @@ struct RepositoryBenchmark {
     }
 
     private func timeSha256sum(_ path: String) throws -> Duration {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        process.arguments = [path]
-        process.standardOutput = FileHandle.nullDevice
         let start = ContinuousClock.now
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("sha256sum exited \(process.terminationStatus)") }
+        try SystemCommand.run("/usr/bin/sha256sum", [path])
         return ContinuousClock.now - start
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ICBDCore
+import Replicator
 
 /// `icbd bench storm`: boot storms of N workstations through the gateway of `icbd up`'s
 /// deployment, with the branch's cache nodes and then without them (every read from a
@@ -107,14 +108,9 @@ struct StormBenchmark {
                  '< grep "^no caches," \(path).csv' using 2:4 with linespoints title 'p99, no caches (repository)', \\
                  '< grep "^no caches," \(path).csv' using 2:3 with linespoints title 'p50, no caches (repository)'
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/gnuplot")
-        let input = Pipe()
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(Data(script.utf8))
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("gnuplot exited \(process.terminationStatus)") }
+        let scriptPath = path + ".gnuplot"
+        try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: scriptPath) }
+        try SystemCommand.run("/usr/bin/gnuplot", [scriptPath])
     }
 }
