@@ -133,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -4,6 +4,7 @@ import Glibc
 import ICBDCore
 import NIOCore
 import ICBDRPC
+import Logging
 
 /// The bytes of one version's send stream received so far, kept in a file beside the
 /// repository (`<root>/.replication/<image>.v<N>.stream`, on the same filesystem) so that a
@@ -47,6 +48,21 @@ struct ReceiveSpool: Sendable {
     /// Continues a spool at `length` (anything after it is dropped).
     func resume(at length: Int64) throws(ReplicationError) -> SpoolWriter {
         try SpoolWriter(path: path, truncateTo: length)
+    }
+
+    /// Removes the spools of versions this repository holds, received and read-only: a
+    /// replicator stopped after reporting a version present, before removing its spool.
+    static func removeLeftovers(root: String, held: [Name: [Int64: Subvolume.Info]], logger: Logger) {
+        let directory = directory(root: root)
+        guard let names = try? Set(FileManager.default.contentsOfDirectory(atPath: directory)), !names.isEmpty else { return }
+        for (image, versions) in held {
+            for (version, info) in versions where info.isReadOnly && info.receivedUUID != nil {
+                let spool = ReceiveSpool(directory: directory, image: image, version: version)
+                guard names.contains((spool.path as NSString).lastPathComponent) else { continue }
+                spool.discard()
+                logger.info("removed the spool of a version held already", metadata: ["image": "\(image)", "version": "\(version)"])
+            }
+        }
     }
 
     /// Removes the spool.
