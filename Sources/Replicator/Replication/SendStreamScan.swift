@@ -33,6 +33,8 @@ struct SendStreamScan: Sendable {
     private var skipping = 0
     /// Of those, the first ones that are the current write's data, for ``writes``.
     private var dataLeft = 0
+    /// The UUID the stream names for its parent (`snapshot`'s clone UUID).
+    private var parentUUID: [UInt8]?
     private var inHeader = true
 
     private static let streamHeaderLength = 17
@@ -53,6 +55,9 @@ struct SendStreamScan: Sendable {
         static let pathTo: UInt16 = 16
         static let fileOffset: UInt16 = 18
         static let data: UInt16 = 19
+        static let cloneUUID: UInt16 = 20
+        static let clonePath: UInt16 = 22
+        static let cloneOffset: UInt16 = 23
         static let cloneLength: UInt16 = 24
         static let unencodedFileLength: UInt16 = 27
     }
@@ -140,8 +145,9 @@ struct SendStreamScan: Sendable {
             writes?.abandon("an unknown command (\(code))")
             return nil
         }
-        let values = Self.attributes(attributes, commandLength: length, version: version, paths: writes != nil)
-        writes?.command(command, path: values.paths[Attribute.path], pathTo: values.paths[Attribute.pathTo], size: values.integers[Attribute.size])
+        let values = Self.attributes(attributes, commandLength: length, version: version)
+        writes?.command(command, path: values.bytes[Attribute.path], pathTo: values.bytes[Attribute.pathTo], size: values.integers[Attribute.size])
+        if command == .snapshot { parentUUID = values.bytes[Attribute.cloneUUID] }
         switch command {
         case .subvolume, .snapshot, .makeDirectory, .removeDirectory, .setXattr, .removeXattr, .chmod, .chown, .utimes, .end,
             .fileAttributes, .enableVerity:
@@ -165,11 +171,17 @@ struct SendStreamScan: Sendable {
                     writes?.abandon("a write whose data overruns its command")
                     return nil
                 }
-                writes?.beginWrite(path: values.paths[Attribute.path], offset: offset)
+                writes?.beginWrite(path: values.bytes[Attribute.path], offset: offset)
                 return DataSpan(start: start, count: Int(count))
             case .clone:
                 guard let offset, let count = values.integers[Attribute.cloneLength] else { reshaped = true; return nil }
-                touch(offset, count)
+                // The parent's bytes cloned back onto the same path and offset (btrfs send
+                // re-clones the rest of every extent it splits) stay the parent's bytes.
+                let path = values.bytes[Attribute.path]
+                let fromParentInPlace =
+                    parentUUID != nil && path != nil && values.bytes[Attribute.cloneUUID] == parentUUID
+                    && values.bytes[Attribute.clonePath] == path && values.integers[Attribute.cloneOffset] == offset
+                if !fromParentInPlace { touch(offset, count) }
             case .encodedWrite:
                 guard let offset, let count = values.integers[Attribute.unencodedFileLength] else { reshaped = true; return nil }
                 touch(offset, count)
@@ -202,18 +214,18 @@ struct SendStreamScan: Sendable {
         }
     }
 
-    /// What ``attributes(_:commandLength:version:paths:)`` found.
+    /// What ``attributes(_:commandLength:version:)`` found.
     private struct Values {
         /// Little-endian values of up to 8 bytes, and for DATA the length of its value.
         var integers: [UInt16: Int64] = [:]
         /// Where DATA's value starts.
         var dataStart: Int?
-        /// PATH and PATH_TO, when asked for.
-        var paths: [UInt16: [UInt8]] = [:]
+        /// PATH, PATH_TO, CLONE_UUID and CLONE_PATH.
+        var bytes: [UInt16: [UInt8]] = [:]
     }
 
     /// The attributes among `bytes` that a command's effect on file bytes depends on.
-    private static func attributes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, commandLength: Int, version: UInt32, paths: Bool)
+    private static func attributes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, commandLength: Int, version: UInt32)
         -> Values where Bytes.Index == Int
     {
         var values = Values()
@@ -235,8 +247,8 @@ struct SendStreamScan: Sendable {
                 break
             }
             guard value + size <= bytes.endIndex else { break }
-            if paths && (type == Attribute.path || type == Attribute.pathTo) {
-                values.paths[type] = Array(bytes[value..<value + size])
+            if [Attribute.path, Attribute.pathTo, Attribute.cloneUUID, Attribute.clonePath].contains(type) {
+                values.bytes[type] = Array(bytes[value..<value + size])
             } else if size <= 8 {
                 var number: UInt64 = 0
                 for (shift, byte) in bytes[value..<value + size].enumerated() { number |= UInt64(byte) << (8 * UInt64(shift)) }
