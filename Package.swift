@@ -145,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -52,6 +52,27 @@ struct SendStreamScanTests {
         #expect(untouched.indices.filter { !untouched[$0] } == [5, 8, 9] + Array(40..<48))
     }
 
+    /// btrfs send re-clones the rest of every extent it splits from the parent, in place: those
+    /// bytes stay the parent's. A clone from elsewhere (another offset, path or subvolume) does not.
+    @Test(arguments: [1, 5]) func clonesOfTheParentsOwnBytesInPlaceTouchNothing(pieces: Int) {
+        let mib: Int64 = 1 << 20
+        func clone(_ offset: Int64, from source: Int64, path: String = "disk.raw", uuid: [UInt8] = Self.uuid) -> [UInt8] {
+            Self.command(16, [
+                (15, Array("disk.raw".utf8)), (18, Self.le(UInt64(offset), 8)), (24, Self.le(UInt64(mib), 8)), (20, uuid),
+                (21, Self.le(1, 8)), (22, Array(path.utf8)), (23, Self.le(UInt64(source), 8)),
+            ])
+        }
+        let other = [UInt8](repeating: 9, count: 16)
+        let bytes = Self.stream([
+            Self.snapshot, clone(2 * mib, from: 2 * mib), clone(4 * mib, from: 3 * mib), clone(6 * mib, from: 6 * mib, path: "other"),
+            clone(8 * mib, from: 8 * mib, uuid: other), Self.utimes,
+        ])
+        let scan = Self.scanned(bytes, pieces: pieces)
+        #expect(!scan.reshaped && scan.isAtCommandBoundary)
+        let untouched = scan.untouchedChunks(chunkSize: mib, count: 10)
+        #expect(untouched.indices.filter { !untouched[$0] } == [4, 6, 8])
+    }
+
     @Test(arguments: [1, 13]) func aVersion2StreamsDataRunsToTheEndOfItsCommand(pieces: Int) {
         let bytes = Self.stream(version: 2, [Self.snapshot, Self.write(3 << 20, 5000, version: 2), Self.utimes])
         let scan = Self.scanned(bytes, pieces: pieces)

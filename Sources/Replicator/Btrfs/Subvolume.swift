@@ -82,6 +82,12 @@ public enum Filesystem {
     /// `statfs` f_type of BTRFS.
     static let btrfsMagic: Int = 0x9123_683E
 
+    /// Commits the current transaction of the BTRFS filesystem under `path` (`BTRFS_IOC_SYNC`,
+    /// as `btrfs filesystem sync`): what was written, snapshots included, is on disk when it returns.
+    public static func commit(at path: String) throws(BtrfsError) {
+        try btrfsCall("commit the filesystem of", path) { btrfs_util_sync(path) }
+    }
+
     /// Whether `path` lies on a BTRFS filesystem.
     public static func isBtrfs(_ path: String) -> Bool {
         var stats = statfs()

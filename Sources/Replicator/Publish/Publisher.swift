@@ -100,7 +100,7 @@ struct Publisher: Sendable {
             var built: [ManifestBuilder.Manifest] = []
             for file in plan.files { built.append(try await ManifestBuilder().build(path: work + "/" + file.path.rawValue)) }
             manifests = built
-            snapshot = try repository.commitWork(of: plan.image, as: number)
+            snapshot = try await NIOThreadPool.singleton.runIfActive { [repository] in try repository.commitWork(of: plan.image, as: number) }
         } catch {
             try? repository.discardWork(of: plan.image)
             throw error

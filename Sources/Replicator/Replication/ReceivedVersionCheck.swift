@@ -18,6 +18,10 @@ import Logging
 /// When the stream creates, renames, links or removes a file, holds a command the scan does not
 /// know, or the parent's manifest of a file is missing or differently chunked, every chunk of
 /// that file (or of all files) is read. The digest comparison at the end is the same either way.
+///
+/// After a full stream, a file's chunks come from ``StreamWriteManifests``, which hashed the
+/// stream's writes as they passed (the stream's SHA-256 verified, `btrfs receive` succeeded):
+/// nothing is read back unless the stream did something it does not follow.
 struct ReceivedVersionCheck: Sendable {
     /// What an incremental stream was sent against, and what it touched.
     struct Parent: Sendable {
@@ -30,11 +34,15 @@ struct ReceivedVersionCheck: Sendable {
     struct Outcome: Sendable, Equatable {
         var chunksRead = 0
         var chunksReused = 0
+        /// Chunks hashed from a full stream's writes as they passed.
+        var chunksFromStream = 0
     }
 
     let repository: ImageRepository
     let target: VersionPull.Target
     let parent: Parent?
+    /// A full stream's files as its writes built them; nil: read them back.
+    var written: StreamWriteManifests? = nil
     let logger: Logger
 
     func run() async throws(ReplicationError) -> Outcome {
@@ -50,6 +58,14 @@ struct ReceivedVersionCheck: Sendable {
         }
         var outcome = Outcome()
         for file in target.files {
+            if let manifest = fromStream(file, in: path) {
+                if manifest.digest == Array(file.manifestSha256), manifest.fileSize == file.size {
+                    outcome.chunksFromStream += manifest.chunkCount
+                    continue
+                }
+                // Only a match is taken from the stream; anything else is decided by the bytes on disk.
+                logger.warning("the manifest hashed from the stream's writes differs: reading the file back", metadata: ["file": "\(file.path)"])
+            }
             var builder = ManifestBuilder()
             builder.chunkSize = file.chunkSize > 0 ? file.chunkSize : ChunkManifest.defaultChunkSize
             let reuse = await reusable(file, chunkSize: builder.chunkSize)
@@ -65,6 +81,22 @@ struct ReceivedVersionCheck: Sendable {
             outcome.chunksRead += built.chunkCount - reused
         }
         return outcome
+    }
+
+    /// The manifest of `file` from a full stream's writes, if they were followed and the file
+    /// on disk is a regular file (its size from the disk: what a reader sees).
+    private func fromStream(_ file: Icbd_Catalog_V1_File, in version: String) -> ManifestBuilder.Manifest? {
+        guard parent == nil, let written else { return nil }
+        if let reason = written.abandoned {
+            logger.debug("full stream not followed: reading the files back", metadata: ["reason": "\(reason)"])
+            return nil
+        }
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: version + "/" + file.path),
+            attributes[.type] as? FileAttributeType == .typeRegular, let size = attributes[.size] as? NSNumber
+        else { return nil }
+        let chunkSize = file.chunkSize > 0 ? file.chunkSize : ChunkManifest.defaultChunkSize
+        guard let manifest = written.manifest(path: file.path, fileSize: size.int64Value), manifest.chunkSize == chunkSize else { return nil }
+        return manifest
     }
 
     /// The parent's entries of the chunks of `file` that the stream left alone; nil: read all.

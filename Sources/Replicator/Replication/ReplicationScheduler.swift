@@ -4,6 +4,7 @@ import ICBDCore
 import ICBDProto
 import ICBDRPC
 import Logging
+import NIOPosix
 import SwiftProtobuf
 import Synchronization
 
@@ -56,6 +57,7 @@ final class ReplicationScheduler: Sendable {
 
     /// Scans and pulls until cancelled.
     func run() async {
+        if let held = try? repository.versions() { ReceiveSpool.removeLeftovers(root: repository.root, held: held, logger: logger) }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await CatalogChangeFollower(
@@ -238,7 +240,11 @@ final class ReplicationScheduler: Sendable {
                 await report(
                     image: image, version: version.number, .present,
                     "received from \(source.name) (\(how), \(done.streamBytes) stream bytes, \(done.wireBytesThisAttempt) on the wire), verified ("
-                        + "\(done.chunksRead) chunks read" + (done.chunksReused > 0 ? ", \(done.chunksReused) untouched ones taken from v\(done.parent))" : ")"))
+                        + "\(done.chunksRead) chunks read"
+                        + (done.chunksFromStream > 0 ? ", \(done.chunksFromStream) hashed from the stream's writes" : "")
+                        + (done.chunksReused > 0 ? ", \(done.chunksReused) untouched ones taken from v\(done.parent))" : ")"))
+                puller.discardSpool()
+                await commitReceived(image: image, version: version.number, logger: logger)
                 return
             } catch {
                 lastError = error
@@ -246,6 +252,23 @@ final class ReplicationScheduler: Sendable {
             }
         }
         throw lastError ?? ReplicationError(.unavailable, "no source could be reached")
+    }
+
+    /// Writes a version that arrived to disk now, while this image has nothing else to do:
+    /// `btrfs receive` leaves its data in the page cache, and the next incremental receive
+    /// would otherwise flush it on its own clock (snapshotting the parent flushes the parent's
+    /// dirty data: 0.9 s for 700 MiB here). It also makes the version durable soon after it is
+    /// reported present. A failure is only logged: the data reaches the disk anyway. (Off the
+    /// cooperative threads: the flush takes seconds.)
+    private func commitReceived(image: Name, version: Int64, logger: Logger) async {
+        let started = ContinuousClock.now
+        let path = repository.versionPath(of: image, version)
+        do {
+            try await NIOThreadPool.singleton.runIfActive { try Filesystem.commit(at: path) }
+            logger.debug("received version committed to disk", metadata: ["took": "\(ContinuousClock.now - started)"])
+        } catch {
+            logger.warning("cannot commit the filesystem after a receive", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Sets this repository's placement of a version; a catalog that is down is logged.

@@ -4,7 +4,8 @@ import NIOCore
 import ICBDRPC
 
 /// One segment of a send stream on the wire: its raw bytes' SHA-256, and the bytes themselves
-/// lz4-compressed (one block) where that makes them smaller and the transfer negotiated it.
+/// lz4-compressed (one block, fast mode or LZ4 HC: see ``SegmentCompression``) where that makes
+/// them smaller and the transfer negotiated it.
 enum SegmentCodec {
     /// The largest raw segment (8 MiB: compressed or not it stays under the 16 MiB frame limit).
     static let maximumSegmentSize = 8 << 20
@@ -17,22 +18,32 @@ enum SegmentCodec {
         let sha256: [UInt8]
     }
 
-    static func encode(_ raw: ByteBuffer, compress: Bool) -> Encoded {
+    static func encode(_ raw: ByteBuffer, compression: SegmentCompression) -> Encoded {
         let digest = raw.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
-        guard compress, raw.readableBytes > 0 else { return Encoded(data: raw, lz4: false, sha256: digest) }
+        guard compression != .none, raw.readableBytes > 0 else { return Encoded(data: raw, lz4: false, sha256: digest) }
+        // The fast mode first: on incompressible (random) data it gives up at GB/s, where LZ4 HC
+        // would spend as long as on text; such a segment travels as it is.
+        guard let fast = compress(raw, level: nil) else { return Encoded(data: raw, lz4: false, sha256: digest) }
+        guard case .high(let level) = compression, let high = compress(raw, level: level), high.readableBytes < fast.readableBytes else {
+            return Encoded(data: fast, lz4: true, sha256: digest)
+        }
+        return Encoded(data: high, lz4: true, sha256: digest)
+    }
+
+    /// One lz4 block of `raw` (fast mode, or LZ4 HC at `level`); nil when it is not smaller.
+    private static func compress(_ raw: ByteBuffer, level: Int32?) -> ByteBuffer? {
         let bound = Int(LZ4_compressBound(Int32(raw.readableBytes)))
         var compressed = ByteBufferAllocator().buffer(capacity: bound)
         let written = raw.withUnsafeReadableBytes { source in
             compressed.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { target in
-                Int(
-                    LZ4_compress_default(
-                        source.baseAddress?.assumingMemoryBound(to: CChar.self),
-                        target.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(source.count), Int32(bound)))
+                let from = source.baseAddress?.assumingMemoryBound(to: CChar.self)
+                let to = target.baseAddress?.assumingMemoryBound(to: CChar.self)
+                guard let level else { return Int(LZ4_compress_default(from, to, Int32(source.count), Int32(bound))) }
+                return Int(LZ4_compress_HC(from, to, Int32(source.count), Int32(bound), level))
             }
         }
-        // Incompressible (random) data travels as it is.
-        guard written > 0, written < raw.readableBytes else { return Encoded(data: raw, lz4: false, sha256: digest) }
-        return Encoded(data: compressed, lz4: true, sha256: digest)
+        guard written > 0, written < raw.readableBytes else { return nil }
+        return compressed
     }
 
     /// The raw bytes of a received segment, checked against its SHA-256.

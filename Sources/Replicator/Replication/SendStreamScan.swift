@@ -9,6 +9,9 @@
 /// as touched in every file. Anything it does not understand sets ``reshaped``, which means
 /// "verify everything".
 ///
+/// For a full stream it also hands the files' creations, renames and written bytes to
+/// ``writes`` (``StreamWriteManifests``), which hashes the chunks as they pass.
+///
 /// Layout (btrfs-progs send.h): "btrfs-stream\0", le32 version; then commands of le32 length,
 /// le16 command, le32 crc32c and `length` bytes of attributes (le16 type, le16 length, value;
 /// from version 2 a DATA attribute has no length and runs to the end of its command).
@@ -19,6 +22,8 @@ struct SendStreamScan: Sendable {
     private(set) var reshaped = false
     /// Stream bytes consumed.
     private(set) var position: Int64 = 0
+    /// The manifests of the files a full stream writes; nil: not followed.
+    var writes: StreamWriteManifests?
 
     private var version: UInt32 = 0
     /// The stream header (17 bytes) or the current command's header (10 bytes) and first
@@ -26,6 +31,10 @@ struct SendStreamScan: Sendable {
     private var held: [UInt8] = []
     /// Bytes of the current command's attributes still to pass (after `held` is parsed).
     private var skipping = 0
+    /// Of those, the first ones that are the current write's data, for ``writes``.
+    private var dataLeft = 0
+    /// The UUID the stream names for its parent (`snapshot`'s clone UUID).
+    private var parentUUID: [UInt8]?
     private var inHeader = true
 
     private static let streamHeaderLength = 17
@@ -42,8 +51,13 @@ struct SendStreamScan: Sendable {
 
     private enum Attribute {
         static let size: UInt16 = 4
+        static let path: UInt16 = 15
+        static let pathTo: UInt16 = 16
         static let fileOffset: UInt16 = 18
         static let data: UInt16 = 19
+        static let cloneUUID: UInt16 = 20
+        static let clonePath: UInt16 = 22
+        static let cloneOffset: UInt16 = 23
         static let cloneLength: UInt16 = 24
         static let unencodedFileLength: UInt16 = 27
     }
@@ -56,6 +70,11 @@ struct SendStreamScan: Sendable {
         while index < bytes.count {
             if skipping > 0 {
                 let step = min(skipping, bytes.count - index)
+                if dataLeft > 0 {
+                    let data = min(step, dataLeft)
+                    writes?.data(UnsafeRawBufferPointer(rebasing: bytes[index..<index + data]))
+                    dataLeft -= data
+                }
                 skipping -= step
                 index += step
                 continue
@@ -77,7 +96,8 @@ struct SendStreamScan: Sendable {
                 let prefix = min(length, Self.attributePrefixLength)
                 let start = index + Self.commandHeaderLength
                 if bytes.count - start >= prefix {
-                    command(Self.le16(bytes, index + 4), length: length, attributes: bytes[start..<start + prefix])
+                    let data = command(Self.le16(bytes, index + 4), length: length, attributes: bytes[start..<start + prefix])
+                    if let data { passData(data, prefixEnd: start + prefix, in: bytes) }
                     skipping = length - prefix
                     index = start + prefix
                     continue
@@ -95,7 +115,11 @@ struct SendStreamScan: Sendable {
             held += bytes[index..<index + step]
             index += step
             if held.count == wanted {
-                command(Self.le16(held, 4), length: length, attributes: held[Self.commandHeaderLength...])
+                let data = command(Self.le16(held, 4), length: length, attributes: held[Self.commandHeaderLength...])
+                if let data {
+                    let parsed = held
+                    parsed.withUnsafeBytes { passData(data, prefixEnd: wanted, in: $0) }
+                }
                 skipping = length - (wanted - Self.commandHeaderLength)
                 held = []
             }
@@ -106,39 +130,78 @@ struct SendStreamScan: Sendable {
     /// Whether the stream ended cleanly at a command boundary.
     var isAtCommandBoundary: Bool { !inHeader && held.isEmpty && skipping == 0 }
 
-    private mutating func command<Bytes: RandomAccessCollection<UInt8>>(_ code: UInt16, length: Int, attributes: Bytes)
+    /// Where a write's data lies among the attribute bytes given to ``command(_:length:attributes:)``.
+    private struct DataSpan {
+        let start: Int
+        let count: Int
+    }
+
+    /// Records what the command touches; returns where a write's data lies when ``writes``
+    /// wants it.
+    private mutating func command<Bytes: RandomAccessCollection<UInt8>>(_ code: UInt16, length: Int, attributes: Bytes) -> DataSpan?
     where Bytes.Index == Int {
         guard let command = Command(rawValue: code) else {
             reshaped = true
-            return
+            writes?.abandon("an unknown command (\(code))")
+            return nil
         }
+        let values = Self.attributes(attributes, commandLength: length, version: version)
+        writes?.command(command, path: values.bytes[Attribute.path], pathTo: values.bytes[Attribute.pathTo], size: values.integers[Attribute.size])
+        if command == .snapshot { parentUUID = values.bytes[Attribute.cloneUUID] }
         switch command {
         case .subvolume, .snapshot, .makeDirectory, .removeDirectory, .setXattr, .removeXattr, .chmod, .chown, .utimes, .end,
             .fileAttributes, .enableVerity:
-            return  // metadata: no file's bytes change
+            return nil  // metadata: no file's bytes change
         case .makeFile, .makeNode, .makeFIFO, .makeSocket, .symlink, .rename, .link, .unlink:
             reshaped = true
+            return nil
         case .write, .clone, .truncate, .updateExtent, .fallocate, .encodedWrite:
-            let values = Self.attributes(attributes, commandLength: length, version: version)
-            let offset = values[Attribute.fileOffset]
+            let offset = values.integers[Attribute.fileOffset]
             switch command {
             case .write:
-                guard let offset, let count = values[Attribute.data] else { return reshaped = true }
+                guard let offset, let count = values.integers[Attribute.data], let start = values.dataStart else {
+                    reshaped = true
+                    writes?.abandon("a write without offset or data")
+                    return nil
+                }
                 touch(offset, count)
+                guard writes != nil else { return nil }
+                // The data must lie within its command (a sane stream's does).
+                guard start + Int(count) <= attributes.startIndex + length else {
+                    writes?.abandon("a write whose data overruns its command")
+                    return nil
+                }
+                writes?.beginWrite(path: values.bytes[Attribute.path], offset: offset)
+                return DataSpan(start: start, count: Int(count))
             case .clone:
-                guard let offset, let count = values[Attribute.cloneLength] else { return reshaped = true }
-                touch(offset, count)
+                guard let offset, let count = values.integers[Attribute.cloneLength] else { reshaped = true; return nil }
+                // The parent's bytes cloned back onto the same path and offset (btrfs send
+                // re-clones the rest of every extent it splits) stay the parent's bytes.
+                let path = values.bytes[Attribute.path]
+                let fromParentInPlace =
+                    parentUUID != nil && path != nil && values.bytes[Attribute.cloneUUID] == parentUUID
+                    && values.bytes[Attribute.clonePath] == path && values.integers[Attribute.cloneOffset] == offset
+                if !fromParentInPlace { touch(offset, count) }
             case .encodedWrite:
-                guard let offset, let count = values[Attribute.unencodedFileLength] else { return reshaped = true }
+                guard let offset, let count = values.integers[Attribute.unencodedFileLength] else { reshaped = true; return nil }
                 touch(offset, count)
             case .updateExtent, .fallocate:
-                guard let offset, let count = values[Attribute.size] else { return reshaped = true }
+                guard let offset, let count = values.integers[Attribute.size] else { reshaped = true; return nil }
                 touch(offset, count)
             default:  // truncate: everything from the new size on
-                guard let size = values[Attribute.size], size >= 0 else { return reshaped = true }
+                guard let size = values.integers[Attribute.size], size >= 0 else { reshaped = true; return nil }
                 touched.append(size..<Int64.max)
             }
+            return nil
         }
+    }
+
+    /// Hands ``writes`` the part of a write's data that lies in the command's parsed prefix
+    /// (which ends at `prefixEnd` of `bytes`); the rest follows as the command is skipped.
+    private mutating func passData(_ data: DataSpan, prefixEnd: Int, in bytes: UnsafeRawBufferPointer) {
+        let here = max(0, min(data.count, prefixEnd - data.start))
+        if here > 0 { writes?.data(UnsafeRawBufferPointer(rebasing: bytes[data.start..<data.start + here])) }
+        dataLeft = data.count - here
     }
 
     private mutating func touch(_ offset: Int64, _ count: Int64) {
@@ -151,32 +214,45 @@ struct SendStreamScan: Sendable {
         }
     }
 
-    /// The integer attributes among `bytes` (little-endian values of up to 8 bytes), and for
-    /// DATA the length of its value.
+    /// What ``attributes(_:commandLength:version:)`` found.
+    private struct Values {
+        /// Little-endian values of up to 8 bytes, and for DATA the length of its value.
+        var integers: [UInt16: Int64] = [:]
+        /// Where DATA's value starts.
+        var dataStart: Int?
+        /// PATH, PATH_TO, CLONE_UUID and CLONE_PATH.
+        var bytes: [UInt16: [UInt8]] = [:]
+    }
+
+    /// The attributes among `bytes` that a command's effect on file bytes depends on.
     private static func attributes<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, commandLength: Int, version: UInt32)
-        -> [UInt16: Int64] where Bytes.Index == Int
+        -> Values where Bytes.Index == Int
     {
-        var values: [UInt16: Int64] = [:]
+        var values = Values()
         var at = bytes.startIndex
         let commandEnd = bytes.startIndex + commandLength
         while at + 2 <= bytes.endIndex {
             let type = le16(bytes, at)
             if type == Attribute.data && version >= 2 {
-                values[type] = Int64(commandEnd - (at + 2))
+                values.integers[type] = Int64(commandEnd - (at + 2))
+                values.dataStart = at + 2
                 break
             }
             guard at + 4 <= bytes.endIndex else { break }
             let size = Int(le16(bytes, at + 2))
             let value = at + 4
             if type == Attribute.data {
-                values[type] = Int64(size)
+                values.integers[type] = Int64(size)
+                values.dataStart = value
                 break
             }
             guard value + size <= bytes.endIndex else { break }
-            if size <= 8 {
+            if [Attribute.path, Attribute.pathTo, Attribute.cloneUUID, Attribute.clonePath].contains(type) {
+                values.bytes[type] = Array(bytes[value..<value + size])
+            } else if size <= 8 {
                 var number: UInt64 = 0
                 for (shift, byte) in bytes[value..<value + size].enumerated() { number |= UInt64(byte) << (8 * UInt64(shift)) }
-                values[type] = Int64(truncatingIfNeeded: number)
+                values.integers[type] = Int64(truncatingIfNeeded: number)
             }
             at = value + size
         }

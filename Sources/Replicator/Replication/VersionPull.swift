@@ -51,6 +51,8 @@ struct VersionPull: Sendable {
         /// entries came from the parent's manifest (untouched by an incremental stream).
         var chunksRead = 0
         var chunksReused = 0
+        /// Chunks of a full stream hashed from its writes as they passed (nothing read back).
+        var chunksFromStream = 0
     }
 
     let repository: ImageRepository
@@ -75,7 +77,8 @@ struct VersionPull: Sendable {
         return true
     }
 
-    /// Pulls the version from `source`; on success it is on disk, read-only and verified.
+    /// Pulls the version from `source`; on success it is on disk, read-only and verified, and
+    /// its spool is left for ``discardSpool()``.
     ///
     /// Segments are pipelined: while one is spooled and written to `btrfs receive`, the next
     /// is taken off the connection, decompressed and hashed (one segment in flight, so memory
@@ -89,6 +92,10 @@ struct VersionPull: Sendable {
         var receive: BtrfsCommand?
         var writer: SpoolWriter?
         var scan = SendStreamScan()
+        // A full stream's files are hashed as their writes pass (an incremental one stops this
+        // at its first command).
+        scan.writes = StreamWriteManifests(
+            files: target.files.map { ($0.path, $0.chunkSize > 0 ? $0.chunkSize : ChunkManifest.defaultChunkSize) })
         // The spooled prefix of a resume, hashed both ways until the sender says which it uses.
         var prefixList = StreamDigest(list: true)
         var prefixBytes = StreamDigest(list: false)
@@ -245,18 +252,21 @@ struct VersionPull: Sendable {
             let check = ReceivedVersionCheck(
                 repository: repository, target: target,
                 parent: incrementalParent(state.parent, scan: scan),
+                written: state.parent == 0 && scan.isAtCommandBoundary ? scan.writes : nil,
                 logger: logger)
             let outcome = try await check.run()
             state.chunksRead = outcome.chunksRead
             state.chunksReused = outcome.chunksReused
+            state.chunksFromStream = outcome.chunksFromStream
             metrics.verified(chunksRead: outcome.chunksRead, reused: outcome.chunksReused)
             logger.debug(
                 "stream received and verified",
                 metadata: [
                     "bytes": "\(state.streamBytes)", "receiveTail": "\(received - streamed)", "verify": "\(ContinuousClock.now - received)",
                     "chunksRead": "\(outcome.chunksRead)", "chunksReused": "\(outcome.chunksReused)",
+                    "chunksFromStream": "\(outcome.chunksFromStream)",
                 ])
-            spool.discard()
+            // The spool stays until the caller has reported the version present (discardSpool).
             return state
         } catch {
             logger.debug("transfer attempt failed", metadata: ["error": "\(error)", "receiving": "\(receive != nil)"])
@@ -274,6 +284,14 @@ struct VersionPull: Sendable {
             if !failure.keepsSpool { spool.discard() }
             throw failure
         }
+    }
+
+    /// Removes the spool of a version that arrived. Called after its placement is reported:
+    /// removing a spool of hundreds of MiB can take seconds while its pages are written back.
+    func discardSpool() {
+        let started = ContinuousClock.now
+        spool.discard()
+        logger.debug("spool removed", metadata: ["took": "\(ContinuousClock.now - started)"])
     }
 
     private func incrementalParent(_ parent: Int64, scan: SendStreamScan) -> ReceivedVersionCheck.Parent? {

@@ -50,10 +50,14 @@ struct VersionSender: Sendable {
         var arguments = ["-q", "send"]
         if let parent { arguments += ["-p", repository.versionPath(of: image, parent.number)] }
         arguments.append(path)
+        // The receiver asks for lz4 and tells its link's rate; the level is the sender's choice
+        // (its CPU), and every level decodes alike.
+        let compression = request.lz4 ? SegmentCompression.forLink(bytesPerSecond: request.rateBytesPerSecond) : .none
         logger.info(
             "sending a version",
-            metadata: ["parent": "\(parent?.number ?? 0)", "offset": "\(request.offset)", "lz4": "\(request.lz4)"])
+            metadata: ["parent": "\(parent?.number ?? 0)", "offset": "\(request.offset)", "compression": "\(compression)"])
 
+        let started = ContinuousClock.now
         let command = try await BtrfsCommand.start(arguments, readOutput: true, writeInput: false)
         defer { command.terminate() }
         try await withTaskCancellationHandler {
@@ -83,9 +87,10 @@ struct VersionSender: Sendable {
             // One segment read ahead: `btrfs send` fills the next while this one is hashed,
             // compressed and sent.
             var next = try await command.read(upTo: segmentSize)
+            logger.debug("btrfs send began its stream", metadata: ["after": "\(ContinuousClock.now - started)"])
             while let raw = next {
                 async let following = command.read(upTo: segmentSize)
-                let encoded = SegmentCodec.encode(raw, compress: request.lz4)
+                let encoded = SegmentCodec.encode(raw, compression: compression)
                 raw.withUnsafeReadableBytes { digest.add($0, digest: encoded.sha256) }
                 let wait = bucket.take(encoded.data.readableBytes, at: .now)
                 if wait > .zero { try await Task.sleep(for: wait) }

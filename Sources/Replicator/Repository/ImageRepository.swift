@@ -69,7 +69,8 @@ public struct ImageRepository: Sendable {
         }
     }
 
-    /// Makes `work` version `number`: a read-only snapshot `v<number>`; `work` is removed.
+    /// Makes `work` version `number`: a read-only snapshot `v<number>`, committed to disk; `work`
+    /// is removed. Blocks while the data is written: call it off the cooperative threads.
     /// Returns the new snapshot's identity (its UUID goes to the catalog).
     public func commitWork(of image: Name, as number: Int64) throws -> Subvolume.Info {
         let version = versionPath(of: image, number)
@@ -78,6 +79,9 @@ public struct ImageRepository: Sendable {
         }
         try Subvolume.snapshot(of: workPath(of: image), at: version, readOnly: true)
         try discardWork(of: image)
+        // On disk before anyone hears of it: a version the catalog calls ready survives a
+        // crash, and its data is not still being written back while it is first sent.
+        try Filesystem.commit(at: version)
         return try Subvolume.info(at: version)
     }
 
