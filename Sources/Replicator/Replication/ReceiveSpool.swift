@@ -50,19 +50,37 @@ struct ReceiveSpool: Sendable {
         try SpoolWriter(path: path, truncateTo: length)
     }
 
-    /// Removes the spools of versions this repository holds, received and read-only: a
-    /// replicator stopped after reporting a version present, before removing its spool.
-    static func removeLeftovers(root: String, held: [Name: [Int64: Subvolume.Info]], logger: Logger) {
+    /// A spool is removed only once its version was reported present *and* committed to disk
+    /// (see ``ReplicationScheduler``). A held, received version whose spool is still there at
+    /// start may therefore have lost data that was still in the page cache when the machine
+    /// went down, behind a subvolume that looks whole (read-only, with its received UUID): it
+    /// is deleted, with its spool, and received again. Returns the versions deleted.
+    @discardableResult
+    static func dropUndurable(root: String, held: [Name: [Int64: Subvolume.Info]], versionPath: (Name, Int64) -> String, logger: Logger)
+        -> [(image: Name, version: Int64)]
+    {
         let directory = directory(root: root)
-        guard let names = try? Set(FileManager.default.contentsOfDirectory(atPath: directory)), !names.isEmpty else { return }
+        guard let names = try? Set(FileManager.default.contentsOfDirectory(atPath: directory)), !names.isEmpty else { return [] }
+        var dropped: [(image: Name, version: Int64)] = []
         for (image, versions) in held {
             for (version, info) in versions where info.isReadOnly && info.receivedUUID != nil {
                 let spool = ReceiveSpool(directory: directory, image: image, version: version)
                 guard names.contains((spool.path as NSString).lastPathComponent) else { continue }
-                spool.discard()
-                logger.info("removed the spool of a version held already", metadata: ["image": "\(image)", "version": "\(version)"])
+                do {
+                    try Subvolume.delete(at: versionPath(image, version))
+                    spool.discard()
+                    dropped.append((image, version))
+                    logger.warning(
+                        "received again: a version reported present may not have reached the disk before the replicator stopped",
+                        metadata: ["image": "\(image)", "version": "\(version)"])
+                } catch {
+                    logger.error(
+                        "cannot delete a version that may not have reached the disk",
+                        metadata: ["image": "\(image)", "version": "\(version)", "error": "\(error)"])
+                }
             }
         }
+        return dropped
     }
 
     /// Removes the spool.

@@ -57,7 +57,9 @@ final class ReplicationScheduler: Sendable {
 
     /// Scans and pulls until cancelled.
     func run() async {
-        if let held = try? repository.versions() { ReceiveSpool.removeLeftovers(root: repository.root, held: held, logger: logger) }
+        if let held = try? repository.versions() {
+            ReceiveSpool.dropUndurable(root: repository.root, held: held, versionPath: repository.versionPath, logger: logger)
+        }
         await withDiscardingTaskGroup { group in
             group.addTask {
                 await CatalogChangeFollower(
@@ -243,8 +245,9 @@ final class ReplicationScheduler: Sendable {
                         + "\(done.chunksRead) chunks read"
                         + (done.chunksFromStream > 0 ? ", \(done.chunksFromStream) hashed from the stream's writes" : "")
                         + (done.chunksReused > 0 ? ", \(done.chunksReused) untouched ones taken from v\(done.parent))" : ")"))
-                puller.discardSpool()
-                await commitReceived(image: image, version: version.number, logger: logger)
+                // The spool goes only once the version is on disk: a spool left at start marks a
+                // version that may not be (ReceiveSpool.dropUndurable).
+                if await commitReceived(image: image, version: version.number, logger: logger) { puller.discardSpool() }
                 return
             } catch {
                 lastError = error
@@ -258,16 +261,19 @@ final class ReplicationScheduler: Sendable {
     /// `btrfs receive` leaves its data in the page cache, and the next incremental receive
     /// would otherwise flush it on its own clock (snapshotting the parent flushes the parent's
     /// dirty data: 0.9 s for 700 MiB here). It also makes the version durable soon after it is
-    /// reported present. A failure is only logged: the data reaches the disk anyway. (Off the
-    /// cooperative threads: the flush takes seconds.)
-    private func commitReceived(image: Name, version: Int64, logger: Logger) async {
+    /// reported present. Returns whether it did; on a failure (logged) the version's spool is
+    /// kept, so that the next start receives the version again. (Off the cooperative threads:
+    /// the flush takes seconds.)
+    private func commitReceived(image: Name, version: Int64, logger: Logger) async -> Bool {
         let started = ContinuousClock.now
         let path = repository.versionPath(of: image, version)
         do {
             try await NIOThreadPool.singleton.runIfActive { try Filesystem.commit(at: path) }
             logger.debug("received version committed to disk", metadata: ["took": "\(ContinuousClock.now - started)"])
+            return true
         } catch {
             logger.warning("cannot commit the filesystem after a receive", metadata: ["error": "\(error)"])
+            return false
         }
     }
 
