@@ -64,7 +64,7 @@ enum HTTPDate {
     static func parse(_ text: String) -> Date? {
         let fields = text.split(separator: " ")
         guard fields.count == 6, fields[5] == "GMT", let day = Int64(fields[1]), let month = months.firstIndex(of: String(fields[2])),
-            let year = Int64(fields[3]), (1...31).contains(day)
+            let year = Int64(fields[3]), (1...9999).contains(year), (1...31).contains(day)  // bounded: no overflow on any header
         else { return nil }
         let clock = fields[4].split(separator: ":")
         guard clock.count == 3, let hour = Int64(clock[0]), let minute = Int64(clock[1]), let second = Int64(clock[2]),
