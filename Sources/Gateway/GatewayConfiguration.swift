@@ -28,7 +28,9 @@ public struct GatewayConfiguration: Sendable {
     /// How long a node that failed a read is tried last.
     public var ejection: Duration = .seconds(30)
     /// Recently served chunks kept in memory.
-    public var memoryCacheBytes = 256 << 20
+    public var memoryCacheBytes = defaultMemoryCacheBytes
+    /// 256 MiB: `icbd gateway --memory-cache` and `icbd bench gateway` start from it.
+    public static let defaultMemoryCacheBytes = 256 << 20
     /// Manifest entries kept in memory (32 bytes a chunk).
     public var manifestCacheBytes = 64 << 20
     /// Longer request targets get 414.

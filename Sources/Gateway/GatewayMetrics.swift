@@ -15,6 +15,16 @@ final class GatewayMetrics: Sendable {
     private let memoryBytes: Gauge
     /// Chunks each upstream node served to this gateway and reads it failed (status page).
     private let perNode = Mutex<[String: (served: Int, failed: Int)]>([:])
+    // Labelled counters are made once per label set: the registry validates names and labels
+    // on every make, a cost paid per request otherwise.
+    private let requests: LabeledCounters<RequestKey>
+    private let upstreamChunks: LabeledCounters<Upstream>
+    private let upstreamErrors: LabeledCounters<String>
+
+    private struct RequestKey: Hashable {
+        let route: String
+        let status: Int
+    }
 
     init() {
         let buckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000].map { .milliseconds($0) }
@@ -32,23 +42,31 @@ final class GatewayMetrics: Sendable {
         admitted = registry.makeGauge(name: "icbd_gateway_upstream_responses_in_flight")
         admissionLimit = registry.makeGauge(name: "icbd_gateway_admission_limit")
         memoryBytes = registry.makeGauge(name: "icbd_gateway_memory_chunk_bytes")
+        requests = LabeledCounters { [registry] key in
+            registry.makeCounter(name: "icbd_gateway_requests_total", labels: [("route", key.route), ("status", "\(key.status)")])
+        }
+        upstreamChunks = LabeledCounters { [registry] upstream in
+            registry.makeCounter(name: "icbd_gateway_upstream_chunks_total", labels: [("node", upstream.name), ("kind", upstream.kind.rawValue)])
+        }
+        upstreamErrors = LabeledCounters { [registry] node in
+            registry.makeCounter(name: "icbd_gateway_upstream_errors_total", labels: [("node", node)])
+        }
     }
 
     func request(route: String, status: Int) {
-        registry.makeCounter(name: "icbd_gateway_requests_total", labels: [("route", route), ("status", "\(status)")]).increment()
+        requests[RequestKey(route: route, status: status)].increment()
     }
 
     func upstreamRead(_ upstream: Upstream, duration: Duration) {
         upstreamLatency[upstream.kind]?.record(duration)
         perNode.withLock { $0[upstream.name, default: (0, 0)].served += 1 }
-        registry.makeCounter(name: "icbd_gateway_upstream_chunks_total", labels: [("node", upstream.name), ("kind", upstream.kind.rawValue)])
-            .increment()
+        upstreamChunks[upstream].increment()
     }
 
     func failover(from upstream: Upstream) {
         failovers.increment()
         perNode.withLock { $0[upstream.name, default: (0, 0)].failed += 1 }
-        registry.makeCounter(name: "icbd_gateway_upstream_errors_total", labels: [("node", upstream.name)]).increment()
+        upstreamErrors[upstream.name].increment()
     }
 
     /// Chunks served by and reads failed at `node`, as seen by this gateway.
@@ -58,7 +76,9 @@ final class GatewayMetrics: Sendable {
 
     func admissionRejected() { rejected.increment() }
     func sent(bytes: Int) { bytesSent.increment(by: Int64(bytes)) }
-    func memoryRead(hit: Bool) { hit ? memoryHits.increment() : memoryMisses.increment() }
+    func memoryRead(hit: Bool, chunks: Int = 1) {
+        (hit ? memoryHits : memoryMisses).increment(by: Int64(chunks))
+    }
 
     /// Prometheus text exposition.
     func render(admission: AdmissionGate, memory: ChunkMemoryCache) -> [UInt8] {
@@ -66,5 +86,24 @@ final class GatewayMetrics: Sendable {
         admissionLimit.set(to: Double(admission.limit))
         memoryBytes.set(to: Double(memory.statistics.bytes))
         return registry.emitToBuffer()
+    }
+}
+
+/// The counters of one metric, one per label set, made on first use and kept.
+private final class LabeledCounters<Key: Hashable & Sendable>: Sendable {
+    private let counters = Mutex<[Key: Counter]>([:])
+    private let make: @Sendable (Key) -> Counter
+
+    init(make: @escaping @Sendable (Key) -> Counter) {
+        self.make = make
+    }
+
+    subscript(key: Key) -> Counter {
+        counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = make(key)
+            counters[key] = counter
+            return counter
+        }
     }
 }

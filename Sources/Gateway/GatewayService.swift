@@ -83,7 +83,7 @@ public final class GatewayService: Service, Sendable {
                 boundAddress.withLock { $0 = address }
                 resumeWaiters(with: address)
             },
-            logger: logger)
+            logger: Logger(label: logger.label) { [logger] _ in RequestLogHandler(base: logger.handler) })
         defer {
             let waiters = addressWaiters.withLock { waiters in
                 defer { waiters = [] }

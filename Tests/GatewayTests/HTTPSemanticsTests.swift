@@ -60,6 +60,19 @@ struct HTTPSemanticsTests {
         #expect(HTTPDate.parse("Sun, 06 Nov 1994 08:49:37 GMT") == Date(timeIntervalSince1970: 784_111_777))
     }
 
+    @Test(arguments: [
+        (0, "Thu, 01 Jan 1970 00:00:00 GMT"),
+        (951_782_400, "Tue, 29 Feb 2000 00:00:00 GMT"),
+        (4_107_542_399, "Sun, 28 Feb 2100 23:59:59 GMT"),
+        (1_795_913_999, "Sun, 29 Nov 2026 00:59:59 GMT"),
+        (-1, "Wed, 31 Dec 1969 23:59:59 GMT"),
+    ])
+    func httpDatesAcrossLeapYearsAndTheEpoch(seconds: Int, text: String) {
+        #expect(HTTPDate.format(Date(timeIntervalSince1970: Double(seconds))) == text)
+        #expect(HTTPDate.parse(text) == Date(timeIntervalSince1970: Double(seconds)))
+        #expect(HTTPDate.parse("Sun, 06 Nov 999999999999999 08:49:37 GMT") == nil)
+    }
+
     @Test func pathsNeverClimb() throws {
         #expect(try RequestPath.segments("/v1/images/win11/1/boot/vmlinuz").get() == ["v1", "images", "win11", "1", "boot", "vmlinuz"])
         #expect(try RequestPath.segments("/boot/52%3A54%3A00%3A12%3A34%3A56.ipxe").get() == ["boot", "52:54:00:12:34:56.ipxe"])

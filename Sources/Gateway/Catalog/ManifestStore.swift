@@ -24,6 +24,14 @@ struct FileManifest: Sendable {
     func length(of index: Int64) -> Int64 {
         min(chunkSize, fileSize - index * chunkSize)
     }
+
+    /// The bytes of chunk `index` that `range` covers, counted from the chunk's start.
+    func part(of index: Int64, in range: ClosedRange<Int64>) -> Range<Int> {
+        let chunkStart = index * chunkSize
+        let lower = Int(max(range.lowerBound, chunkStart) - chunkStart)
+        let upper = Int(min(range.upperBound + 1, chunkStart + length(of: index)) - chunkStart)
+        return lower..<upper
+    }
 }
 
 /// Manifests fetched from the catalog on demand (GetManifest), verified against the digest the

@@ -18,14 +18,15 @@ enum ByteRangeRequest: Equatable, Sendable {
 
     init(header: String?, size: Int64) {
         guard let header else { self = .whole; return }
+        // Byte-wise throughout: every delimiter is ASCII, and this runs for every range read.
         let trimmed = header.trimmingSpaces
-        guard let equals = trimmed.firstIndex(of: "=") else { self = .malformed("Range must read bytes=FIRST-LAST"); return }
-        guard trimmed[..<equals].trimmingSpaces.lowercased() == "bytes" else { self = .whole; return }
-        let specs = trimmed[trimmed.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false)
+        guard let equals = trimmed.utf8.firstIndex(of: UInt8(ascii: "=")) else { self = .malformed("Range must read bytes=FIRST-LAST"); return }
+        guard Self.isBytesUnit(trimmed[..<equals].trimmingSpaces) else { self = .whole; return }
+        let specs = trimmed.utf8[trimmed.utf8.index(after: equals)...].split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
         guard specs.count <= Self.maximumRanges else { self = .malformed("Range has more than \(Self.maximumRanges) ranges"); return }
         var satisfiable: [ClosedRange<Int64>] = []
         for spec in specs {
-            switch Self.parse(Substring(spec.trimmingSpaces), size: size) {
+            switch Self.parse(trimmed[spec.startIndex..<spec.endIndex].trimmingSpaces, size: size) {
             case .failure(let failure): self = .malformed(failure.reason); return
             case .success(let range?): satisfiable.append(range)
             case .success(nil): break
@@ -40,11 +41,16 @@ enum ByteRangeRequest: Equatable, Sendable {
         }
     }
 
+    /// `bytes`, in any case.
+    private static func isBytesUnit(_ unit: Substring) -> Bool {
+        unit.utf8.count == 5 && zip(unit.utf8, "bytes".utf8).allSatisfy { $0 | 0x20 == $1 }
+    }
+
     /// One `first-last`, `first-` or `-suffix`: the range it selects (nil: unsatisfiable).
     private static func parse(_ spec: Substring, size: Int64) -> Result<ClosedRange<Int64>?, ByteRangeParseFailure> {
-        guard let dash = spec.firstIndex(of: "-") else { return .failure("a range needs a '-': bytes=FIRST-LAST, FIRST- or -SUFFIX") }
+        guard let dash = spec.utf8.firstIndex(of: UInt8(ascii: "-")) else { return .failure("a range needs a '-': bytes=FIRST-LAST, FIRST- or -SUFFIX") }
         let first = spec[..<dash]
-        let last = spec[spec.index(after: dash)...]
+        let last = spec[spec.utf8.index(after: dash)...]
         if first.isEmpty {
             guard let suffix = number(last) else { return .failure("'\(spec)' is not a suffix range -N") }
             guard suffix > 0, size > 0 else { return .success(nil) }
@@ -80,9 +86,11 @@ struct ByteRangeParseFailure: Error, ExpressibleByStringLiteral, ExpressibleBySt
 extension StringProtocol {
     /// Without leading and trailing spaces and tabs (HTTP's optional whitespace).
     var trimmingSpaces: Substring {
-        var text = Substring(self)
-        while let first = text.first, first == " " || first == "\t" { text.removeFirst() }
-        while let last = text.last, last == " " || last == "\t" { text.removeLast() }
-        return text
+        let text = Substring(self)
+        let isSpace = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let first = text.utf8.firstIndex(where: { !isSpace($0) }), let last = text.utf8.lastIndex(where: { !isSpace($0) }) else {
+            return text[text.endIndex...]
+        }
+        return text[first..<text.utf8.index(after: last)]
     }
 }

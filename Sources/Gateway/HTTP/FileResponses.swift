@@ -62,6 +62,12 @@ extension GatewayResponder {
         do { manifest = try await manifests.manifest(of: version, file: file) } catch {
             throw GatewayError.unavailable("the catalog did not answer with the file's manifest: \(error)", retryAfter: configuration.retryAfterSeconds)
         }
+        if let held = HeldRange(range, of: manifest, memory: memory, maximumChunks: configuration.readAhead) {
+            metrics.memoryRead(hit: true, chunks: held.memoryChunks)
+            metrics.sent(bytes: Int(length))
+            let body = held.slices.count == 1 ? ResponseBody(byteBuffer: held.slices[0]) : ResponseBody(contentsOf: held.slices)
+            return Response(status: status, headers: headers, body: body)
+        }
         let upstreamBound = needsUpstream(manifest, range)
         let ticket = upstreamBound ? admission.tryEnter() : nil
         if upstreamBound {
@@ -74,13 +80,7 @@ extension GatewayResponder {
         let site = clientSite(request, context: context, snapshot: snapshot)
         let chunks = self.chunks
         let metrics = self.metrics
-        let memory = self.memory
-        let held: @Sendable ([[UInt8]]) -> [ByteBuffer]? = { hashes in
-            let buffers = memory.getAll(hashes)
-            if buffers != nil { for _ in hashes { metrics.memoryRead(hit: true) } }
-            return buffers
-        }
-        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead, held: held) { index, hash, length, part in
+        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
             try await chunks.chunk(
                 ChunkRequest(
                     image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, part: part,

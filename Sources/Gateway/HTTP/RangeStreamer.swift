@@ -6,13 +6,10 @@ import NIOCore
 /// chunks are read in parallel ahead of the one being written; a new read starts only when a
 /// chunk has been written, so a slow client slows the upstream reads and memory stays at
 /// `readAhead` chunks whatever the range. Zero chunks are written from one shared buffer of
-/// zeros, never fetched. A short range whose chunks are all in memory (`held`) is written
-/// straight away, without starting reads.
+/// zeros, never fetched. (A short range already in memory never gets here: ``HeldRange``.)
 struct RangeStreamer: Sendable {
     let manifest: FileManifest
     let readAhead: Int
-    /// The chunks' bytes, in order, if every one of them is in memory now; else nil.
-    let held: @Sendable (_ hashes: [[UInt8]]) -> [ByteBuffer]?
     /// Exactly the bytes `part` of chunk `index` (of `length` bytes).
     let chunk: @Sendable (_ index: Int64, _ hash: [UInt8], _ length: Int, _ part: Range<Int>) async throws -> ByteBuffer
 
@@ -22,22 +19,6 @@ struct RangeStreamer: Sendable {
     func write(_ range: ClosedRange<Int64>, to writer: inout any ResponseBodyWriter) async throws -> Int {
         let first = range.lowerBound / manifest.chunkSize
         let last = range.upperBound / manifest.chunkSize
-        if last - first < Int64(readAhead), let buffers = heldChunks(first...last) {
-            var written = 0
-            for (index, buffer) in zip(first...last, buffers) {
-                let part = self.part(of: index, in: range)
-                guard let buffer else {
-                    written += try await writeZeros(part.count, to: &writer)
-                    continue
-                }
-                guard let slice = buffer.getSlice(at: buffer.readerIndex + part.lowerBound, length: part.count) else {
-                    throw GatewayError(status: .badGateway, reason: "chunk \(index) in memory is short")
-                }
-                try await writer.write(slice)
-                written += part.count
-            }
-            return written
-        }
         var written = 0
         try await withThrowingTaskGroup(of: (Int64, ByteBuffer).self) { group in
             var nextToStart = first
@@ -50,12 +31,12 @@ struct RangeStreamer: Sendable {
                     nextToStart += 1
                     guard let hash = manifest.hash(of: index) else { continue }
                     let length = Int(manifest.length(of: index))
-                    let part = self.part(of: index, in: range)
+                    let part = manifest.part(of: index, in: range)
                     let chunk = self.chunk
                     group.addTask { (index, try await chunk(index, hash, length, part)) }
                 }
                 if manifest.hash(of: nextToWrite) == nil {
-                    written += try await writeZeros(part(of: nextToWrite, in: range).count, to: &writer)
+                    written += try await writeZeros(manifest.part(of: nextToWrite, in: range).count, to: &writer)
                     nextToWrite += 1
                     continue
                 }
@@ -72,21 +53,6 @@ struct RangeStreamer: Sendable {
             }
         }
         return written
-    }
-
-    /// The buffers of chunks `indexes` (nil for zero chunks) when every non-zero one is in memory.
-    private func heldChunks(_ indexes: ClosedRange<Int64>) -> [ByteBuffer?]? {
-        let hashes = indexes.compactMap { manifest.hash(of: $0) }
-        guard var buffers = held(hashes)?.makeIterator() else { return nil }
-        return indexes.map { manifest.hash(of: $0) == nil ? nil : buffers.next() }
-    }
-
-    /// The bytes of chunk `index` that `range` covers, counted from the chunk's start.
-    private func part(of index: Int64, in range: ClosedRange<Int64>) -> Range<Int> {
-        let chunkStart = index * manifest.chunkSize
-        let lower = Int(max(range.lowerBound, chunkStart) - chunkStart)
-        let upper = Int(min(range.upperBound + 1, chunkStart + manifest.length(of: index)) - chunkStart)
-        return lower..<upper
     }
 
     private func writeZeros(_ count: Int, to writer: inout any ResponseBodyWriter) async throws -> Int {

@@ -2,11 +2,14 @@
 /// contain `/`, NUL, or that is `.` or `..` (raw or encoded) is refused: paths never climb.
 enum RequestPath {
     static func segments(_ path: String) -> Result<[String], GatewayError> {
-        guard path.hasPrefix("/") else { return .failure(.badRequest("the path must start with '/'")) }
+        guard path.utf8.first == UInt8(ascii: "/") else { return .failure(.badRequest("the path must start with '/'")) }
         var segments: [String] = []
-        for raw in path.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
-            guard let decoded = percentDecoded(raw) else { return .failure(.badRequest("the path has a bad percent-encoding")) }
-            guard decoded != ".", decoded != "..", !decoded.contains("/"), !decoded.contains("\0") else {
+        // Split on bytes: `/` is ASCII, and a byte-wise split skips grapheme breaking.
+        for raw in path.utf8.dropFirst().split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
+            guard let decoded = percentDecoded(path[raw.startIndex..<raw.endIndex]) else {
+                return .failure(.badRequest("the path has a bad percent-encoding"))
+            }
+            guard decoded != ".", decoded != "..", !decoded.utf8.contains(UInt8(ascii: "/")), !decoded.utf8.contains(0) else {
                 return .failure(.badRequest("the path may not hold '.', '..' or encoded '/' segments"))
             }
             segments.append(decoded)
@@ -16,6 +19,7 @@ enum RequestPath {
     }
 
     static func percentDecoded(_ text: Substring) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return String(text) }
         var bytes: [UInt8] = []
         var iterator = text.utf8.makeIterator()
         while let byte = iterator.next() {

@@ -1,10 +1,11 @@
 import Synchronization
 
-/// The chunks asked for most recently, at most `capacity` of them (oldest forgotten first):
-/// whether a chunk that is not in memory was wanted a moment ago, i.e. is probably wanted again.
+/// The chunks asked for most recently, at most `capacity` of them (oldest forgotten first), with
+/// how often each was asked for while remembered: whether a chunk that is not in memory is
+/// wanted over and over (a boot storm), or was only met again by chance (random reads).
 final class RecentChunks: Sendable {
     private struct State {
-        var members: Set<[UInt8]> = []
+        var asks: [[UInt8]: Int] = [:]
         var order: [[UInt8]] = []
         var next = 0
     }
@@ -16,19 +17,22 @@ final class RecentChunks: Sendable {
         self.capacity = max(1, capacity)
     }
 
-    /// Records `hash`; returns whether it was among the recent ones already.
-    func touch(_ hash: [UInt8]) -> Bool {
+    /// Records an ask for `hash`; returns how many times it was asked for before, while remembered.
+    func touch(_ hash: [UInt8]) -> Int {
         state.withLock { state in
-            guard !state.members.contains(hash) else { return true }
+            if let earlier = state.asks[hash] {
+                state.asks[hash] = earlier + 1
+                return earlier
+            }
             if state.order.count < capacity {
                 state.order.append(hash)
             } else {
-                state.members.remove(state.order[state.next])
+                state.asks[state.order[state.next]] = nil
                 state.order[state.next] = hash
                 state.next = (state.next + 1) % capacity
             }
-            state.members.insert(hash)
-            return false
+            state.asks[hash] = 1
+            return 0
         }
     }
 }

@@ -19,7 +19,8 @@ struct GatewayBenchmark {
         var megabytes = 1024
         var seconds = 10
         var connections = 16
-        var memoryCache = 0
+        /// The gateway's memory tier; the default is the gateway's own.
+        var memoryCache = GatewayConfiguration.defaultMemoryCacheBytes
         var directory = FileManager.default.temporaryDirectory.path
     }
 
@@ -72,7 +73,7 @@ struct GatewayBenchmark {
             let nginx = try Nginx(root: directory.appendingPathComponent("www").path, directory: directory.path)
             defer { nginx.stop() }
             let nginxURL = "http://127.0.0.1:\(nginx.port)/disk.raw"
-            var report = BenchReport(bench: "gateway")
+            var report = BenchReport(bench: "gateway (memory cache \(options.memoryCache >> 20) MiB)")
             for (label, bytes) in [("64 KiB", 64 << 10), ("1 MiB", 1 << 20)] {
                 let script = directory.appendingPathComponent("ranges-\(bytes).lua").path
                 try Self.rangeScript(size: size, bytes: bytes).write(toFile: script, atomically: true, encoding: .utf8)

@@ -53,8 +53,8 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "wrk connections.")
         var connections = 16
 
-        @Option(help: "The gateway's memory chunk cache, e.g. 256MiB; 0 (default) measures reads from the cache node.")
-        var memoryCache = "0"
+        @Option(help: "The gateway's memory chunk cache: 256MiB (default, as icbd gateway); 2GiB holds the whole image; 0 sends every read to the cache node.")
+        var memoryCache = "256MiB"
 
         @Option(help: "Directory for the image file, nginx and the cache (removed afterwards).")
         var dir = FileManager.default.temporaryDirectory.path
