@@ -206,7 +206,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "CacheNode", "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Gateway", "CacheNode", "Replicator", "Catalog", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),

@@ -63,6 +63,19 @@ public final class ChildRun: Sendable {
     public var stdout: String { (try? String(contentsOf: stdoutFile, encoding: .utf8)) ?? "" }
     public var stderr: String { (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? "" }
 
+    /// Runs `executable ARGUMENTS` to completion, its output in files of a scratch directory
+    /// (removed after), so a chatty child never blocks on a full pipe nobody reads; never blocks
+    /// a thread while it waits. Returns how it ended and what it printed.
+    public static func run(_ executable: String, _ arguments: [String]) async throws -> (exit: Exit, stdout: String, stderr: String) {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-child-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let child = try await ChildRun(
+            executable, arguments, stdout: directory.appendingPathComponent("stdout"), stderr: directory.appendingPathComponent("stderr"))
+        let exit = try await child.exit()
+        return (exit, child.stdout, child.stderr)
+    }
+
     /// Waits for the child to exit.
     public func exit() async throws -> Exit { try await runner.value }
 

@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Logging
 import NIOCore
+import Replicator
 import Synchronization
 import Testing
 
@@ -225,11 +226,5 @@ struct ChunkStoreTests {
 
 /// Runs mount (or `command`) with `arguments`; whether it succeeded. `-u` is dropped for umount.
 func mount(_ arguments: [String], command: String = "/bin/mount") throws -> Bool {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: command)
-    process.arguments = arguments.filter { $0 != "-u" }
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    (try? SystemCommand.run(command, arguments.filter { $0 != "-u" })) != nil
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Gateway
 import ICBDCore
+import ICBDProcess
 import Testing
 
 /// Boot-storm admission and real HTTP clients (curl, qemu's curl block driver).
@@ -15,12 +16,14 @@ struct AdmissionAndClientTests {
             // read as a part and not kept; the slow client's read of it may still be in flight).
             #expect(try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=0-\((1 << 20) - 1)")]).status == 206)
             // A slow client holds the one upstream slot.
-            let slow = Process()
-            slow.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-            slow.arguments = ["-s", "-o", "/dev/null", "--limit-rate", "20K", url]
-            try slow.run()
+            let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("curl-\(UUID())")
+            defer { try? FileManager.default.removeItem(at: scratch.appendingPathExtension("out")) }
+            defer { try? FileManager.default.removeItem(at: scratch.appendingPathExtension("err")) }
+            let slow = try await ChildRun(
+                "/usr/bin/curl", ["-s", "-o", "/dev/null", "--limit-rate", "20K", url],
+                stdout: scratch.appendingPathExtension("out"), stderr: scratch.appendingPathExtension("err"))
             // SIGKILL: the test process blocks SIGTERM (service lifecycle), and children inherit that.
-            defer { if slow.isRunning { kill(slow.processIdentifier, SIGKILL) } }
+            defer { slow.send(SIGKILL) }
             try await deployment.waitUntil("the slow client holds the slot") {
                 String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
                     .contains("icbd_gateway_upstream_responses_in_flight 1")
@@ -34,8 +37,8 @@ struct AdmissionAndClientTests {
             #expect(zeros.status == 206 && zeros.body == [UInt8](repeating: 0, count: 10))
             let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
             #expect(metrics.contains("icbd_gateway_admissions_rejected_total 1"))
-            kill(slow.processIdentifier, SIGKILL)
-            slow.waitUntilExit()
+            slow.send(SIGKILL)
+            _ = try await slow.exit()
             try await deployment.waitUntil("the slot is free again") {
                 try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(39 << 20)-\((39 << 20) + 99)")]).status == 206
             }
@@ -53,27 +56,14 @@ struct AdmissionAndClientTests {
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-\(UUID()).raw").path
             defer { try? FileManager.default.removeItem(atPath: output) }
             let source = "json:{\"file.driver\":\"http\",\"file.url\":\"\(deployment.base)/v1/images/win11/1/disk.raw\",\"file.readahead\":0}"
-            let convert = Process()
-            convert.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-img")
-            convert.arguments = ["convert", "-f", "raw", "-O", "raw", source, output]
-            let errors = Pipe()
-            convert.standardError = errors
-            try convert.run()
-            let message = errors.fileHandleForReading.readDataToEndOfFile()
-            convert.waitUntilExit()
-            #expect(convert.terminationStatus == 0, "\(String(decoding: message, as: UTF8.self))")
+            // Awaited, not waited for: a blocked thread could be one the in-process gateway needs.
+            let convert = try await ChildRun.run("/usr/bin/qemu-img", ["convert", "-f", "raw", "-O", "raw", source, output])
+            #expect(convert.exit == .init(code: 0, bySignal: false), "\(convert.stderr)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(disk))
 
-            let read = Process()
-            read.executableURL = URL(fileURLWithPath: "/usr/bin/qemu-io")
-            read.arguments = ["-r", "-f", "raw", "-c", "read -P 0 \(3 << 20) 1M", source]
-            let readOutput = Pipe()
-            read.standardOutput = readOutput
-            try read.run()
-            let text = String(decoding: readOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            read.waitUntilExit()
-            #expect(read.terminationStatus == 0)
-            #expect(text.contains("read 1048576/1048576 bytes"), "\(text)")
+            let read = try await ChildRun.run("/usr/bin/qemu-io", ["-r", "-f", "raw", "-c", "read -P 0 \(3 << 20) 1M", source])
+            #expect(read.exit == .init(code: 0, bySignal: false), "\(read.stderr)")
+            #expect(read.stdout.contains("read 1048576/1048576 bytes"), "\(read.stdout)")
         }
     }
 }

@@ -31,15 +31,10 @@ enum CommandRunner {
         try await runTool(try binary.path, arguments)
     }
 
-    /// Runs `executable ARGUMENTS` to completion. Its output goes to files, not pipes, so a
-    /// chatty child never blocks on a full pipe that nobody reads while we wait for its exit.
+    /// Runs `executable ARGUMENTS` to completion (output to files: a chatty child never blocks).
     static func runTool(_ executable: String, _ arguments: [String]) async throws -> Result {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let child = try await ChildRun(executable, arguments, stdout: directory.appendingPathComponent("stdout"),
-                                 stderr: directory.appendingPathComponent("stderr"))
-        let status = try await child.exit()
-        return Result(status: status.code, stdout: child.stdout, stderr: child.stderr)
+        let (exit, stdout, stderr) = try await ChildRun.run(executable, arguments)
+        return Result(status: exit.code, stdout: stdout, stderr: stderr)
     }
 }
 
