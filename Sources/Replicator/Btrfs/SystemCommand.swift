@@ -16,32 +16,37 @@ public enum SystemCommand {
     @discardableResult
     public static func run(_ executable: String, _ arguments: [String]) throws -> String {
         let line = ([executable] + arguments).joined(separator: " ")
-        let output = try Pipe(for: line)
-        let errors: Pipe
-        do { errors = try Pipe(for: line) } catch {
-            output.closeBoth()
-            throw error
+        let output: ChildPipe
+        let errors: ChildPipe
+        do throws(ChildPipeError) {
+            output = try ChildPipe()
+            do { errors = try ChildPipe() } catch {
+                output.closeBoth()
+                throw error
+            }
+        } catch {
+            throw SystemCommandError("cannot create a pipe for \(line): \(error.reason)")
         }
         defer {
-            close(output.read)
-            close(errors.read)
+            close(output.ours)
+            close(errors.ours)
         }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, output.write, 1)
-        posix_spawn_file_actions_adddup2(&actions, errors.write, 2)
+        posix_spawn_file_actions_adddup2(&actions, output.child, 1)
+        posix_spawn_file_actions_adddup2(&actions, errors.child, 2)
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for argument in argv { free(argument) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        close(output.write)
-        close(errors.write)
+        close(output.child)
+        close(errors.child)
         guard spawned == 0 else {
             throw SystemCommandError("cannot start \(line): \(String(cString: strerror(spawned)))")
         }
-        let (stdout, stderr) = drain(output.read, errors.read)
+        let (stdout, stderr) = drain(output.ours, errors.ours)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
             guard errno == EINTR else { throw SystemCommandError("cannot wait for \(line): \(String(cString: strerror(errno)))") }
@@ -79,29 +84,6 @@ public enum SystemCommand {
             }
         }
         return (kept[0], kept[1])
-    }
-
-    /// Both ends of a pipe for one of the child's outputs, created close-on-exec (the child gets
-    /// its end through `posix_spawn`'s dup2, which clears the flag on the copy): a concurrently
-    /// started child never inherits it. A socket pair, because Glibc's module does not export
-    /// pipe2.
-    private struct Pipe {
-        let read: Int32
-        let write: Int32
-
-        init(for line: String) throws {
-            var ends: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-                throw SystemCommandError("cannot create a pipe for \(line): \(String(cString: strerror(errno)))")
-            }
-            read = ends[0]
-            write = ends[1]
-        }
-
-        func closeBoth() {
-            close(read)
-            close(write)
-        }
     }
 }
 

@@ -55,15 +55,15 @@ final class BtrfsCommand: @unchecked Sendable {
             throw ReplicationError(.internal, "the btrfs command is not installed (Debian package btrfs-progs); run scripts/bootstrap")
         }
         // All three or none: a pair made before a failing one is closed again.
-        var made: [SocketPair] = []
-        func pair() throws(ReplicationError) -> SocketPair {
+        var made: [ChildPipe] = []
+        func pair() throws(ReplicationError) -> ChildPipe {
             do {
-                let pair = try SocketPair()
+                let pair = try ChildPipe()
                 made.append(pair)
                 return pair
             } catch {
-                for pair in made { close(pair.ours); close(pair.child) }
-                throw error
+                for pair in made { pair.closeBoth() }
+                throw ReplicationError(.internal, "cannot create a pipe for btrfs: \(error.reason)")
             }
         }
         let error = try pair()
@@ -82,7 +82,7 @@ final class BtrfsCommand: @unchecked Sendable {
     /// Resolves once the child runs (nil) or could not be started (the reason).
     private let spawned: Task<String?, Never>
 
-    private init(_ arguments: [String], executable: String, error: SocketPair, output: SocketPair?, input: SocketPair?) {
+    private init(_ arguments: [String], executable: String, error: ChildPipe, output: ChildPipe?, input: ChildPipe?) {
         self.arguments = arguments
         errorFD = error.ours
         outputFD = output?.ours ?? -1
@@ -121,24 +121,6 @@ final class BtrfsCommand: @unchecked Sendable {
         let fd = errorFD
         drain = Task { [pool, shared] in
             _ = try? await pool.runIfActive { Self.drainErrors(fd, into: shared) }
-        }
-    }
-
-    /// Both ends of a Unix socket pair, created close-on-exec (the child gets its end as 0, 1 or
-    /// 2 through swift-subprocess): a concurrently started child never inherits another one's
-    /// pipe, whose write end would keep a reader from ever seeing the end of the output. A socket
-    /// pair rather than a pipe, because Glibc's module does not export pipe2 and pipe + fcntl races.
-    private struct SocketPair {
-        let ours: Int32
-        let child: Int32
-
-        init() throws(ReplicationError) {
-            var ends: [Int32] = [-1, -1]
-            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &ends) == 0 else {
-                throw ReplicationError(.internal, "cannot create a pipe for btrfs: \(String(cString: strerror(errno)))")
-            }
-            ours = ends[0]
-            child = ends[1]
         }
     }
 
