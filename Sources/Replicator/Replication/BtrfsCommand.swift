@@ -26,6 +26,9 @@ final class BtrfsCommand: @unchecked Sendable {
         var succeeded: Bool { status == 0 }
     }
 
+    /// The bytes a stream's socket pair holds in flight (see ``ChildPipe``).
+    static let streamBuffer = 4 << 20
+
     /// The most standard-error bytes kept.
     static let maximumErrorBytes = 16 << 10
 
@@ -56,9 +59,9 @@ final class BtrfsCommand: @unchecked Sendable {
         }
         // All three or none: a pair made before a failing one is closed again.
         var made: [ChildPipe] = []
-        func pair() throws(ReplicationError) -> ChildPipe {
+        func pair(buffer: Int = 0) throws(ReplicationError) -> ChildPipe {
             do {
-                let pair = try ChildPipe()
+                let pair = try ChildPipe(buffer: buffer)
                 made.append(pair)
                 return pair
             } catch {
@@ -67,8 +70,8 @@ final class BtrfsCommand: @unchecked Sendable {
             }
         }
         let error = try pair()
-        let output = readOutput ? try pair() : nil
-        let input = writeInput ? try pair() : nil
+        let output = readOutput ? try pair(buffer: streamBuffer) : nil
+        let input = writeInput ? try pair(buffer: streamBuffer) : nil
         let command = BtrfsCommand(
             arguments, executable: executable, error: error, output: output, input: input)
         if let failure = await command.spawned.value {

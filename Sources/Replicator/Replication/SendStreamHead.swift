@@ -1,5 +1,6 @@
 import Foundation
 import ICBDRPC
+import NIOCore
 
 /// The first command of a `btrfs send` stream: which subvolume it creates (its name and the
 /// UUID it will carry as `received_uuid`) and, for an incremental stream, the subvolume it is a
@@ -79,5 +80,30 @@ struct SendStreamHead: Sendable, Equatable {
     private static func makeUUID(_ bytes: [UInt8], _ at: Int) -> UUID {
         let b = Array(bytes[at..<at + 16])
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}
+
+/// The first segments of a stream, held until its first command (``SendStreamHead``) is whole,
+/// so `btrfs receive` starts only for the expected subvolume. At most
+/// ``SendStreamHead/maximumLength`` bytes of head, so a few segments at most.
+struct StreamHeadBuffer {
+    private var bytes: [UInt8] = []
+    private var held: [ByteBuffer] = []
+
+    /// Holds `segment`; returns the head once it is whole.
+    mutating func add(_ segment: ByteBuffer) throws(ReplicationError) -> SendStreamHead? {
+        held.append(segment)
+        bytes += segment.readableBytesView.prefix(SendStreamHead.maximumLength - bytes.count)
+        if let parsed = try SendStreamHead.parse(bytes) { return parsed }
+        guard bytes.count < SendStreamHead.maximumLength else {
+            throw ReplicationError(.dataLoss, "the stream's first command does not end within \(SendStreamHead.maximumLength) bytes")
+        }
+        return nil
+    }
+
+    /// The segments held, handed over once.
+    mutating func take() -> [ByteBuffer] {
+        defer { held = [] }
+        return held
     }
 }

@@ -12,6 +12,10 @@
 /// For a full stream it also hands the files' creations, renames and written bytes to
 /// ``writes`` (``StreamWriteManifests``), which hashes the chunks as they pass.
 ///
+/// For the receive spool it can also mark, in the bytes of each ``consume(_:)``, where write
+/// data lies (which file, which offset), the renames, and where the last whole command ends
+/// (``landmarks``; see ``SpoolRecord``).
+///
 /// Layout (btrfs-progs send.h): "btrfs-stream\0", le32 version; then commands of le32 length,
 /// le16 command, le32 crc32c and `length` bytes of attributes (le16 type, le16 length, value;
 /// from version 2 a DATA attribute has no length and runs to the end of its command).
@@ -25,6 +29,22 @@ struct SendStreamScan: Sendable {
     /// The manifests of the files a full stream writes; nil: not followed.
     var writes: StreamWriteManifests?
 
+    /// What the last ``consume(_:)`` found in its bytes, in stream order; nil: not collected.
+    var landmarks: Landmarks?
+
+    /// Places in the bytes given to one ``consume(_:)``.
+    struct Landmarks: Sendable {
+        enum Mark: Sendable, Equatable {
+            /// Write data at `range` of the bytes, for `fileOffset` onwards of the file at `path`.
+            case data(range: Range<Int>, path: [UInt8], fileOffset: Int64)
+            /// A `rename` command (which also moves everything under `from`).
+            case rename(from: [UInt8], to: [UInt8])
+        }
+        var marks: [Mark] = []
+        /// Where the last command that ends within the bytes ends (0: none ends there).
+        var lastCommandEnd = 0
+    }
+
     private var version: UInt32 = 0
     /// The stream header (17 bytes) or the current command's header (10 bytes) and first
     /// attributes, while they are incomplete.
@@ -33,6 +53,9 @@ struct SendStreamScan: Sendable {
     private var skipping = 0
     /// Of those, the first ones that are the current write's data, for ``writes``.
     private var dataLeft = 0
+    /// The file the current write's data goes to, and the file offset of its next byte.
+    private var dataPath: [UInt8] = []
+    private var dataOffset: Int64 = 0
     /// The UUID the stream names for its parent (`snapshot`'s clone UUID).
     private var parentUUID: [UInt8]?
     private var inHeader = true
@@ -66,13 +89,16 @@ struct SendStreamScan: Sendable {
 
     /// Reads the next bytes of the stream.
     mutating func consume(_ bytes: UnsafeRawBufferPointer) {
+        if landmarks != nil { landmarks = Landmarks() }
         var index = 0
         while index < bytes.count {
+            if !inHeader, held.isEmpty, skipping == 0 { landmarks?.lastCommandEnd = index }
             if skipping > 0 {
                 let step = min(skipping, bytes.count - index)
                 if dataLeft > 0 {
                     let data = min(step, dataLeft)
                     writes?.data(UnsafeRawBufferPointer(rebasing: bytes[index..<index + data]))
+                    markData(index..<index + data)
                     dataLeft -= data
                 }
                 skipping -= step
@@ -97,7 +123,7 @@ struct SendStreamScan: Sendable {
                 let start = index + Self.commandHeaderLength
                 if bytes.count - start >= prefix {
                     let data = command(Self.le16(bytes, index + 4), length: length, attributes: bytes[start..<start + prefix])
-                    if let data { passData(data, prefixEnd: start + prefix, in: bytes) }
+                    if let data { passData(data, prefixEnd: start + prefix, in: bytes, marking: true) }
                     skipping = length - prefix
                     index = start + prefix
                     continue
@@ -118,12 +144,14 @@ struct SendStreamScan: Sendable {
                 let data = command(Self.le16(held, 4), length: length, attributes: held[Self.commandHeaderLength...])
                 if let data {
                     let parsed = held
-                    parsed.withUnsafeBytes { passData(data, prefixEnd: wanted, in: $0) }
+                    // (Its bytes came partly from an earlier call: no landmark for them.)
+                    parsed.withUnsafeBytes { passData(data, prefixEnd: wanted, in: $0, marking: false) }
                 }
                 skipping = length - (wanted - Self.commandHeaderLength)
                 held = []
             }
         }
+        if !inHeader, held.isEmpty, skipping == 0 { landmarks?.lastCommandEnd = bytes.count }
         position += Int64(bytes.count)
     }
 
@@ -154,6 +182,9 @@ struct SendStreamScan: Sendable {
             return nil  // metadata: no file's bytes change
         case .makeFile, .makeNode, .makeFIFO, .makeSocket, .symlink, .rename, .link, .unlink:
             reshaped = true
+            if command == .rename, let from = values.bytes[Attribute.path], let to = values.bytes[Attribute.pathTo] {
+                landmarks?.marks.append(.rename(from: from, to: to))
+            }
             return nil
         case .write, .clone, .truncate, .updateExtent, .fallocate, .encodedWrite:
             let offset = values.integers[Attribute.fileOffset]
@@ -165,13 +196,15 @@ struct SendStreamScan: Sendable {
                     return nil
                 }
                 touch(offset, count)
-                guard writes != nil else { return nil }
+                guard writes != nil || landmarks != nil else { return nil }
                 // The data must lie within its command (a sane stream's does).
                 guard start + Int(count) <= attributes.startIndex + length else {
                     writes?.abandon("a write whose data overruns its command")
                     return nil
                 }
                 writes?.beginWrite(path: values.bytes[Attribute.path], offset: offset)
+                dataPath = values.bytes[Attribute.path] ?? []
+                dataOffset = offset
                 return DataSpan(start: start, count: Int(count))
             case .clone:
                 guard let offset, let count = values.integers[Attribute.cloneLength] else { reshaped = true; return nil }
@@ -198,10 +231,23 @@ struct SendStreamScan: Sendable {
 
     /// Hands ``writes`` the part of a write's data that lies in the command's parsed prefix
     /// (which ends at `prefixEnd` of `bytes`); the rest follows as the command is skipped.
-    private mutating func passData(_ data: DataSpan, prefixEnd: Int, in bytes: UnsafeRawBufferPointer) {
+    /// `marking`: `bytes` are those given to ``consume(_:)``, so their data gets a landmark.
+    private mutating func passData(_ data: DataSpan, prefixEnd: Int, in bytes: UnsafeRawBufferPointer, marking: Bool) {
         let here = max(0, min(data.count, prefixEnd - data.start))
         if here > 0 { writes?.data(UnsafeRawBufferPointer(rebasing: bytes[data.start..<data.start + here])) }
+        if marking {
+            markData(data.start..<data.start + here)
+        } else {
+            dataOffset += Int64(here)
+        }
         dataLeft = data.count - here
+    }
+
+    /// Marks `range` of the consumed bytes as the current write's next data.
+    private mutating func markData(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        landmarks?.marks.append(.data(range: range, path: dataPath, fileOffset: dataOffset))
+        dataOffset += Int64(range.count)
     }
 
     private mutating func touch(_ offset: Int64, _ count: Int64) {

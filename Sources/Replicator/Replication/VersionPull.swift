@@ -83,52 +83,62 @@ struct VersionPull: Sendable {
     /// Segments are pipelined: while one is spooled and written to `btrfs receive`, the next
     /// is taken off the connection, decompressed and hashed (one segment in flight, so memory
     /// stays at a few segments whatever the stream's length).
+    ///
+    /// A cut (the connection, the task) keeps the spool and the partly received subvolume: the
+    /// input of `btrfs receive` is closed, so it applies every whole command it was given, and
+    /// the next attempt resumes from what it rebuilds (see ``ReceiveSpool``).
     func run(
         from source: HostPort, parents: [Icbd_Replicator_V1_ParentCandidate], options: Options,
         progress: @escaping @Sendable (Progress) -> Void
     ) async throws -> Progress {
-        try removePartial()
         var state = Progress()
         var receive: BtrfsCommand?
         var writer: SpoolWriter?
-        var scan = SendStreamScan()
-        // A full stream's files are hashed as their writes pass (an incremental one stops this
-        // at its first command).
-        scan.writes = StreamWriteManifests(
-            files: target.files.map { ($0.path, $0.chunkSize > 0 ? $0.chunkSize : ChunkManifest.defaultChunkSize) })
+        var scan = freshScan()
         // The spooled prefix of a resume, hashed both ways until the sender says which it uses.
         var prefixList = StreamDigest(list: true)
         var prefixBytes = StreamDigest(list: false)
         // The RPC client reports what the body threw as an RPCError; keep the original.
         var bodyFailure: ReplicationError?
         let parentsByNumber = Dictionary(parents.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
+        // The stream's first segments, held until its head shows what `btrfs receive` will make.
+        var head = StreamHeadBuffer()
         do {
-            // A resume: the spool's bytes go to a fresh `btrfs receive` first.
-            if let held = spool.held(), held.parent == 0 || parentsByNumber[held.parent] != nil {
-                let resumed = try spool.resume(at: held.length)
-                writer = resumed
-                state.resumedAt = held.length
-                state.parent = held.parent
-                let head = try resumed.read(at: 0, count: Int(min(held.length, Int64(SendStreamHead.maximumLength))))
-                guard let parsed = try SendStreamHead.parse(Array(head.readableBytesView)) else {
-                    throw ReplicationError(.dataLoss, "the spooled stream is too short to hold its first command")
-                }
-                receive = try await startReceive(checking: parsed, parent: held.parent, parents: parentsByNumber)
-                var position: Int64 = 0
-                while position < held.length {
-                    let piece = try resumed.read(at: position, count: Int(min(Int64(options.segmentSize), held.length - position)))
-                    piece.withUnsafeReadableBytes { bytes in
-                        let digest = Array(SHA256.hash(data: bytes))
-                        prefixList.add(bytes, digest: digest)
-                        prefixBytes.add(bytes, digest: digest)
+            if let parent = spool.parent(), parent == 0 || parentsByNumber[parent] != nil,
+                spool.keepPartial(from: repository.versionPath(of: target.image, target.version)) || Subvolume.exists(at: spool.partialPath),
+                let rebuild = SpoolRebuild(spool: spool)
+            {
+                // A resume: the spooled segments, rebuilt, go to a fresh `btrfs receive` first.
+                try removePartial()
+                state.parent = parent
+                while let segment = rebuild.next() {
+                    segment.bytes.withUnsafeReadableBytes { bytes in
+                        prefixList.add(bytes, digest: segment.sha256)
+                        prefixBytes.add(bytes, digest: segment.sha256)
                         scan.consume(bytes)
                     }
-                    if let receive { try await feed(receive, piece) }
-                    position += Int64(piece.readableBytes)
+                    if let receive {
+                        try await feed(receive, segment.bytes)
+                    } else if let parsed = try head.add(segment.bytes) {
+                        receive = try await startReceive(checking: parsed, parent: parent, parents: parentsByNumber)
+                        for held in head.take() { try await feed(receive!, held) }
+                    }
                 }
-                state.streamBytes = held.length
-                logger.info("resuming a transfer", metadata: ["offset": "\(held.length)", "parent": "\(held.parent)"])
+                if let reason = rebuild.stopped { logger.info("the spool is resumed only in part", metadata: ["reason": "\(reason)"]) }
+                spool.removePartialCopy()
+                if receive != nil {
+                    writer = try spool.resume(fileLength: rebuild.validEnd, streamLength: rebuild.length)
+                    state.resumedAt = rebuild.length
+                    state.streamBytes = rebuild.length
+                    logger.info("resuming a transfer", metadata: ["offset": "\(rebuild.length)", "parent": "\(parent)"])
+                } else {
+                    logger.info("the spool did not rebuild as far as the stream's first command: starting over")
+                    spool.discard()
+                    (state, scan, head) = (Progress(), freshScan(), StreamHeadBuffer())
+                    (prefixList, prefixBytes) = (StreamDigest(list: true), StreamDigest(list: false))
+                }
             } else {
+                try removePartial()
                 spool.discard()
             }
 
@@ -152,7 +162,6 @@ struct VersionPull: Sendable {
                 ) { segments in
                   do {
                     var state = state
-                    var headBytes: [UInt8] = []
                     var trailer: Icbd_Replicator_V1_SendVersionTrailer?
                     var messages = segments.withPayloads.makeAsyncIterator()
                     guard let first = try await messages.next(), first.message.hasHeader else {
@@ -180,8 +189,9 @@ struct VersionPull: Sendable {
                         writer = try spool.begin(parent: header.parent)
                     }
 
-                    /// The next segment, verified and accounted; nil once the trailer (or the end) came.
-                    func take() async throws -> ByteBuffer? {
+                    /// The next segment, verified and accounted, with its spool record; nil once the
+                    /// trailer (or the end) came.
+                    func take() async throws -> (raw: ByteBuffer, record: SpoolRecord)? {
                         guard let segment = try await messages.next() else { return nil }
                         if segment.message.hasTrailer {
                             trailer = segment.message.trailer
@@ -193,38 +203,35 @@ struct VersionPull: Sendable {
                         let sha256 = Array(segment.message.sha256)
                         let raw = try SegmentCodec.decode(
                             segment.payload, lz4: segment.message.lz4, rawLength: Int(segment.message.rawLength), sha256: sha256)
-                        raw.withUnsafeReadableBytes { bytes in
+                        let record = raw.withUnsafeReadableBytes { bytes in
                             digest.add(bytes, digest: sha256)
                             scan.consume(bytes)
+                            return SpoolRecord(raw: bytes, sha256: sha256, landmarks: scan.landmarks ?? .init())
                         }
                         state.streamBytes += Int64(raw.readableBytes)
                         state.rawBytesThisAttempt += Int64(raw.readableBytes)
                         state.wireBytesThisAttempt += Int64(segment.payload.readableBytes)
                         metrics.received(raw: raw.readableBytes, wire: segment.payload.readableBytes)
                         progress(state)
-                        return raw
+                        return (raw, record)
                     }
 
                     // Until `btrfs receive` runs (normally the first segment): one at a time.
-                    var pending: ByteBuffer?
-                    while receive == nil, let raw = try await take() {
-                        headBytes += raw.readableBytesView.prefix(SendStreamHead.maximumLength - headBytes.count)
-                        try writer?.append(raw)
-                        if let parsed = try SendStreamHead.parse(headBytes) {
+                    while receive == nil, let (raw, record) = try await take() {
+                        try writer?.append(record)
+                        if let parsed = try head.add(raw) {
                             let started = try await startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
                             receive = started
-                            // Everything spooled so far (the head may take more than one segment).
-                            if let writer, writer.length > 0 { try await feed(started, try writer.read(at: 0, count: Int(writer.length))) }
-                        } else if headBytes.count >= SendStreamHead.maximumLength {
-                            throw ReplicationError(.dataLoss, "the stream's first command does not end within \(SendStreamHead.maximumLength) bytes")
+                            // Everything held so far (the head may take more than one segment).
+                            for held in head.take() { try await feed(started, held) }
                         }
                     }
                     // Then pipelined: segment n is spooled and fed while n + 1 is taken.
                     if let receiving = receive, trailer == nil {
                         let spooling = writer
-                        pending = try await take()
+                        var pending = try await take()
                         while let ready = pending {
-                            async let sunk: Void = sink(ready, spool: spooling, receive: receiving)
+                            async let sunk: Void = sink(ready.raw, record: ready.record, spool: spooling, receive: receiving)
                             let next = try await take()
                             try await sunk
                             pending = next
@@ -264,26 +271,41 @@ struct VersionPull: Sendable {
                 metadata: [
                     "bytes": "\(state.streamBytes)", "receiveTail": "\(received - streamed)", "verify": "\(ContinuousClock.now - received)",
                     "chunksRead": "\(outcome.chunksRead)", "chunksReused": "\(outcome.chunksReused)",
-                    "chunksFromStream": "\(outcome.chunksFromStream)",
+                    "chunksFromStream": "\(outcome.chunksFromStream)", "spoolBytes": "\(writer?.fileBytes ?? 0)",
                 ])
             // The spool stays until the caller has reported the version present (discardSpool).
             return state
         } catch {
             logger.debug("transfer attempt failed", metadata: ["error": "\(error)", "receiving": "\(receive != nil)"])
+            let failure = bodyFailure ?? Self.classify(error)
+            // A cut mid-stream keeps what `btrfs receive` wrote, for the spool's references: its
+            // input is closed, so it applies every whole command it was given, then stops.
+            let resumable = failure.keepsSpool && receive != nil && (writer?.length ?? 0) > 0
             if let receive {
-                receive.terminate()
+                if resumable { receive.closeInput() } else { receive.terminate() }
                 _ = await receive.wait()
             }
             writer = nil
-            let failure = bodyFailure ?? Self.classify(error)
-            do {
-                try removePartial()
-            } catch {
-                logger.error("cannot remove a partly received version", metadata: ["error": "\(error)"])
+            if !resumable {
+                do {
+                    try removePartial()
+                } catch {
+                    logger.error("cannot remove a partly received version", metadata: ["error": "\(error)"])
+                }
+                spool.discard()
             }
-            if !failure.keepsSpool { spool.discard() }
             throw failure
         }
+    }
+
+    /// A scan of the stream that marks what the spool needs and, for a full stream, hashes the
+    /// files as their writes pass (an incremental one stops this at its first command).
+    private func freshScan() -> SendStreamScan {
+        var scan = SendStreamScan()
+        scan.landmarks = SendStreamScan.Landmarks()
+        scan.writes = StreamWriteManifests(
+            files: target.files.map { ($0.path, $0.chunkSize > 0 ? $0.chunkSize : ChunkManifest.defaultChunkSize) })
+        return scan
     }
 
     /// Removes the spool of a version that arrived. Called after its placement is reported:
@@ -299,9 +321,9 @@ struct VersionPull: Sendable {
         return ReceivedVersionCheck.Parent(version: parent, scan: scan, manifests: parentManifests)
     }
 
-    /// Spools a verified segment and writes it to `btrfs receive`.
-    private func sink(_ bytes: ByteBuffer, spool: SpoolWriter?, receive: BtrfsCommand) async throws {
-        try spool?.append(bytes)
+    /// Spools a verified segment's record and writes the segment to `btrfs receive`.
+    private func sink(_ bytes: ByteBuffer, record: SpoolRecord, spool: SpoolWriter?, receive: BtrfsCommand) async throws {
+        try spool?.append(record)
         try await feed(receive, bytes)
     }
 

@@ -108,17 +108,23 @@ public struct ImageRepository: Sendable {
     }
 
     /// Start-up recovery: removes what an interrupted publish or receive left behind, namely a
-    /// writable `v<N>`, or one the catalog does not know as ready, and every `work`. Returns
-    /// the paths removed, for the log.
-    public func recover(ready: [Name: Set<Int64>]) throws -> [String] {
+    /// writable `v<N>`, or one the catalog does not know as ready, and every `work`. A writable
+    /// `v<N>` that `salvage` takes (a cut receive whose data its spool refers to: it moves it out
+    /// of the images) is not deleted. Returns the paths removed or moved, for the log.
+    public func recover(ready: [Name: Set<Int64>], salvage: (Name, Int64, String) -> Bool = { _, _, _ in false }) throws -> [String] {
         var removed: [String] = []
         let held = try versions()
         for entry in try FileManager.default.contentsOfDirectory(atPath: imagesDirectory).sorted() {
             guard let image = try? Name(entry) else { continue }
             for (number, info) in (held[image] ?? [:]).sorted(by: { $0.key < $1.key })
             where !info.isReadOnly || !(ready[image]?.contains(number) ?? false) {
+                let path = versionPath(of: image, number)
+                if !info.isReadOnly && salvage(image, number, path) {
+                    removed.append(path + " (kept aside: its transfer resumes from it)")
+                    continue
+                }
                 try deleteVersion(of: image, number)
-                removed.append(versionPath(of: image, number))
+                removed.append(path)
             }
             if FileManager.default.fileExists(atPath: workPath(of: image)) {
                 try discardWork(of: image)

@@ -136,7 +136,11 @@ public final class ReplicatorService: Service, Sendable {
                 ready[image] = []
             }
         }
-        for path in try repository.recover(ready: ready) {
+        let spools = ReceiveSpool.directory(root: repository.root)
+        let salvage = { (image: Name, version: Int64, path: String) in
+            ReceiveSpool(directory: spools, image: image, version: version).keepPartial(from: path)
+        }
+        for path in try repository.recover(ready: ready, salvage: salvage) {
             logger.warning("removed what an interrupted publish or receive left", metadata: ["path": "\(path)"])
         }
         recovery.markDone()
