@@ -180,6 +180,9 @@ enum BtrfsPipe {
         let pipe = Pipe()
         send.standardOutput = pipe
         receive.standardInput = pipe
+        // From a machine with nothing left to write back, as icbd's transfers start (a publish
+        // commits its version; a received one is committed after it is reported present).
+        sync()
         let cpu = SystemCPU.busySeconds()
         let start = ContinuousClock.now
         try receive.run()
