@@ -1,8 +1,6 @@
-import Crypto
 import Foundation
 import Glibc
 import ICBDCore
-import NIOCore
 import ICBDRPC
 import Logging
 

@@ -120,8 +120,9 @@ struct VersionPull: Sendable {
                     if let receive {
                         try await feed(receive, segment.bytes)
                     } else if let parsed = try head.add(segment.bytes) {
-                        receive = try await startReceive(checking: parsed, parent: parent, parents: parentsByNumber)
-                        for held in head.take() { try await feed(receive!, held) }
+                        let started = try await startReceive(checking: parsed, parent: parent, parents: parentsByNumber)
+                        receive = started
+                        for held in head.take() { try await feed(started, held) }
                     }
                 }
                 if let reason = rebuild.stopped { logger.info("the spool is resumed only in part", metadata: ["reason": "\(reason)"]) }
@@ -308,8 +309,8 @@ struct VersionPull: Sendable {
         return scan
     }
 
-    /// Removes the spool of a version that arrived. Called after its placement is reported:
-    /// removing a spool of hundreds of MiB can take seconds while its pages are written back.
+    /// Removes the spool of a version that arrived. Called after its placement is reported and
+    /// the version committed: a spool left at start marks a version that may not be durable.
     func discardSpool() {
         let started = ContinuousClock.now
         spool.discard()
