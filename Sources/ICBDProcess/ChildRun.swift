@@ -65,13 +65,23 @@ public final class ChildRun: Sendable {
 
     /// Runs `executable ARGUMENTS` to completion, its output in files of a scratch directory
     /// (removed after), so a chatty child never blocks on a full pipe nobody reads; never blocks
-    /// a thread while it waits. Returns how it ended and what it printed.
-    public static func run(_ executable: String, _ arguments: [String]) async throws -> (exit: Exit, stdout: String, stderr: String) {
+    /// a thread while it waits. With `killAfter`, a child still running then is killed (SIGKILL;
+    /// its exit says so). Returns how it ended and what it printed.
+    public static func run(_ executable: String, _ arguments: [String], killAfter limit: Duration? = nil) async throws
+        -> (exit: Exit, stdout: String, stderr: String)
+    {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-child-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let child = try await ChildRun(
             executable, arguments, stdout: directory.appendingPathComponent("stdout"), stderr: directory.appendingPathComponent("stderr"))
+        let watchdog = limit.map { limit in
+            Task {
+                try await Task.sleep(for: limit)
+                child.send(SIGKILL)
+            }
+        }
+        defer { watchdog?.cancel() }
         let exit = try await child.exit()
         return (exit, child.stdout, child.stderr)
     }
