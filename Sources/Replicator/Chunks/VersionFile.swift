@@ -59,14 +59,10 @@ final class VersionFile {
 
     private static func read(fd: Int32, offset: Int64, length: Int) throws -> ByteBuffer {
         var buffer = ByteBufferAllocator().buffer(capacity: length)
-        var done = 0
-        while done < length {
-            let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length - done) { pointer in
-                max(0, pread(fd, pointer.baseAddress, length - done, off_t(offset) + off_t(done)))
-            }
-            guard read > 0 else { throw RPCError(code: .dataLoss, message: "the file ended before chunk at offset \(offset)") }
-            done += read
+        let read = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { pointer in
+            readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: pointer[0..<length]), at: offset)
         }
+        guard read == length else { throw RPCError(code: .dataLoss, message: "the file ended before chunk at offset \(offset)") }
         return buffer
     }
 }

@@ -70,7 +70,7 @@ struct ReceiveSpool: Sendable {
     @discardableResult
     func keepPartial(from versionPath: String) -> Bool {
         guard Subvolume.exists(at: versionPath), let info = try? Subvolume.info(at: versionPath), !info.isReadOnly,
-            info.receivedUUID == nil, held() != nil
+            info.receivedUUID == nil, parent() != nil, SpoolReader(path: path)?.next() != nil
         else { return false }
         removePartialCopy()
         return rename(versionPath, partialPath) == 0
@@ -127,8 +127,7 @@ final class SpoolWriter: @unchecked Sendable {
     private let fd: Int32
     let path: String
     /// Bytes in the file.
-    private var fileLength: Int64
-    var fileBytes: Int64 { fileLength }
+    private(set) var fileLength: Int64
     /// Stream bytes the records hold.
     private(set) var length: Int64
 
@@ -217,13 +216,7 @@ final class SpoolReader {
     /// Exactly `count` bytes at `offset`, or nil.
     private static func read(_ fd: Int32, at offset: Int64, count: Int) -> [UInt8]? {
         var bytes = [UInt8](repeating: 0, count: count)
-        var done = 0
-        while done < count {
-            let result = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
-            if result < 0 && errno == EINTR { continue }
-            guard result > 0 else { return nil }
-            done += result
-        }
-        return bytes
+        let done = bytes.withUnsafeMutableBytes { readFully(fd, into: $0, at: offset) }
+        return done == count ? bytes : nil
     }
 }

@@ -69,14 +69,7 @@ final class SpoolRebuild {
     private func read(_ count: Int, at offset: Int64, of path: [UInt8], into bytes: inout ByteBuffer) -> Bool {
         guard let fd = file(path) else { return false }
         let done = bytes.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
-            var done = 0
-            while done < count {
-                let result = pread(fd, target.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                if result < 0 && errno == EINTR { continue }
-                guard result > 0 else { break }
-                done += result
-            }
-            return done
+            readFully(fd, into: UnsafeMutableRawBufferPointer(rebasing: target[0..<count]), at: offset)
         }
         return done == count
     }

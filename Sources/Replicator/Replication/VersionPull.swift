@@ -272,7 +272,7 @@ struct VersionPull: Sendable {
                 metadata: [
                     "bytes": "\(state.streamBytes)", "receiveTail": "\(received - streamed)", "verify": "\(ContinuousClock.now - received)",
                     "chunksRead": "\(outcome.chunksRead)", "chunksReused": "\(outcome.chunksReused)",
-                    "chunksFromStream": "\(outcome.chunksFromStream)", "spoolBytes": "\(writer?.fileBytes ?? 0)",
+                    "chunksFromStream": "\(outcome.chunksFromStream)", "spoolBytes": "\(writer?.fileLength ?? 0)",
                 ])
             // The spool stays until the caller has reported the version present (discardSpool).
             return state

@@ -144,21 +144,19 @@ struct ReplicationBenchmark {
                 try await writer.write(.with { $0.file = 0; $0.offset = Int64(mib) << 20 }, payload: piece)
             }
         }
-        let (run, _) = try await TimedRun.measure {
-            let published = ContinuousClock.now
-            while ContinuousClock.now - published < .seconds(600) {
-                let placements = try await catalog.unary(
-                    CatalogMethods.listPlacements, .with { $0.image = "bench"; $0.node = receiver }
-                ).placements
-                if let placement = placements.first(where: { $0.version == version }) {
-                    if placement.state == .present { return }
-                    if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
-                }
-                try await Task.sleep(for: .milliseconds(5))
+        let published = CPUStopwatch()
+        let deadline = ContinuousClock.now + .seconds(600)
+        while ContinuousClock.now < deadline {
+            let placements = try await catalog.unary(
+                CatalogMethods.listPlacements, .with { $0.image = "bench"; $0.node = receiver }
+            ).placements
+            if let placement = placements.first(where: { $0.version == version }) {
+                if placement.state == .present { return published.stop() }
+                if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
             }
-            throw BenchError("version \(version) was not present at the branch within 10 minutes of its publish")
+            try await Task.sleep(for: .milliseconds(5))
         }
-        return run
+        throw BenchError("version \(version) was not present at the branch within 10 minutes of its publish")
     }
 }
 
@@ -183,18 +181,16 @@ enum BtrfsPipe {
         // From a machine with nothing left to write back, as icbd's transfers start (a publish
         // commits its version; a received one is committed after it is reported present).
         sync()
-        let cpu = SystemCPU.busySeconds()
-        let start = ContinuousClock.now
+        let stopwatch = CPUStopwatch()
         try receive.run()
         try send.run()
         let sent = exitStatus(send)
         let received = exitStatus(receive)
-        let elapsed = ContinuousClock.now - start
-        let used = cpu.flatMap { before in SystemCPU.busySeconds().map { $0 - before } } ?? 0
+        let run = stopwatch.stop()
         guard sent == 0, received == 0 else {
             throw BenchError("btrfs send | \(ssh == nil ? "" : "ssh ")btrfs receive failed (\(sent), \(received))")
         }
-        return TimedRun(elapsed: elapsed, cpuSeconds: used)
+        return run
     }
 
     /// Waits for `process` with waitpid(2): when two children end at once, Foundation's

@@ -23,13 +23,16 @@ struct TimedRun {
     let elapsed: Duration
     /// Core-seconds; 0 where the machine does not tell.
     let cpuSeconds: Double
+}
 
-    static func measure<T>(_ body: () async throws -> T) async rethrows -> (TimedRun, T) {
-        let cpu = SystemCPU.busySeconds()
-        let start = ContinuousClock.now
-        let result = try await body()
+/// Started when made; ``stop()`` tells the time and the machine's CPU time since.
+struct CPUStopwatch {
+    private let cpu = SystemCPU.busySeconds()
+    private let start = ContinuousClock.now
+
+    func stop() -> TimedRun {
         let elapsed = ContinuousClock.now - start
         let used = cpu.flatMap { before in SystemCPU.busySeconds().map { $0 - before } } ?? 0
-        return (TimedRun(elapsed: elapsed, cpuSeconds: used), result)
+        return TimedRun(elapsed: elapsed, cpuSeconds: used)
     }
 }
