@@ -85,6 +85,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CBtrfsUtil", providers: [.apt(["libbtrfsutil-dev"])]),
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
+        .systemLibrary(name: "CMalloc"),
         .target(
             name: "Replicator",
             dependencies: [
@@ -145,7 +146,7 @@ let package = Package(
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -20,6 +20,7 @@ struct ICBD: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
+        MallocTuning.apply()
         do {
             var command = try ICBD.parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

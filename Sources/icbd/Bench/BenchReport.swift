@@ -32,6 +32,8 @@ struct BenchReport: Encodable {
             var line = "  \(figure.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(format(figure.value)) \(figure.unit)"
             if let baseline = figure.baseline, let ratio = figure.ratio {
                 line += "  (\(baseline.name) \(format(baseline.value)); ratio \(String(format: "%.2f", ratio)))"
+            } else if let baseline = figure.baseline {
+                line += "  (\(baseline.name) \(format(baseline.value)))"
             }
             if let goal = figure.goal, let met = figure.met {
                 line += "  goal \(goal): \(met ? "met" : "NOT met")"

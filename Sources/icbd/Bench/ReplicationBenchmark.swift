@@ -11,11 +11,14 @@ import SwiftProtobuf
 /// `icbd bench replication`: a real catalog and two replicators on two loop-mounted BTRFS
 /// filesystems in this process; a VM-like image (zero, compressible and random regions) is
 /// published at "hq" and timed until it is present (received and verified) at "branch", full
-/// and then incrementally after 10 MiB changed, next to `btrfs send | btrfs receive` through a
-/// pipe between the same filesystems (the limit). Needs root (mount).
+/// (in rounds, each next to its pipe; the median round is reported) and then incrementally after
+/// 10 MiB changed, next to `btrfs send | btrfs receive` through a pipe between the same
+/// filesystems (the limit). Needs root (mount).
 struct ReplicationBenchmark {
     var imageSize: Int64 = 1 << 30
     var changedMebibytes = 10
+    /// Full transfers timed against the pipe; the median round is reported.
+    var roundCount = 3
     var directory = FileManager.default.temporaryDirectory.path
     let logger: Logger
 
@@ -23,8 +26,10 @@ struct ReplicationBenchmark {
         guard getuid() == 0 else { throw BenchError("bench replication mounts loop BTRFS filesystems: run it as root") }
         let base = (directory as NSString).appendingPathComponent("icbd-bench-replication-\(UUID())")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        let hq = LoopFilesystem(path: base + "/hq", size: imageSize * 3 + (512 << 20))
-        let branch = LoopFilesystem(path: base + "/branch", size: imageSize * 4 + (512 << 20))
+        // hq: an image per round and version 2; branch: per round the received and the piped
+        // copy, then version 2 both ways and the ssh copies.
+        let hq = LoopFilesystem(path: base + "/hq", size: imageSize * Int64(roundCount + 2) + (512 << 20))
+        let branch = LoopFilesystem(path: base + "/branch", size: imageSize * Int64(2 * roundCount + 4) + (512 << 20))
         defer {
             hq.remove()
             branch.remove()
@@ -73,20 +78,35 @@ struct ReplicationBenchmark {
                 return try await withRPCClient(
                     RPCClientConfiguration(target: hqAddress, expectedRole: .replicator, tls: admin), logger: logger
                 ) { hqClient in
-                    let full = try await publishAndWait(version: 1, changedSeed: nil, hq: hqClient, catalog: catalogClient)
+                    // Rounds of a full transfer and its pipe, back to back, each of its own image;
+                    // the round with the median ratio is reported, as single runs on a shared
+                    // 2-core machine swing by a third (docs/benchmarks.md).
+                    var rounds: [FullRound] = []
+                    for round in 1...roundCount {
+                        let image = round == 1 ? "bench" : "bench-\(round)"
+                        let icbd = try await placeAndWait(image: image, hq: hqClient, catalog: catalogClient)
+                        let pipeDirectory = branchRoot + "/pipe-\(round)"
+                        try FileManager.default.createDirectory(atPath: pipeDirectory, withIntermediateDirectories: true)
+                        await Writeback.settle()
+                        let pipe = try BtrfsPipe.time(send: [hq.repository.versionPath(of: try Name(image), 1)], receiveInto: pipeDirectory)
+                        rounds.append(FullRound(icbd: icbd, pipe: pipe))
+                    }
+                    let median = rounds.sorted { $0.ratio < $1.ratio }[rounds.count / 2]
+                    let full = median.icbd
+                    let pipeFull = median.pipe
                     let incremental = try await publishAndWait(version: 2, changedSeed: 2, hq: hqClient, catalog: catalogClient)
                     let image = try Name("bench")
                     let v1 = hq.repository.versionPath(of: image, 1)
                     let v2 = hq.repository.versionPath(of: image, 2)
-                    let pipeDirectory = branchRoot + "/pipe"
-                    try FileManager.default.createDirectory(atPath: pipeDirectory, withIntermediateDirectories: true)
-                    let pipeFull = try BtrfsPipe.time(send: [v1], receiveInto: pipeDirectory)
-                    let pipeIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: pipeDirectory)
+                    await Writeback.settle()
+                    let pipeIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: branchRoot + "/pipe-1")
                     let sshDirectory = branchRoot + "/ssh"
                     try FileManager.default.createDirectory(atPath: sshDirectory, withIntermediateDirectories: true)
                     let ssh = try PrivateSSHServer(address: "127.0.0.1")
                     defer { ssh.stop() }
+                    await Writeback.settle()
                     let sshFull = try BtrfsPipe.time(send: [v1], receiveInto: sshDirectory, through: ssh)
+                    await Writeback.settle()
                     let sshIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: sshDirectory, through: ssh)
                     var report = BenchReport(bench: "replication")
                     let mib = imageSize >> 20
@@ -95,15 +115,26 @@ struct ReplicationBenchmark {
                         BenchFigure(name: "OS-like regions, lz4 fast ratio (/usr/lib: 2.10)", value: OSLikeBytes.shared.lz4Ratio(mebibytes: 16, level: nil), unit: "x"))
                     report.figures.append(
                         BenchFigure(name: "OS-like regions, LZ4 HC 3 ratio (/usr/lib: 2.52)", value: OSLikeBytes.shared.lz4Ratio(mebibytes: 16, level: 3), unit: "x"))
+                    for (index, round) in rounds.enumerated() {
+                        report.figures.append(
+                            BenchFigure(
+                                name: "full replication, round \(index + 1)", value: round.icbd.elapsed.seconds, unit: "s",
+                                baseline: .init(name: "pipe", value: round.pipe.elapsed.seconds), ratio: round.ratio))
+                    }
                     report.figures.append(
                         BenchFigure(
-                            name: "full replication of a \(mib) MiB VM-like image", value: full.elapsed.seconds, unit: "s",
+                            name: "full, \(mib) MiB VM-like image, median round", value: full.elapsed.seconds, unit: "s",
                             baseline: .init(name: "btrfs send | btrfs receive (pipe)", value: pipeFull.elapsed.seconds),
-                            ratio: full.elapsed.seconds / pipeFull.elapsed.seconds, goal: "ratio <= 1.5", met: full.elapsed.seconds / pipeFull.elapsed.seconds <= 1.5))
+                            ratio: median.ratio, goal: "ratio <= 1.5", met: median.ratio <= 1.5))
                     report.figures.append(
                         BenchFigure(
                             name: "full replication, CPU (all cores)", value: full.cpuSeconds, unit: "core-s",
                             baseline: .init(name: "pipe", value: pipeFull.cpuSeconds), ratio: full.cpuSeconds / max(pipeFull.cpuSeconds, 0.001)))
+                    // Of which icbd's own threads (both replicators, the catalog, the bench): no pipe has them.
+                    report.figures.append(
+                        BenchFigure(
+                            name: "full replication, CPU of the icbd process", value: full.processSeconds, unit: "core-s",
+                            baseline: .init(name: "during the pipe", value: pipeFull.processSeconds)))
                     report.figures.append(
                         BenchFigure(
                             name: "incremental replication, \(changedMebibytes) MiB changed", value: incremental.elapsed.seconds, unit: "s",
@@ -125,15 +156,40 @@ struct ReplicationBenchmark {
         }
     }
 
-    /// Publishes a version of the image at hq and returns how long from the end of the publish
-    /// until the branch's replicator `receiver` reports it present (received and verified).
+    /// Publishes version 1 of `image` at hq alone (its policy names only hq), lets the machine
+    /// write it back, then places it on every site and returns how long until branch's
+    /// replicator reports it present (received and verified): a full transfer on a settled
+    /// machine, as the pipe it is set against runs.
+    func placeAndWait(image: String, hq: RPCClient, catalog: RPCClient) async throws -> TimedRun {
+        _ = try await catalog.unary(CatalogMethods.createImage, .with { $0.name = image; $0.ifMissing = true })
+        func place(_ sites: [String]) async throws {
+            _ = try await catalog.unary(
+                CatalogMethods.putPolicy, .with { $0.policy.image = image; $0.policy.sites = sites; $0.policy.keepVersions = 4 })
+        }
+        try await place(["hq"])
+        try await publish(image: image, version: 1, changedSeed: nil, hq: hq)
+        await Writeback.settle()
+        let placed = CPUStopwatch()
+        try await place([])
+        return try await waitPresent(image: image, version: 1, since: placed, catalog: catalog, receiver: "bench-branch")
+    }
+
+    /// Publishes a version of the image "bench" at hq and returns how long from the end of the
+    /// publish until the branch's replicator `receiver` reports it present (received and verified).
     func publishAndWait(
         version: Int64, changedSeed: UInt64?, hq: RPCClient, catalog: RPCClient, receiver: String = "bench-branch"
     ) async throws -> TimedRun {
+        try await publish(image: "bench", version: version, changedSeed: changedSeed, hq: hq)
+        return try await waitPresent(image: "bench", version: version, since: CPUStopwatch(), catalog: catalog, receiver: receiver)
+    }
+
+    /// Publishes a version of the VM-like image at hq; with `changedSeed`, every 8th MiB of the
+    /// first `changedMebibytes` is random.
+    private func publish(image: String, version: Int64, changedSeed: UInt64?, hq: RPCClient) async throws {
         let size = imageSize
         let changed = changedMebibytes
         _ = try await hq.clientStreaming(ReplicatorMethods.publish) { writer in
-            try await writer.write(.with { $0.start.image = "bench"; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = size }] })
+            try await writer.write(.with { $0.start.image = image; $0.start.files = [.with { $0.path = "disk.raw"; $0.size = size }] })
             var generator = SplitMix(seed: 1)
             var changes = SplitMix(seed: changedSeed ?? 0)
             for mib in 0..<Int(size >> 20) {
@@ -144,20 +200,32 @@ struct ReplicationBenchmark {
                 try await writer.write(.with { $0.file = 0; $0.offset = Int64(mib) << 20 }, payload: piece)
             }
         }
-        let published = CPUStopwatch()
+    }
+
+    /// Waits until `receiver` reports `version` of `image` present; the stopwatch's reading then.
+    private func waitPresent(image: String, version: Int64, since stopwatch: CPUStopwatch, catalog: RPCClient, receiver: String)
+        async throws -> TimedRun
+    {
         let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline {
             let placements = try await catalog.unary(
-                CatalogMethods.listPlacements, .with { $0.image = "bench"; $0.node = receiver }
+                CatalogMethods.listPlacements, .with { $0.image = image; $0.node = receiver }
             ).placements
             if let placement = placements.first(where: { $0.version == version }) {
-                if placement.state == .present { return published.stop() }
+                if placement.state == .present { return stopwatch.stop() }
                 if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
             }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw BenchError("version \(version) was not present at the branch within 10 minutes of its publish")
+        throw BenchError("version \(version) of '\(image)' was not present at \(receiver) within 10 minutes")
     }
+}
+
+/// One full transfer and the pipe's, timed back to back.
+struct FullRound {
+    let icbd: TimedRun
+    let pipe: TimedRun
+    var ratio: Double { icbd.elapsed.seconds / pipe.elapsed.seconds }
 }
 
 /// `btrfs send ARGS | btrfs receive DIR`, two processes joined by a pipe (no shell); or with
@@ -178,9 +246,7 @@ enum BtrfsPipe {
         let pipe = Pipe()
         send.standardOutput = pipe
         receive.standardInput = pipe
-        // From a machine with nothing left to write back, as icbd's transfers start (a publish
-        // commits its version; a received one is committed after it is reported present).
-        sync()
+        // The caller settles the machine first (Writeback.settle), as before icbd's transfers.
         let stopwatch = CPUStopwatch()
         try receive.run()
         try send.run()

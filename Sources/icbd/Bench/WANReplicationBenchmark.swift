@@ -95,6 +95,7 @@ struct WANReplicationBenchmark {
                     try FileManager.default.createDirectory(atPath: sshDirectory, withIntermediateDirectories: true)
                     let ssh = try PrivateSSHServer(address: link.peerAddress, namespacePath: link.namespacePath)
                     defer { ssh.stop() }
+                    await Writeback.settle()
                     let sshFull = try BtrfsPipe.time(send: [v1], receiveInto: sshDirectory, through: ssh)
                     let speedup = sshFull.elapsed.seconds / full.elapsed.seconds
                     return [

@@ -213,6 +213,9 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(help: "Size of the VM-like image, e.g. 1GiB.")
         var size = "1GiB"
 
+        @Option(help: "Full transfers timed against the pipe, each of its own image; the median round is reported (1 to 9).")
+        var rounds = 3
+
         @Flag(help: "Also over an emulated 100 Mbit/s WAN (network namespace, veth, tc tbf): icbd with lz4 vs uncompressed ssh.")
         var wan = false
 
@@ -228,10 +231,13 @@ struct BenchCommand: AsyncParsableCommand {
             let bytes: Int64
             do { bytes = try ByteSize(parsing: size).bytes } catch { throw ValidationError("--size: \(error)") }
             guard bytes >= 64 << 20, bytes % (1 << 20) == 0 else { throw ValidationError("--size must be whole MiB, at least 64MiB") }
+            guard (1...9).contains(rounds) else { throw ValidationError("--rounds must be 1 to 9, not \(rounds)") }
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
             let logger = logging.makeLogger(label: "icbd.bench")
-            var report = try await ReplicationBenchmark(imageSize: bytes, directory: dir, logger: logger).run()
+            var bench = ReplicationBenchmark(imageSize: bytes, directory: dir, logger: logger)
+            bench.roundCount = rounds
+            var report = try await bench.run()
             if wan { report.figures += try await WANReplicationBenchmark(imageSize: bytes, directory: dir, logger: logger).run() }
             print(try report.render(json: json))
         }
