@@ -203,21 +203,31 @@ struct ReplicationBenchmark {
     }
 
     /// Waits until `receiver` reports `version` of `image` present; the stopwatch's reading then.
+    /// Follows the catalog's Watch of placements rather than polling, so the bench adds no work
+    /// of its own to the transfer it times.
     private func waitPresent(image: String, version: Int64, since stopwatch: CPUStopwatch, catalog: RPCClient, receiver: String)
         async throws -> TimedRun
     {
-        let deadline = ContinuousClock.now + .seconds(600)
-        while ContinuousClock.now < deadline {
-            let placements = try await catalog.unary(
-                CatalogMethods.listPlacements, .with { $0.image = image; $0.node = receiver }
-            ).placements
-            if let placement = placements.first(where: { $0.version == version }) {
-                if placement.state == .present { return stopwatch.stop() }
-                if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
-            }
-            try await Task.sleep(for: .milliseconds(5))
+        /// Whether `placement` ends the wait: true when present; throws when the receiver gave up.
+        func settled(_ placement: Icbd_Catalog_V1_Placement) throws -> Bool {
+            guard placement.image == image, placement.node == receiver, placement.version == version else { return false }
+            if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
+            return placement.state == .present
         }
-        throw BenchError("version \(version) of '\(image)' was not present at \(receiver) within 10 minutes")
+        let listed = try await catalog.unary(CatalogMethods.listPlacements, .with { $0.image = image; $0.node = receiver })
+        if try listed.placements.contains(where: settled) { return stopwatch.stop() }
+        let request = Icbd_Catalog_V1_WatchRequest.with { $0.fromRevision = listed.revision; $0.kinds = [.placement] }
+        let done: TimedRun? = try await catalog.serverStreaming(CatalogMethods.watch, request, options: RPCCallOptions(timeout: .seconds(600))) {
+            responses in
+            for try await response in responses {
+                for event in response.events where event.type == .put {
+                    if try settled(event.placement) { return stopwatch.stop() }
+                }
+            }
+            return nil
+        }
+        guard let done else { throw BenchError("the catalog ended its watch before version \(version) of '\(image)' was present at \(receiver)") }
+        return done
     }
 }
 
