@@ -14,10 +14,18 @@ func quietLogger() -> Logger {
     return logger
 }
 
+/// A fresh temporary directory for one test, which removes it.
 func temporaryDirectory() throws -> String {
     let path = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-cache-test-\(UUID())").path
     try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
 }
 
 /// A chunk of `size` bytes made from `seed`, with its digest.

@@ -38,14 +38,15 @@ struct PostgresURLTests {
         }
     }
 
-    @Test func thePasswordComesFromTheFileElsePGPASSWORD() throws {
-        let directory = try temporaryDirectory()
-        let file = directory.appendingPathComponent("password").path
-        try Data("from-file\n".utf8).write(to: URL(fileURLWithPath: file))
-        #expect(try PostgresPassword.resolve(file: file, environment: ["PGPASSWORD": "from-env"]) == "from-file")
-        #expect(try PostgresPassword.resolve(file: nil, environment: ["PGPASSWORD": "from-env"]) == "from-env")
-        #expect(try PostgresPassword.resolve(file: nil, environment: [:]) == nil)
-        #expect(throws: CatalogStoreError.self) { try PostgresPassword.resolve(file: directory.appendingPathComponent("none").path) }
+    @Test func thePasswordComesFromTheFileElsePGPASSWORD() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = directory.appendingPathComponent("password").path
+            try Data("from-file\n".utf8).write(to: URL(fileURLWithPath: file))
+            #expect(try PostgresPassword.resolve(file: file, environment: ["PGPASSWORD": "from-env"]) == "from-file")
+            #expect(try PostgresPassword.resolve(file: nil, environment: ["PGPASSWORD": "from-env"]) == "from-env")
+            #expect(try PostgresPassword.resolve(file: nil, environment: [:]) == nil)
+            #expect(throws: CatalogStoreError.self) { try PostgresPassword.resolve(file: directory.appendingPathComponent("none").path) }
+        }
     }
 }
 

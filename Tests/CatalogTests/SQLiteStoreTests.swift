@@ -18,12 +18,17 @@ func pieces(_ bytes: [UInt8], size: Int = 32 * 1000) -> AsyncThrowingStream<[UIn
 }
 
 @Suite("Catalog: the store (SQLite, and PostgreSQL where the tests take a store kind)")
-struct SQLiteStoreTests {
+final class SQLiteStoreTests: Sendable {
+    /// This test's own directory (one suite instance per test), removed when the test is done.
     let directory: URL
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 
     init() throws {
         directory = try temporaryDirectory()
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
     }
 
     var path: String { directory.appendingPathComponent("catalog.db").path }

@@ -19,7 +19,13 @@ struct PublishDeployment {
     let mint: (Role, String) throws -> TLSIdentity
     let replicatorAddress: HostPort
 
+    /// Runs `body` with a deployment; its temporary directory (the catalog's database) and BTRFS
+    /// are removed after it, whether it returns or throws.
     static func with(_ body: (PublishDeployment) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in try await with(in: directory, body) }
+    }
+
+    private static func with(in directory: String, _ body: (PublishDeployment) async throws -> Void) async throws {
         _ = try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -27,8 +33,7 @@ struct PublishDeployment {
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
             }
-            let database = FileManager.default.temporaryDirectory.appendingPathComponent("publish-test-\(UUID()).db").path
-            defer { try? FileManager.default.removeItem(atPath: database) }
+            let database = directory + "/catalog.db"
             let catalogService = try CatalogService(
                 configuration: CatalogConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),

@@ -24,9 +24,21 @@ struct ReplicationDeployment {
     /// Makes another replicator for the branch repository (when the deployment runs none there).
     let makeBranch: @Sendable () throws -> ReplicatorService
 
+    /// Runs `body` with a deployment; its temporary directory (the catalog's database) and
+    /// BTRFS filesystems are removed after it, whether it returns or throws.
     static func with(
         branchReplicates: Bool = true, startBranch: Bool = true, branchSize: String = "1G", configure: @escaping @Sendable (inout ReplicationConfiguration) -> Void = { _ in },
         _ body: (ReplicationDeployment) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory { directory in
+            try await with(
+                in: directory, branchReplicates: branchReplicates, startBranch: startBranch, branchSize: branchSize, configure: configure, body)
+        }
+    }
+
+    private static func with(
+        in directory: String, branchReplicates: Bool, startBranch: Bool, branchSize: String,
+        configure: @escaping @Sendable (inout ReplicationConfiguration) -> Void, _ body: (ReplicationDeployment) async throws -> Void
     ) async throws {
         _ = try await LoopBtrfs.with(size: "1G") { hqRoot in
             try await LoopBtrfs.with(size: branchSize) { branchRoot in
@@ -39,8 +51,7 @@ struct ReplicationDeployment {
                 let mint: @Sendable (Role, String) throws -> TLSIdentity = { role, name in
                     try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
                 }
-                let database = FileManager.default.temporaryDirectory.appendingPathComponent("replication-test-\(UUID()).db").path
-                defer { try? FileManager.default.removeItem(atPath: database) }
+                let database = directory + "/catalog.db"
                 let catalogService = try CatalogService(
                     configuration: CatalogConfiguration(
                         listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
@@ -114,6 +125,14 @@ struct ReplicationDeployment {
 struct ReplicationTestError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-replicator-test-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
 }
 
 /// A VM-like disk: random, compressible and zero regions, from a seed.

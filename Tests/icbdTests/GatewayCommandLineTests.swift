@@ -9,26 +9,27 @@ struct GatewayCommandLineTests {
     }
 
     @Test func gatewayServesHealthAndReadinessAndStopsOnSignal() async throws {
-        let directory = try temporaryDirectory()
-        let pki = directory.appendingPathComponent("pki").path
-        #expect(try await CommandRunner.run(["pki", "init", "--dir", pki]).status == 0)
-        for (role, name) in [("catalog", "cat1"), ("gateway", "gw1")] {
-            #expect(try await CommandRunner.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1"]).status == 0)
+        try await withTemporaryDirectory { directory in
+            let pki = directory.appendingPathComponent("pki").path
+            #expect(try await CommandRunner.run(["pki", "init", "--dir", pki]).status == 0)
+            for (role, name) in [("catalog", "cat1"), ("gateway", "gw1")] {
+                #expect(try await CommandRunner.run(["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1"]).status == 0)
+            }
+            let catalog = try await ServiceProcess(
+                ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path,
+                 "--tls-dir", pki, "--name", "cat1"], in: directory)
+            let catalogAddress = try await catalog.listeningAddress()
+            let gateway = try await ServiceProcess(
+                ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", catalogAddress, "--tls-dir", pki, "--name", "gw1"],
+                in: directory)
+            let address = try await gateway.listeningAddress()
+            #expect(try await status("http://\(address)/healthz") == "200")
+            // No cache node or repository: alive, not ready.
+            #expect(try await status("http://\(address)/readyz") == "503")
+            #expect(try await status("http://\(address)/v1/images") == "200")
+            #expect(try await gateway.stop(with: SIGTERM) == 0, "\(gateway.stderr)")
+            #expect(try await catalog.stop(with: SIGTERM) == 0)
         }
-        let catalog = try await ServiceProcess(
-            ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path,
-             "--tls-dir", pki, "--name", "cat1"], in: directory)
-        let catalogAddress = try await catalog.listeningAddress()
-        let gateway = try await ServiceProcess(
-            ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", catalogAddress, "--tls-dir", pki, "--name", "gw1"],
-            in: directory)
-        let address = try await gateway.listeningAddress()
-        #expect(try await status("http://\(address)/healthz") == "200")
-        // No cache node or repository: alive, not ready.
-        #expect(try await status("http://\(address)/readyz") == "503")
-        #expect(try await status("http://\(address)/v1/images") == "200")
-        #expect(try await gateway.stop(with: SIGTERM) == 0, "\(gateway.stderr)")
-        #expect(try await catalog.stop(with: SIGTERM) == 0)
     }
 
     @Test(arguments: [

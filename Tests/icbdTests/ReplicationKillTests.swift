@@ -72,7 +72,7 @@ final class TransferUnderWay: @unchecked Sendable {
         try await LoopBtrfs.with(size: "1G") { hqRoot in
             try await LoopBtrfs.with(size: "1G") { branchRoot in
                 let directory = try temporaryDirectory()
-                defer { try? FileManager.default.removeItem(at: directory) }
+                defer { removeTemporaryDirectory(directory) }
                 let transfer = try await TransferUnderWay(directory: directory, hqRoot: hqRoot, branchRoot: branchRoot)
                 try await transfer.waitUntilUnderWay()
                 try await body(transfer)

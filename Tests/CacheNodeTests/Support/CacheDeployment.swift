@@ -85,6 +85,8 @@ struct PublishedDisk {
 /// A catalog, a replicator on a loop-mounted BTRFS with one published image, in process, with
 /// real mutual TLS; caches are started by ``withCache(capacity:directory:configure:_:)``.
 struct CacheDeployment {
+    /// The deployment's temporary directory: the catalog's database and the caches' directories.
+    let directory: String
     let catalog: RPCClient
     let catalogAddress: HostPort
     let mint: @Sendable (Role, String) throws -> TLSIdentity
@@ -109,7 +111,13 @@ struct CacheDeployment {
         return bytes
     }
 
+    /// Runs `body` with a deployment; its temporary directory and BTRFS are removed after it,
+    /// whether it returns or throws.
     static func with(_ body: (CacheDeployment) async throws -> Void) async throws {
+        try await withTemporaryDirectory { directory in try await with(in: directory, body) }
+    }
+
+    private static func with(in directory: String, _ body: (CacheDeployment) async throws -> Void) async throws {
         _ = try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
@@ -117,8 +125,7 @@ struct CacheDeployment {
             let mint: @Sendable (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
             }
-            let database = FileManager.default.temporaryDirectory.appendingPathComponent("cache-test-\(UUID()).db").path
-            defer { try? FileManager.default.removeItem(atPath: database) }
+            let database = directory + "/catalog.db"
             let catalogService = try CatalogService(
                 configuration: CatalogConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
@@ -157,7 +164,7 @@ struct CacheDeployment {
                     let disk = try await publishNext(diskBytes())
                     try await body(
                         CacheDeployment(
-                            catalog: catalog, catalogAddress: catalogAddress, mint: mint, reads: reads,
+                            directory: directory, catalog: catalog, catalogAddress: catalogAddress, mint: mint, reads: reads,
                             disk: disk, logger: logger,
                             stopReplicator: {
                                 replicatorTask.cancel()
@@ -168,12 +175,13 @@ struct CacheDeployment {
         }
     }
 
-    /// Runs a cache node of site `hq` while `body` runs, with a gateway's client of it.
+    /// Runs a cache node of site `hq` while `body` runs, with a gateway's client of it; its
+    /// directory is `directory`, else a fresh one in the deployment's.
     func withCache<R: Sendable>(
         capacity: Int64 = 64 << 20, directory: String? = nil, name: String = "cache-hq", configure: (inout CacheConfiguration) -> Void = { _ in },
         _ body: (CacheService, RPCClient) async throws -> R
     ) async throws -> R {
-        let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
+        let directory = directory ?? self.directory + "/cache-\(UUID())"
         var configuration = CacheConfiguration(
             listen: HostPort(host: "127.0.0.1", port: 0), directory: directory, capacity: capacity, site: try Name("hq"),
             catalog: catalogAddress, tls: try mint(.cache, name), name: name)

@@ -24,11 +24,19 @@ final class ManualClock: Sendable {
     }
 }
 
-/// A fresh temporary directory for one test.
+/// A fresh temporary directory for one test; whoever makes it removes it (``StoreFixture``,
+/// ``SQLiteStoreTests``, ``withTemporaryDirectory(_:)``).
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-catalog-test-\(UUID())")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
+}
+
+/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
+func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    return try await body(directory)
 }
 
 /// Silent, unless `ICBD_TEST_LOG` names a level (trace, debug, …) to debug a test with.

@@ -26,21 +26,24 @@ enum StoreKind: String, CustomTestStringConvertible, Sendable {
 /// One empty catalog database of `kind` for a test: an SQLite file in a temporary directory,
 /// or a fresh database on the PostgreSQL server the test process shares. Opened as many times
 /// as the test likes (reopening, two catalog processes on one database); dropped with the
-/// fixture.
+/// fixture, which removes its temporary directory when the test lets go of it (a restarted
+/// catalog on the same fixture finds its database where it was).
 final class StoreFixture: Sendable {
     let kind: StoreKind
+    /// The fixture's own temporary directory, removed with it.
     let directory: URL
     /// The `--db` value: a file path or a `postgres://` URL.
     let database: String
     /// The PostgreSQL server, for tests that tamper with the database.
     let server: PostgresServer?
 
-    init(_ kind: StoreKind, directory: URL? = nil) async throws {
+    init(_ kind: StoreKind) async throws {
         self.kind = kind
-        self.directory = try directory ?? temporaryDirectory()
+        // The directory is made last: an init that throws has no deinit to remove it.
         switch kind {
         case .sqlite:
-            database = self.directory.appendingPathComponent("catalog.db").path
+            directory = try temporaryDirectory()
+            database = directory.appendingPathComponent("catalog.db").path
             server = nil
         case .postgres:
             guard let (server, name) = try await PostgresServer.sharedDatabase() else {
@@ -48,7 +51,12 @@ final class StoreFixture: Sendable {
             }
             database = server.url(database: name)
             self.server = server
+            directory = try temporaryDirectory()
         }
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: directory)
     }
 
     /// The settings a PostgreSQL store of this fixture opens with: the test password, and a

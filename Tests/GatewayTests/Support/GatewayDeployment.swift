@@ -53,10 +53,21 @@ struct GatewayDeployment {
         }
     }
 
+    /// Runs `body` with a deployment; its temporary directory (the catalog's database, the
+    /// caches' directories) and BTRFS are removed after it, whether it returns or throws.
     static func with(
         caches cacheNodes: [(name: String, site: String)] = [],
         configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: (GatewayDeployment) async throws -> Void
+    ) async throws {
+        try await withTemporaryDirectory { directory in
+            try await with(in: directory, caches: cacheNodes, configure: configure, body)
+        }
+    }
+
+    private static func with(
+        in directory: String, caches cacheNodes: [(name: String, site: String)],
+        configure: (inout GatewayConfiguration) -> Void, _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
         _ = try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
@@ -65,8 +76,7 @@ struct GatewayDeployment {
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
             }
-            let database = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID()).db").path
-            defer { try? FileManager.default.removeItem(atPath: database) }
+            let database = directory + "/catalog.db"
             let catalogService = try CatalogService(
                 configuration: CatalogConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
@@ -89,8 +99,7 @@ struct GatewayDeployment {
                     group.addTask { try await replicator.run() }
                     let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
                     let caches = CacheNodes()
-                    let cacheRoot = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-caches-\(UUID())").path
-                    defer { try? FileManager.default.removeItem(atPath: cacheRoot) }
+                    let cacheRoot = directory + "/caches"
                     for node in cacheNodes {
                         var configuration = CacheConfiguration(
                             listen: HostPort(host: "127.0.0.1", port: 0), directory: cacheRoot + "/" + node.name, capacity: 512 << 20,
@@ -194,6 +203,14 @@ enum HTTPMethodName {
 struct DeploymentError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
+func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-gateway-test-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    return try await body(directory)
 }
 
 /// A disk of `mebibytes` MiB plus `tail` bytes: distinct data per MiB, MiB 3 all zeros.

@@ -7,8 +7,9 @@ import Logging
 import Testing
 
 /// A real `icbd catalog` child process with a PKI made by the real `icbd pki`, and RPC clients
-/// of it, for tests of the catalog as a process.
-struct CatalogDeployment {
+/// of it, for tests of the catalog as a process. Its temporary directory lives as long as the
+/// deployment (catalogs restarted on the same database find it), then is removed.
+final class CatalogDeployment: Sendable {
     let directory: URL
     let pki: String
     var database: String { directory.appendingPathComponent("catalog.db").path }
@@ -22,6 +23,10 @@ struct CatalogDeployment {
                 ["pki", "issue", "--dir", pki, "--role", role, "--name", name, "--ip", "127.0.0.1"])
             #expect(issued.status == 0, "\(issued.stderr)")
         }
+    }
+
+    deinit {
+        removeTemporaryDirectory(directory)
     }
 
     /// Starts a catalog on a free port; returns the process and its `HOST:PORT`.
