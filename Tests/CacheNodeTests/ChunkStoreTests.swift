@@ -21,13 +21,6 @@ func temporaryDirectory() throws -> String {
     return path
 }
 
-/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let directory = try temporaryDirectory()
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    return try await body(directory)
-}
-
 /// A chunk of `size` bytes made from `seed`, with its digest.
 func chunk(_ seed: Int, size: Int = 4096) -> (ChunkDigest, ByteBuffer) {
     var bytes = [UInt8](repeating: 0, count: size)

@@ -22,7 +22,7 @@ struct PublishDeployment {
     /// Runs `body` with a deployment; its temporary directory (the catalog's database) and BTRFS
     /// are removed after it, whether it returns or throws.
     static func with(_ body: (PublishDeployment) async throws -> Void) async throws {
-        try await withTemporaryDirectory { directory in try await with(in: directory, body) }
+        try await withTemporaryDirectory { directory in try await with(in: directory.path, body) }
     }
 
     private static func with(in directory: String, _ body: (PublishDeployment) async throws -> Void) async throws {

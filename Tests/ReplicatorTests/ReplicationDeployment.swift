@@ -32,7 +32,7 @@ struct ReplicationDeployment {
     ) async throws {
         try await withTemporaryDirectory { directory in
             try await with(
-                in: directory, branchReplicates: branchReplicates, startBranch: startBranch, branchSize: branchSize, configure: configure, body)
+                in: directory.path, branchReplicates: branchReplicates, startBranch: startBranch, branchSize: branchSize, configure: configure, body)
         }
     }
 
@@ -125,14 +125,6 @@ struct ReplicationDeployment {
 struct ReplicationTestError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-replicator-test-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    return try await body(directory)
 }
 
 /// A VM-like disk: random, compressible and zero regions, from a seed.

@@ -21,7 +21,7 @@ struct ReplicatorServiceTests {
                 func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
                     try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
                 }
-                let database = directory + "/catalog.db"
+                let database = directory.appendingPathComponent("catalog.db").path
                 let catalog = try CatalogService(
                     configuration: CatalogConfiguration(
                         listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try identity(.catalog, "cat1"),

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDTestSupport
 import Testing
 
 @Suite("The icbd command line, as a real process")

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDTestSupport
 import Testing
 
 @Suite("icbd gateway, as a real process")

@@ -114,7 +114,7 @@ struct CacheDeployment {
     /// Runs `body` with a deployment; its temporary directory and BTRFS are removed after it,
     /// whether it returns or throws.
     static func with(_ body: (CacheDeployment) async throws -> Void) async throws {
-        try await withTemporaryDirectory { directory in try await with(in: directory, body) }
+        try await withTemporaryDirectory { directory in try await with(in: directory.path, body) }
     }
 
     private static func with(in directory: String, _ body: (CacheDeployment) async throws -> Void) async throws {

@@ -32,13 +32,6 @@ func temporaryDirectory() throws -> URL {
     return url
 }
 
-/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let directory = try temporaryDirectory()
-    defer { try? FileManager.default.removeItem(at: directory) }
-    return try await body(directory)
-}
-
 /// Silent, unless `ICBD_TEST_LOG` names a level (trace, debug, …) to debug a test with.
 func quietLogger() -> Logger {
     var logger = Logger(label: "test")

@@ -61,7 +61,7 @@ struct GatewayDeployment {
         _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
-            try await with(in: directory, caches: cacheNodes, configure: configure, body)
+            try await with(in: directory.path, caches: cacheNodes, configure: configure, body)
         }
     }
 
@@ -203,14 +203,6 @@ enum HTTPMethodName {
 struct DeploymentError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws.
-func withTemporaryDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-gateway-test-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: directory) }
-    return try await body(directory)
 }
 
 /// A disk of `mebibytes` MiB plus `tail` bytes: distinct data per MiB, MiB 3 all zeros.

@@ -115,24 +115,3 @@ func temporaryDirectory() throws -> URL {
     return url
 }
 
-/// Runs `body` with a fresh temporary directory, removed after it, whether it returns or throws
-/// (the services it started there have been sent SIGKILL by then: ``ServiceProcess``'s deinit).
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let directory = try temporaryDirectory()
-    defer { removeTemporaryDirectory(directory) }
-    return try await body(directory)
-}
-
-/// Removes a test's temporary directory. A service sent SIGKILL just before may still be exiting,
-/// its files changing under the removal, so a removal that fails is tried again for up to a second.
-func removeTemporaryDirectory(_ directory: URL) {
-    for _ in 0..<10 {
-        do {
-            try FileManager.default.removeItem(at: directory)
-            return
-        } catch {
-            guard FileManager.default.fileExists(atPath: directory.path) else { return }
-            usleep(100_000)
-        }
-    }
-}
