@@ -22,6 +22,9 @@ struct ReplicationBenchmark {
     var directory = FileManager.default.temporaryDirectory.path
     let logger: Logger
 
+    /// The branch site's replicator, whose placements the benches wait on (here and over the WAN).
+    static let branchReplicator = "bench-branch"
+
     func run() async throws -> BenchReport {
         guard getuid() == 0 else { throw BenchError("bench replication mounts loop BTRFS filesystems: run it as root") }
         let base = (directory as NSString).appendingPathComponent("icbd-bench-replication-\(UUID())")
@@ -68,7 +71,7 @@ struct ReplicationBenchmark {
                 _ = try await catalogClient.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
                 _ = try await catalogClient.unary(CatalogMethods.putSite, .with { $0.site.name = "branch" })
                 let hq = try replicator("bench-hq", site: "hq", root: hqRoot)
-                let branch = try replicator("bench-branch", site: "branch", root: branchRoot)
+                let branch = try replicator(Self.branchReplicator, site: "branch", root: branchRoot)
                 group.addTask { try await hq.run() }
                 group.addTask { try await branch.run() }
                 while try await catalogClient.unary(CatalogMethods.listNodes, .init()).nodes.count < 2 {
@@ -171,16 +174,14 @@ struct ReplicationBenchmark {
         await Writeback.settle()
         let placed = CPUStopwatch()
         try await place([])
-        return try await waitPresent(image: image, version: 1, since: placed, catalog: catalog, receiver: "bench-branch")
+        return try await waitPresent(image: image, version: 1, since: placed, catalog: catalog)
     }
 
     /// Publishes a version of the image "bench" at hq and returns how long from the end of the
-    /// publish until the branch's replicator `receiver` reports it present (received and verified).
-    func publishAndWait(
-        version: Int64, changedSeed: UInt64?, hq: RPCClient, catalog: RPCClient, receiver: String = "bench-branch"
-    ) async throws -> TimedRun {
+    /// publish until the branch's replicator reports it present (received and verified).
+    func publishAndWait(version: Int64, changedSeed: UInt64?, hq: RPCClient, catalog: RPCClient) async throws -> TimedRun {
         try await publish(image: "bench", version: version, changedSeed: changedSeed, hq: hq)
-        return try await waitPresent(image: "bench", version: version, since: CPUStopwatch(), catalog: catalog, receiver: receiver)
+        return try await waitPresent(image: "bench", version: version, since: CPUStopwatch(), catalog: catalog)
     }
 
     /// Publishes a version of the VM-like image at hq; with `changedSeed`, every 8th MiB of the
@@ -202,12 +203,11 @@ struct ReplicationBenchmark {
         }
     }
 
-    /// Waits until `receiver` reports `version` of `image` present; the stopwatch's reading then.
-    /// Follows the catalog's Watch of placements rather than polling, so the bench adds no work
-    /// of its own to the transfer it times.
-    private func waitPresent(image: String, version: Int64, since stopwatch: CPUStopwatch, catalog: RPCClient, receiver: String)
-        async throws -> TimedRun
-    {
+    /// Waits until the branch's replicator reports `version` of `image` present; the stopwatch's
+    /// reading then. Follows the catalog's Watch of placements rather than polling, so the bench
+    /// adds no work of its own to the transfer it times.
+    private func waitPresent(image: String, version: Int64, since stopwatch: CPUStopwatch, catalog: RPCClient) async throws -> TimedRun {
+        let receiver = Self.branchReplicator
         /// Whether `placement` ends the wait: true when present; throws when the receiver gave up.
         func settled(_ placement: Icbd_Catalog_V1_Placement) throws -> Bool {
             guard placement.image == image, placement.node == receiver, placement.version == version else { return false }

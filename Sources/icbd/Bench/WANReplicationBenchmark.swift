@@ -46,7 +46,7 @@ struct WANReplicationBenchmark {
     private func measure(hq hqRoot: String, branch branchRoot: String, base: String, link: ShapedLink) async throws -> [BenchFigure] {
         let pki = PKIDirectory(path: base + "/pki")
         let authority = try pki.initialize()
-        try pki.issue(PeerIdentity(role: .replicator, name: "bench-branch"), ipAddresses: [link.peerAddress])
+        try pki.issue(PeerIdentity(role: .replicator, name: ReplicationBenchmark.branchReplicator), ipAddresses: [link.peerAddress])
         func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
             try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: [link.hostAddress, "127.0.0.1"])
         }
@@ -115,7 +115,7 @@ struct WANReplicationBenchmark {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
         process.arguments = [
             "--net=\(link.namespacePath)", ChildProcess.binary.path, "replicator", "--listen", "\(link.peerAddress):0", "--root", root,
-            "--site", "branch", "--catalog", catalog.description, "--tls-dir", pki, "--name", "bench-branch", "--log-level", "warning",
+            "--site", "branch", "--catalog", catalog.description, "--tls-dir", pki, "--name", ReplicationBenchmark.branchReplicator, "--log-level", "warning",
         ]
         FileManager.default.createFile(atPath: log, contents: nil)
         process.standardOutput = FileHandle.nullDevice
