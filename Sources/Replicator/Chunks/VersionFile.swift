@@ -1,3 +1,4 @@
+import CBtrfsUtil
 import Crypto
 import Glibc
 import ICBDCore
@@ -17,10 +18,18 @@ final class VersionFile {
     /// Opens the file in the version's read-only snapshot; NOT_FOUND when this repository lacks it.
     init(_ key: ManifestCache.Key, manifest: ManifestCache.Manifest, in repository: ImageRepository) throws {
         let file = repository.versionPath(of: key.image, key.version) + "/" + key.path.rawValue
-        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: a fifo must not block the open (it is refused just below).
+        let fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             throw RPCError(
                 code: .notFound, message: "version \(key.version) of image '\(key.image)' has no file '\(key.path)' on this repository")
+        }
+        var size: Int64 = 0
+        var isRegular: Int32 = 0
+        guard icbd_fstat(fd, &size, &isRegular) == 0, isRegular != 0 else {
+            close(fd)
+            throw RPCError(
+                code: .dataLoss, message: "'\(key.path)' of version \(key.version) of image '\(key.image)' is not a regular file on this repository")
         }
         self.key = key
         self.manifest = manifest

@@ -49,7 +49,8 @@ public struct ManifestBuilder: Sendable {
 
     /// The manifest of the file at `path`; chunks that `reuse` keeps are not read.
     public func build(path: String, reusing reuse: Reuse? = nil) async throws -> Manifest {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: a fifo must not block the open (it is refused just below).
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ManifestError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var size: Int64 = 0

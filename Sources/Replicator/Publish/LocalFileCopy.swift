@@ -16,8 +16,8 @@ struct LocalFileCopy {
         defer { close(source) }
         var actual: Int64 = 0
         var isRegular: Int32 = 0
-        guard icbd_fstat(source, &actual, &isRegular) == 0, isRegular != 0 else {
-            throw RPCError(code: .invalidArgument, message: "'\(relative)' in \(directory) is not a regular file")
+        guard icbd_fstat(source, &actual, &isRegular) == 0 else {
+            throw RPCError(code: .invalidArgument, message: "cannot stat '\(relative)' in \(directory): \(String(cString: strerror(errno)))")
         }
         guard actual == size else {
             throw RPCError(code: .invalidArgument, message: "'\(relative)' was announced with \(size) bytes, it has \(actual) (did it change?)")
@@ -59,9 +59,17 @@ struct LocalFileCopy {
                 code: .invalidArgument,
                 message: "'\(relative)' in \(directory) goes through a symbolic link; a version holds regular files only")
         }
-        let fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // O_NONBLOCK: opening a fifo must not wait for a writer (it is refused just below).
+        let fd = open(resolved, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             throw RPCError(code: .invalidArgument, message: "cannot read '\(relative)' in \(directory): \(String(cString: strerror(errno)))")
+        }
+        var size: Int64 = 0
+        var isRegular: Int32 = 0
+        guard icbd_fstat(fd, &size, &isRegular) == 0, isRegular != 0 else {
+            close(fd)
+            throw RPCError(
+                code: .invalidArgument, message: "'\(relative)' in \(directory) is not a regular file (a fifo, device, socket or directory); a version holds regular files only")
         }
         return fd
     }

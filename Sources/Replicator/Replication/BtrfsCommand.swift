@@ -53,9 +53,26 @@ final class BtrfsCommand: @unchecked Sendable {
     /// Starts `btrfs` with `arguments`; `readOutput`: its standard output is read with
     /// ``read(upTo:)``; `writeInput`: ``write(_:)`` feeds its standard input. Returns once the
     /// child is running; throws if it could not be started.
-    static func start(_ arguments: [String], readOutput: Bool, writeInput: Bool) async throws -> BtrfsCommand {
-        guard let executable = btrfsExecutable else {
+    ///
+    /// `confined`: for a `btrfs receive` of a peer's stream (which also passes `--chroot`): it
+    /// runs in a mount namespace of its own (util-linux `unshare`), with no new privileges and a
+    /// capability bounding set of only what receiving needs (util-linux `setpriv`): creating
+    /// subvolumes and setting their received UUID (sys_admin), chroot, owners, modes and times
+    /// of files whatever their owner (chown, fowner, fsetid, dac_override, dac_read_search).
+    static func start(_ arguments: [String], readOutput: Bool, writeInput: Bool, confined: Bool = false) async throws -> BtrfsCommand {
+        guard let btrfs = btrfsExecutable else {
             throw ReplicationError(.internal, "the btrfs command is not installed (Debian package btrfs-progs); run scripts/bootstrap")
+        }
+        var executable = btrfs
+        var childArguments = arguments
+        if confined {
+            guard let unshare = utilLinuxExecutable("unshare"), let setpriv = utilLinuxExecutable("setpriv") else {
+                throw ReplicationError(.internal, "unshare and setpriv are not installed (Debian package util-linux); run scripts/bootstrap")
+            }
+            executable = unshare
+            childArguments =
+                ["--mount", "--propagation", "private", "--", setpriv, "--no-new-privs", "--bounding-set=\(receiveCapabilities)", "--", btrfs]
+                + arguments
         }
         // All three or none: a pair made before a failing one is closed again.
         var made: [ChildPipe] = []
@@ -73,7 +90,7 @@ final class BtrfsCommand: @unchecked Sendable {
         let output = readOutput ? try pair(buffer: streamBuffer) : nil
         let input = writeInput ? try pair(buffer: streamBuffer) : nil
         let command = BtrfsCommand(
-            arguments, executable: executable, error: error, output: output, input: input)
+            arguments, executable: executable, childArguments: childArguments, error: error, output: output, input: input)
         if let failure = await command.spawned.value {
             command.closeInput()
             _ = await command.wait()
@@ -85,7 +102,7 @@ final class BtrfsCommand: @unchecked Sendable {
     /// Resolves once the child runs (nil) or could not be started (the reason).
     private let spawned: Task<String?, Never>
 
-    private init(_ arguments: [String], executable: String, error: ChildPipe, output: ChildPipe?, input: ChildPipe?) {
+    private init(_ arguments: [String], executable: String, childArguments: [String], error: ChildPipe, output: ChildPipe?, input: ChildPipe?) {
         self.arguments = arguments
         errorFD = error.ours
         outputFD = output?.ours ?? -1
@@ -97,7 +114,7 @@ final class BtrfsCommand: @unchecked Sendable {
             do {
                 let result = try await Subprocess.run(
                     .path(FilePath(executable)),
-                    arguments: Arguments(arguments),
+                    arguments: Arguments(childArguments),
                     input: input.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
                         ?? .fileDescriptor(FileDescriptor(rawValue: Self.devNull()), closeAfterSpawningProcess: true),
                     output: output.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
@@ -215,4 +232,11 @@ final class BtrfsCommand: @unchecked Sendable {
 
     static let btrfsExecutable: String? = ["/usr/bin/btrfs", "/bin/btrfs", "/usr/sbin/btrfs", "/sbin/btrfs"]
         .first { access($0, X_OK) == 0 }
+
+    private static func utilLinuxExecutable(_ name: String) -> String? {
+        ["/usr/bin/", "/bin/", "/usr/sbin/", "/sbin/"].map { $0 + name }.first { access($0, X_OK) == 0 }
+    }
+
+    /// The capabilities a confined `btrfs receive` keeps (see ``start(_:readOutput:writeInput:confined:)``).
+    static let receiveCapabilities = "-all,+sys_admin,+sys_chroot,+chown,+fowner,+fsetid,+dac_override,+dac_read_search"
 }

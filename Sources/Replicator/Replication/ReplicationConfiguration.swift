@@ -28,6 +28,15 @@ public struct ReplicationConfiguration: Sendable {
     public var progressInterval: Duration = .seconds(2)
     /// Versions kept where the catalog has no policy for the image.
     public var defaultKeep = 3
+    /// A source whose stream was refused (it broke the rules of a send stream, or failed its
+    /// digest) is tried after every other source for this long.
+    public var suspectSourcePeriod: Duration = .seconds(600)
+    /// A transfer that receives no segment for this long fails (and a sender whose receiver
+    /// reads nothing for this long ends the call; see VersionSender).
+    public var inactivityTimeout: Duration = .seconds(60)
+    /// At most this many `SendVersion` calls are served at once; more are answered
+    /// RESOURCE_EXHAUSTED (the receiver tries another source, or later).
+    public var maximumConcurrentSends = 4
 
     public init() {}
 

@@ -23,6 +23,8 @@ final class ReplicationScheduler: Sendable {
     private struct State {
         var running: Set<Name> = []
         var retries: [String: Retry] = [:]
+        /// Sources whose stream was refused, and until when they are tried last.
+        var suspects: [String: ContinuousClock.Instant] = [:]
     }
 
     let repository: ImageRepository
@@ -204,7 +206,7 @@ final class ReplicationScheduler: Sendable {
             parentManifests: estimate.manifests)
         let expected = await estimate.bytes(image: image, version: version.number, files: version.files, parent: parents.first?.version)
         var lastError: (any Error)?
-        for source in pull.sources {
+        for source in preferred(pull.sources) {
             guard let address = try? HostPort(parsing: source.rpcAddress) else { continue }
             let link = LinkSettings(from: source.site, to: site, sites: sites, configuration: configuration)
             var options = VersionPull.Options()
@@ -223,6 +225,19 @@ final class ReplicationScheduler: Sendable {
                         while !Task.isCancelled {
                             try await Task.sleep(for: self.configuration.progressInterval)
                             await self.report(image: image, version: version.number, .receiving, tracker.detail())
+                        }
+                        return nil
+                    }
+                    // A source that stops sending (or sends nothing) ends the attempt; the spool
+                    // keeps what arrived for the next one.
+                    group.addTask {
+                        let timeout = self.configuration.inactivityTimeout
+                        while !Task.isCancelled {
+                            let idle = tracker.idle()
+                            if idle >= timeout {
+                                throw ReplicationError(.unavailable, "\(source.name) sent nothing for \(timeout.formattedSeconds)")
+                            }
+                            try await Task.sleep(for: timeout - idle)
                         }
                         return nil
                     }
@@ -252,9 +267,26 @@ final class ReplicationScheduler: Sendable {
             } catch {
                 lastError = error
                 logger.warning("transfer from a source failed", metadata: ["source": "\(source.name)", "error": "\(error)"])
+                if (error as? ReplicationError)?.code == .dataLoss {
+                    let until = ContinuousClock.now + configuration.suspectSourcePeriod
+                    state.withLock { $0.suspects[source.name] = until }
+                    logger.warning(
+                        "a source sent a stream that was refused: other sources go first",
+                        metadata: ["source": "\(source.name)", "for": "\(configuration.suspectSourcePeriod)"])
+                }
             }
         }
         throw lastError ?? ReplicationError(.unavailable, "no source could be reached")
+    }
+
+    /// `sources` with those whose stream was refused lately last (still tried when no other
+    /// source can serve).
+    private func preferred(_ sources: [Icbd_Catalog_V1_Node]) -> [Icbd_Catalog_V1_Node] {
+        let suspects = state.withLock { state in
+            state.suspects = state.suspects.filter { $0.value > .now }
+            return state.suspects
+        }
+        return sources.filter { suspects[$0.name] == nil } + sources.filter { suspects[$0.name] != nil }
     }
 
     /// Writes a version that arrived to disk now, while this image has nothing else to do:
@@ -300,6 +332,8 @@ final class TransferTracker: Sendable {
     private struct State {
         var progress = VersionPull.Progress()
         let started = ContinuousClock.now
+        /// When the last segment arrived (or the transfer started).
+        var lastActivity = ContinuousClock.now
     }
 
     let source: String
@@ -313,7 +347,16 @@ final class TransferTracker: Sendable {
     }
 
     func update(_ progress: VersionPull.Progress) {
-        state.withLock { $0.progress = progress }
+        state.withLock {
+            $0.progress = progress
+            $0.lastActivity = .now
+        }
+    }
+
+    /// How long since the last segment arrived (or the transfer started); zero once the whole
+    /// stream arrived.
+    func idle() -> Duration {
+        state.withLock { $0.progress.streamEnded ? .zero : ContinuousClock.now - $0.lastActivity }
     }
 
     func detail() -> String {

@@ -62,9 +62,12 @@ struct SendStreamScan: Sendable {
 
     private static let streamHeaderLength = 17
     private static let commandHeaderLength = 10
-    /// The attributes of interest (path, offsets, lengths) come first in every command;
-    /// a path is at most PATH_MAX (4096) bytes.
-    private static let attributePrefixLength = 4096 + 256
+    /// The attributes of interest (paths, offsets, lengths) come first in every command; a
+    /// path is at most PATH_MAX (4096) bytes and a command has two at most. (A peer's stream
+    /// reaches the scan only through ``SendStreamValidator``, which refuses a command with an
+    /// attribute it does not carry or one that repeats, so the scan reads the values
+    /// btrfs-progs uses.)
+    private static let attributePrefixLength = 2 * (4 + 4096) + 256
 
     enum Command: UInt16 {
         case subvolume = 1, snapshot, makeFile, makeDirectory, makeNode, makeFIFO, makeSocket, symlink, rename, link, unlink,

@@ -53,6 +53,8 @@ struct VersionPull: Sendable {
         var chunksReused = 0
         /// Chunks of a full stream hashed from its writes as they passed (nothing read back).
         var chunksFromStream = 0
+        /// The whole stream arrived (what follows is local: `btrfs receive`'s tail, the check).
+        var streamEnded = false
     }
 
     let repository: ImageRepository
@@ -101,8 +103,9 @@ struct VersionPull: Sendable {
         // The RPC client reports what the body threw as an RPCError; keep the original.
         var bodyFailure: ReplicationError?
         let parentsByNumber = Dictionary(parents.map { ($0.version, $0) }, uniquingKeysWith: { a, _ in a })
-        // The stream's first segments, held until its head shows what `btrfs receive` will make.
-        var head = StreamHeadBuffer()
+        // The stream, validated command by command; `btrfs receive` gets only whole validated
+        // commands, and starts once the first one shows what it will make.
+        var validated = freshValidation()
         do {
             if let parent = spool.parent(), parent == 0 || parentsByNumber[parent] != nil,
                 spool.keepPartial(from: repository.versionPath(of: target.image, target.version)) || Subvolume.exists(at: spool.partialPath),
@@ -117,13 +120,11 @@ struct VersionPull: Sendable {
                         prefixBytes.add(bytes, digest: segment.sha256)
                         scan.consume(bytes)
                     }
-                    if let receive {
-                        try await feed(receive, segment.bytes)
-                    } else if let parsed = try head.add(segment.bytes) {
-                        let started = try await startReceive(checking: parsed, parent: parent, parents: parentsByNumber)
-                        receive = started
-                        for held in head.take() { try await feed(started, held) }
+                    try validated.add(segment.bytes)
+                    if receive == nil, let parsed = validated.head {
+                        receive = try await startReceive(checking: parsed, parent: parent, parents: parentsByNumber)
                     }
+                    if let receive { try await feed(receive, validated.take()) }
                 }
                 if let reason = rebuild.stopped { logger.info("the spool is resumed only in part", metadata: ["reason": "\(reason)"]) }
                 spool.removePartialCopy()
@@ -135,7 +136,7 @@ struct VersionPull: Sendable {
                 } else {
                     logger.info("the spool did not rebuild as far as the stream's first command: starting over")
                     spool.discard()
-                    (state, scan, head) = (Progress(), freshScan(), StreamHeadBuffer())
+                    (state, scan, validated) = (Progress(), freshScan(), freshValidation())
                     (prefixList, prefixBytes) = (StreamDigest(list: true), StreamDigest(list: false))
                 }
             } else {
@@ -143,6 +144,7 @@ struct VersionPull: Sendable {
                 spool.discard()
             }
 
+            progress(state)  // the network part starts (a resume's local rebuild is done)
             var request = Icbd_Replicator_V1_SendVersionRequest()
             request.image = target.image.rawValue
             request.version = target.version
@@ -192,7 +194,8 @@ struct VersionPull: Sendable {
 
                     /// The next segment, verified and accounted, with its spool record; nil once the
                     /// trailer (or the end) came.
-                    func take() async throws -> (raw: ByteBuffer, record: SpoolRecord)? {
+                    /// `ready`: the bytes that may go to `btrfs receive` (validated, whole commands).
+                    func take() async throws -> (raw: ByteBuffer, record: SpoolRecord, ready: [ByteBuffer])? {
                         guard let segment = try await messages.next() else { return nil }
                         if segment.message.hasTrailer {
                             trailer = segment.message.trailer
@@ -204,6 +207,7 @@ struct VersionPull: Sendable {
                         let sha256 = Array(segment.message.sha256)
                         let raw = try SegmentCodec.decode(
                             segment.payload, lz4: segment.message.lz4, rawLength: Int(segment.message.rawLength), sha256: sha256)
+                        try validated.add(raw)
                         let record = raw.withUnsafeReadableBytes { bytes in
                             digest.add(bytes, digest: sha256)
                             scan.consume(bytes)
@@ -214,17 +218,19 @@ struct VersionPull: Sendable {
                         state.wireBytesThisAttempt += Int64(segment.payload.readableBytes)
                         metrics.received(raw: raw.readableBytes, wire: segment.payload.readableBytes)
                         progress(state)
-                        return (raw, record)
+                        return (raw, record, validated.take())
                     }
 
                     // Until `btrfs receive` runs (normally the first segment): one at a time.
-                    while receive == nil, let (raw, record) = try await take() {
+                    var early: [ByteBuffer] = []
+                    while receive == nil, let (_, record, ready) = try await take() {
                         try writer?.append(record)
-                        if let parsed = try head.add(raw) {
+                        early += ready
+                        if let parsed = validated.head {
                             let started = try await startReceive(checking: parsed, parent: state.parent, parents: parentsByNumber)
                             receive = started
-                            // Everything held so far (the head may take more than one segment).
-                            for held in head.take() { try await feed(started, held) }
+                            // Everything validated so far (the head may take more than one segment).
+                            try await feed(started, early)
                         }
                     }
                     // Then pipelined: segment n is spooled and fed while n + 1 is taken.
@@ -232,7 +238,7 @@ struct VersionPull: Sendable {
                         let spooling = writer
                         var pending = try await take()
                         while let ready = pending {
-                            async let sunk: Void = sink(ready.raw, record: ready.record, spool: spooling, receive: receiving)
+                            async let sunk: Void = sink(ready.ready, record: ready.record, spool: spooling, receive: receiving)
                             let next = try await take()
                             try await sunk
                             pending = next
@@ -242,6 +248,9 @@ struct VersionPull: Sendable {
                     guard trailer.length == state.streamBytes, Array(trailer.sha256) == digest.finalize() else {
                         throw ReplicationError(.dataLoss, "the stream fails its SHA-256 (\(state.streamBytes) bytes received, \(trailer.length) sent)")
                     }
+                    guard validated.isComplete else {
+                        throw ReplicationError(.dataLoss, "the send stream ends at byte \(state.streamBytes) without its end command")
+                    }
                     return state
                   } catch let error as ReplicationError {
                     bodyFailure = error
@@ -250,6 +259,8 @@ struct VersionPull: Sendable {
                 }
             }
             state = verified
+            state.streamEnded = true
+            progress(state)
             let streamed = ContinuousClock.now
             guard let receiving = receive else { throw ReplicationError(.dataLoss, "the stream was empty") }
             receiving.closeInput()
@@ -322,16 +333,22 @@ struct VersionPull: Sendable {
         return ReceivedVersionCheck.Parent(version: parent, scan: scan, manifests: parentManifests)
     }
 
-    /// Spools a verified segment's record and writes the segment to `btrfs receive`.
-    private func sink(_ bytes: ByteBuffer, record: SpoolRecord, spool: SpoolWriter?, receive: BtrfsCommand) async throws {
-        try spool?.append(record)
-        try await feed(receive, bytes)
+    /// The catalog's bounds for the version's stream, and a validator with them.
+    private func freshValidation() -> ValidatedStream {
+        ValidatedStream(limits: .init(files: target.files.map { ($0.path, $0.size) }))
     }
 
-    /// Writes stream bytes to `btrfs receive`; when it stopped reading, its own error says why.
-    private func feed(_ receive: BtrfsCommand, _ bytes: ByteBuffer) async throws {
+    /// Spools a verified segment's record and writes its validated commands to `btrfs receive`.
+    private func sink(_ ready: [ByteBuffer], record: SpoolRecord, spool: SpoolWriter?, receive: BtrfsCommand) async throws {
+        try spool?.append(record)
+        try await feed(receive, ready)
+    }
+
+    /// Writes validated stream bytes to `btrfs receive`; when it stopped reading, its own error
+    /// says why.
+    private func feed(_ receive: BtrfsCommand, _ ready: [ByteBuffer]) async throws {
         do {
-            try await receive.write(bytes)
+            for bytes in ready { try await receive.write(bytes) }
         } catch {
             receive.terminate()
             throw Self.receiveFailure(await receive.wait())
@@ -364,7 +381,9 @@ struct VersionPull: Sendable {
         let directory = repository.directory(of: target.image)
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            return try await BtrfsCommand.start(["receive", directory], readOutput: false, writeInput: true)
+            // Confined to the image's directory (`--chroot`), ending at the stream's end command
+            // (`-e`), in its own mount namespace, without new privileges (see BtrfsCommand).
+            return try await BtrfsCommand.start(["receive", "--chroot", "-e", directory], readOutput: false, writeInput: true, confined: true)
         } catch let error as ReplicationError {
             throw error
         } catch {

@@ -6,6 +6,7 @@ import ICBDRPC
 import Logging
 import NIOCore
 import SwiftProtobuf
+import Synchronization
 
 /// The source side of a transfer (`SendVersion`): runs `btrfs send` of a version this
 /// repository holds, against the newest parent the receiver holds too, and streams it in
@@ -14,12 +15,26 @@ import SwiftProtobuf
 /// A resume (`offset` > 0) re-runs the same send (a read-only snapshot sent against the same
 /// parent gives the same stream) and skips the prefix, telling the prefix's SHA-256 so the
 /// receiver can check that its spool holds the same stream.
+///
+/// At most ``ReplicationConfiguration/maximumConcurrentSends`` calls run at once (more are
+/// answered RESOURCE_EXHAUSTED), and a receiver that reads nothing for
+/// ``ReplicationConfiguration/inactivityTimeout`` has its call ended, which frees its slot.
 struct VersionSender: Sendable {
     let repository: ImageRepository
     let metrics: ReplicationMetrics
     let logger: Logger
+    let inactivityTimeout: Duration
+    private let slots: SendSlots
 
     static let maximumParents = 64
+
+    init(repository: ImageRepository, metrics: ReplicationMetrics, logger: Logger, configuration: ReplicationConfiguration = .init()) {
+        self.repository = repository
+        self.metrics = metrics
+        self.logger = logger
+        inactivityTimeout = configuration.inactivityTimeout
+        slots = SendSlots(maximum: configuration.maximumConcurrentSends)
+    }
 
     func serve(_ request: Icbd_Replicator_V1_SendVersionRequest, to writer: RPCResponseWriter<Icbd_Replicator_V1_SendVersionSegment>, peer: PeerIdentity)
         async throws
@@ -31,6 +46,11 @@ struct VersionSender: Sendable {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.maximumParents) parent candidates, \(request.parents.count) given")
         }
         guard request.offset >= 0 else { throw RPCError(code: .invalidArgument, message: "offset must not be negative") }
+        guard slots.acquire() else {
+            throw RPCError(
+                code: .resourceExhausted, message: "this repository already sends \(slots.maximum) versions: try another source, or later")
+        }
+        defer { slots.release() }
         let segmentSize = request.segmentSize == 0 ? SegmentCodec.defaultSegmentSize : Int(request.segmentSize)
         guard (SegmentCodec.minimumSegmentSize...SegmentCodec.maximumSegmentSize).contains(segmentSize) else {
             throw RPCError(
@@ -94,13 +114,13 @@ struct VersionSender: Sendable {
                 raw.withUnsafeReadableBytes { digest.add($0, digest: encoded.sha256) }
                 let wait = bucket.take(encoded.data.readableBytes, at: .now)
                 if wait > .zero { try await Task.sleep(for: wait) }
-                try await writer.write(
-                    .with {
-                        $0.offset = position
-                        $0.rawLength = UInt32(raw.readableBytes)
-                        $0.lz4 = encoded.lz4
-                        $0.sha256 = Data(encoded.sha256)
-                    }, payload: encoded.data)
+                let segment = Icbd_Replicator_V1_SendVersionSegment.with {
+                    $0.offset = position
+                    $0.rawLength = UInt32(raw.readableBytes)
+                    $0.lz4 = encoded.lz4
+                    $0.sha256 = Data(encoded.sha256)
+                }
+                try await whileTheReceiverReads { try await writer.write(segment, payload: encoded.data) }
                 metrics.sent(raw: raw.readableBytes, wire: encoded.data.readableBytes)
                 position += Int64(raw.readableBytes)
                 next = try await following
@@ -113,6 +133,27 @@ struct VersionSender: Sendable {
             logger.info("sent a version", metadata: ["bytes": "\(position - request.offset)", "stream": "\(position)"])
         } onCancel: {
             command.terminate()
+        }
+    }
+
+    /// Runs `write`, ending the call when the receiver does not take it within
+    /// ``inactivityTimeout`` (it stopped reading: its window stays full).
+    private func whileTheReceiverReads(_ write: @escaping @Sendable () async throws -> Void) async throws {
+        let timeout = inactivityTimeout
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                try await write()
+                return true
+            }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard try await group.next() == true else {
+                logger.warning("the receiver stopped reading: the call ends", metadata: ["after": "\(timeout)"])
+                throw RPCError(code: .deadlineExceeded, message: "the receiver read nothing for \(timeout): the transfer ends")
+            }
         }
     }
 
@@ -146,4 +187,23 @@ struct VersionSender: Sendable {
         }
         return nil
     }
+}
+
+/// The number of `SendVersion` calls a repository serves at once.
+final class SendSlots: Sendable {
+    let maximum: Int
+    private let used = Mutex(0)
+
+    init(maximum: Int) { self.maximum = maximum }
+
+    /// Takes a slot; false when all are taken.
+    func acquire() -> Bool {
+        used.withLock { used in
+            guard used < maximum else { return false }
+            used += 1
+            return true
+        }
+    }
+
+    func release() { used.withLock { $0 -= 1 } }
 }

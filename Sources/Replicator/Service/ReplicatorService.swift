@@ -42,7 +42,9 @@ public final class ReplicatorService: Service, Sendable {
                 recovery: recovery, logger: logger))
         let metrics = ReplicationMetrics()
         let (repository, catalog) = (self.repository, self.catalog)
-        router.register(ReplicationRPCService(sender: VersionSender(repository: repository, metrics: metrics, logger: logger)))
+        router.register(
+            ReplicationRPCService(
+                sender: VersionSender(repository: repository, metrics: metrics, logger: logger, configuration: configuration.replication)))
         self.replication = ReplicationScheduler(
             repository: repository, catalog: catalog, configuration: configuration.replication, site: configuration.site.rawValue,
             node: configuration.name, tls: configuration.tls, metrics: metrics, logger: logger
