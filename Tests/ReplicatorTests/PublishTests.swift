@@ -321,6 +321,28 @@ struct PublishTests {
         }
     }
 
+    /// Opening a fifo for reading waits for a writer: it is opened non-blocking and refused.
+    @Test(.timeLimit(.minutes(1))) func aFifoInALocalStagingDirectoryIsRefusedWithoutHanging() async throws {
+        try await PublishDeployment.with { deployment in
+            let staging = deployment.repository.root + "/staging"
+            try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+            #expect(mkfifo(staging + "/disk.raw", 0o600) == 0)
+            let error = await #expect(throws: RPCError.self) {
+                _ = try await deployment.replicator.clientStreaming(ReplicatorMethods.publish) { writer in
+                    try await writer.write(
+                        .with {
+                            $0.start.image = "win11"
+                            $0.start.localDirectory = staging
+                            $0.start.files = [.with { $0.path = "disk.raw"; $0.size = 10 }]
+                        })
+                }
+            }
+            #expect(error?.code == .invalidArgument)
+            #expect(error?.message.contains("not a regular file") == true, "\(error?.message ?? "")")
+            #expect(!FileManager.default.fileExists(atPath: deployment.repository.workPath(of: try Name("win11"))))
+        }
+    }
+
     @Test func retentionKeepsWhatPolicyAndTagsSay() async throws {
         try await PublishDeployment.with { deployment in
             _ = try await deployment.catalog.unary(CatalogMethods.createImage, .with { $0.name = "win11" })
