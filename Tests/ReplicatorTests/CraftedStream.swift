@@ -101,10 +101,11 @@ struct CraftedStream {
 }
 
 /// An RPC server holding a real replicator certificate that answers `SendVersion` with the
-/// bytes it is given, framed as a real sender frames them (header, hashed segments, trailer).
+/// bytes it is given, framed as a real sender frames them (header, hashed segments, trailer);
+/// `stallAfter`: it sends that many segments and then nothing more.
 enum FakeSender {
     static func with(
-        stream: [UInt8], identity: UUID, tls: TLSIdentity, logger: Logger, _ body: (HostPort) async throws -> Void
+        stream: [UInt8], identity: UUID, tls: TLSIdentity, logger: Logger, stallAfter: Int? = nil, _ body: (HostPort) async throws -> Void
     ) async throws {
         var router = RPCRouter()
         router.serverStreaming(ReplicationMethods.sendVersion) { request, writer, _ in
@@ -115,7 +116,8 @@ enum FakeSender {
                     $0.header.digestList = request.digestList
                 })
             let size = SegmentCodec.minimumSegmentSize
-            for start in stride(from: 0, to: stream.count, by: size) {
+            for (index, start) in stride(from: 0, to: stream.count, by: size).enumerated() {
+                if index == stallAfter { try await Task.sleep(for: .seconds(3600)) }
                 let raw = ByteBuffer(bytes: stream[start..<min(stream.count, start + size)])
                 let encoded = SegmentCodec.encode(raw, compression: .none)
                 raw.withUnsafeReadableBytes { digest.add($0, digest: encoded.sha256) }

@@ -67,14 +67,16 @@ struct CraftedStreamFixture {
     }
 
     /// Pulls `bytes` from a fake sender; the error, or nil when the version arrived.
-    func pull(_ bytes: [UInt8]) async throws -> ReplicationError? {
+    func pull(_ bytes: [UInt8], stallAfter: Int? = nil, options: VersionPull.Options = .init()) async throws -> ReplicationError? {
         var failure: ReplicationError?
-        try await FakeSender.with(stream: bytes, identity: identity, tls: try mint(.replicator, "repo-evil"), logger: logger) { address in
+        try await FakeSender.with(
+            stream: bytes, identity: identity, tls: try mint(.replicator, "repo-evil"), logger: logger, stallAfter: stallAfter
+        ) { address in
             let pull = VersionPull(
                 repository: repository, tls: try mint(.replicator, "repo-branch"), metrics: ReplicationMetrics(), logger: logger,
                 target: .init(image: image, version: 1, identity: identity, files: files))
             do {
-                _ = try await pull.run(from: address, parents: [], options: .init(), progress: { _ in })
+                _ = try await pull.run(from: address, parents: [], options: options, progress: { _ in })
             } catch let error as ReplicationError {
                 failure = error
             }
@@ -224,6 +226,20 @@ struct CraftedStreamTests {
             let write = crafted.commands[crafted.first(15)!]
             crafted.commands.insert(contentsOf: Array(repeating: write, count: 400), at: crafted.first(21)!)
             try await fixture.expectRefused(crafted, command: "write", because: "bytes the version's files allow a stream")
+        }
+    }
+
+    /// A source that sends two segments and then nothing: the attempt ends after the
+    /// inactivity timeout, with what it received kept for a resume (not a version).
+    @Test func aSourceThatStopsSendingEndsTheAttempt() async throws {
+        try await CraftedStreamFixture.with { fixture in
+            var options = VersionPull.Options()
+            options.inactivityTimeout = .milliseconds(500)
+            let error = try await fixture.pull(fixture.original, stallAfter: 2, options: options)
+            #expect(error?.code == .unavailable, "\(String(describing: error))")
+            #expect(error?.description.contains("the source sent nothing for 0.5 seconds") == true, "\(String(describing: error))")
+            let info = try? Subvolume.info(at: fixture.repository.versionPath(of: fixture.image, 1))
+            #expect(info.map { !$0.isReadOnly && $0.receivedUUID == nil } ?? true, "a stalled transfer left a version")
         }
     }
 

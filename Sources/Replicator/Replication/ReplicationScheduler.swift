@@ -214,6 +214,7 @@ final class ReplicationScheduler: Sendable {
             options.rateBytesPerSecond = link.rateBytesPerSecond
             options.segmentSize = configuration.segmentSize
             options.sourceName = source.name
+            options.inactivityTimeout = configuration.inactivityTimeout
             let tracker = TransferTracker(source: source.name, expectedBytes: expected)
             await report(image: image, version: version.number, .receiving, "starting from \(source.name)")
             do {
@@ -225,19 +226,6 @@ final class ReplicationScheduler: Sendable {
                         while !Task.isCancelled {
                             try await Task.sleep(for: self.configuration.progressInterval)
                             await self.report(image: image, version: version.number, .receiving, tracker.detail())
-                        }
-                        return nil
-                    }
-                    // A source that stops sending (or sends nothing) ends the attempt; the spool
-                    // keeps what arrived for the next one.
-                    group.addTask {
-                        let timeout = self.configuration.inactivityTimeout
-                        while !Task.isCancelled {
-                            let idle = tracker.idle()
-                            if idle >= timeout {
-                                throw ReplicationError(.unavailable, "\(source.name) sent nothing for \(timeout.formattedSeconds)")
-                            }
-                            try await Task.sleep(for: timeout - idle)
                         }
                         return nil
                     }
@@ -332,8 +320,6 @@ final class TransferTracker: Sendable {
     private struct State {
         var progress = VersionPull.Progress()
         let started = ContinuousClock.now
-        /// When the last segment arrived (or the transfer started).
-        var lastActivity = ContinuousClock.now
     }
 
     let source: String
@@ -347,16 +333,7 @@ final class TransferTracker: Sendable {
     }
 
     func update(_ progress: VersionPull.Progress) {
-        state.withLock {
-            $0.progress = progress
-            $0.lastActivity = .now
-        }
-    }
-
-    /// How long since the last segment arrived (or the transfer started); zero once the whole
-    /// stream arrived.
-    func idle() -> Duration {
-        state.withLock { $0.progress.streamEnded ? .zero : ContinuousClock.now - $0.lastActivity }
+        state.withLock { $0.progress = progress }
     }
 
     func detail() -> String {

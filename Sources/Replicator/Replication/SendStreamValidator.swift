@@ -13,9 +13,9 @@ import ICBDRPC
 ///   every attribute that ``SendStreamScan`` reads within its view, so the two agree), or an
 ///   attribute repeats;
 /// - a path (PATH, PATH_TO, PATH_LINK of `link`, CLONE_PATH) is absolute, has a `.`, `..` or
-///   empty component (the empty path, the subvolume's directory, is fine) or a NUL byte, is longer than PATH_MAX, or goes through a symlink
-///   the stream created (or names one, for a command that follows it); symlink targets are
-///   content and may be anything;
+///   empty component or a NUL byte (the empty path, the subvolume's directory, is fine), is
+///   longer than PATH_MAX, or goes through a symlink the stream created (or names one, for a
+///   command that follows it); symlink targets are content and may be anything;
 /// - it does not begin with one `subvol` or `snapshot`, creates a second one, or has any byte
 ///   after its `end` (a second stream);
 /// - a clone's source is neither the announced parent nor the version itself;

@@ -33,6 +33,9 @@ struct VersionPull: Sendable {
         /// The source repository's node name, as the catalog lists its placement: its
         /// certificate must carry it (another replicator at that address is refused).
         var sourceName: String? = nil
+        /// No message from the source for this long ends the attempt (UNAVAILABLE; the spool
+        /// keeps what arrived); nil: no limit.
+        var inactivityTimeout: Duration? = nil
     }
 
     /// How far a transfer got.
@@ -53,8 +56,6 @@ struct VersionPull: Sendable {
         var chunksReused = 0
         /// Chunks of a full stream hashed from its writes as they passed (nothing read back).
         var chunksFromStream = 0
-        /// The whole stream arrived (what follows is local: `btrfs receive`'s tail, the check).
-        var streamEnded = false
     }
 
     let repository: ImageRepository
@@ -144,7 +145,6 @@ struct VersionPull: Sendable {
                 spool.discard()
             }
 
-            progress(state)  // the network part starts (a resume's local rebuild is done)
             var request = Icbd_Replicator_V1_SendVersionRequest()
             request.image = target.image.rawValue
             request.version = target.version
@@ -159,7 +159,10 @@ struct VersionPull: Sendable {
             clientConfiguration.connectTimeout = .seconds(5)
             clientConfiguration.expectedName = options.sourceName
             let resumedAt = state.resumedAt
-            let verified: Progress = try await withRPCClient(clientConfiguration, logger: logger) { client in
+            let activity = TransferActivity()
+            let verified: Progress = try await withWatchedClient(
+                clientConfiguration, activity: activity, timeout: options.inactivityTimeout, logger: logger
+            ) { client in
                 try await client.serverStreaming(
                     ReplicationMethods.sendVersion, request, options: RPCCallOptions(timeout: options.callTimeout)
                 ) { segments in
@@ -170,6 +173,7 @@ struct VersionPull: Sendable {
                     guard let first = try await messages.next(), first.message.hasHeader else {
                         throw ReplicationError(.dataLoss, "the sender's stream does not begin with its header")
                     }
+                    activity.touch()
                     let header = first.message.header
                     guard UUID(uuidString: header.btrfsUuid) == target.identity else {
                         throw ReplicationError(
@@ -197,6 +201,7 @@ struct VersionPull: Sendable {
                     /// `ready`: the bytes that may go to `btrfs receive` (validated, whole commands).
                     func take() async throws -> (raw: ByteBuffer, record: SpoolRecord, ready: [ByteBuffer])? {
                         guard let segment = try await messages.next() else { return nil }
+                        activity.touch()
                         if segment.message.hasTrailer {
                             trailer = segment.message.trailer
                             return nil
@@ -259,8 +264,6 @@ struct VersionPull: Sendable {
                 }
             }
             state = verified
-            state.streamEnded = true
-            progress(state)
             let streamed = ContinuousClock.now
             guard let receiving = receive else { throw ReplicationError(.dataLoss, "the stream was empty") }
             receiving.closeInput()
