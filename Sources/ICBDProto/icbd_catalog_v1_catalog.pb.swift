@@ -334,6 +334,10 @@ public nonisolated struct Icbd_Catalog_V1_Image: Sendable {
 
   public var revision: Int64 = 0
 
+  /// The site whose replicators may publish it: the first publisher's, or an admin's choice.
+  /// Empty: not known yet (the next replicator to create a version records its own site).
+  public var homeSite: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -589,6 +593,9 @@ public nonisolated struct Icbd_Catalog_V1_Assignment: Sendable {
   public init() {}
 }
 
+/// Listings are paged: a page holds at most page_size items and ends before its encoding passes
+/// the catalog's byte budget (4 MiB, well under a 16 MiB frame). A request without page_size
+/// gets the first page; next_page_token (empty on the last page) asks for the next.
 public nonisolated struct Icbd_Catalog_V1_ListImagesRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -650,12 +657,22 @@ public nonisolated struct Icbd_Catalog_V1_ListImagesResponse: Sendable {
   public init() {}
 }
 
+/// Paged: the versions first (oldest first), then the placements (by version, node). Every page
+/// carries the image; the first page also the tags and the policy. A page holds at most
+/// page_size versions or placements and ends before its encoding passes the catalog's byte
+/// budget (docs/catalog.md); follow next_page_token until it is empty.
 public nonisolated struct Icbd_Catalog_V1_GetImageRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var name: String = String()
+
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -679,11 +696,12 @@ public nonisolated struct Icbd_Catalog_V1_GetImageResponse: Sendable {
   /// oldest first
   public var versions: [Icbd_Catalog_V1_Version] = []
 
+  /// first page only
   public var tags: [Icbd_Catalog_V1_Tag] = []
 
   public var placements: [Icbd_Catalog_V1_Placement] = []
 
-  /// absent: the default (every site)
+  /// first page only; absent: the default (every site)
   public var policy: Icbd_Catalog_V1_Policy {
     get {_policy ?? Icbd_Catalog_V1_Policy()}
     set {_policy = newValue}
@@ -694,6 +712,9 @@ public nonisolated struct Icbd_Catalog_V1_GetImageResponse: Sendable {
   public mutating func clearPolicy() {self._policy = nil}
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -797,6 +818,9 @@ public nonisolated struct Icbd_Catalog_V1_CreateImageRequest: Sendable {
 
   /// an existing image is not an error (publishers ensure the image)
   public var ifMissing: Bool = false
+
+  /// admin only; a replicator's image belongs to its own site
+  public var homeSite: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1161,6 +1185,12 @@ public nonisolated struct Icbd_Catalog_V1_ListSitesRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1174,6 +1204,9 @@ public nonisolated struct Icbd_Catalog_V1_ListSitesResponse: Sendable {
   public var sites: [Icbd_Catalog_V1_Site] = []
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1284,6 +1317,12 @@ public nonisolated struct Icbd_Catalog_V1_ListNodesRequest: Sendable {
   /// unspecified: every role
   public var role: Icbd_Catalog_V1_NodeRole = .unspecified
 
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1297,6 +1336,9 @@ public nonisolated struct Icbd_Catalog_V1_ListNodesResponse: Sendable {
   public var nodes: [Icbd_Catalog_V1_Node] = []
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1490,6 +1532,12 @@ public nonisolated struct Icbd_Catalog_V1_ListPlacementsRequest: Sendable {
   /// empty: every node
   public var node: String = String()
 
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1503,6 +1551,9 @@ public nonisolated struct Icbd_Catalog_V1_ListPlacementsResponse: Sendable {
   public var placements: [Icbd_Catalog_V1_Placement] = []
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1569,6 +1620,12 @@ public nonisolated struct Icbd_Catalog_V1_ListPoliciesRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1582,6 +1639,9 @@ public nonisolated struct Icbd_Catalog_V1_ListPoliciesResponse: Sendable {
   public var policies: [Icbd_Catalog_V1_Policy] = []
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1682,6 +1742,12 @@ public nonisolated struct Icbd_Catalog_V1_ListAssignmentsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page
+  public var pageToken: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1695,6 +1761,9 @@ public nonisolated struct Icbd_Catalog_V1_ListAssignmentsResponse: Sendable {
   public var assignments: [Icbd_Catalog_V1_Assignment] = []
 
   public var revision: Int64 = 0
+
+  /// empty: the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2120,7 +2189,7 @@ nonisolated extension Icbd_Catalog_V1_EntityKind: SwiftProtobuf._ProtoNameProvid
 
 nonisolated extension Icbd_Catalog_V1_Image: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Image"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{3}created_ms\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{3}created_ms\0\u{1}revision\0\u{3}home_site\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2132,6 +2201,7 @@ nonisolated extension Icbd_Catalog_V1_Image: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.createdMs) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.homeSite) }()
       default: break
       }
     }
@@ -2150,6 +2220,9 @@ nonisolated extension Icbd_Catalog_V1_Image: SwiftProtobuf.Message, SwiftProtobu
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 4)
     }
+    if !self.homeSite.isEmpty {
+      try visitor.visitSingularStringField(value: self.homeSite, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2158,6 +2231,7 @@ nonisolated extension Icbd_Catalog_V1_Image: SwiftProtobuf.Message, SwiftProtobu
     if lhs.description_p != rhs.description_p {return false}
     if lhs.createdMs != rhs.createdMs {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.homeSite != rhs.homeSite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2818,7 +2892,7 @@ nonisolated extension Icbd_Catalog_V1_ListImagesResponse: SwiftProtobuf.Message,
 
 nonisolated extension Icbd_Catalog_V1_GetImageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetImageRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2827,6 +2901,8 @@ nonisolated extension Icbd_Catalog_V1_GetImageRequest: SwiftProtobuf.Message, Sw
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -2836,11 +2912,19 @@ nonisolated extension Icbd_Catalog_V1_GetImageRequest: SwiftProtobuf.Message, Sw
     if !self.name.isEmpty {
       try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_GetImageRequest, rhs: Icbd_Catalog_V1_GetImageRequest) -> Bool {
     if lhs.name != rhs.name {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2848,7 +2932,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetImageResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}versions\0\u{1}tags\0\u{1}placements\0\u{1}policy\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}versions\0\u{1}tags\0\u{1}placements\0\u{1}policy\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2862,6 +2946,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
       case 4: try { try decoder.decodeRepeatedMessageField(value: &self.placements) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._policy) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -2890,6 +2975,9 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 6)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2900,6 +2988,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
     if lhs.placements != rhs.placements {return false}
     if lhs._policy != rhs._policy {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3065,7 +3154,7 @@ nonisolated extension Icbd_Catalog_V1_ManifestChunk: SwiftProtobuf.Message, Swif
 
 nonisolated extension Icbd_Catalog_V1_CreateImageRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateImageRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{3}if_missing\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}description\0\u{3}if_missing\0\u{3}home_site\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3076,6 +3165,7 @@ nonisolated extension Icbd_Catalog_V1_CreateImageRequest: SwiftProtobuf.Message,
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.description_p) }()
       case 3: try { try decoder.decodeSingularBoolField(value: &self.ifMissing) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.homeSite) }()
       default: break
       }
     }
@@ -3091,6 +3181,9 @@ nonisolated extension Icbd_Catalog_V1_CreateImageRequest: SwiftProtobuf.Message,
     if self.ifMissing != false {
       try visitor.visitSingularBoolField(value: self.ifMissing, fieldNumber: 3)
     }
+    if !self.homeSite.isEmpty {
+      try visitor.visitSingularStringField(value: self.homeSite, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3098,6 +3191,7 @@ nonisolated extension Icbd_Catalog_V1_CreateImageRequest: SwiftProtobuf.Message,
     if lhs.name != rhs.name {return false}
     if lhs.description_p != rhs.description_p {return false}
     if lhs.ifMissing != rhs.ifMissing {return false}
+    if lhs.homeSite != rhs.homeSite {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3766,18 +3860,34 @@ nonisolated extension Icbd_Catalog_V1_DeleteTagResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Icbd_Catalog_V1_ListSitesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListSitesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListSitesRequest, rhs: Icbd_Catalog_V1_ListSitesRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3785,7 +3895,7 @@ nonisolated extension Icbd_Catalog_V1_ListSitesRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Icbd_Catalog_V1_ListSitesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListSitesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sites\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sites\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3795,6 +3905,7 @@ nonisolated extension Icbd_Catalog_V1_ListSitesResponse: SwiftProtobuf.Message, 
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.sites) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -3807,12 +3918,16 @@ nonisolated extension Icbd_Catalog_V1_ListSitesResponse: SwiftProtobuf.Message, 
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListSitesResponse, rhs: Icbd_Catalog_V1_ListSitesResponse) -> Bool {
     if lhs.sites != rhs.sites {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3972,7 +4087,7 @@ nonisolated extension Icbd_Catalog_V1_DeleteSiteResponse: SwiftProtobuf.Message,
 
 nonisolated extension Icbd_Catalog_V1_ListNodesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListNodesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}role\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}role\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3982,6 +4097,8 @@ nonisolated extension Icbd_Catalog_V1_ListNodesRequest: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.site) }()
       case 2: try { try decoder.decodeSingularEnumField(value: &self.role) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -3994,12 +4111,20 @@ nonisolated extension Icbd_Catalog_V1_ListNodesRequest: SwiftProtobuf.Message, S
     if self.role != .unspecified {
       try visitor.visitSingularEnumField(value: self.role, fieldNumber: 2)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListNodesRequest, rhs: Icbd_Catalog_V1_ListNodesRequest) -> Bool {
     if lhs.site != rhs.site {return false}
     if lhs.role != rhs.role {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4007,7 +4132,7 @@ nonisolated extension Icbd_Catalog_V1_ListNodesRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Icbd_Catalog_V1_ListNodesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListNodesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}nodes\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4017,6 +4142,7 @@ nonisolated extension Icbd_Catalog_V1_ListNodesResponse: SwiftProtobuf.Message, 
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.nodes) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -4029,12 +4155,16 @@ nonisolated extension Icbd_Catalog_V1_ListNodesResponse: SwiftProtobuf.Message, 
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListNodesResponse, rhs: Icbd_Catalog_V1_ListNodesResponse) -> Bool {
     if lhs.nodes != rhs.nodes {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4372,7 +4502,7 @@ nonisolated extension Icbd_Catalog_V1_DeleteNodeResponse: SwiftProtobuf.Message,
 
 nonisolated extension Icbd_Catalog_V1_ListPlacementsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListPlacementsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}node\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}node\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4382,6 +4512,8 @@ nonisolated extension Icbd_Catalog_V1_ListPlacementsRequest: SwiftProtobuf.Messa
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
       default: break
       }
     }
@@ -4394,12 +4526,20 @@ nonisolated extension Icbd_Catalog_V1_ListPlacementsRequest: SwiftProtobuf.Messa
     if !self.node.isEmpty {
       try visitor.visitSingularStringField(value: self.node, fieldNumber: 2)
     }
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 3)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListPlacementsRequest, rhs: Icbd_Catalog_V1_ListPlacementsRequest) -> Bool {
     if lhs.image != rhs.image {return false}
     if lhs.node != rhs.node {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4407,7 +4547,7 @@ nonisolated extension Icbd_Catalog_V1_ListPlacementsRequest: SwiftProtobuf.Messa
 
 nonisolated extension Icbd_Catalog_V1_ListPlacementsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListPlacementsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}placements\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}placements\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4417,6 +4557,7 @@ nonisolated extension Icbd_Catalog_V1_ListPlacementsResponse: SwiftProtobuf.Mess
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.placements) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -4429,12 +4570,16 @@ nonisolated extension Icbd_Catalog_V1_ListPlacementsResponse: SwiftProtobuf.Mess
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListPlacementsResponse, rhs: Icbd_Catalog_V1_ListPlacementsResponse) -> Bool {
     if lhs.placements != rhs.placements {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4540,18 +4685,34 @@ nonisolated extension Icbd_Catalog_V1_SetPlacementResponse: SwiftProtobuf.Messag
 
 nonisolated extension Icbd_Catalog_V1_ListPoliciesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListPoliciesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListPoliciesRequest, rhs: Icbd_Catalog_V1_ListPoliciesRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4559,7 +4720,7 @@ nonisolated extension Icbd_Catalog_V1_ListPoliciesRequest: SwiftProtobuf.Message
 
 nonisolated extension Icbd_Catalog_V1_ListPoliciesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListPoliciesResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policies\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}policies\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4569,6 +4730,7 @@ nonisolated extension Icbd_Catalog_V1_ListPoliciesResponse: SwiftProtobuf.Messag
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.policies) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -4581,12 +4743,16 @@ nonisolated extension Icbd_Catalog_V1_ListPoliciesResponse: SwiftProtobuf.Messag
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListPoliciesResponse, rhs: Icbd_Catalog_V1_ListPoliciesResponse) -> Bool {
     if lhs.policies != rhs.policies {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4741,18 +4907,34 @@ nonisolated extension Icbd_Catalog_V1_DeletePolicyResponse: SwiftProtobuf.Messag
 
 nonisolated extension Icbd_Catalog_V1_ListAssignmentsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListAssignmentsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListAssignmentsRequest, rhs: Icbd_Catalog_V1_ListAssignmentsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4760,7 +4942,7 @@ nonisolated extension Icbd_Catalog_V1_ListAssignmentsRequest: SwiftProtobuf.Mess
 
 nonisolated extension Icbd_Catalog_V1_ListAssignmentsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListAssignmentsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}assignments\0\u{1}revision\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}assignments\0\u{1}revision\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4770,6 +4952,7 @@ nonisolated extension Icbd_Catalog_V1_ListAssignmentsResponse: SwiftProtobuf.Mes
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.assignments) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -4782,12 +4965,16 @@ nonisolated extension Icbd_Catalog_V1_ListAssignmentsResponse: SwiftProtobuf.Mes
     if self.revision != 0 {
       try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Icbd_Catalog_V1_ListAssignmentsResponse, rhs: Icbd_Catalog_V1_ListAssignmentsResponse) -> Bool {
     if lhs.assignments != rhs.assignments {return false}
     if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -28,7 +28,7 @@ struct AbandonVersionTests {
     func aPublishingVersionGoesAsIfItHadNeverBeenCreated(_ kind: StoreKind) async throws {
         let harness = try await CatalogHarness(kind)
         try await harness.run {
-            try await harness.withClient(.replicator, "repo1") { replicator in
+            try await harness.withReplicator("repo1") { replicator in
                 try await publish(replicator, image: "win11")
                 let before = try await getImage(replicator, "win11")
                 let number = try await createVersion(replicator, image: "win11")
@@ -49,7 +49,7 @@ struct AbandonVersionTests {
     func anImageThisPublishCreatedGoesTooWhenNothingElseUsesIt(_ kind: StoreKind) async throws {
         let harness = try await CatalogHarness(kind)
         try await harness.run {
-            try await harness.withClient(.replicator, "repo1") { replicator in
+            try await harness.withReplicator("repo1") { replicator in
                 let number = try await createVersion(replicator, image: "fresh")
                 #expect(try await abandon(replicator, image: "fresh", number: number, dropImage: true).imageDropped)
                 await expectRPCError(.notFound, mentioning: "image 'fresh' does not exist") {
@@ -63,11 +63,11 @@ struct AbandonVersionTests {
     func onlyItsPublisherAbandonsAVersionAndOnlyWhilePublishing(_ kind: StoreKind) async throws {
         let harness = try await CatalogHarness(kind)
         try await harness.run {
-            let number = try await harness.withClient(.replicator, "repo1") { replicator in
+            let number = try await harness.withReplicator("repo1") { replicator in
                 try await publish(replicator, image: "win11")
                 return try await createVersion(replicator, image: "win11")
             }
-            try await harness.withClient(.replicator, "repo2") { other in
+            try await harness.withReplicator("repo2") { other in
                 await expectRPCError(.failedPrecondition, mentioning: "being published by 'repo1', not 'repo2'") {
                     _ = try await abandon(other, image: "win11", number: number)
                 }

@@ -135,9 +135,9 @@ struct ConcurrencyTests {
     func twoPublishersOfTheSameVersionExactlyOneWins(kind: StoreKind, round: Int) async throws {
         let harness = try await CatalogHarness(kind)
         try await harness.run {
-            try await harness.withClient(.replicator, "repo-a") { first in
+            try await harness.withReplicator("repo-a") { first in
                 try await publish(first, image: "win11")
-                try await harness.withClient(.replicator, "repo-b") { second in
+                try await harness.withReplicator("repo-b") { second in
                     // Both read newest = 1 and publish version 2 at once.
                     let outcomes = try await withThrowingTaskGroup(of: Result<Int64, RPCError>.self) { group in
                         for client in [first, second] {

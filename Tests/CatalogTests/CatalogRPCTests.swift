@@ -14,7 +14,7 @@ struct CatalogRPCTests {
             // 12 GiB in 1 MiB chunks: 12,288 entries, three pages on the wire.
             let disk = TestFile(path: "disk.raw", size: 12 << 30)
             let kernel = TestFile(path: "vmlinuz", size: 9_000_000, seed: 9)
-            try await harness.withClient(.replicator, "repo1") { replicator in
+            try await harness.withReplicator("repo1") { replicator in
                 let version = try await publish(replicator, image: "win11", files: [disk, kernel], manifestPiece: 777)
                 #expect(version.number == 1)
                 #expect(version.state == .ready)

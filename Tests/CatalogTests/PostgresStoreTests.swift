@@ -60,7 +60,7 @@ struct PostgresStoreTests {
     @Test func aDatabaseFromANewerSchemaIsRefusedAndLeftAsItWas() async throws {
         let fixture = try await StoreFixture(.postgres)
         let store = try #require(try await fixture.open() as? PostgresCatalogStore)
-        _ = try await store.createImage(name: try name("win11"), description: "", ifMissing: false, at: now)
+        _ = try await store.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         store.close()
         let (server, database) = try fixture.postgresServer()
         try server.psql("INSERT INTO icbd_migrations (id, applied_ms) VALUES ('v2-from-the-future', 0)", database: database)
@@ -85,11 +85,11 @@ struct PostgresStoreTests {
         async let first = fixture.open()
         async let second = fixture.open()
         let (a, b) = try await (first, second)
-        _ = try await a.createImage(name: try name("win11"), description: "", ifMissing: false, at: now)
+        _ = try await a.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         #expect(try await b.currentRevision() == 1)
         let reopened = try await fixture.open()
         #expect(try await reopened.currentRevision() == 1)
-        #expect(try await reopened.createImage(name: try name("ubuntu"), description: "", ifMissing: false, at: now).revision == 2)
+        #expect(try await reopened.createImage(name: try name("ubuntu"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now).revision == 2)
     }
 
     @Test(arguments: 0..<3)
@@ -97,7 +97,7 @@ struct PostgresStoreTests {
         let fixture = try await StoreFixture(.postgres)
         let (a, b) = (try await fixture.open(), try await fixture.open())
         let image = try name("win11")
-        _ = try await a.createImage(name: image, description: "", ifMissing: false, at: now)
+        _ = try await a.createImage(name: image, description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         let site = SiteSpec(name: try name("hq"), description: "", cidrs: [try CIDR(parsing: "10.0.0.0/8")], links: [])
         let created = try await a.putSite(site, expected: .absent)
         // Eight writers, four on each store, all expecting the revision they read.
@@ -158,7 +158,7 @@ struct PostgresStoreTests {
                 group.addTask {
                     for index in 0..<(total / 2) {
                         _ = try await store.createImage(
-                            name: try Name("image-\(writer)-\(index)"), description: "", ifMissing: false, at: Date())
+                            name: try Name("image-\(writer)-\(index)"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: Date())
                     }
                 }
             }
@@ -176,7 +176,7 @@ struct PostgresStoreTests {
             _ = try await stores[0].registerNode(
                 NodeRegistration(
                     name: try name("cache-\(index)"), role: .cache, site: try name("hq"), rpcAddress: nil, httpAddress: nil,
-                    capacityBytes: 1, heartbeatTTLMilliseconds: 1000), at: now)
+                    capacityBytes: 1, heartbeatTTLMilliseconds: 1000), byAdmin: true, at: now)
         }
         let before = try await stores[0].currentRevision()
         let later = now.addingTimeInterval(10)
@@ -208,11 +208,11 @@ struct PostgresStoreTests {
             }
             let writer = try await open()
             let watcher = try await open()
-            _ = try await writer.createImage(name: try name("before"), description: "", ifMissing: false, at: now)
+            _ = try await writer.createImage(name: try name("before"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
 
             try await PostgresServer.offload { try server.shutDown() }
             await expectStoreError(.unavailable) {
-                _ = try await writer.createImage(name: try name("during"), description: "", ifMissing: false, at: now)
+                _ = try await writer.createImage(name: try name("during"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
             }
             await expectStoreError(.unavailable) { _ = try await watcher.currentRevision() }
 
@@ -220,7 +220,7 @@ struct PostgresStoreTests {
             // The pools reconnect by themselves; the first calls may still meet a dead connection.
             var written: Revision?
             for _ in 0..<300 where written == nil {
-                written = try? await writer.createImage(name: try name("after"), description: "", ifMissing: true, at: now).revision
+                written = try? await writer.createImage(name: try name("after"), description: "", homeSite: nil, ifMissing: true, by: .admin, at: now).revision
                 if written == nil { try await Task.sleep(for: .milliseconds(100)) }
             }
             #expect(written == 2, "the write that failed left nothing; the one after is revision 2")

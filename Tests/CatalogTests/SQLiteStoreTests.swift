@@ -53,14 +53,14 @@ final class SQLiteStoreTests: Sendable {
     func readyVersion(_ store: any CatalogStore, _ image: String, file: TestFile = TestFile(path: "disk.raw", size: 3 << 20)) async throws
         -> VersionRecord
     {
-        _ = try await store.createImage(name: try name(image), description: "", ifMissing: true, at: now)
+        _ = try await store.createImage(name: try name(image), description: "", homeSite: nil, ifMissing: true, by: .admin, at: now)
         let version = try await store.createVersion(
             NewVersion(image: try name(image), number: nil, parent: nil, btrfsUUID: "uuid", files: [try file.domainSpec()], publishedBy: "repo1"),
-            at: now)
+            by: .admin, at: now)
         _ = try await store.storeManifest(
             ManifestLocator(image: try name(image), version: version.value.number, path: try VersionFilePath(file.path)),
-            entries: pieces(file.entries), at: now)
-        return try await store.completeVersion(image: try name(image), number: version.value.number, at: now).value.0
+            entries: pieces(file.entries), by: .admin, at: now)
+        return try await store.completeVersion(image: try name(image), number: version.value.number, by: .admin, at: now).value.0
     }
 
     @Test(arguments: StoreKind.available)
@@ -68,14 +68,14 @@ final class SQLiteStoreTests: Sendable {
         let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         #expect(try await store.currentRevision() == 0)
-        let created = try await store.createImage(name: try name("win11"), description: "Windows 11", ifMissing: false, at: now)
+        let created = try await store.createImage(name: try name("win11"), description: "Windows 11", homeSite: nil, ifMissing: false, by: .admin, at: now)
         #expect(created.revision == 1)
         #expect(created.value.created)
-        let again = try await store.createImage(name: try name("win11"), description: "", ifMissing: true, at: now)
+        let again = try await store.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: true, by: .admin, at: now)
         #expect(again.revision == 1)
         #expect(!again.value.created)
         await expectStoreError(.alreadyExists, mentioning: "win11") {
-            _ = try await store.createImage(name: try name("win11"), description: "", ifMissing: false, at: now)
+            _ = try await store.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         }
         let site = SiteSpec(name: try name("hq"), description: "", cidrs: [try CIDR(parsing: "10.0.0.0/8")], links: [])
         #expect(try await store.putSite(site, expected: .absent).revision == 2)
@@ -130,7 +130,7 @@ final class SQLiteStoreTests: Sendable {
         let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         for image in ["e", "a", "d", "c", "b"] {
-            _ = try await store.createImage(name: try name(image), description: "", ifMissing: false, at: now)
+            _ = try await store.createImage(name: try name(image), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         }
         try await readyVersion(store, "b")
         try await readyVersion(store, "b")
@@ -161,7 +161,7 @@ final class SQLiteStoreTests: Sendable {
         let file = TestFile(path: "disk.raw", size: 2 << 20)
         await expectStoreError(.invalidArgument, mentioning: "must be an older version, not 7") {
             _ = try await store.createVersion(
-                NewVersion(image: image, number: 2, parent: 7, btrfsUUID: "u", files: [try file.domainSpec()], publishedBy: "r"), at: now)
+                NewVersion(image: image, number: 2, parent: 7, btrfsUUID: "u", files: [try file.domainSpec()], publishedBy: "r"), by: .admin, at: now)
         }
         #expect(try await store.image(image).value.versions.count == 1)
         #expect(try await store.currentRevision() == before)
@@ -169,19 +169,19 @@ final class SQLiteStoreTests: Sendable {
         // A manifest that does not hash to the declared digest is not stored and the version
         // cannot become ready.
         let version = try await store.createVersion(
-            NewVersion(image: image, number: 2, parent: 1, btrfsUUID: "u", files: [try file.domainSpec()], publishedBy: "r"), at: now)
+            NewVersion(image: image, number: 2, parent: 1, btrfsUUID: "u", files: [try file.domainSpec()], publishedBy: "r"), by: .admin, at: now)
         let locator = ManifestLocator(image: image, version: 2, path: try VersionFilePath("disk.raw"))
         var wrong = file.entries
         wrong[5] ^= 0xff
         await expectStoreError(.invalidArgument, mentioning: "hashes to") {
-            _ = try await store.storeManifest(locator, entries: pieces(wrong), at: now)
+            _ = try await store.storeManifest(locator, entries: pieces(wrong), by: .admin, at: now)
         }
         await expectStoreError(.invalidArgument, mentioning: "has 1 entries") {
-            _ = try await store.storeManifest(locator, entries: pieces(Array(file.entries[0..<32])), at: now)
+            _ = try await store.storeManifest(locator, entries: pieces(Array(file.entries[0..<32])), by: .admin, at: now)
         }
         #expect(try await store.currentRevision() == version.revision)
         await expectStoreError(.failedPrecondition, mentioning: "has no manifest yet") {
-            _ = try await store.completeVersion(image: image, number: 2, at: now)
+            _ = try await store.completeVersion(image: image, number: 2, by: .admin, at: now)
         }
         await expectStoreError(.failedPrecondition, mentioning: "still publishing") {
             _ = try await store.manifestFile(locator)
@@ -213,7 +213,7 @@ final class SQLiteStoreTests: Sendable {
         store = try open()
         #expect(try await store.currentRevision() == revision)
         #expect(try await store.integrityCheck() == ["ok"])
-        let next = try await store.createImage(name: try name("ubuntu"), description: "", ifMissing: false, at: now)
+        let next = try await store.createImage(name: try name("ubuntu"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         #expect(next.revision == revision.next)
         let journal = try await DatabaseQueue(path: path).read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journal == "wal")
@@ -221,7 +221,7 @@ final class SQLiteStoreTests: Sendable {
 
     @Test func aDatabaseFromANewerSchemaIsRefusedAndLeftAsItWas() async throws {
         let store = try open()
-        _ = try await store.createImage(name: try name("win11"), description: "", ifMissing: false, at: now)
+        _ = try await store.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         try store.close()
         // What a newer icbd would leave behind: a migration this code does not know.
         let queue = try DatabaseQueue(path: path)
@@ -268,7 +268,7 @@ final class SQLiteStoreTests: Sendable {
         let fixture = try await StoreFixture(kind)
         let store = try await fixture.open()
         for index in 0..<10 {
-            _ = try await store.createImage(name: try name("image-\(index)"), description: "", ifMissing: false, at: now)
+            _ = try await store.createImage(name: try name("image-\(index)"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         }
         try closeStore(store)
         // A fresh store reads the log from disk, not from memory.

@@ -3,6 +3,7 @@ import Foundation
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import SwiftProtobuf
 import Testing
 
 @Suite("Catalog client commands against a real catalog process")
@@ -44,18 +45,23 @@ struct CatalogCommandLineTests {
 
         // Images: a replicator publishes two versions; the operator lists, shows, tags, retires.
         try await deployment.withClient(address, as: "repo1") { replicator in
+            _ = try await replicator.unary(
+                CatalogMethods.registerNode, .with { $0.name = "repo1"; $0.role = .replicator; $0.site = "hq"; $0.rpcAddress = "127.0.0.1:1" })
             try await publishVersion(replicator, image: "win11")
             try await publishVersion(replicator, image: "win11", size: 5 << 20)
         }
         let images = try json(try await deployment.cli(["image", "list", "--json"], address))
         let first = try #require((images["images"] as? [[String: Any]])?.first)
         #expect((first["image"] as? [String: Any])?["name"] as? String == "win11")
+        // The image belongs to the site of the replicator that published it first.
+        #expect((first["image"] as? [String: Any])?["home_site"] as? String == "hq", "\(images)")
         #expect(first["newest_version"] as? Int == 2)
         let table = try await deployment.cli(["image", "list"], address)
         #expect(table.stdout.contains("win11") && table.stdout.contains("latest=2"), "\(table.stdout)")
         let show = try await deployment.cli(["image", "show", "win11"], address)
         #expect(show.status == 0)
         #expect(show.stdout.contains("VERSION") && show.stdout.contains("disk.raw") && show.stdout.contains("repo1"), "\(show.stdout)")
+        #expect(show.stdout.contains("home site hq"), "\(show.stdout)")
 
         #expect(try await deployment.cli(["image", "tag", "win11", "stable", "1"], address).status == 0)
         let pinned = try await deployment.cli(["image", "retire", "win11", "1"], address)

@@ -77,7 +77,7 @@ final class UpstreamDirectory: Sendable {
         }) {
             return cached
         }
-        let images = try await catalog.unary(
+        let images = try await catalog.allPages(
             CatalogMethods.listImages, .with { $0.pageSize = 1000 }, options: RPCCallOptions(timeout: .seconds(5))
         ).images.map(\.image.name)
         state.withLock { state in
@@ -105,7 +105,7 @@ final class UpstreamDirectory: Sendable {
         }) {
             return cached
         }
-        let nodes = try await catalog.unary(
+        let nodes = try await catalog.allPages(
             CatalogMethods.listNodes, .with { $0.role = .replicator }, options: RPCCallOptions(timeout: .seconds(5))
         ).nodes
         state.withLock { state in
@@ -123,7 +123,7 @@ final class UpstreamDirectory: Sendable {
         }) {
             return cached
         }
-        let placements = try await catalog.unary(
+        let placements = try await catalog.allPages(
             CatalogMethods.listPlacements, .with { $0.image = image }, options: RPCCallOptions(timeout: .seconds(5))
         ).placements
         var present: [Int64: Set<String>] = [:]

@@ -127,14 +127,14 @@ public final class CacheService: Service, Sendable {
     /// notes what is there.
     private func warmNewlyPlaced(known: inout Set<BootProfileRecorder.Key>?) async throws {
         let options = RPCCallOptions(timeout: .seconds(5))
-        let replicators = try await catalog.unary(
+        let replicators = try await catalog.allPages(
             CatalogMethods.listNodes,
             .with {
                 $0.site = configuration.site.rawValue
                 $0.role = .replicator
             }, options: options
         ).nodes.map(\.name)
-        let placements = try await catalog.unary(CatalogMethods.listPlacements, .init(), options: options).placements
+        let placements = try await catalog.allPages(CatalogMethods.listPlacements, .init(), options: options).placements
         let present = Set(
             placements.filter { $0.state == .present && replicators.contains($0.node) }.map {
                 BootProfileRecorder.Key(image: $0.image, version: $0.version)
@@ -162,7 +162,7 @@ public final class CacheService: Service, Sendable {
             return
         }
         let profiled = Warmer.ordered(try await warmer.chunks(image: name, version: key.version), by: profile, profiledOnly: true)
-        let siteCaches = try await catalog.unary(
+        let siteCaches = try await catalog.allPages(
             CatalogMethods.listNodes,
             .with {
                 $0.site = configuration.site.rawValue

@@ -14,7 +14,7 @@ struct Warmer: Sendable {
 
     /// The version's chunks, file by file in manifest order.
     func chunks(image: Name, version: Int64) async throws -> [ChunkWant] {
-        let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+        let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image.rawValue })
         guard let found = answer.versions.first(where: { $0.number == version }) else {
             throw RPCError(code: .notFound, message: "image '\(image)' has no version \(version)")
         }

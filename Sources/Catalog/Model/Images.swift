@@ -6,12 +6,16 @@ public struct ImageRecord: Sendable, Hashable, Codable {
     public var name: Name
     public var description: String
     public var created: Date
+    /// The site whose replicators may publish it (docs/catalog.md "Authority per image"); nil
+    /// until known: the next replicator to create a version records its own site.
+    public var homeSite: Name?
     public var revision: Revision
 
-    public init(name: Name, description: String, created: Date, revision: Revision) {
+    public init(name: Name, description: String, created: Date, homeSite: Name? = nil, revision: Revision) {
         self.name = name
         self.description = description
         self.created = created
+        self.homeSite = homeSite
         self.revision = revision
     }
 }

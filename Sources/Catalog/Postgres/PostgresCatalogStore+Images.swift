@@ -3,19 +3,29 @@ import ICBDCore
 
 extension PostgresCatalogStore {
     public func createImage(
-        name: Name, description: String, ifMissing: Bool, at now: Date
-    ) async throws
-        -> Revisioned<(ImageRecord, created: Bool)>
-    {
+        name: Name, description: String, homeSite: Name?, ifMissing: Bool, by publisher: Publisher, at now: Date
+    ) async throws -> Revisioned<(ImageRecord, created: Bool)> {
         try await commit { db, changes in
             if let existing = try await Self.fetchImage(db, name) {
                 guard ifMissing else { throw CatalogStoreError(.alreadyExists, "image '\(name)' exists already") }
                 return (existing, created: false)
             }
-            let image = ImageRecord(name: name, description: description, created: now, revision: changes.revision)
+            let home: Name?
+            switch publisher {
+            case .admin:
+                if let homeSite, !(try await Self.siteExists(db, homeSite)) {
+                    throw CatalogStoreError.notFound("site '\(homeSite)' does not exist; add it with `icbd site add` first")
+                }
+                home = homeSite
+            case .replicator:
+                let draft = ImageRecord(name: name, description: description, created: now, revision: changes.revision)
+                home = try CatalogRules.checkAuthority(
+                    of: publisher, over: draft, site: try await Self.replicatorSite(db, publisher), version: nil)
+            }
+            let image = ImageRecord(name: name, description: description, created: now, homeSite: home, revision: changes.revision)
             try await db.execute(
-                sql: "INSERT INTO images (name, description, created_ms, revision) VALUES (?, ?, ?, ?)",
-                arguments: [name.rawValue, description, now.milliseconds, changes.revision.rawValue])
+                sql: "INSERT INTO images (name, description, created_ms, home_site, revision) VALUES (?, ?, ?, ?, ?)",
+                arguments: [name.rawValue, description, now.milliseconds, home?.rawValue, changes.revision.rawValue])
             changes.put(.image(image))
             return (image, created: true)
         }
@@ -74,6 +84,38 @@ extension PostgresCatalogStore {
 
     static func fetchImage(_ db: PGTransaction, _ name: Name) async throws -> ImageRecord? {
         try await db.fetchOne(sql: "SELECT * FROM images WHERE name = ?", arguments: [name.rawValue]).map(PostgresRows.image)
+    }
+
+    /// The registered site of a replicator publisher; nil for an admin or an unregistered node.
+    static func replicatorSite(_ db: PGTransaction, _ publisher: Publisher) async throws -> Name? {
+        guard case .replicator(let name) = publisher else { return nil }
+        return try await db.fetchOne(sql: "SELECT site FROM nodes WHERE name = ? AND role = 'replicator'", arguments: [name])
+            .map { try PostgresRows.name($0, "site") }
+    }
+
+    /// Checks `publisher`'s authority to change `version` (fill, complete, abandon).
+    static func authorize(_ db: PGTransaction, _ publisher: Publisher, over version: VersionRecord) async throws {
+        _ = try CatalogRules.checkAuthority(
+            of: publisher, over: try await requireImage(db, version.image), site: try await replicatorSite(db, publisher), version: version)
+    }
+
+    /// Checks `publisher`'s authority to create a version of `image`, and records the home site
+    /// a first replicator claims.
+    static func authorizeNewVersion(
+        _ db: PGTransaction, _ publisher: Publisher, of image: Name, changes: inout ChangeRecorder
+    ) async throws {
+        let record = try await requireImage(db, image)
+        guard
+            let home = try CatalogRules.checkAuthority(
+                of: publisher, over: record, site: try await replicatorSite(db, publisher), version: nil)
+        else { return }
+        try await db.execute(
+            sql: "UPDATE images SET home_site = ?, revision = ? WHERE name = ?",
+            arguments: [home.rawValue, changes.revision.rawValue, image.rawValue])
+        var claimed = record
+        claimed.homeSite = home
+        claimed.revision = changes.revision
+        changes.put(.image(claimed))
     }
 
     static func requireImage(_ db: PGTransaction, _ name: Name) async throws -> ImageRecord {

@@ -9,11 +9,12 @@ extension PostgresCatalogStore {
     }
 
     public func storeManifest<Entries: AsyncSequence<[UInt8], any Error>>(
-        _ locator: ManifestLocator, entries: Entries, at now: Date
+        _ locator: ManifestLocator, entries: Entries, by publisher: Publisher, at now: Date
     ) async throws -> Revisioned<FileRecord> {
         // Pages are staged in their own small transactions (nobody reads the manifest of a
         // publishing version); only the verified result is a change.
         let target = try await writeUnversioned { db in
+            try await Self.authorize(db, publisher, over: try await Self.requireVersion(db, image: locator.image, number: locator.version))
             let (fileID, file) = try await Self.requireFile(db, locator, states: [.publishing])
             try await db.execute(sql: "DELETE FROM manifest_pages WHERE file_id = ?", arguments: [fileID])
             try await db.execute(sql: "UPDATE files SET manifest_stored = false WHERE id = ?", arguments: [fileID])

@@ -12,7 +12,7 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func registerNode(_ registration: NodeRegistration, at now: Date) async throws -> Revisioned<NodeRecord> {
+    public func registerNode(_ registration: NodeRegistration, byAdmin: Bool, at now: Date) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
             guard try await Self.siteExists(db, registration.site) else {
                 throw CatalogStoreError.notFound("site '\(registration.site)' does not exist; add it with `icbd site add` first")
@@ -23,6 +23,7 @@ extension PostgresCatalogStore {
                     "node '\(registration.name)' is registered as a \(current.role) node; a node's role cannot change (delete the node first)"
                 )
             }
+            try CatalogRules.checkSiteMove(current, to: registration.site, byAdmin: byAdmin)
             let node = NodeRecord(
                 name: registration.name, role: registration.role, site: registration.site, rpcAddress: registration.rpcAddress,
                 httpAddress: registration.httpAddress, capacityBytes: registration.capacityBytes,

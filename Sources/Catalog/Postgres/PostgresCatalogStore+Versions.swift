@@ -2,9 +2,9 @@ import Foundation
 import ICBDCore
 
 extension PostgresCatalogStore {
-    public func createVersion(_ spec: NewVersion, at now: Date) async throws -> Revisioned<VersionRecord> {
+    public func createVersion(_ spec: NewVersion, by publisher: Publisher, at now: Date) async throws -> Revisioned<VersionRecord> {
         try await commit { db, changes in
-            _ = try await Self.requireImage(db, spec.image)
+            try await Self.authorizeNewVersion(db, publisher, of: spec.image, changes: &changes)
             let newest = try await db.scalar(
                 Int64.self, sql: "SELECT MAX(number) FROM versions WHERE image = ?", arguments: [spec.image.rawValue])
             var existing: VersionRecord?
@@ -42,12 +42,13 @@ extension PostgresCatalogStore {
     }
 
     public func completeVersion(
-        image: Name, number: Int64, at now: Date
+        image: Name, number: Int64, by publisher: Publisher, at now: Date
     ) async throws
         -> Revisioned<(VersionRecord, latest: TagRecord?)>
     {
         try await commit { db, changes in
             let version = try await Self.requireVersion(db, image: image, number: number)
+            try await Self.authorize(db, publisher, over: version)
             let latest = try await Self.fetchTag(db, image: image, name: Name.latestTag)
             guard version.state != .ready else { return (version, latest: latest) }  // a retried completion
             try CatalogRules.checkCompletable(version)
@@ -61,11 +62,12 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func abandonVersion(image: Name, number: Int64, publisher: String?, dropImageIfUnused: Bool) async throws
+    public func abandonVersion(image: Name, number: Int64, by publisher: Publisher, dropImageIfUnused: Bool) async throws
         -> Revisioned<Bool>
     {
         try await commit { db, changes in
             let version = try await Self.requireVersion(db, image: image, number: number)
+            try await Self.authorize(db, publisher, over: version)
             try CatalogRules.checkAbandonable(version, publisher: publisher)
             let placements = try await db.fetchAll(
                 sql: "SELECT * FROM placements WHERE image = ? AND version = ?", arguments: [image.rawValue, number]

@@ -9,6 +9,11 @@ enum PostgresRows {
         do { return try Name(text) } catch { throw damaged("\(column) '\(text)': \(error)") }
     }
 
+    static func optionalName(_ row: PGRow, _ column: String) throws -> Name? {
+        guard (try row.decode(forColumn: column) as String?) != nil else { return nil }
+        return try name(row, column)
+    }
+
     static func date(_ row: PGRow, _ column: String) throws -> Date {
         Date(milliseconds: try row.decode(forColumn: column) as Int64)
     }
@@ -46,7 +51,7 @@ enum PostgresRows {
     static func image(_ row: PGRow) throws -> ImageRecord {
         ImageRecord(
             name: try name(row, "name"), description: try row.decode(forColumn: "description"), created: try date(row, "created_ms"),
-            revision: Revision(try row.decode(forColumn: "revision")))
+            homeSite: try optionalName(row, "home_site"), revision: Revision(try row.decode(forColumn: "revision")))
     }
 
     static func file(_ row: PGRow) throws -> FileRecord {

@@ -7,12 +7,18 @@ import Logging
 extension CatalogRPCService {
     func registerAssignments(into router: inout RPCRouter) {
         let store = self.store
+        let pager = self.pager
 
-        router.unary(CatalogMethods.listAssignments) { _, _ in
+        router.unary(CatalogMethods.listAssignments) { request, _ in
             let assignments = try await store.listAssignments()
             var response = Icbd_Catalog_V1_ListAssignmentsResponse()
-            response.assignments = assignments.value.map(Icbd_Catalog_V1_Assignment.init)
             response.revision = assignments.revision.rawValue
+            var space = try pager.space(items: try ListingPager.pageSize(request.pageSize), used: response)
+            let page = try pager.page(
+                assignments.value, key: \.mac.description, after: try ListingPager.token(request.pageToken), space: &space,
+                wire: Icbd_Catalog_V1_Assignment.init)
+            response.assignments = page.items
+            response.nextPageToken = page.cut?.after ?? ""
             return response
         }
 

@@ -5,34 +5,51 @@ import ICBDRPC
 import Logging
 
 extension CatalogRPCService {
-    static let maximumPageSize = 1000
-
     func registerImages(into router: inout RPCRouter) {
         let store = self.store
+        let pager = self.pager
 
         router.unary(CatalogMethods.listImages) { request, _ in
-            let size = request.pageSize == 0 ? 100 : Int(request.pageSize)
-            guard (1...Self.maximumPageSize).contains(size) else {
-                throw WireFields.invalid("page_size", "must be from 1 to \(Self.maximumPageSize), not \(request.pageSize)")
-            }
+            let size = try ListingPager.pageSize(request.pageSize, fallback: 100)
             let after = try WireFields.optionalName(request.pageToken, "page_token")
-            let page = try await store.listImages(after: after, limit: size)
+            let listed = try await store.listImages(after: after, limit: size)
             var response = Icbd_Catalog_V1_ListImagesResponse()
-            response.images = page.value.items.map(Icbd_Catalog_V1_ImageSummary.init)
-            response.nextPageToken = page.value.next ?? ""
-            response.revision = page.revision.rawValue
+            response.revision = listed.revision.rawValue
+            var space = try pager.space(items: size, used: response)
+            let page = try pager.page(
+                listed.value.items, key: \.image.name.rawValue, after: after?.rawValue, space: &space, wire: Icbd_Catalog_V1_ImageSummary.init)
+            response.images = page.items
+            response.nextPageToken = page.cut.map { $0.after ?? "" } ?? listed.value.next ?? ""
             return response
         }
 
         router.unary(CatalogMethods.getImage) { request, _ in
+            let size = try ListingPager.pageSize(request.pageSize)
+            let position = try ImagePagePosition(token: try ListingPager.token(request.pageToken))
             let detail = try await store.image(try WireFields.name(request.name, "name"))
             var response = Icbd_Catalog_V1_GetImageResponse()
             response.image = .init(detail.value.image)
-            response.versions = detail.value.versions.map(Icbd_Catalog_V1_Version.init)
-            response.tags = detail.value.tags.map(Icbd_Catalog_V1_Tag.init)
-            response.placements = detail.value.placements.map(Icbd_Catalog_V1_Placement.init)
-            if let policy = detail.value.policy { response.policy = .init(policy) }
+            if position == .start {
+                response.tags = detail.value.tags.map(Icbd_Catalog_V1_Tag.init)
+                if let policy = detail.value.policy { response.policy = .init(policy) }
+            }
             response.revision = detail.revision.rawValue
+            var space = try pager.space(items: size, used: response)
+            var next: ImagePagePosition?
+            if let after = position.versionsAfter {
+                let versions = try pager.page(
+                    detail.value.versions, key: ImagePagePosition.key, after: after, space: &space, wire: Icbd_Catalog_V1_Version.init)
+                response.versions = versions.items
+                next = versions.cut.map { .versions(after: $0.after) }
+            }
+            if next == nil {
+                let placements = try pager.page(
+                    detail.value.placements, key: ImagePagePosition.key, after: position.placementsAfter, space: &space,
+                    wire: Icbd_Catalog_V1_Placement.init)
+                response.placements = placements.items
+                next = placements.cut.map { .placements(after: $0.after) }
+            }
+            response.nextPageToken = next?.token ?? ""
             return response
         }
 

@@ -10,14 +10,20 @@ extension CatalogRPCService {
 
     func registerPlacements(into router: inout RPCRouter) {
         let store = self.store
+        let pager = self.pager
         let now = self.now
 
         router.unary(CatalogMethods.listPlacements) { request, _ in
             let placements = try await store.listPlacements(
                 image: try WireFields.optionalName(request.image, "image"), node: try WireFields.optionalName(request.node, "node"))
             var response = Icbd_Catalog_V1_ListPlacementsResponse()
-            response.placements = placements.value.map(Icbd_Catalog_V1_Placement.init)
             response.revision = placements.revision.rawValue
+            var space = try pager.space(items: try ListingPager.pageSize(request.pageSize), used: response)
+            let page = try pager.page(
+                placements.value, key: { "\($0.image)\u{1}\(ImagePagePosition.key($0))" }, after: try ListingPager.token(request.pageToken),
+                space: &space, wire: Icbd_Catalog_V1_Placement.init)
+            response.placements = page.items
+            response.nextPageToken = page.cut?.after ?? ""
             return response
         }
 
@@ -46,11 +52,16 @@ extension CatalogRPCService {
             return response
         }
 
-        router.unary(CatalogMethods.listPolicies) { _, _ in
+        router.unary(CatalogMethods.listPolicies) { request, _ in
             let policies = try await store.listPolicies()
             var response = Icbd_Catalog_V1_ListPoliciesResponse()
-            response.policies = policies.value.map(Icbd_Catalog_V1_Policy.init)
             response.revision = policies.revision.rawValue
+            var space = try pager.space(items: try ListingPager.pageSize(request.pageSize), used: response)
+            let page = try pager.page(
+                policies.value, key: \.image.rawValue, after: try ListingPager.token(request.pageToken), space: &space,
+                wire: Icbd_Catalog_V1_Policy.init)
+            response.policies = page.items
+            response.nextPageToken = page.cut?.after ?? ""
             return response
         }
 

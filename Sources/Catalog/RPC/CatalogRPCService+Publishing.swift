@@ -12,11 +12,21 @@ extension CatalogRPCService {
         let now = self.now
 
         router.unary(CatalogMethods.createImage) { request, context in
+            let homeSite = try WireFields.optionalName(request.homeSite, "home_site")
+            guard homeSite == nil || context.peer.role == .admin else {
+                throw RPCError(
+                    code: .permissionDenied, message: "\(context.peer) may not name a home site: a replicator's image belongs to its own site")
+            }
             let result = try await store.createImage(
                 name: try WireFields.name(request.name, "name"), description: try WireFields.text(request.description_p, "description"),
-                ifMissing: request.ifMissing, at: now())
+                homeSite: homeSite, ifMissing: request.ifMissing, by: Self.publisher(context), at: now())
             if result.value.created {
-                logger(for: context).info("image created", metadata: ["image": "\(result.value.0.name)", "revision": "\(result.revision)"])
+                logger(for: context).info(
+                    "image created",
+                    metadata: [
+                        "image": "\(result.value.0.name)", "home_site": "\(result.value.0.homeSite?.rawValue ?? "")",
+                        "revision": "\(result.revision)",
+                    ])
             }
             var response = Icbd_Catalog_V1_CreateImageResponse()
             response.image = .init(result.value.0)
@@ -26,7 +36,8 @@ extension CatalogRPCService {
         }
 
         router.unary(CatalogMethods.createVersion) { request, context in
-            let version = try await store.createVersion(try Self.newVersion(request, publishedBy: context.peer.name), at: now())
+            let version = try await store.createVersion(
+                try Self.newVersion(request, publishedBy: context.peer.name), by: Self.publisher(context), at: now())
             logger(for: context).info(
                 "version publishing",
                 metadata: ["image": "\(version.value.image)", "version": "\(version.value.number)", "revision": "\(version.revision)"])
@@ -36,7 +47,7 @@ extension CatalogRPCService {
             return response
         }
 
-        router.clientStreaming(CatalogMethods.putManifest) { requests, _ in
+        router.clientStreaming(CatalogMethods.putManifest) { requests, context in
             var iterator = requests.makeAsyncIterator()
             guard let first = try await iterator.next() else {
                 throw WireFields.invalid("PutManifest", "the call sent no message; the first names the file")
@@ -45,7 +56,7 @@ extension CatalogRPCService {
                 image: try WireFields.name(first.image, "image"), version: try WireFields.positive(first.version, "version"),
                 path: try WireFields.path(first.path, "path"))
             let entries = ManifestUpload(first: first, rest: iterator, locator: locator)
-            let file = try await store.storeManifest(locator, entries: entries, at: now())
+            let file = try await store.storeManifest(locator, entries: entries, by: Self.publisher(context), at: now())
             var response = Icbd_Catalog_V1_PutManifestResponse()
             response.file = .init(file.value)
             response.revision = file.revision.rawValue
@@ -55,7 +66,7 @@ extension CatalogRPCService {
         router.unary(CatalogMethods.completeVersion) { request, context in
             let image = try WireFields.name(request.image, "image")
             let number = try WireFields.positive(request.number, "number")
-            let result = try await store.completeVersion(image: image, number: number, at: now())
+            let result = try await store.completeVersion(image: image, number: number, by: Self.publisher(context), at: now())
             logger(for: context).info(
                 "version ready",
                 metadata: [
@@ -73,8 +84,7 @@ extension CatalogRPCService {
             let image = try WireFields.name(request.image, "image")
             let number = try WireFields.positive(request.number, "number")
             let result = try await store.abandonVersion(
-                image: image, number: number, publisher: context.peer.role == .admin ? nil : context.peer.name,
-                dropImageIfUnused: request.dropImageIfUnused)
+                image: image, number: number, by: Self.publisher(context), dropImageIfUnused: request.dropImageIfUnused)
             logger(for: context).info(
                 "version abandoned",
                 metadata: ["image": "\(image)", "version": "\(number)", "image_dropped": "\(result.value)", "revision": "\(result.revision)"])
@@ -121,6 +131,11 @@ extension CatalogRPCService {
             response.revision = revision.rawValue
             return response
         }
+    }
+
+    /// Who publishes: the role check before the handler lets only replicators and admins here.
+    static func publisher(_ context: RPCCallContext) -> Publisher {
+        context.peer.role == .admin ? .admin : .replicator(context.peer.name)
     }
 
     static func newVersion(_ request: Icbd_Catalog_V1_CreateVersionRequest, publishedBy: String) throws -> NewVersion {

@@ -10,14 +10,20 @@ extension CatalogRPCService {
 
     func registerTopology(into router: inout RPCRouter) {
         let store = self.store
+        let pager = self.pager
         let now = self.now
         let settings = self.settings
 
-        router.unary(CatalogMethods.listSites) { _, _ in
+        router.unary(CatalogMethods.listSites) { request, _ in
             let sites = try await store.listSites()
             var response = Icbd_Catalog_V1_ListSitesResponse()
-            response.sites = sites.value.map(Icbd_Catalog_V1_Site.init)
             response.revision = sites.revision.rawValue
+            var space = try pager.space(items: try ListingPager.pageSize(request.pageSize), used: response)
+            let page = try pager.page(
+                sites.value, key: \.name.rawValue, after: try ListingPager.token(request.pageToken), space: &space,
+                wire: Icbd_Catalog_V1_Site.init)
+            response.sites = page.items
+            response.nextPageToken = page.cut?.after ?? ""
             return response
         }
 
@@ -49,8 +55,14 @@ extension CatalogRPCService {
             let role: NodeRole? = request.role == .unspecified ? nil : try Self.nodeRole(request.role, "role")
             let nodes = try await store.listNodes(NodeFilter(site: try WireFields.optionalName(request.site, "site"), role: role))
             var response = Icbd_Catalog_V1_ListNodesResponse()
-            response.nodes = nodes.value.map(Icbd_Catalog_V1_Node.init)
             response.revision = nodes.revision.rawValue
+            var space = try pager.space(items: try ListingPager.pageSize(request.pageSize), used: response)
+            // Listed by site, role and name: \u{1} sorts below every character of a name.
+            let page = try pager.page(
+                nodes.value, key: { "\($0.site)\u{1}\($0.role.rawValue)\u{1}\($0.name)" }, after: try ListingPager.token(request.pageToken),
+                space: &space, wire: Icbd_Catalog_V1_Node.init)
+            response.nodes = page.items
+            response.nextPageToken = page.cut?.after ?? ""
             return response
         }
 
@@ -73,7 +85,7 @@ extension CatalogRPCService {
                 httpAddress: try WireFields.optionalHostPort(request.httpAddress, "http_address"),
                 capacityBytes: try WireFields.nonNegative(request.capacityBytes, "capacity_bytes"),
                 heartbeatTTLMilliseconds: ttl.wholeMilliseconds)
-            let node = try await store.registerNode(registration, at: now())
+            let node = try await store.registerNode(registration, byAdmin: context.peer.role == .admin, at: now())
             logger(for: context).info(
                 "node registered",
                 metadata: ["node": "\(name)", "role": "\(role)", "site": "\(registration.site)", "state": "\(node.value.state)"])

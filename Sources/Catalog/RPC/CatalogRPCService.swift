@@ -15,6 +15,8 @@ public struct CatalogRPCService: RPCService {
         public var heartbeatTTLRange: ClosedRange<Duration> = .seconds(1) ... .seconds(3600)
         /// Revisions a watcher reads from the log at once. Default 256.
         public var watchBatch = 256
+        /// Encoded bytes a page of a listing stays within. Default 4 MiB, a quarter of a frame.
+        public var pageBudgetBytes = 4 << 20
 
         public init() {}
     }
@@ -30,6 +32,8 @@ public struct CatalogRPCService: RPCService {
         self.now = now
         self.logger = logger
     }
+
+    var pager: ListingPager { ListingPager(budgetBytes: settings.pageBudgetBytes) }
 
     public func register(into router: inout RPCRouter) {
         registerImages(into: &router)

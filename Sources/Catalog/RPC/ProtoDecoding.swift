@@ -22,7 +22,8 @@ extension ImageRecord {
     public init(wire: Icbd_Catalog_V1_Image) throws {
         self.init(
             name: try WireDecoding.name(wire.name, "image name"), description: wire.description_p,
-            created: WireDecoding.date(wire.createdMs), revision: Revision(wire.revision))
+            created: WireDecoding.date(wire.createdMs),
+            homeSite: wire.homeSite.isEmpty ? nil : try WireDecoding.name(wire.homeSite, "image home site"), revision: Revision(wire.revision))
     }
 }
 

@@ -10,6 +10,7 @@ extension Icbd_Catalog_V1_Image {
         name = image.name.rawValue
         description_p = image.description
         createdMs = image.created.milliseconds
+        homeSite = image.homeSite?.rawValue ?? ""
         revision = image.revision.rawValue
     }
 }

@@ -69,16 +69,16 @@ public enum CatalogRules {
         }
     }
 
-    /// Whether `publisher` (nil: an admin) may abandon `version`: only while it is publishing,
-    /// and only its own.
-    public static func checkAbandonable(_ version: VersionRecord, publisher: String?) throws(CatalogStoreError) {
+    /// Whether `publisher` may abandon `version`: only while it is publishing, and a replicator
+    /// only its own.
+    public static func checkAbandonable(_ version: VersionRecord, publisher: Publisher) throws(CatalogStoreError) {
         guard version.state == .publishing else {
             throw .precondition(
                 "version \(version.number) of image '\(version.image)' is \(version.state.rawValue), not publishing; retire it instead")
         }
-        if let publisher, publisher != version.publishedBy {
+        if case .replicator(let name) = publisher, name != version.publishedBy {
             throw .precondition(
-                "version \(version.number) of image '\(version.image)' is being published by '\(version.publishedBy)', not '\(publisher)'")
+                "version \(version.number) of image '\(version.image)' is being published by '\(version.publishedBy)', not '\(name)'")
         }
     }
 

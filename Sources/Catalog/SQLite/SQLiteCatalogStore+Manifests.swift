@@ -10,11 +10,12 @@ extension SQLiteCatalogStore {
     }
 
     public func storeManifest<Entries: AsyncSequence<[UInt8], any Error>>(
-        _ locator: ManifestLocator, entries: Entries, at now: Date
+        _ locator: ManifestLocator, entries: Entries, by publisher: Publisher, at now: Date
     ) async throws -> Revisioned<FileRecord> {
         // Pages are staged in their own small transactions (nobody reads the manifest of a
         // publishing version); only the verified result is a change.
         let target = try await writeUnversioned { db in
+            try Self.authorize(db, publisher, over: try Self.requireVersion(db, image: locator.image, number: locator.version))
             let (fileID, file) = try Self.requireFile(db, locator, states: [.publishing])
             try db.execute(sql: "DELETE FROM manifest_pages WHERE file_id = ?", arguments: [fileID])
             try db.execute(sql: "UPDATE files SET manifest_stored = 0 WHERE id = ?", arguments: [fileID])

@@ -3,9 +3,9 @@ import GRDB
 import ICBDCore
 
 extension SQLiteCatalogStore {
-    public func createVersion(_ spec: NewVersion, at now: Date) async throws -> Revisioned<VersionRecord> {
+    public func createVersion(_ spec: NewVersion, by publisher: Publisher, at now: Date) async throws -> Revisioned<VersionRecord> {
         try await commit { db, changes in
-            _ = try Self.requireImage(db, spec.image)
+            try Self.authorizeNewVersion(db, publisher, of: spec.image, changes: &changes)
             let newest = try Int64.fetchOne(db, sql: "SELECT MAX(number) FROM versions WHERE image = ?", arguments: [spec.image.rawValue])
             let existing = try spec.number.flatMap { try Self.fetchVersion(db, image: spec.image, number: $0) }
             let number = try CatalogRules.versionNumber(requested: spec.number, newest: newest, existing: existing, image: spec.image)
@@ -36,11 +36,12 @@ extension SQLiteCatalogStore {
         }
     }
 
-    public func completeVersion(image: Name, number: Int64, at now: Date) async throws
+    public func completeVersion(image: Name, number: Int64, by publisher: Publisher, at now: Date) async throws
         -> Revisioned<(VersionRecord, latest: TagRecord?)>
     {
         try await commit { db, changes in
             let version = try Self.requireVersion(db, image: image, number: number)
+            try Self.authorize(db, publisher, over: version)
             let latest = try Self.fetchTag(db, image: image, name: Name.latestTag)
             guard version.state != .ready else { return (version, latest: latest) }  // a retried completion
             try CatalogRules.checkCompletable(version)
@@ -54,11 +55,12 @@ extension SQLiteCatalogStore {
         }
     }
 
-    public func abandonVersion(image: Name, number: Int64, publisher: String?, dropImageIfUnused: Bool) async throws
+    public func abandonVersion(image: Name, number: Int64, by publisher: Publisher, dropImageIfUnused: Bool) async throws
         -> Revisioned<Bool>
     {
         try await commit { db, changes in
             let version = try Self.requireVersion(db, image: image, number: number)
+            try Self.authorize(db, publisher, over: version)
             try CatalogRules.checkAbandonable(version, publisher: publisher)
             let placements = try Row.fetchAll(
                 db, sql: "SELECT * FROM placements WHERE image = ? AND version = ?", arguments: [image.rawValue, number]

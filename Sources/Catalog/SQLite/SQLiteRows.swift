@@ -10,6 +10,11 @@ enum SQLiteRows {
         do { return try Name(text) } catch { throw damaged("\(column) '\(text)': \(error)") }
     }
 
+    static func optionalName(_ row: Row, _ column: String) throws -> Name? {
+        guard (try row.decode(forColumn: column) as String?) != nil else { return nil }
+        return try name(row, column)
+    }
+
     static func date(_ row: Row, _ column: String) throws -> Date {
         Date(milliseconds: try row.decode(forColumn: column) as Int64)
     }
@@ -47,7 +52,7 @@ enum SQLiteRows {
     static func image(_ row: Row) throws -> ImageRecord {
         ImageRecord(
             name: try name(row, "name"), description: try row.decode(forColumn: "description"), created: try date(row, "created_ms"),
-            revision: Revision(try row.decode(forColumn: "revision")))
+            homeSite: try optionalName(row, "home_site"), revision: Revision(try row.decode(forColumn: "revision")))
     }
 
     static func file(_ row: Row) throws -> FileRecord {

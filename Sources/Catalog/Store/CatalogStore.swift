@@ -21,23 +21,30 @@ public protocol CatalogStore: Sendable {
     func currentRevision() async throws -> Revision
 
     // MARK: Images and versions
-    func createImage(name: Name, description: String, ifMissing: Bool, at now: Date) async throws -> Revisioned<(ImageRecord, created: Bool)>
+    /// Creates an image. An admin's image gets `homeSite` (which must exist; nil: the first
+    /// replicator to create a version records its own); a replicator's image its registered site.
+    func createImage(
+        name: Name, description: String, homeSite: Name?, ifMissing: Bool, by publisher: Publisher, at now: Date
+    ) async throws -> Revisioned<(ImageRecord, created: Bool)>
     func listImages(after: Name?, limit: Int) async throws -> Revisioned<Page<ImageSummary>>
     func image(_ name: Name) async throws -> Revisioned<ImageDetail>
     func resolveVersion(image: Name, reference: VersionReference) async throws -> Revisioned<VersionRecord>
-    func createVersion(_ version: NewVersion, at now: Date) async throws -> Revisioned<VersionRecord>
+    /// Creates a publishing version; `publisher` must have authority over the image
+    /// (``CatalogRules/checkAuthority(of:over:site:version:)``), checked in the same transaction.
+    func createVersion(_ version: NewVersion, by publisher: Publisher, at now: Date) async throws -> Revisioned<VersionRecord>
     /// Stores a file's manifest from `entries` (pieces of 32-byte entries, in order), checks
     /// its count and digest against the file, and marks it stored. Memory stays bounded by one
-    /// page whatever the manifest's size.
+    /// page whatever the manifest's size. `publisher`'s authority is checked before anything is
+    /// read from `entries` or written.
     func storeManifest<Entries: AsyncSequence<[UInt8], any Error>>(
-        _ locator: ManifestLocator, entries: Entries, at now: Date
+        _ locator: ManifestLocator, entries: Entries, by publisher: Publisher, at now: Date
     ) async throws -> Revisioned<FileRecord>
     /// Makes a publishing version ready and moves `latest` to it when it is the newest.
-    func completeVersion(image: Name, number: Int64, at now: Date) async throws -> Revisioned<(VersionRecord, latest: TagRecord?)>
-    /// Removes a version still publishing, as if it had never been created; `publisher` nil
-    /// (an admin) may abandon anyone's. With `dropImageIfUnused`, the image goes too when no other
+    func completeVersion(image: Name, number: Int64, by publisher: Publisher, at now: Date) async throws -> Revisioned<(VersionRecord, latest: TagRecord?)>
+    /// Removes a version still publishing, as if it had never been created; a replicator
+    /// abandons only its own, an admin anyone's. With `dropImageIfUnused`, the image goes too when no other
     /// version, tag, policy or assignment refers to it. Returns whether the image went.
-    func abandonVersion(image: Name, number: Int64, publisher: String?, dropImageIfUnused: Bool) async throws -> Revisioned<Bool>
+    func abandonVersion(image: Name, number: Int64, by publisher: Publisher, dropImageIfUnused: Bool) async throws -> Revisioned<Bool>
     func retireVersion(image: Name, number: Int64, expected: ExpectedRevision, at now: Date) async throws -> Revisioned<VersionRecord>
     /// The file of a ready or retired version and how many manifest pages it has.
     func manifestFile(_ locator: ManifestLocator) async throws -> (file: FileRecord, pages: Int)
@@ -55,7 +62,9 @@ public protocol CatalogStore: Sendable {
 
     // MARK: Nodes
     func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]>
-    func registerNode(_ node: NodeRegistration, at now: Date) async throws -> Revisioned<NodeRecord>
+    /// Registers or updates a node; only an admin (`byAdmin`) moves a registered node to another
+    /// site (``CatalogRules/checkSiteMove(_:to:byAdmin:)``).
+    func registerNode(_ node: NodeRegistration, byAdmin: Bool, at now: Date) async throws -> Revisioned<NodeRecord>
     /// Records a heartbeat; a down node comes back up (a change), otherwise only the time (and,
     /// for a cache node, `usage`) is kept, which is not a change and bumps nothing.
     func heartbeat(_ name: Name, usage: CacheUsage?, at now: Date) async throws -> Revisioned<NodeRecord>

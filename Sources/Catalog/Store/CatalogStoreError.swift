@@ -19,6 +19,8 @@ public struct CatalogStoreError: Error, Sendable, CustomStringConvertible, RPCEr
         public static let conflict = Code(rawValue: "conflict")
         /// The changes asked for are no longer in the retained log: list again.
         public static let compacted = Code(rawValue: "compacted")
+        /// The caller may not do this to this object (a replicator publishing another site's image).
+        public static let permissionDenied = Code(rawValue: "permission-denied")
         /// The store cannot answer now (busy, disk full); retrying may help.
         public static let unavailable = Code(rawValue: "unavailable")
         /// The database is damaged, from a newer schema or not a catalog database.
@@ -50,6 +52,7 @@ public struct CatalogStoreError: Error, Sendable, CustomStringConvertible, RPCEr
             case .alreadyExists: .alreadyExists
             case .failedPrecondition, .compacted: .failedPrecondition
             case .conflict: .aborted
+            case .permissionDenied: .permissionDenied
             case .unavailable: .unavailable
             default: .internal
             }
@@ -60,5 +63,6 @@ public struct CatalogStoreError: Error, Sendable, CustomStringConvertible, RPCEr
 
     static func notFound(_ message: String) -> CatalogStoreError { CatalogStoreError(.notFound, message) }
     static func precondition(_ message: String) -> CatalogStoreError { CatalogStoreError(.failedPrecondition, message) }
+    static func permissionDenied(_ message: String) -> CatalogStoreError { CatalogStoreError(.permissionDenied, message) }
     static func invalid(_ message: String) -> CatalogStoreError { CatalogStoreError(.invalidArgument, message) }
 }

@@ -58,7 +58,7 @@ final class CatalogView: Sendable {
     func refreshCacheUsage(every interval: Duration) async {
         while !Task.isCancelled {
             do {
-                let caches = try await catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }, options: RPCCallOptions(timeout: .seconds(10)))
+                let caches = try await catalog.allPages(CatalogMethods.listNodes, .with { $0.role = .cache }, options: RPCCallOptions(timeout: .seconds(10)))
                 state.withLock { state in
                     for node in caches.nodes where state.snapshot.nodes[node.name] != nil {
                         state.snapshot.nodes[node.name]?.cacheUsage = node.cacheUsage
@@ -77,13 +77,13 @@ final class CatalogView: Sendable {
     private func list() async throws -> (CatalogSnapshot, Int64) {
         var snapshot = CatalogSnapshot()
         let options = RPCCallOptions(timeout: .seconds(30))
-        let sites = try await catalog.unary(CatalogMethods.listSites, .init(), options: options)
+        let sites = try await catalog.allPages(CatalogMethods.listSites, .init(), options: options)
         var from = sites.revision
         for site in sites.sites { snapshot.sites[site.name] = site }
-        let nodes = try await catalog.unary(CatalogMethods.listNodes, .init(), options: options)
+        let nodes = try await catalog.allPages(CatalogMethods.listNodes, .init(), options: options)
         from = min(from, nodes.revision)
         for node in nodes.nodes { snapshot.nodes[node.name] = node }
-        let assignments = try await catalog.unary(CatalogMethods.listAssignments, .init(), options: options)
+        let assignments = try await catalog.allPages(CatalogMethods.listAssignments, .init(), options: options)
         from = min(from, assignments.revision)
         for assignment in assignments.assignments { snapshot.assignments[assignment.mac] = assignment }
         var token = ""
@@ -92,7 +92,7 @@ final class CatalogView: Sendable {
                 CatalogMethods.listImages, .with { $0.pageSize = 1000; $0.pageToken = token }, options: options)
             from = min(from, page.revision)
             for summary in page.images {
-                let image = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = summary.image.name }, options: options)
+                let image = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = summary.image.name }, options: options)
                 from = min(from, image.revision)
                 var entry = CatalogSnapshot.ImageEntry(image: image.image)
                 for version in image.versions { entry.versions[version.number] = version }

@@ -20,7 +20,7 @@ struct ChunkLocator: Sendable {
     /// The place of each hash in `hashes` found; `version` 0 searches every ready version held
     /// here, `path` nil every file.
     func locate(_ hashes: Set<[UInt8]>, image: Name, version: Int64, path: VersionFilePath?) async throws -> [[UInt8]: Place] {
-        let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+        let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image.rawValue })
         let held = try repository.versions()[image] ?? [:]
         let candidates = answer.versions
             .filter { $0.state == .ready && held[$0.number] != nil && (version == 0 || $0.number == version) }

@@ -77,7 +77,7 @@ struct Publisher: Sendable {
     where Messages.Element == RPCPayloadMessage<Icbd_Replicator_V1_PublishRequest> {
         let known: [Icbd_Catalog_V1_Version]
         do {
-            known = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue }).versions
+            known = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = plan.image.rawValue }).versions
         } catch let error as RPCError where error.code == .notFound {
             known = []  // a new image: created when the version is registered
         }

@@ -23,7 +23,7 @@ struct CatalogChangeFollower: Sendable {
     func run() async {
         while !Task.isCancelled {
             do {
-                let revision = try await catalog.unary(CatalogMethods.listNodes, .init()).revision
+                let revision = try await catalog.allPages(CatalogMethods.listNodes, .init()).revision
                 // Changes before the watch began are seen by the scan this wakes.
                 wakeup.signal()
                 try await CatalogWatch.follow(catalog, from: revision, kinds: Self.kinds, logger: logger) { response in

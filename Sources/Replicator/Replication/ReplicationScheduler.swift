@@ -106,7 +106,7 @@ final class ReplicationScheduler: Sendable {
 
     /// What to pull, per image; reports versions held but not reported.
     private func scan() async throws -> [(Name, [ReplicationPlan.Pull])] {
-        let nodes = try await catalog.unary(CatalogMethods.listNodes, .init()).nodes
+        let nodes = try await catalog.allPages(CatalogMethods.listNodes, .init()).nodes
         guard nodes.contains(where: { $0.name == node }) else { return [] }  // placements need a registered node
         var images: [String] = []
         var token = ""
@@ -119,12 +119,12 @@ final class ReplicationScheduler: Sendable {
         var work: [(Name, [ReplicationPlan.Pull])] = []
         for name in images {
             guard let image = try? Name(name) else { continue }
-            let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = name })
+            let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = name })
             let plan = ReplicationPlan(
                 site: site, node: node, image: answer, local: local[image] ?? [:], nodes: nodes, defaultKeep: configuration.defaultKeep)
             if !plan.unreported.isEmpty && !state.withLock({ $0.running.contains(image) }) {
                 // Checked again now: a transfer may have reported it since the listing.
-                let current = try await catalog.unary(
+                let current = try await catalog.allPages(
                     CatalogMethods.listPlacements, .with { $0.image = name; $0.node = node }
                 ).placements
                 for number in plan.unreported where !current.contains(where: { $0.version == number && $0.state == .present }) {
@@ -194,9 +194,9 @@ final class ReplicationScheduler: Sendable {
         guard let identity = UUID(uuidString: version.btrfsUuid) else {
             throw ReplicationError(.failedPrecondition, "the catalog gives version \(version.number) no snapshot UUID")
         }
-        let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+        let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image.rawValue })
         let parents = ReplicationPlan.parents(image: answer, local: try repository.versions()[image] ?? [:])
-        let sites = try await catalog.unary(CatalogMethods.listSites, .init()).sites
+        let sites = try await catalog.allPages(CatalogMethods.listSites, .init()).sites
         var logger = self.logger
         logger[metadataKey: "image"] = "\(image)"
         logger[metadataKey: "version"] = "\(version.number)"

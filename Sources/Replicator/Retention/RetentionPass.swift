@@ -19,7 +19,7 @@ struct RetentionPass: Sendable {
         for (image, local) in try repository.versions() {
             let answer: Icbd_Catalog_V1_GetImageResponse
             do {
-                answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+                answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image.rawValue })
             } catch let error as RPCError where error.code == .notFound {
                 continue  // recovery removes versions of images the catalog does not know
             }

@@ -132,7 +132,7 @@ public final class ReplicatorService: Service, Sendable {
         var ready: [Name: Set<Int64>] = [:]
         for image in try repository.versions().keys {
             do {
-                let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image.rawValue })
+                let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image.rawValue })
                 ready[image] = Set(answer.versions.filter { $0.state == .ready }.map(\.number))
             } catch let error as RPCError where error.code == .notFound {
                 ready[image] = []

@@ -69,7 +69,7 @@ struct PublishBenchmark {
             try await withRPCClient(RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger) {
                 catalog in
                 _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                for _ in 0..<500 where try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
+                for _ in 0..<500 where try await catalog.allPages(CatalogMethods.listNodes, .init()).nodes.isEmpty {
                     try await Task.sleep(for: .milliseconds(20))
                 }
             }

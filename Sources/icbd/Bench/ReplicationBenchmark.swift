@@ -214,7 +214,7 @@ struct ReplicationBenchmark {
             if placement.state == .failed && placement.detail.hasPrefix("gave up") { throw BenchError("replication failed: \(placement.detail)") }
             return placement.state == .present
         }
-        let listed = try await catalog.unary(CatalogMethods.listPlacements, .with { $0.image = image; $0.node = receiver })
+        let listed = try await catalog.allPages(CatalogMethods.listPlacements, .with { $0.image = image; $0.node = receiver })
         if try listed.placements.contains(where: settled) { return stopwatch.stop() }
         let request = Icbd_Catalog_V1_WatchRequest.with { $0.fromRevision = listed.revision; $0.kinds = [.placement] }
         let done: TimedRun? = try await catalog.serverStreaming(CatalogMethods.watch, request, options: RPCCallOptions(timeout: .seconds(600))) {

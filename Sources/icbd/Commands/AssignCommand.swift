@@ -82,7 +82,7 @@ struct AssignmentsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let response = try await client.withCatalog {
-            try await $0.unary(CatalogMethods.listAssignments, Icbd_Catalog_V1_ListAssignmentsRequest(), options: client.callOptions)
+            try await $0.allPages(CatalogMethods.listAssignments, Icbd_Catalog_V1_ListAssignmentsRequest(), options: client.callOptions)
         }
         let listing = Listing(revision: response.revision, assignments: try response.assignments.map(AssignmentRecord.init(wire:)))
         if client.json { return print(try Output.json(listing)) }

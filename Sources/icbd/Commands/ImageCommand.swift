@@ -65,14 +65,16 @@ struct ImageCommand: AsyncParsableCommand {
         func run() async throws {
             var request = Icbd_Catalog_V1_GetImageRequest()
             request.name = image
-            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.getImage, request, options: client.callOptions) }
+            let response = try await client.withCatalog { try await $0.allPages(CatalogMethods.getImage, request, options: client.callOptions) }
             let detail = try ImageDetail(wire: response)
             if client.json { return print(try Output.json(Shown(revision: response.revision, image: detail))) }
             print(Self.render(detail))
         }
 
         static func render(_ detail: ImageDetail) -> String {
-            var lines = ["image \(detail.image.name)  created \(Output.time(detail.image.created))"]
+            var lines = [
+                "image \(detail.image.name)  created \(Output.time(detail.image.created))  home site \(detail.image.homeSite?.rawValue ?? "(none yet)")"
+            ]
             if !detail.image.description.isEmpty { lines.append(detail.image.description) }
             if let policy = detail.policy {
                 let sites = policy.sites.isEmpty ? "every site" : policy.sites.map(\.rawValue).joined(separator: ", ")
@@ -117,14 +119,21 @@ struct ImageCommand: AsyncParsableCommand {
         @Option(help: "What the image is, for people.")
         var description: String = ""
 
+        @Option(help: "The site whose replicators may publish it (default: the site of the first replicator that does).")
+        var homeSite: String?
+
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws { _ = try parseName(image, "IMAGE") }
+        func validate() throws {
+            _ = try parseName(image, "IMAGE")
+            if let homeSite { _ = try parseName(homeSite, "--home-site") }
+        }
 
         func run() async throws {
             var request = Icbd_Catalog_V1_CreateImageRequest()
             request.name = image
             request.description_p = description
+            request.homeSite = homeSite ?? ""
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.createImage, request, options: client.callOptions) }
             let created = try ImageRecord(wire: response.image)
             if client.json { return print(try Output.json(created)) }

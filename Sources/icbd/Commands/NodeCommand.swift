@@ -42,7 +42,7 @@ struct NodeCommand: AsyncParsableCommand {
             case .gateway?: request.role = .gateway
             case nil: break
             }
-            let response = try await client.withCatalog { try await $0.unary(CatalogMethods.listNodes, request, options: client.callOptions) }
+            let response = try await client.withCatalog { try await $0.allPages(CatalogMethods.listNodes, request, options: client.callOptions) }
             let listing = Listing(revision: response.revision, nodes: try response.nodes.map(NodeRecord.init(wire:)))
             if client.json { return print(try Output.json(listing)) }
             var table = TextTable("NODE", "ROLE", "SITE", "STATE", "RPC", "HTTP", "CAPACITY", "USED", "HIT RATIO", "LAST HEARTBEAT")

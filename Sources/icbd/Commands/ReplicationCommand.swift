@@ -41,8 +41,8 @@ struct ReplicationCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (nodes, placements) = try await client.withCatalog { catalog in
-                let nodes = try await catalog.unary(CatalogMethods.listNodes, .init(), options: client.callOptions)
-                let placements = try await catalog.unary(
+                let nodes = try await catalog.allPages(CatalogMethods.listNodes, .init(), options: client.callOptions)
+                let placements = try await catalog.allPages(
                     CatalogMethods.listPlacements, .with { $0.image = image ?? "" }, options: client.callOptions)
                 return (nodes, placements)
             }

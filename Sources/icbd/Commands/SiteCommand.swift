@@ -107,7 +107,7 @@ struct SiteCommand: AsyncParsableCommand {
 
         func run() async throws {
             let response = try await client.withCatalog {
-                try await $0.unary(CatalogMethods.listSites, Icbd_Catalog_V1_ListSitesRequest(), options: client.callOptions)
+                try await $0.allPages(CatalogMethods.listSites, Icbd_Catalog_V1_ListSitesRequest(), options: client.callOptions)
             }
             let listing = Listing(revision: response.revision, sites: try response.sites.map(SiteRecord.init(wire:)))
             if client.json { return print(try Output.json(listing)) }

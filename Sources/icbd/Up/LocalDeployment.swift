@@ -168,7 +168,7 @@ actor LocalDeployment {
         try await withRPCClient(client, logger: logger) { catalog in
             var last = ""
             for _ in 0..<3000 {
-                let answer = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = image })
+                let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image })
                 let newest = answer.versions.filter { $0.state == .ready }.map(\.number).max() ?? 0
                 let placement = answer.placements.first { $0.node == node && $0.version == newest }
                 switch placement?.state {

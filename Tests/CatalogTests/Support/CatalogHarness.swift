@@ -100,6 +100,16 @@ struct CatalogHarness {
             target: address, expectedRole: .catalog, tls: try Self.identity(authority, role, name))
         return try await withRPCClient(configuration, logger: logger, body)
     }
+
+    /// Runs `body` with the client of replicator `name`, registered (by an admin) at `site`,
+    /// which is added when missing: a replicator publishes only the images of its own site.
+    func withReplicator<R: Sendable>(_ name: String, site: String = "hq", _ body: (RPCClient) async throws -> R) async throws -> R {
+        try await withClient { admin in
+            _ = try await addSite(admin, site)
+            _ = try await registerNode(admin, name, role: .replicator, site: site)
+        }
+        return try await withClient(.replicator, name, body)
+    }
 }
 
 /// Asserts that `body` fails with an RPCError of `code`; returns the error.
