@@ -3,6 +3,7 @@ import ICBDCore
 import ICBDProto
 import SwiftProtobuf
 import ICBDRPC
+import Logging
 import Testing
 
 @Suite("RPC status codes")
@@ -47,6 +48,24 @@ struct RPCErrorStatusTests {
                 }
                 #expect(error?.message.contains("icbd.rpc.v1.Open") == true)
             }
+        }
+    }
+
+    @Test func plainSwiftErrorReachesTheCallerAsInternalWithoutItsText() async throws {
+        let log = RecordingLogHandler()
+        let server = try TestServer(log: log)
+        try await server.run {
+            let error = await expectRPCError(.internal) {
+                _ = try await server.withClient { client in try await client.unary(TestService.fail, EchoRequest()) }
+            }
+            let message = try #require(error?.message)
+            #expect(!message.contains("secret.db") && !message.contains("Fault") && !message.contains("StoreBackend"), "\(message)")
+            // The caller gets an id to quote; the server's log has the detail under it.
+            let id = try #require(message.firstMatch(of: /internal error \(logged as ([0-9a-f]{8})\)/)?.1)
+            let logged = log.lines.filter { $0.metadata["error_id"]?.description == String(id) }
+            #expect(logged.count == 1)
+            #expect(logged.first?.level == .error)
+            #expect(logged.first?.metadata["error"]?.description == TestService.Fault.text)
         }
     }
 

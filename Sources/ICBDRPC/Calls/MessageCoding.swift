@@ -6,7 +6,7 @@ enum MessageCoding {
     static func encode(_ message: some SwiftProtobuf.Message) throws(RPCError) -> ByteBuffer {
         let bytes: SerializedBytes
         do { bytes = try message.serializedBytes() } catch {
-            throw RPCError(code: .internal, message: "cannot encode \(type(of: message).protoMessageName): \(error)", cause: error)
+            throw RPCError(code: .internal, message: "cannot encode \(type(of: message).protoMessageName)", cause: error)
         }
         guard bytes.count <= RPCFrame.Limits.maximumMessageLength else {
             throw RPCError(

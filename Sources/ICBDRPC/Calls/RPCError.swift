@@ -1,7 +1,7 @@
 /// The outcome of a call that did not succeed, as carried by the wire's `Status` frame.
 ///
-/// Every error that leaves a service becomes exactly one `RPCError` (see ``RPCError/init(_:)``),
-/// and every `RPCError` a client sees came from a `Status` frame or from the connection.
+/// Every error that leaves a service becomes exactly one `RPCError`, and every `RPCError` a
+/// client sees came from a `Status` frame or from the connection.
 public struct RPCError: Error, Sendable, CustomStringConvertible {
     /// A wire status code (the gRPC numbering, WIRE.md "Framing").
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
@@ -60,7 +60,9 @@ public struct RPCError: Error, Sendable, CustomStringConvertible {
         self.cause = cause
     }
 
-    /// Maps any error to the one status it leaves a service with.
+    /// Maps any error to an `RPCError`, for the side that reports it locally (a client's
+    /// caller): an unknown error keeps its description in the message. A server sends callers
+    /// no such text (``ServerConnection/status(for:logger:)``).
     public init(_ error: any Error) {
         switch error {
         case let error as RPCError:

@@ -102,7 +102,7 @@ final class ClientConnection: Sendable {
         let action = state.withLock { $0.machine.received(frame) }
         switch action {
         case .deliver(let id, let bytes):
-            if let stream = state.withLock({ $0.streams[id] }), !stream.responses.append(bytes) {
+            if let stream = state.withLock({ $0.streams[id] }), stream.responses.append(bytes) == .beyondWindow {
                 return "stream \(id) sent beyond its flow-control window"
             }
         case .finish(let id, let status):

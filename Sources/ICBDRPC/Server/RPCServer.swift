@@ -19,6 +19,8 @@ public final class RPCServer: Service, Sendable {
     private let connections = Mutex<Connections>(Connections())
     /// Fired when the last connection closes after shutdown began.
     private let drained = OneShotSignal<Void>()
+    /// Any client can fail handshakes at will: they are logged at most once per interval.
+    private let failedHandshakes = LogThrottle()
 
     private struct Connections {
         var open: [ObjectIdentifier: ServerConnection] = [:]
@@ -47,18 +49,25 @@ public final class RPCServer: Service, Sendable {
     public func run() async throws {
         let tls = self.tls
         let idleTimeout = configuration.idleTimeout
+        let handshakeTimeout = configuration.handshakeTimeout
         let logger = self.logger
+        let admission = ConnectionAdmission(limit: configuration.maximumConnections, logger: logger)
         let listener: NIOAsyncChannel<ConnectionPipeline.Connection, Never>
         do {
             listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(.backlog, value: 256)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(admission) }
+                }
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.writeBufferWaterMark, value: ConnectionPipeline.writeBufferWaterMark)
                 .bind(host: configuration.listen.host, port: configuration.listen.port) { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try ConnectionPipeline.configure(
+                        let connection = try ConnectionPipeline.configure(
                             channel, tls: tls.makeServerHandler(logger: logger), idleTimeout: idleTimeout)
+                        connection.closeUnlessAuthenticated(within: handshakeTimeout, channel: channel)
+                        return connection
                     }
                 }
         } catch {
@@ -77,11 +86,6 @@ public final class RPCServer: Service, Sendable {
             try await withThrowingDiscardingTaskGroup { group in
                 try await listener.executeThenClose { inbound in
                     for try await connection in inbound {
-                        guard connections.withLock({ $0.open.count }) < configuration.maximumConnections else {
-                            logger.warning("connection refused: too many connections")
-                            try? await connection.channel.channel.close()
-                            continue
-                        }
                         group.addTask { await self.serve(connection) }
                     }
                 }
@@ -109,7 +113,10 @@ public final class RPCServer: Service, Sendable {
         do {
             peer = try await connection.identity.get()
         } catch {
-            logger.info("handshake failed", metadata: ["remote": "\(remote)", "error": "\(error)"])
+            if let heldBack = failedHandshakes.admit() {
+                logger.info(
+                    "handshake failed", metadata: ["remote": "\(remote)", "error": "\(error)", "failures_not_logged": "\(heldBack)"])
+            }
             try? await channel.close()
             return
         }

@@ -8,10 +8,18 @@ public struct RPCServerConfiguration: Sendable {
     public var tls: TLSIdentity
     /// A connection with no frame for this long is closed (WIRE.md "Keepalive").
     public var idleTimeout: Duration = .seconds(60)
+    /// A connection that has not finished its TLS handshake this long after it was accepted is
+    /// closed.
+    public var handshakeTimeout: Duration = .seconds(10)
     /// Calls one connection may have open at once; more are refused with RESOURCE_EXHAUSTED.
     public var maximumConcurrentStreams = 1024
-    /// Connections served at once; more are closed as they arrive.
+    /// Connections open at once, counted from accept (a connection still in its handshake
+    /// counts); more are closed as they arrive.
     public var maximumConnections = 4096
+    /// Request message bytes one connection may hold that no handler has taken yet, across all
+    /// its calls. A message that would go past it ends its call with RESOURCE_EXHAUSTED
+    /// (WIRE.md "Flow control").
+    public var maximumBufferedRequestBytes = 64 * 1024 * 1024
     /// On shutdown, calls in flight get this long to finish before they are cancelled.
     public var shutdownGracePeriod: Duration = .seconds(5)
 

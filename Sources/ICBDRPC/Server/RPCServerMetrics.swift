@@ -1,9 +1,18 @@
 import CoreMetrics
 
-/// What the server counts per call (swift-metrics; Prometheus where the process serves
-/// `--metrics`): calls by method and status code, and their duration by method. Methods the
-/// router does not know count as `unknown`, so a client cannot grow the label set.
+/// What the server counts (swift-metrics; Prometheus where the process serves `--metrics`):
+/// calls by method and status code, and their duration by method; connections refused over
+/// the limit and handshakes that timed out. Methods the router does not know count as
+/// `unknown`, so a client cannot grow the label set.
 enum RPCServerMetrics {
+    static func connectionRefused() {
+        Counter(label: "icbd_rpc_server_connections_refused_total").increment()
+    }
+
+    static func handshakeTimedOut() {
+        Counter(label: "icbd_rpc_server_handshake_timeouts_total").increment()
+    }
+
     static func callEnded(method: String, code: RPCError.Code, after duration: Duration) {
         Counter(label: "icbd_rpc_server_calls_total", dimensions: [("method", method), ("code", code.description)]).increment()
         Timer(label: "icbd_rpc_server_call_seconds", dimensions: [("method", method)], preferredDisplayUnit: .seconds)

@@ -20,6 +20,8 @@ final class ServerConnection: Sendable {
     private let channel: any Channel
     private let writer: FrameWriter
     private let logger: Logger
+    /// What the calls of this connection may hold of unread requests, all together.
+    private let budget: InboundBudget
     private let state = Mutex(State())
 
     init(
@@ -32,6 +34,7 @@ final class ServerConnection: Sendable {
         self.channel = channel
         self.writer = writer
         self.logger = logger
+        self.budget = InboundBudget(limit: configuration.maximumBufferedRequestBytes)
     }
 
     var openStreams: Int { state.withLock { $0.streams.count } }
@@ -74,8 +77,17 @@ final class ServerConnection: Sendable {
             let stream = makeStream(id: id, open: open)
             group.addTask { await self.run(stream, method: open.method) }
         case .deliver(let id, let bytes):
-            if let stream = stream(id), !stream.requests.append(bytes) {
-                return protocolError("stream \(id) sent beyond its flow-control window")
+            guard let stream = stream(id) else { break }
+            switch stream.requests.append(bytes) {
+            case .accepted: break
+            case .beyondWindow: return protocolError("stream \(id) sent beyond its flow-control window")
+            case .overBudget:
+                // Reset the call, not the connection: its other calls are not to blame.
+                let error = RPCError(
+                    code: .resourceExhausted,
+                    message: "the calls of this connection hold \(budget.limit) bytes of unread requests (the limit); send fewer large requests at once")
+                stream.requests.finish(.failed(error))
+                group.addTask { await stream.finish(error) }
             }
         case .endOfRequests(let id):
             stream(id)?.requests.finish(.finished)
@@ -113,7 +125,8 @@ final class ServerConnection: Sendable {
         let deadline = open.timeoutMs > 0 ? ContinuousClock.now + .milliseconds(open.timeoutMs) : nil
         let context = RPCCallContext(peer: peer, method: open.method, metadata: open.metadata, deadline: deadline)
         let metricsMethod = router.handlers[open.method] == nil ? "unknown" : open.method
-        let stream = ServerStream(id: id, context: context, metricsMethod: metricsMethod, writer: writer) { [weak self] id in
+        let stream = ServerStream(id: id, context: context, metricsMethod: metricsMethod, writer: writer, budget: budget) {
+            [weak self] id in
             let idleWhileDraining = self?.state.withLock { state in
                 state.machine.closed(stream: id)
                 state.streams[id] = nil
@@ -187,13 +200,7 @@ final class ServerConnection: Sendable {
         case .returned(.success):
             return nil
         case .returned(.failure(let error)):
-            let rpcError = RPCError(error)
-            if rpcError.code == .internal {
-                logger.error("call failed", metadata: ["error": "\(rpcError.cause.map { "\($0)" } ?? rpcError.message)"])
-            } else {
-                logger.debug("call ended with an error", metadata: ["error": "\(rpcError)"])
-            }
-            return rpcError
+            return Self.status(for: error, logger: logger)
         case .stopped(.cancelled):
             return RPCError(code: .cancelled, message: "the client cancelled the call")
         case .stopped(.connectionClosed):
@@ -201,5 +208,28 @@ final class ServerConnection: Sendable {
         case .deadlineExceeded:
             return RPCError(code: .deadlineExceeded, message: "the call's deadline passed")
         }
+    }
+
+    /// The status a handler's error ends its call with. An ``RPCError`` (or a domain error that
+    /// maps to one) goes out as the handler chose it. Any other error is a fault of this server:
+    /// the caller gets INTERNAL and an id, the log gets the detail under that id, so no text of
+    /// the server's internals ever reaches a remote caller.
+    static func status(for error: any Error, logger: Logger) -> RPCError {
+        let chosen: RPCError
+        switch error {
+        case let error as RPCError: chosen = error
+        case let error as any RPCErrorConvertible: chosen = error.rpcError
+        case is CancellationError: return RPCError(code: .cancelled, message: "the call was cancelled")
+        default:
+            let id = String(UInt32.random(in: 0x1000_0000...UInt32.max), radix: 16)
+            logger.error("call failed", metadata: ["error": "\(error)", "error_id": "\(id)"])
+            return RPCError(code: .internal, message: "internal error (logged as \(id))")
+        }
+        if chosen.code == .internal {
+            logger.error("call failed", metadata: ["error": "\(chosen.message)", "cause": "\(chosen.cause.map { "\($0)" } ?? "none")"])
+        } else {
+            logger.debug("call ended with an error", metadata: ["error": "\(chosen)"])
+        }
+        return chosen
     }
 }

@@ -19,7 +19,7 @@ package final class ServerStream: Sendable {
     private let opened = ContinuousClock.now
 
     init(
-        id: UInt32, context: RPCCallContext, metricsMethod: String, writer: FrameWriter,
+        id: UInt32, context: RPCCallContext, metricsMethod: String, writer: FrameWriter, budget: InboundBudget,
         onClosed: @escaping @Sendable (UInt32) -> Void
     ) {
         self.id = id
@@ -27,7 +27,7 @@ package final class ServerStream: Sendable {
         self.metricsMethod = metricsMethod
         self.writer = writer
         self.onClosed = onClosed
-        self.requests = InboundMessages(returnCredit: writer.creditReturner(for: id))
+        self.requests = InboundMessages(returnCredit: writer.creditReturner(for: id), budget: budget)
     }
 
     /// Sends one response message, waiting for window.
@@ -36,11 +36,13 @@ package final class ServerStream: Sendable {
         try await writer.send(message, tail: tail, on: id, window: sendWindow)
     }
 
-    /// The single request of a unary or server-streaming call.
+    /// The single request of a unary or server-streaming call. It counts against the
+    /// connection's budget until the client's End, which may never come.
     func singleRequest() async throws -> ByteBuffer {
-        guard let request = try await requests.next() else {
+        guard let request = try await requests.next(keepingItCounted: true) else {
             throw RPCError(code: .invalidArgument, message: "\(context.method) needs one request message, the call sent none")
         }
+        defer { requests.release(request.readableBytes) }
         guard try await requests.next() == nil else {
             throw RPCError(code: .invalidArgument, message: "\(context.method) takes one request message, the call sent more")
         }

@@ -5,7 +5,8 @@ import Synchronization
 /// flow control: what the peer may still send, and the credit to return as messages are read.
 ///
 /// The buffer is bounded by the protocol, not by trust: a peer sending beyond its window is a
-/// protocol error (`append` returns false) and its connection is closed.
+/// protocol error and its connection is closed. On a server, every message also counts against
+/// its connection's ``InboundBudget`` from its arrival until its consumer takes it.
 package final class InboundMessages: Sendable {
     /// How a stream's inbound side ended.
     package enum Ending: Sendable {
@@ -13,8 +14,20 @@ package final class InboundMessages: Sendable {
         case failed(any Error)
     }
 
+    /// What became of a message that arrived.
+    package enum Arrival: Equatable, Sendable {
+        /// Buffered or handed to the waiting consumer (or dropped: the stream had ended).
+        case accepted
+        /// It breaks the peer's window: a protocol error.
+        case beyondWindow
+        /// It does not fit in the connection's budget: nothing was kept.
+        case overBudget
+    }
+
     private struct State {
         var buffer: CircularBuffer<ByteBuffer> = []
+        /// The size of the messages in `buffer`.
+        var bufferedBytes = 0
         var ending: Ending?
         var waiter: CheckedContinuation<ByteBuffer?, any Error>?
         /// Bytes the peer may still send.
@@ -29,52 +42,83 @@ package final class InboundMessages: Sendable {
     private let creditBatch = RPCFrame.Limits.initialWindow / 4
     /// Sends `Credit` for this stream; called outside the lock.
     private let returnCredit: @Sendable (Int) -> Void
+    /// What the stream's connection may hold (servers); nil: bounded by flow control alone.
+    private let budget: InboundBudget?
 
-    package init(returnCredit: @escaping @Sendable (Int) -> Void) {
+    package init(returnCredit: @escaping @Sendable (Int) -> Void, budget: InboundBudget? = nil) {
         self.returnCredit = returnCredit
+        self.budget = budget
     }
 
-    /// A message arrived. False when it breaks the peer's window.
-    package func append(_ message: ByteBuffer) -> Bool {
+    /// A message arrived.
+    package func append(_ message: ByteBuffer) -> Arrival {
         let size = message.readableBytes
-        let (ok, waiter): (Bool, CheckedContinuation<ByteBuffer?, any Error>?) = state.withLock { state in
-            guard state.ending == nil else { return (true, nil) }
-            guard size <= state.window || state.window >= RPCFrame.Limits.initialWindow else { return (false, nil) }
+        let (arrival, waiter): (Arrival, CheckedContinuation<ByteBuffer?, any Error>?) = state.withLock { state in
+            guard state.ending == nil else { return (.accepted, nil) }
+            guard size <= state.window || state.window >= RPCFrame.Limits.initialWindow else { return (.beyondWindow, nil) }
+            guard budget?.take(size) ?? true else { return (.overBudget, nil) }
             state.window -= size
             if let waiter = state.waiter {
                 state.waiter = nil
-                return (true, waiter)
+                return (.accepted, waiter)
             }
             state.buffer.append(message)
-            return (true, nil)
+            state.bufferedBytes += size
+            return (.accepted, nil)
         }
         if let waiter {
             consumed(size)
             waiter.resume(returning: message)
         }
-        return ok
+        return arrival
     }
 
-    /// No more messages will arrive; `ending` says why. Buffered messages are still read first.
+    /// No more messages will arrive; `ending` says why. After `.finished` buffered messages are
+    /// still read; `.failed` drops them, even after `.finished`.
     package func finish(_ ending: Ending) {
-        let waiter: CheckedContinuation<ByteBuffer?, any Error>? = state.withLock { state in
-            guard state.ending == nil else { return nil }
+        let (waiter, dropped): (CheckedContinuation<ByteBuffer?, any Error>?, Int) = state.withLock { state in
+            var dropped = 0
+            if case .failed = ending {
+                dropped = state.bufferedBytes
+                state.buffer.removeAll()
+                state.bufferedBytes = 0
+            }
+            guard state.ending == nil else { return (nil, dropped) }
             state.ending = ending
-            if case .failed = ending { state.buffer.removeAll() }
             defer { state.waiter = nil }
-            return state.waiter
+            return (state.waiter, dropped)
         }
+        release(dropped)
         switch ending {
         case .finished: waiter?.resume(returning: nil)
         case .failed(let error): waiter?.resume(throwing: error)
         }
     }
 
-    /// The next message, or nil once the peer finished. One consumer at a time.
-    package func next() async throws -> ByteBuffer? {
+    /// The next message, or nil once the peer finished. One consumer at a time. The message
+    /// leaves the connection's budget as it is returned; with `keepingItCounted` it stays
+    /// counted until the consumer calls ``release(_:)`` with its size.
+    package func next(keepingItCounted: Bool = false) async throws -> ByteBuffer? {
+        let message = try await nextMessage()
+        if let message, !keepingItCounted { release(message.readableBytes) }
+        return message
+    }
+
+    /// Gives back to the connection's budget `bytes` of messages the consumer has done with.
+    package func release(_ bytes: Int) {
+        if bytes > 0 { budget?.giveBack(bytes) }
+    }
+
+    private func popFirst(_ state: inout State) -> ByteBuffer? {
+        guard let message = state.buffer.popFirst() else { return nil }
+        state.bufferedBytes -= message.readableBytes
+        return message
+    }
+
+    private func nextMessage() async throws -> ByteBuffer? {
         enum Immediate { case message(ByteBuffer), ended(Ending), wait }
         let immediate: Immediate = state.withLock { state in
-            if let message = state.buffer.popFirst() { return .message(message) }
+            if let message = popFirst(&state) { return .message(message) }
             if let ending = state.ending { return .ended(ending) }
             return .wait
         }
@@ -94,7 +138,7 @@ package final class InboundMessages: Sendable {
             try await withCheckedThrowingContinuation { continuation in
                 enum Outcome { case message(ByteBuffer), ended(Ending), waiting }
                 let outcome: Outcome = state.withLock { state in
-                    if let message = state.buffer.popFirst() { return .message(message) }
+                    if let message = popFirst(&state) { return .message(message) }
                     if let ending = state.ending { return .ended(ending) }
                     if Task.isCancelled { return .ended(.failed(CancellationError())) }
                     state.waiter = continuation

@@ -11,7 +11,12 @@ struct TestServer {
     let server: RPCServer
     let logger: Logger
 
-    init(pki: TestPKI? = nil) throws {
+    /// `log`: where the server logs (default: nowhere but critical lines); `configure` adjusts
+    /// the server's configuration.
+    init(
+        pki: TestPKI? = nil, log: RecordingLogHandler? = nil,
+        configure: (inout RPCServerConfiguration) -> Void = { _ in }
+    ) throws {
         self.pki = try pki ?? TestPKI()
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -19,11 +24,13 @@ struct TestServer {
         var router = RPCRouter()
         router.register(TestService(probes: probes))
         router.register(HealthService(role: .catalog, node: "test-server"))
+        var configuration = RPCServerConfiguration(
+            listen: HostPort(host: "127.0.0.1", port: 0), tls: try self.pki.identity(.catalog, "test-server"))
+        configure(&configuration)
         server = try RPCServer(
-            configuration: RPCServerConfiguration(
-                listen: HostPort(host: "127.0.0.1", port: 0), tls: try self.pki.identity(.catalog, "test-server")),
+            configuration: configuration,
             router: router,
-            logger: logger
+            logger: log.map { log in Logger(label: "test-server") { _ in log } } ?? logger
         )
     }
 

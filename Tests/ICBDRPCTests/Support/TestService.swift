@@ -26,6 +26,8 @@ struct TestService: RPCService {
     /// Takes a message with a string field 1 (the method name of an Open), answers it back.
     static let named = RPCMethod<Icbd_Rpc_V1_Open, EchoResponse>(service: service, method: "Named", kind: .unary, allowedRoles: Set(Role.allCases))
     static let hang = RPCMethod<EchoRequest, EchoResponse>(service: service, method: "Hang", kind: .unary, allowedRoles: Set(Role.allCases))
+    /// Throws ``Fault``, an error that is not an RPCError.
+    static let fail = RPCMethod<EchoRequest, EchoResponse>(service: service, method: "Fail", kind: .unary, allowedRoles: Set(Role.allCases))
     static let hangStream = RPCMethod<StreamRequest, Payload>(service: service, method: "HangStream", kind: .serverStreaming, allowedRoles: Set(Role.allCases))
 
     /// What the handlers observed.
@@ -81,6 +83,9 @@ struct TestService: RPCService {
         router.unary(Self.named) { request, _ in
             EchoResponse.with { $0.payload = Data(request.method.utf8) }
         }
+        router.unary(Self.fail) { _, _ in
+            throw Fault()
+        }
         router.unary(Self.hang) { _, context in
             try await waitForCancellation(context.method)
         }
@@ -88,6 +93,12 @@ struct TestService: RPCService {
             try await writer.write(Payload.with { $0.data = Data("started".utf8) })
             _ = try await waitForCancellation(context.method)
         }
+    }
+
+    /// A plain Swift error whose text tells of the server's internals.
+    struct Fault: Error, CustomStringConvertible {
+        static let text = "open(/var/lib/icbd/secret.db): Permission denied in StoreBackend.swift:42"
+        var description: String { Self.text }
     }
 
     private func waitForCancellation(_ method: String) async throws -> EchoResponse {
