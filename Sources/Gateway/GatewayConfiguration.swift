@@ -21,6 +21,10 @@ public struct GatewayConfiguration: Sendable {
     public var admissionLimit = 256
     /// Seconds a refused client is told to wait.
     public var retryAfterSeconds = 2
+    /// While response bytes wait for a client, it must take them at least this fast, or its
+    /// connection is closed (and its admission slot freed): 32 KiB/s measured over 20 s, so a
+    /// client that stops reading is cut within 40 s.
+    public var minimumSendRate = MinimumSendRate(bytesPerSecond: 32 << 10, window: .seconds(20))
     /// Chunks read in parallel ahead of the one being written, per response.
     public var readAhead = 4
     /// One upstream read attempt; then the next node is tried.

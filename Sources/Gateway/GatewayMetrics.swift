@@ -20,6 +20,8 @@ final class GatewayMetrics: Sendable {
     private let requests: LabeledCounters<RequestKey>
     private let upstreamChunks: LabeledCounters<Upstream>
     private let upstreamErrors: LabeledCounters<String>
+    private let corruptChunks: LabeledCounters<String>
+    private let slowReadersClosed: Counter
 
     private struct RequestKey: Hashable {
         let route: String
@@ -35,6 +37,7 @@ final class GatewayMetrics: Sendable {
                 name: "icbd_gateway_upstream_read_seconds", labels: [("kind", "repository")], buckets: buckets),
         ]
         failovers = registry.makeCounter(name: "icbd_gateway_failovers_total")
+        slowReadersClosed = registry.makeCounter(name: "icbd_gateway_slow_readers_closed_total")
         rejected = registry.makeCounter(name: "icbd_gateway_admissions_rejected_total")
         bytesSent = registry.makeCounter(name: "icbd_gateway_body_bytes_total")
         memoryHits = registry.makeCounter(name: "icbd_gateway_memory_chunk_reads_total", labels: [("result", "hit")])
@@ -50,6 +53,9 @@ final class GatewayMetrics: Sendable {
         }
         upstreamErrors = LabeledCounters { [registry] node in
             registry.makeCounter(name: "icbd_gateway_upstream_errors_total", labels: [("node", node)])
+        }
+        corruptChunks = LabeledCounters { [registry] node in
+            registry.makeCounter(name: "icbd_gateway_upstream_corrupt_chunks_total", labels: [("node", node)])
         }
     }
 
@@ -68,6 +74,14 @@ final class GatewayMetrics: Sendable {
         perNode.withLock { $0[upstream.name, default: (0, 0)].failed += 1 }
         upstreamErrors[upstream.name].increment()
     }
+
+    /// `upstream` sent bytes that are not the chunk (wrong hash or length): counted on top of the failover.
+    func corruptChunk(from upstream: Upstream) {
+        corruptChunks[upstream.name].increment()
+    }
+
+    /// A connection closed because its client took response bytes slower than the minimum rate.
+    func slowReaderClosed() { slowReadersClosed.increment() }
 
     /// Chunks served by and reads failed at `node`, as seen by this gateway.
     func reads(of node: String) -> (served: Int, failed: Int) {

@@ -22,6 +22,7 @@ public final class GatewayService: Service, Sendable {
     private let view: CatalogView
     private let clients: UpstreamClients
     private let responder: GatewayResponder
+    private let metrics: GatewayMetrics
     private let logger: Logger
     private let boundAddress = Mutex<SocketAddress?>(nil)
     private let addressWaiters = Mutex<[CheckedContinuation<SocketAddress, any Error>]>([])
@@ -37,6 +38,7 @@ public final class GatewayService: Service, Sendable {
         view = CatalogView(catalog: catalog, logger: logger)
         clients = UpstreamClients(tls: configuration.tls, logger: logger)
         let metrics = GatewayMetrics()
+        self.metrics = metrics
         let health = PassiveHealth(ejection: configuration.ejection)
         let memory = ChunkMemoryCache(capacityBytes: configuration.memoryCacheBytes)
         responder = GatewayResponder(
@@ -74,6 +76,9 @@ public final class GatewayService: Service, Sendable {
             responder: responder,
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [
+                        SlowReaderGuard(rate: self.configuration.minimumSendRate) { [self] in slowReaderClosed(peer: $0, taken: $1, waiting: $2) }
+                    ],
                     idleTimeout: .seconds(120),
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: 32 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
             configuration: ApplicationConfiguration(
@@ -101,6 +106,18 @@ public final class GatewayService: Service, Sendable {
             try await group.next()
             group.cancelAll()
         }
+    }
+
+    /// A client took response bytes slower than ``GatewayConfiguration/minimumSendRate``; its
+    /// connection is being closed.
+    private func slowReaderClosed(peer: SocketAddress?, taken: Int, waiting: Int) {
+        metrics.slowReaderClosed()
+        logger.warning(
+            "closing the connection of a client that reads slower than the minimum rate",
+            metadata: [
+                "peer": "\(peer?.description ?? "unknown")", "taken_bytes": "\(taken)", "waiting_bytes": "\(waiting)",
+                "minimum_rate": "\(configuration.minimumSendRate.bytesPerSecond) B/s over \(configuration.minimumSendRate.window)",
+            ])
     }
 
     /// Registers as a gateway node (with its HTTP address) and heartbeats until cancelled.

@@ -29,19 +29,3 @@ struct ChunkMemoryCacheTests {
         #expect(memory.getAll([[UInt8](repeating: 99, count: 32)])?.first?.readableBytes == 4096)
     }
 }
-
-@Suite("Gateway: which chunks were asked for a moment ago")
-struct RecentChunksTests {
-    @Test func asksAreCountedUntilTheChunkIsPushedOutByNewerOnes() {
-        let recent = RecentChunks(capacity: 3)
-        let hashes = (0..<5).map { [UInt8](repeating: UInt8($0), count: 32) }
-        #expect(recent.touch(hashes[0]) == 0)
-        #expect(recent.touch(hashes[0]) == 1)
-        #expect(recent.touch(hashes[0]) == 2)
-        for hash in hashes[1...3] { #expect(recent.touch(hash) == 0) }
-        // Capacity 3: hashes[0] was the oldest and is forgotten; 1, 2 and 3 remain.
-        #expect(recent.touch(hashes[0]) == 0)
-        #expect(recent.touch(hashes[3]) == 1)
-        #expect(recent.touch(hashes[1]) == 0, "pushed out by hashes[0]")
-    }
-}

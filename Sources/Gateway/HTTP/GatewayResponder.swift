@@ -49,6 +49,9 @@ struct GatewayResponder: HTTPResponder {
         guard request.method == .get || request.method == .head else {
             throw GatewayError(status: .methodNotAllowed, reason: "only GET and HEAD", headers: [.allow: "GET, HEAD"])
         }
+        let authority = try HostHeader.validated(
+            request.head.authority, extraHostFields: request.headers.count { $0.name.canonicalName == "host" }
+        ).get()
         let segments = try RequestPath.segments(request.uri.path).get()
         let head = request.method == .head
         switch segments.first {
@@ -73,7 +76,7 @@ struct GatewayResponder: HTTPResponder {
                 return ("file", try await file(image: segments[2], reference: segments[3], path: path, request: request, context: context))
             }
         case "boot" where segments.count == 2:
-            return ("boot", try BootScript.response(segment: segments[1], request: request, gateway: self))
+            return ("boot", try BootScript.response(segment: segments[1], authority: authority, head: head, gateway: self))
         default:
             throw GatewayError.notFound("no such page: try /v1/images, /boot/MAC.ipxe or /")
         }

@@ -6,14 +6,22 @@ import NIOCore
 
 /// `/boot/{mac}.ipxe`: the iPXE script of a workstation's assigned image, with version-number
 /// URLs (a tag moving mid-boot cannot mix versions) built from the request's `Host`.
+///
+/// Nothing of the request reaches a script as sent: the MAC is written as parsed (a path that
+/// is not one gets a fixed refusal, never an echo of it), the `Host` only once ``HostHeader``
+/// has checked it, and every `echo` line is cut to printable ASCII without `$` (no line
+/// breaks, no iPXE settings expansion).
 enum BootScript {
-    static func response(segment: String, request: Request, gateway: GatewayResponder) throws -> Response {
-        let head = request.method == .head
+    /// The script for path segment `segment` (`MAC.ipxe`, percent-decoded); `authority` is the
+    /// request's validated `Host`, nil when it sent none (the URLs are then relative).
+    static func response(segment: String, authority: String?, head: Bool, gateway: GatewayResponder) throws -> Response {
         guard segment.hasSuffix(".ipxe") else { throw GatewayError.notFound("boot scripts are /boot/MAC.ipxe") }
-        let macText = String(segment.dropLast(".ipxe".count))
         let mac: MACAddress
-        do { mac = try MACAddress(parsing: macText) } catch {
-            return script(.badRequest, "#!ipxe\necho icbd: '\(macText)' is not a MAC address\nexit 1\n", head: head)
+        do { mac = try MACAddress(parsing: String(segment.dropLast(".ipxe".count))) } catch {
+            return script(
+                .badRequest,
+                "#!ipxe\n" + echo("icbd: the path does not name a MAC address; ask for /boot/52:54:00:12:34:56.ipxe") + "exit 1\n",
+                head: head)
         }
         let snapshot = gateway.view.snapshot
         let assigned: ImageReference
@@ -26,18 +34,20 @@ enum BootScript {
         } else {
             return script(
                 .notFound,
-                "#!ipxe\necho icbd: no image is assigned to \(mac) and site \(gateway.configuration.site) has no default image\necho assign one with: icbd assign \(mac) IMAGE\nsleep 30\nexit 1\n",
+                "#!ipxe\n" + echo("icbd: no image is assigned to \(mac) and site \(gateway.configuration.site) has no default image")
+                    + echo("assign one with: icbd assign \(mac) IMAGE") + "sleep 30\nexit 1\n",
                 head: head)
         }
         let version: Icbd_Catalog_V1_Version
         switch snapshot.resolve(image: assigned.image.rawValue, reference: assigned.version) {
         case .success(let found): version = found
         case .failure(let error):
-            return script(.notFound, "#!ipxe\necho icbd: \(mac) boots \(assigned), but \(error.reason)\nsleep 30\nexit 1\n", head: head)
+            return script(.notFound, "#!ipxe\n" + echo("icbd: \(mac) boots \(assigned), but \(error.reason)") + "sleep 30\nexit 1\n", head: head)
         }
-        let base = request.head.authority.map { "http://\($0)" } ?? ""
+        let base = authority.map { "http://\($0)" } ?? ""
         let prefix = "\(base)/v1/images/\(version.image)/\(version.number)/"
-        let files = version.files.map(\.path)
+        // Paths as the catalog checked them (letters, digits, '.', '_', '-', '/'): safe in a URL and a script line.
+        let files = version.files.map(\.path).filter { (try? VersionFilePath($0)) != nil }
         let kernel = files.first { name(of: $0).hasPrefix("vmlinuz") || name(of: $0).hasPrefix("bzImage") || name(of: $0) == "kernel" }
         let initrd = files.first { name(of: $0).hasPrefix("initrd") }
         let disk = files.first { ["raw", "img", "qcow2"].contains(name(of: $0).split(separator: ".").last.map(String.init) ?? "") }
@@ -51,9 +61,16 @@ enum BootScript {
         } else if let disk {
             lines.append("sanboot \(prefix)\(disk)")
         } else {
-            return script(.notFound, "#!ipxe\necho icbd: \(version.image) version \(version.number) has no kernel or disk to boot\nexit 1\n", head: head)
+            return script(.notFound, "#!ipxe\n" + echo("icbd: \(version.image) version \(version.number) has no kernel or disk to boot") + "exit 1\n", head: head)
         }
         return script(.ok, lines.joined(separator: "\n") + "\n", head: head)
+    }
+
+    /// An `echo` line of `text` cut to printable ASCII without `$`: whatever the text holds, it
+    /// stays one line that iPXE prints as it is.
+    private static func echo(_ text: String) -> String {
+        let printable = text.utf8.map { (0x20...0x7E).contains($0) && $0 != UInt8(ascii: "$") ? $0 : UInt8(ascii: "?") }
+        return "echo " + String(decoding: printable, as: UTF8.self) + "\n"
     }
 
     private static func name(of path: String) -> String {

@@ -1,5 +1,6 @@
 import CacheNode
 import Catalog
+import Crypto
 import Foundation
 import HTTPTypes
 import ICBDCore
@@ -19,25 +20,22 @@ struct ChunkRequest: Sendable {
     let index: Int64
     let hash: [UInt8]
     let length: Int
-    /// The bytes of the chunk the response needs (all of it: `0..<length`).
+    /// The bytes of the chunk the response needs (`0..<length` for all of it).
     let part: Range<Int>
     /// The client's site: whose caches come first.
     let site: String
-
-    var isWhole: Bool { part.count == length }
 }
 
 /// Reads chunks from upstreams: memory first, then the plan's nodes one after another until
 /// one answers (each attempt bounded by `attemptTimeout`); a node that fails is ejected for a
 /// while. Concurrent reads of one chunk share one upstream read.
 ///
-/// A response that needs only part of a chunk reads only that part from a cache node, unless
-/// the whole chunk is worth holding in memory: it is being read already, or it was asked for
-/// twice recently (``RecentChunks``: a storm's third reader of a chunk fetches it whole, and
-/// later readers find it in memory). "Recently" is among as many distinct chunks as memory
-/// holds, the reuse distance of a memory hit. Random reads over more than memory holds meet a
-/// chunk again within that distance by chance (a quarter of the time at 256 MiB of a 1 GiB
-/// image), and twice far less often: they stay partial instead of fetching 1 MiB for 64 KiB.
+/// Every upstream read fetches the whole chunk and hashes it (SHA-256) against the manifest
+/// before any of its bytes reach a client or memory: a cache node or repository is another
+/// host, and what it sends is not trusted. A chunk whose bytes do not match is DATA_LOSS: the
+/// node is logged, counted and ejected, and the next node of the plan is tried. A response
+/// that needs only part of a chunk is cut from the verified whole, and the whole is kept in
+/// memory for the next reader.
 final class ChunkSource: Sendable {
     private let view: CatalogView
     private let clients: UpstreamClients
@@ -47,9 +45,6 @@ final class ChunkSource: Sendable {
     private let attemptTimeout: Duration
     private let logger: Logger
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
-    private let recent: RecentChunks
-    /// Earlier asks, while remembered, after which a part read fetches the whole chunk.
-    static let asksBeforeWholeFetch = 2
 
     init(
         view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, metrics: GatewayMetrics,
@@ -59,36 +54,33 @@ final class ChunkSource: Sendable {
         self.clients = clients
         self.health = health
         self.memory = memory
-        self.recent = RecentChunks(capacity: memory.capacityBytes / Int(ChunkManifest.defaultChunkSize))
         self.metrics = metrics
         self.attemptTimeout = attemptTimeout
         self.logger = logger
     }
 
-    /// The bytes of `request.part` of the chunk, exactly.
+    /// The bytes of `request.part` of the chunk, exactly, cut from a verified chunk.
     func chunk(_ request: ChunkRequest) async throws -> ByteBuffer {
         if let held = memory.get(request.hash) {
             metrics.memoryRead(hit: true)
             return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
-        let askedRecently = recent.touch(request.hash) >= Self.asksBeforeWholeFetch
-        let task: Task<ByteBuffer, any Error>? = inFlight.withLock { inFlight in
+        let task: Task<ByteBuffer, any Error> = inFlight.withLock { inFlight in
             if let running = inFlight[request.hash] { return running }
-            guard request.isWhole || (askedRecently && memory.capacityBytes > 0) else { return nil }
-            let task = Task { try await self.fetch(request, part: nil) }
+            let task = Task { try await self.fetch(request) }
             inFlight[request.hash] = task
             return task
         }
-        guard let task else { return try await fetch(request, part: request.part) }
         defer { _ = inFlight.withLock { $0.removeValue(forKey: request.hash) } }
         // Cancelling this response does not cancel a read another response may share; the
         // read ends by its own timeouts.
         return try Self.slice(try await task.value, request.part)
     }
 
-    /// Reads the whole chunk (`part` nil; kept in memory) or only `part` of it.
-    private func fetch(_ request: ChunkRequest, part: Range<Int>?) async throws -> ByteBuffer {
+    /// Reads the whole chunk from the first upstream of the plan that answers it verified, and
+    /// keeps it in memory.
+    private func fetch(_ request: ChunkRequest) async throws -> ByteBuffer {
         let plan = UpstreamPlan.order(
             chunk: request.hash, site: request.site, image: request.image, version: request.version, snapshot: view.snapshot,
             isEjected: health.isEjected)
@@ -99,28 +91,35 @@ final class ChunkSource: Sendable {
         for upstream in plan {
             let started = ContinuousClock.now
             do {
-                let buffer = try await read(request, part: part, from: upstream)
+                let buffer = try await read(request, from: upstream)
                 metrics.upstreamRead(upstream, duration: ContinuousClock.now - started)
-                if part == nil { memory.put(request.hash, buffer) }
+                memory.put(request.hash, buffer)
                 return buffer
             } catch {
                 if Task.isCancelled { throw CancellationError() }
                 health.eject(upstream.name)
                 metrics.failover(from: upstream)
                 failures.append("\(upstream): \(error)")
-                logger.warning(
-                    "upstream read failed; trying the next node",
-                    metadata: ["node": "\(upstream.name)", "chunk": "\(request.index)", "image": "\(request.image)", "error": "\(error)"])
+                let metadata: Logger.Metadata = [
+                    "node": "\(upstream.name)", "image": "\(request.image)", "version": "\(request.version)", "path": "\(request.path)",
+                    "chunk": "\(request.index)", "error": "\(error)",
+                ]
+                if error is UpstreamDataLoss || (error as? RPCError)?.cause is UpstreamDataLoss {
+                    metrics.corruptChunk(from: upstream)
+                    logger.error("upstream sent bytes that are not the chunk; node ejected, trying the next", metadata: metadata)
+                } else {
+                    logger.warning("upstream read failed; trying the next node", metadata: metadata)
+                }
             }
         }
         throw GatewayError(status: .badGateway, reason: "every upstream failed: \(failures.joined(separator: "; "))")
     }
 
-    /// The whole chunk, or `part` of it, from `upstream` (a repository always sends it whole).
-    private func read(_ request: ChunkRequest, part: Range<Int>?, from upstream: Upstream) async throws -> ByteBuffer {
+    /// The whole chunk from `upstream`, its length and SHA-256 checked against the manifest's.
+    private func read(_ request: ChunkRequest, from upstream: Upstream) async throws -> ByteBuffer {
         let client = try clients.client(for: upstream)
         let options = RPCCallOptions(timeout: attemptTimeout)
-        var buffer: ByteBuffer
+        let buffer: ByteBuffer
         switch upstream.kind {
         case .cache:
             let call = Icbd_Cache_V1_GetChunksRequest.with {
@@ -129,22 +128,23 @@ final class ChunkSource: Sendable {
                 $0.version = request.version
                 $0.path = request.path
                 $0.indexes = [request.index]
-                if let part {
-                    $0.offset = Int64(part.lowerBound)
-                    $0.length = Int64(part.count)
-                }
             }
             buffer = try await client.serverStreaming(CacheMethods.getChunks, call, options: options) { responses in
                 var parts: [ByteBuffer] = []
+                var received = 0
                 var first = true
                 for try await part in responses.withPayloads {
                     if first {
                         guard Array(part.message.sha256) == request.hash else {
-                            throw RPCError(code: .dataLoss, message: "the cache answered another chunk")
+                            throw UpstreamDataLoss("the cache answered another chunk")
                         }
                         first = false
                     } else if !part.message.sha256.isEmpty {
-                        throw RPCError(code: .dataLoss, message: "the cache answered more than the chunk asked for")
+                        throw UpstreamDataLoss("the cache answered more than the chunk asked for")
+                    }
+                    received += part.payload.readableBytes
+                    guard received <= request.length else {
+                        throw UpstreamDataLoss("the cache sent more than the chunk's \(request.length) bytes")
                     }
                     parts.append(part.payload)
                 }
@@ -159,21 +159,26 @@ final class ChunkSource: Sendable {
             }
             buffer = try await client.serverStreaming(ReplicatorMethods.readChunks, call, options: options) { responses in
                 var parts: [ByteBuffer] = []
+                var received = 0
                 for try await part in responses.withPayloads {
                     guard part.message.index == UInt32(request.index), Array(part.message.sha256) == request.hash else {
-                        throw RPCError(code: .dataLoss, message: "the repository answered another chunk")
+                        throw UpstreamDataLoss("the repository answered another chunk")
+                    }
+                    received += part.payload.readableBytes
+                    guard received <= request.length else {
+                        throw UpstreamDataLoss("the repository sent more than the chunk's \(request.length) bytes")
                     }
                     parts.append(part.payload)
                 }
                 return Self.joined(parts)
             }
         }
-        if let part, upstream.kind == .repository, buffer.readableBytes == request.length {
-            buffer = try Self.slice(buffer, part)
+        guard buffer.readableBytes == request.length else {
+            throw UpstreamDataLoss("\(buffer.readableBytes) bytes for a chunk of \(request.length)")
         }
-        let expected = part?.count ?? request.length
-        guard buffer.readableBytes == expected else {
-            throw RPCError(code: .dataLoss, message: "\(buffer.readableBytes) bytes for \(expected) of a chunk of \(request.length)")
+        let digest = buffer.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
+        guard digest == request.hash else {
+            throw UpstreamDataLoss("the bytes sent do not hash to the manifest's SHA-256 of the chunk")
         }
         return buffer
     }
@@ -191,4 +196,18 @@ final class ChunkSource: Sendable {
         for var part in parts.dropFirst() { first.writeBuffer(&part) }
         return first
     }
+}
+
+/// An upstream's answer that is not the chunk asked for (another hash named, too many or too
+/// few bytes, bytes that do not hash to the manifest's SHA-256): the node is not to be trusted
+/// for now. Thrown inside an RPC call it comes out as the RPC error DATA_LOSS with this cause.
+struct UpstreamDataLoss: Error, RPCErrorConvertible, CustomStringConvertible {
+    let problem: String
+
+    init(_ problem: String) {
+        self.problem = problem
+    }
+
+    var rpcError: RPCError { RPCError(code: .dataLoss, message: problem, cause: self) }
+    var description: String { "DATA_LOSS: \(problem)" }
 }

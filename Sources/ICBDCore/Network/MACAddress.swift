@@ -1,29 +1,44 @@
 /// A workstation's Ethernet address, the key of its boot assignment.
 ///
-/// Accepts `52:54:00:12:34:56`, `52-54-00-12-34-56` and `525400123456`, any case; always
-/// written lowercase with colons.
+/// Exactly six hex pairs, any case: `52:54:00:12:34:56`, `52-54-00-12-34-56` (one separator
+/// throughout) or `525400123456`; nothing else (no other byte, no spaces, no line breaks).
+/// Always written lowercase with colons.
 public struct MACAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public init(parsing text: String) throws(MACAddressError) {
-        var hex = Substring(text)
-        if text.count == 17 {
-            let separators = [2, 5, 8, 11, 14].map { text[text.index(text.startIndex, offsetBy: $0)] }
-            guard let separator = separators.first, separator == ":" || separator == "-",
-                separators.allSatisfy({ $0 == separator })
+        let utf8 = Array(text.utf8)
+        let digits: [UInt8]
+        switch utf8.count {
+        case 12:
+            digits = utf8
+        case 17:
+            let separator = utf8[2]
+            guard separator == UInt8(ascii: ":") || separator == UInt8(ascii: "-"),
+                stride(from: 2, to: 17, by: 3).allSatisfy({ utf8[$0] == separator })
             else { throw MACAddressError(text: text) }
-            hex = Substring(text.filter { $0 != separator })
+            digits = utf8.enumerated().filter { $0.offset % 3 != 2 }.map(\.element)
+        default:
+            throw MACAddressError(text: text)
         }
-        guard hex.count == 12, hex.allSatisfy(\.isHexDigit) else { throw MACAddressError(text: text) }
         var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { throw MACAddressError(text: text) }
-            bytes.append(byte)
-            index = next
+        bytes.reserveCapacity(6)
+        for pair in stride(from: 0, to: 12, by: 2) {
+            guard let high = Self.hexValue(digits[pair]), let low = Self.hexValue(digits[pair + 1]) else {
+                throw MACAddressError(text: text)
+            }
+            bytes.append(high << 4 | low)
         }
         self.bytes = bytes
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     public var description: String {

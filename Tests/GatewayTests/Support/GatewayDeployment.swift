@@ -25,6 +25,10 @@ struct GatewayDeployment {
     let catalogAddress: HostPort
     let mint: (Role, String) throws -> TLSIdentity
     let caches: CacheNodes
+    /// What the gateway logged at warning level and above.
+    let gatewayLog: LogRecords
+    /// The gateway's HTTP port.
+    let port: Int
 
     /// Cache nodes running in process, each in its own task so that a test can stop one.
     final class CacheNodes: Sendable {
@@ -117,7 +121,10 @@ struct GatewayDeployment {
                     gatewayConfiguration.attemptTimeout = .seconds(2)
                     gatewayConfiguration.cacheUsageRefresh = .milliseconds(200)
                     configure(&gatewayConfiguration)
-                    let gateway = try GatewayService(configuration: gatewayConfiguration, logger: logger)
+                    let gatewayLog = LogRecords()
+                    var gatewayLogger = Logger(label: "gateway") { _ in LogRecords.Handler(records: gatewayLog) }
+                    gatewayLogger.logLevel = .warning
+                    let gateway = try GatewayService(configuration: gatewayConfiguration, logger: gatewayLogger)
                     group.addTask { try await gateway.run() }
                     let port = try await gateway.localAddress().port ?? 0
                     let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -128,7 +135,7 @@ struct GatewayDeployment {
                             try await body(
                                 GatewayDeployment(
                                     catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
-                                    catalogAddress: catalogAddress, mint: mint, caches: caches))
+                                    catalogAddress: catalogAddress, mint: mint, caches: caches, gatewayLog: gatewayLog, port: port))
                         }
                     } catch {
                         try? await http.shutdown()
@@ -179,13 +186,44 @@ struct GatewayDeployment {
         return published
     }
 
-    /// Polls `condition` every 20 ms, at most 15 s (a bound against hangs, not a timing claim).
-    func waitUntil(_ what: String, _ condition: () async throws -> Bool) async throws {
-        for _ in 0..<750 {
+    /// Polls `condition` every 20 ms, at most `seconds` (a bound against hangs, not a timing claim).
+    func waitUntil(_ what: String, seconds: Int = 15, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<(seconds * 50) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw DeploymentError("gave up waiting until \(what)")
+    }
+}
+
+/// Log events kept in memory, for tests to read.
+final class LogRecords: Sendable {
+    struct Record: Sendable {
+        let level: Logger.Level
+        let message: String
+        let metadata: [String: String]
+    }
+
+    private let records = Mutex<[Record]>([])
+
+    var all: [Record] { records.withLock { $0 } }
+
+    /// A log handler that appends every event to `records`.
+    struct Handler: LogHandler {
+        let records: LogRecords
+        var logLevel: Logger.Level = .warning
+        var metadata: Logger.Metadata = [:]
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { _, explicit in explicit }
+            let record = Record(level: event.level, message: event.message.description, metadata: merged.mapValues { "\($0)" })
+            records.records.withLock { $0.append(record) }
+        }
     }
 }
 
