@@ -3,7 +3,7 @@
 # container mounts), once, and copies each service's three files -- ca.crt, NAME.crt, NAME.key --
 # into /tls/NAME, that service's own volume. Each certificate names the service's DNS name in the
 # compose network. Runs on every `docker-compose up`: what exists is kept, what is missing is
-# minted or copied (a service added later gets its certificate then).
+# minted (a service added later gets its certificate then), what expires within 30 days renewed.
 #
 # It also writes /metrics-textfile/certificates.prom: each certificate's expiry date, read by
 # node-exporter for the "certificate expires within 14 days" alert.
@@ -27,6 +27,14 @@ issue cache cache-branch-1 --dns cache-branch-1
 issue cache cache-branch-2 --dns cache-branch-2
 issue gateway gateway-branch --dns gateway-branch
 issue admin admin
+
+# Certificates with less than 30 days left are renewed (a new key too); the services load the
+# new files when they restart.
+for crt in "$ca"/*.crt; do
+  name=$(basename "$crt" .crt)
+  [ "$name" = ca ] && continue
+  openssl x509 -in "$crt" -noout -checkend $((30 * 86400)) > /dev/null || icbd pki renew --dir "$ca" --name "$name"
+done
 
 # Each mounted /tls/NAME gets exactly ca.crt, NAME.crt and NAME.key (the key 0600).
 for dir in /tls/*/; do
