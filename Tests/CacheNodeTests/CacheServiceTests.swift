@@ -275,6 +275,22 @@ struct CacheServiceTests {
         }
     }
 
+    /// In a container the listening address (0.0.0.0) is no use to the gateways: the node
+    /// registers the address it is told to advertise, such as its compose service's name.
+    @Test func registersTheAddressItAdvertises() async throws {
+        try await CacheDeployment.with { deployment in
+            let advertised = HostPort(host: "cache-hq.branch.example", port: 7002)
+            try await deployment.withCache(configure: { $0.advertisedAddress = advertised }) { _, _ in
+                var node: Icbd_Catalog_V1_Node?
+                while node == nil {
+                    node = try await deployment.catalog.unary(CatalogMethods.listNodes, .with { $0.role = .cache }).nodes.first
+                    if node == nil { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(node?.rpcAddress == "cache-hq.branch.example:7002")
+            }
+        }
+    }
+
     @Test func warmFetchesAVersionInTheBackground() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk

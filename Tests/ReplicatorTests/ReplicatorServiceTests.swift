@@ -68,4 +68,46 @@ struct ReplicatorServiceTests {
             }
         }
     }
+    /// In a container the listening address (0.0.0.0) is no use to the other replicators and
+    /// the cache nodes: the replicator registers the address it is told to advertise.
+    @Test func registersTheAddressItAdvertises() async throws {
+        try await LoopBtrfs.with { root in
+            try await withTemporaryDirectory { directory in
+                var logger = Logger(label: "test")
+                logger.logLevel = .critical
+                let authority = try CertificateAuthority.create(commonName: "icbd replicator test CA \(UUID())")
+                func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
+                    try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
+                }
+                let catalog = try CatalogService(
+                    configuration: CatalogConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
+                        tls: try identity(.catalog, "cat1"), name: "cat1"),
+                    logger: logger)
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await catalog.run() }
+                    defer { group.cancelAll() }
+                    let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
+                    var configuration = ReplicatorConfiguration(
+                        listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
+                        tls: try identity(.replicator, "repo-hq"), name: "repo-hq")
+                    configuration.advertisedAddress = HostPort(host: "replicator-hq", port: 7001)
+                    configuration.heartbeatInterval = .milliseconds(100)
+                    let replicator = try ReplicatorService(configuration: configuration, logger: logger)
+                    group.addTask { try await replicator.run() }
+
+                    let admin = RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "admin"))
+                    try await withRPCClient(admin, logger: logger) { client in
+                        _ = try await client.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                        var node: Icbd_Catalog_V1_Node?
+                        while node == nil {
+                            node = try await client.unary(CatalogMethods.listNodes, .init()).nodes.first { $0.name == "repo-hq" }
+                            if node == nil { try await Task.sleep(for: .milliseconds(50)) }
+                        }
+                        #expect(node?.rpcAddress == "replicator-hq:7001")
+                    }
+                }
+            }
+        }
+    }
 }

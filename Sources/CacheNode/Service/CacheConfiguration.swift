@@ -5,6 +5,10 @@ import ICBDRPC
 public struct CacheConfiguration: Sendable {
     /// Where its RPC server listens.
     public var listen: HostPort
+    /// The address other nodes reach it at, registered in the catalog; nil: the address its
+    /// socket listens on. Needed where that one is no use to others: listening on 0.0.0.0, or
+    /// in a container or behind NAT (a DNS name such as the compose service's, or a published port).
+    public var advertisedAddress: HostPort?
     /// The cache directory (chunks and temporary files).
     public var directory: String
     /// The most bytes of chunks it keeps on disk.

@@ -185,7 +185,8 @@ public final class CacheService: Service, Sendable {
         request.name = configuration.name
         request.role = .cache
         request.site = configuration.site.rawValue
-        request.rpcAddress = HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0).description
+        request.rpcAddress = (configuration.advertisedAddress
+            ?? HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0)).description
         request.capacityBytes = configuration.capacity
         request.heartbeatTtlMs = configuration.heartbeatTTL.wholeMilliseconds
         _ = try await catalog.unary(CatalogMethods.registerNode, request, options: RPCCallOptions(timeout: .seconds(5)))

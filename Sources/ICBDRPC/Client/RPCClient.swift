@@ -321,7 +321,7 @@ public final class RPCClient: Sendable {
         let refusal = CertificateRefusal()
         let setUp = try await ClientBootstrap(group: group)
             .connectTimeout(TimeAmount(connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelOption(.writeBufferWaterMark, value: ConnectionPipeline.writeBufferWaterMark)
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {

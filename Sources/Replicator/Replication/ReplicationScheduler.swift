@@ -133,6 +133,7 @@ final class ReplicationScheduler: Sendable {
             }
             if !plan.pulls.isEmpty { work.append((image, plan.pulls)) }
         }
+        metrics.scanned(missingCreatedMs: work.flatMap(\.1).map(\.version.createdMs))
         return work
     }
 

@@ -121,7 +121,8 @@ public final class ReplicatorService: Service, Sendable {
         request.name = configuration.name
         request.role = .replicator
         request.site = configuration.site.rawValue
-        request.rpcAddress = HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0).description
+        request.rpcAddress = (configuration.advertisedAddress
+            ?? HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0)).description
         request.heartbeatTtlMs = configuration.heartbeatTTL.wholeMilliseconds
         _ = try await catalog.unary(CatalogMethods.registerNode, request, options: RPCCallOptions(timeout: .seconds(5)))
         logger.info("registered with the catalog", metadata: ["site": "\(configuration.site)", "address": "\(request.rpcAddress)"])

@@ -38,12 +38,16 @@ struct CacheCommand: AsyncParsableCommand {
     @Option(help: "Seconds after a version's first read during which its boot profile is recorded (1 to 3600).")
     var bootProfileSeconds: Int = 300
 
+    @Option(help: "HOST:PORT other nodes reach this one at, registered in the catalog (default: the listening address; give it when listening on 0.0.0.0 or behind NAT).")
+    var advertise: String?
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
+        if let advertise { _ = try parseHostPort(advertise, option: "--advertise") }
         _ = try parseCatalogs(catalog)
         _ = try parseName(site, "--site")
         _ = try parseCapacity()
@@ -77,6 +81,7 @@ struct CacheCommand: AsyncParsableCommand {
             site: try parseName(site, "--site"), catalog: catalogs[0], tls: try tls.identity(),
             name: tls.name)
         configuration.catalogAlternates = Array(catalogs.dropFirst())
+        configuration.advertisedAddress = try advertise.map { try parseHostPort($0, option: "--advertise") }
         configuration.eviction = EvictionPolicyKind(rawValue: eviction) ?? .s3fifo
         configuration.upstreamCalls = upstreamCalls
         configuration.verifyInterval = .seconds(verifyIntervalSeconds)

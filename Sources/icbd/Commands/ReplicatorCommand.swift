@@ -25,12 +25,16 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Option(help: "lz4 on the wire when pulling over links that leave it to the replicators (compression=auto): auto (links with a rate below 1 Gbit/s), on or off.")
     var compression: String = "auto"
 
+    @Option(help: "HOST:PORT other nodes reach this one at, registered in the catalog (default: the listening address; give it when listening on 0.0.0.0 or behind NAT).")
+    var advertise: String?
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
         _ = try parseHostPort(listen, option: "--listen")
+        if let advertise { _ = try parseHostPort(advertise, option: "--advertise") }
         _ = try parseCatalogs(catalog)
         _ = try parseName(site, "--site")
         guard (1...64).contains(maxTransfers) else { throw ValidationError("--max-transfers must be 1 to 64, not \(maxTransfers)") }
@@ -47,6 +51,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
             listen: try parseHostPort(listen, option: "--listen"), root: root, site: try parseName(site, "--site"),
             catalog: catalogs[0], tls: try tls.identity(), name: tls.name)
         configuration.catalogAlternates = Array(catalogs.dropFirst())
+        configuration.advertisedAddress = try advertise.map { try parseHostPort($0, option: "--advertise") }
         configuration.replication.maximumConcurrentTransfers = maxTransfers
         configuration.replication.forceCompression = compression == "auto" ? nil : compression == "on"
         let replicator = try ReplicatorService(configuration: configuration, logger: logger)
