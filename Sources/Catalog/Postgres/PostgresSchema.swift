@@ -20,6 +20,7 @@ enum PostgresSchema {
     static let migrations: [(id: String, sql: String)] = [
         ("v1-catalog", version1),
         ("v2-cache-nodes", version2CacheNodes),
+        ("v3-revocations", version3Revocations),
     ]
 
     static var knownMigrations: [String] { migrations.map(\.id) }

@@ -18,6 +18,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v2-cache-nodes") { db in
             try db.execute(sql: version2CacheNodes)
         }
+        migrator.registerMigration("v3-revocations") { db in
+            try db.execute(sql: version3Revocations)
+        }
         return migrator
     }
 
