@@ -72,6 +72,11 @@ public final class CatalogService: Service, Sendable {
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.maintenance.run() }
+            group.addTask {
+                await RevocationFollower(
+                    list: self.configuration.tls.revocations, store: self.store, now: self.configuration.now, logger: self.logger
+                ).run()
+            }
             defer { group.cancelAll() }
             try await server.run()
         }

@@ -102,6 +102,10 @@ public final class GatewayService: Service, Sendable {
             group.addTask { await self.view.refreshCacheUsage(every: self.configuration.cacheUsageRefresh) }
             group.addTask { await self.clients.run() }
             group.addTask { await self.maintainRegistration() }
+            group.addTask {
+                // No RPC server here, but its clients refuse revoked cache nodes too.
+                await RevocationFollower(list: self.configuration.tls.revocations, catalog: self.catalog, logger: self.logger).run()
+            }
             group.addTask { try await application.run() }
             try await group.next()
             group.cancelAll()

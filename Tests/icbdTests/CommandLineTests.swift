@@ -18,18 +18,18 @@ struct CommandLineTests {
     @Test func pkiWritesKeysOnlyTheOwnerCanRead() async throws {
         try await withTemporaryDirectory { directory in
             let pki = try await makePKI(in: directory)
-            for (file, mode) in [("ca.key", 0o600), ("cat1.key", 0o600), ("admin.key", 0o600), ("ca.crt", 0o644), ("cat1.crt", 0o644)] {
-                let attributes = try FileManager.default.attributesOfItem(atPath: "\(pki)/\(file)")
+            for (file, mode) in [("-ca/ca.key", 0o600), ("/cat1.key", 0o600), ("/admin.key", 0o600), ("/ca.crt", 0o644), ("/cat1.crt", 0o644)] {
+                let attributes = try FileManager.default.attributesOfItem(atPath: "\(pki)\(file)")
                 #expect((attributes[.posixPermissions] as? Int) == mode, "\(file)")
             }
             let text = try String(contentsOfFile: "\(pki)/cat1.crt", encoding: .utf8)
             #expect(text.hasPrefix("-----BEGIN CERTIFICATE-----"))
             // A second init would orphan every certificate: refused, and the CA is untouched.
-            let before = try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca.key"))
+            let before = try Data(contentsOf: URL(fileURLWithPath: "\(pki)-ca/ca.key"))
             let again = try await CommandRunner.run(["pki", "init", "--dir", pki])
             #expect(again.status == 1)
             #expect(again.stderr.contains("exists already"))
-            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(pki)/ca.key")) == before)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: "\(pki)-ca/ca.key")) == before)
         }
     }
 

@@ -73,6 +73,9 @@ public final class CacheService: Service, Sendable {
             group.addTask { await self.directory.run() }
             group.addTask { try await self.server.run() }
             group.addTask { await self.maintain() }
+            group.addTask {
+                await RevocationFollower(list: self.configuration.tls.revocations, catalog: self.catalog, logger: self.logger).run()
+            }
             if configuration.verifyInterval > .zero && configuration.scrubBytesPerSecond > 0 {
                 let scrubber = ChunkScrubber(store: store, bytesPerSecond: configuration.scrubBytesPerSecond)
                 group.addTask { await scrubber.run() }

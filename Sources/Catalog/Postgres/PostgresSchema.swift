@@ -21,6 +21,7 @@ enum PostgresSchema {
         ("v1-catalog", version1),
         ("v2-cache-nodes", version2CacheNodes),
         ("v3-image-homes", version3ImageHomes),
+        ("v4-revocations", version4Revocations),
     ]
 
     static var knownMigrations: [String] { migrations.map(\.id) }

@@ -43,6 +43,7 @@ public struct CatalogRPCService: RPCService {
         registerAssignments(into: &router)
         registerWatch(into: &router)
         registerBootProfiles(into: &router)
+        registerRevocations(into: &router)
     }
 
     /// Refuses a node-scoped call made by another node; admins act for anyone.

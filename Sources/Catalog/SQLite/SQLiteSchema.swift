@@ -21,6 +21,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v3-image-homes") { db in
             try db.execute(sql: version3ImageHomes)
         }
+        migrator.registerMigration("v4-revocations") { db in
+            try db.execute(sql: version4Revocations)
+        }
         return migrator
     }
 

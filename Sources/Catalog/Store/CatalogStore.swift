@@ -96,6 +96,14 @@ public protocol CatalogStore: Sendable {
     /// up to `version` that has any; empty when there is none.
     func bootProfiles(image: Name, version: Int64, atOrBefore: Bool) async throws -> [BootProfileRecord]
 
+    // MARK: Certificate revocation (outside the revisioned model: no revision, no Watch event)
+    /// Adds `revocation`, first dropping the entries expired at `now`; a serial revoked already
+    /// keeps its first entry (`created` false). `.failedPrecondition` when
+    /// ``RevocationRecord/maximumEntries`` unexpired entries are kept already.
+    func revoke(_ revocation: RevocationRecord, at now: Date) async throws -> (RevocationRecord, created: Bool)
+    /// The revocations of certificates not yet expired at `now`, by serial.
+    func revocations(at now: Date) async throws -> [RevocationRecord]
+
     // MARK: Change log
     /// The committed revisions after `revision`, oldest first, at most `limit` of them.
     /// Throws `.compacted` when revisions right after `revision` are no longer retained.

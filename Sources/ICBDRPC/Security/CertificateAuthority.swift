@@ -13,6 +13,11 @@ public struct CertificateAuthority: Sendable {
     private let key: Certificate.PrivateKey
     /// The CA key, PKCS#8 PEM.
     public let keyPEM: String
+    /// How long a node certificate lives unless asked otherwise: 90 days (`icbd pki renew`
+    /// before then).
+    public static let defaultLeafDays = 90
+    /// The longest life `icbd pki` gives a node certificate (the CA/Browser Forum's old limit).
+    public static let maximumLeafDays = 825
 
     /// A new self-signed CA, valid from an hour ago (clock skew) for `years` years.
     public static func create(commonName: String = "icbd deployment CA", years: Int = 10, now: Date = Date()) throws
@@ -60,7 +65,7 @@ public struct CertificateAuthority: Sendable {
         dnsNames: [String] = [],
         ipAddresses: [String] = [],
         notValidBefore: Date = Date().addingTimeInterval(-3600),
-        notValidAfter: Date = Date().addingTimeInterval(2 * 365 * 86400)
+        notValidAfter: Date = Date().addingTimeInterval(Double(defaultLeafDays) * 86400)
     ) throws -> IssuedCertificate {
         let key = P256.Signing.PrivateKey()
         var names: [GeneralName] = [.uniformResourceIdentifier(identity.uri)]
@@ -99,7 +104,7 @@ public struct CertificateAuthority: Sendable {
         dnsNames: [String] = [],
         ipAddresses: [String] = [],
         notValidBefore: Date = Date().addingTimeInterval(-3600),
-        notValidAfter: Date = Date().addingTimeInterval(2 * 365 * 86400)
+        notValidAfter: Date = Date().addingTimeInterval(Double(defaultLeafDays) * 86400)
     ) throws -> TLSIdentity {
         let issued = try issue(
             identity, dnsNames: dnsNames, ipAddresses: ipAddresses, notValidBefore: notValidBefore, notValidAfter: notValidAfter)

@@ -8,8 +8,9 @@ import SwiftASN1
 import X509
 
 /// Builds the TLS handlers of icbd/1: TLS 1.3, ALPN `icbd/1`, mutual authentication against the
-/// deployment CA, and the icbd identity rules checked *during* the handshake, so a bad peer
-/// certificate fails the handshake with an alert (WIRE.md "Transport").
+/// deployment CA, and the icbd identity rules and the revocation list checked *during* the
+/// handshake, so a bad or revoked peer certificate fails the handshake with an alert (WIRE.md
+/// "Transport").
 package struct TLSContexts: Sendable {
     package static let alpn = "icbd/1"
 
@@ -74,6 +75,7 @@ package struct TLSContexts: Sendable {
         refusal: CertificateRefusal = CertificateRefusal()
     ) -> NIOSSLCustomVerificationCallbackWithMetadata {
         let roots = identity.trustRoots
+        let revocations = identity.revocations
         return { presented, promise in
             promise.completeWithTask {
                 do {
@@ -84,6 +86,7 @@ package struct TLSContexts: Sendable {
                     var verifier = Verifier(rootCertificates: CertificateStore(roots)) {
                         RFC5280Policy(validationTime: Date())
                         PeerCertificatePolicy(usage: usage, expectedRole: expectedRole, expectedName: expectedName)
+                        RevocationPolicy(list: revocations)
                         if let host {
                             ServerIdentityPolicy(serverHostname: isIP ? nil : host, serverIP: isIP ? host : nil)
                         }

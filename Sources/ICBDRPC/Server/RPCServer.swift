@@ -134,7 +134,9 @@ public final class RPCServer: Service, Sendable {
                 return connections.draining
             }
             if draining { served.drain() }
+            let revocation = await configuration.tls.revocations.guardConnection(channel)
             defer {
+                revocation.end()
                 let last = connections.withLock { connections in
                     connections.open[key] = nil
                     return connections.draining && connections.open.isEmpty

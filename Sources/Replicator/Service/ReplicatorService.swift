@@ -70,6 +70,9 @@ public final class ReplicatorService: Service, Sendable {
             group.addTask { await self.catalog.run() }
             group.addTask { try await self.server.run() }
             group.addTask { await self.maintain(catalog: self.catalog) }
+            group.addTask {
+                await RevocationFollower(list: self.configuration.tls.revocations, catalog: self.catalog, logger: self.logger).run()
+            }
             if self.configuration.replication.enabled {
                 group.addTask {
                     // Receiving before recovery ran would race it (its new subvolume looks like a leftover).

@@ -1,24 +1,51 @@
 import ArgumentParser
 import ICBDCore
 import ICBDRPC
+import X509
 
-/// `icbd pki init|issue`: the deployment CA and node certificates.
+/// `icbd pki init|issue|renew|revoke`: the deployment CA, node certificates and their
+/// revocation. The CA's key lives only in the CA's directory (`--ca-dir`, default `DIR-ca`);
+/// `DIR` gets `ca.crt` and the node certificates and keys services load.
 struct PKICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pki",
-        abstract: "Create the deployment CA and issue node certificates.",
-        subcommands: [Init.self, Issue.self]
+        abstract: "Create the deployment CA, issue, renew and revoke node certificates.",
+        subcommands: [Init.self, Issue.self, Renew.self, PKIRevokeCommand.self]
     )
 
-    struct Init: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create DIR/ca.crt and DIR/ca.key (P-256).")
-
-        @Option(help: "Directory for the CA's files; created if missing.")
+    /// `--dir DIR [--ca-dir CADIR]`.
+    struct Directories: ParsableArguments {
+        @Option(help: "Directory services load: ca.crt, NAME.crt, NAME.key (never ca.key).")
         var dir: String
 
+        @Option(help: "The CA's directory, holding ca.key and ca.crt (default: DIR-ca, next to DIR).")
+        var caDir: String?
+
+        var pki: PKIDirectory { PKIDirectory(path: dir, authorityPath: caDir) }
+    }
+
+    /// `--days N`.
+    struct Lifetime: ParsableArguments {
+        @Option(help: "Days the certificate is valid: 1 to \(CertificateAuthority.maximumLeafDays).")
+        var days: Int = CertificateAuthority.defaultLeafDays
+
+        func validate() throws {
+            guard (1...CertificateAuthority.maximumLeafDays).contains(days) else {
+                throw ValidationError("--days must be 1 to \(CertificateAuthority.maximumLeafDays), not \(days)")
+            }
+        }
+    }
+
+    struct Init: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create the CA (P-256): CADIR/ca.key and CADIR/ca.crt, and DIR/ca.crt.")
+
+        @OptionGroup var directories: Directories
+
         func run() async throws {
-            try PKIDirectory(path: dir).initialize()
-            print("created \(dir)/ca.crt and \(dir)/ca.key")
+            let pki = directories.pki
+            try pki.initialize()
+            print("created \(pki.authorityPath)/ca.key and \(pki.authorityPath)/ca.crt (keep ca.key offline), and \(pki.path)/ca.crt")
         }
     }
 
@@ -26,8 +53,7 @@ struct PKICommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Issue DIR/NAME.crt and DIR/NAME.key for a service or operator.")
 
-        @Option(help: "Directory holding the CA.")
-        var dir: String
+        @OptionGroup var directories: Directories
 
         @Option(help: "catalog, replicator, cache, gateway or admin.")
         var role: String
@@ -41,6 +67,8 @@ struct PKICommand: AsyncParsableCommand {
         @Option(help: "An IP address the node is reached by (repeatable).")
         var ip: [String] = []
 
+        @OptionGroup var lifetime: Lifetime
+
         func validate() throws {
             guard Role(rawValue: role) != nil else {
                 throw ValidationError("--role: '\(role)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -50,9 +78,34 @@ struct PKICommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let role = Role(rawValue: role) else { return }
-            let written = try PKIDirectory(path: dir).issue(
-                PeerIdentity(role: role, name: name), dnsNames: dns, ipAddresses: ip)
-            print("issued icbd://\(role)/\(name): \(written.joined(separator: ", "))")
+            let written = try directories.pki.issue(
+                PeerIdentity(role: role, name: name), dnsNames: dns, ipAddresses: ip, days: lifetime.days)
+            print("issued icbd://\(role)/\(name) for \(lifetime.days) days: \(written.joined(separator: ", "))")
+        }
+    }
+
+    struct Renew: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replace DIR/NAME.crt and DIR/NAME.key with a new key and certificate of the same role and addresses.",
+            discussion: "Restart the service afterwards; revoke the old certificate if its key may have leaked.")
+
+        @OptionGroup var directories: Directories
+
+        @Option(help: "The certificate's name (DIR/NAME.crt).")
+        var name: String
+
+        @OptionGroup var lifetime: Lifetime
+
+        func validate() throws {
+            do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
+        }
+
+        func run() async throws {
+            let renewed = try directories.pki.renew(name: name, days: lifetime.days)
+            let identity = try PeerIdentity(certificate: renewed)
+            print(
+                "renewed \(identity) until \(renewed.notValidAfter) (serial \(CertificateSerial(renewed.serialNumber))): \(directories.dir)/\(name).crt, \(directories.dir)/\(name).key"
+            )
         }
     }
 }

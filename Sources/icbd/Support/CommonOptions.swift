@@ -12,12 +12,21 @@ struct TLSOptions: ParsableArguments {
     @Option(help: "This node's name; also the certificate's file name.")
     var name: String
 
+    @Option(help: "Seconds between reads of the catalog's certificate revocation list (1 to 30).")
+    var revocationRefresh: Int = 30
+
     func validate() throws {
         do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
+        guard (1...30).contains(revocationRefresh) else {
+            throw ValidationError("--revocation-refresh must be 1 to 30 seconds, not \(revocationRefresh)")
+        }
     }
 
+    /// The service's identity; refuses a directory holding `ca.key` or a key others can read.
     func identity() throws -> TLSIdentity {
-        try TLSIdentity.load(directory: tlsDir, name: name)
+        var identity = try TLSIdentity.load(directory: tlsDir, name: name)
+        identity.revocations = RevocationList(refreshInterval: .seconds(revocationRefresh))
+        return identity
     }
 }
 

@@ -138,7 +138,7 @@ actor LocalDeployment {
     }
 
     private func mintCertificates() async throws {
-        guard !FileManager.default.fileExists(atPath: pki + "/ca.key") else { return }
+        guard !FileManager.default.fileExists(atPath: pki + "/ca.crt") else { return }
         try await ChildProcess.run(["pki", "init", "--dir", pki])
         for (role, name) in [
             ("catalog", "catalog"), ("replicator", "replicator-hq"), ("replicator", "replicator-branch"),
