@@ -8,16 +8,19 @@
 # It also writes /metrics-textfile/certificates.prom: each certificate's expiry date, read by
 # node-exporter for the "certificate expires within 14 days" alert.
 set -eu
-ca=/ca
-if [ ! -f "$ca/ca.key" ]; then
-  icbd pki init --dir "$ca"
+# /ca/authority: the CA's key and certificate; /ca/certs: ca.crt and every NAME.crt/NAME.key.
+authority=/ca/authority
+ca=/ca/certs
+pki() { command=$1; shift; icbd pki "$command" --dir "$ca" --ca-dir "$authority" "$@"; }
+if [ ! -f "$authority/ca.key" ]; then
+  pki init
 fi
 
 # issue ROLE NAME [icbd pki issue options]: mints NAME's key and certificate unless it has one.
 issue() {
   role=$1 name=$2
   shift 2
-  [ -f "$ca/$name.crt" ] || icbd pki issue --dir "$ca" --role "$role" --name "$name" "$@"
+  [ -f "$ca/$name.crt" ] || pki issue --role "$role" --name "$name" "$@"
 }
 issue catalog catalog --dns catalog
 issue catalog catalog-2 --dns catalog-2
@@ -33,7 +36,7 @@ issue admin admin
 for crt in "$ca"/*.crt; do
   name=$(basename "$crt" .crt)
   [ "$name" = ca ] && continue
-  openssl x509 -in "$crt" -noout -checkend $((30 * 86400)) > /dev/null || icbd pki renew --dir "$ca" --name "$name"
+  openssl x509 -in "$crt" -noout -checkend $((30 * 86400)) > /dev/null || pki renew --name "$name"
 done
 
 # Each mounted /tls/NAME gets exactly ca.crt, NAME.crt and NAME.key (the key 0600).
