@@ -254,6 +254,19 @@ struct CraftedStreamTests {
     }
 }
 
+@Suite("Sources whose stream was refused")
+struct SuspectSourcesTests {
+    @Test func aSuspectSourceIsTriedLastForItsPeriod() {
+        let suspects = SuspectSources(period: .seconds(600))
+        let start = ContinuousClock.now
+        suspects.suspect("repo-evil", at: start)
+        let sources = ["repo-evil", "repo-a", "repo-b"]
+        #expect(suspects.ordered(sources, name: { $0 }, at: start + .seconds(599)) == ["repo-a", "repo-b", "repo-evil"])
+        #expect(suspects.ordered(["repo-evil"], name: { $0 }, at: start + .seconds(1)) == ["repo-evil"])
+        #expect(suspects.ordered(sources, name: { $0 }, at: start + .seconds(601)) == sources)
+    }
+}
+
 @Suite("Send stream command parsing")
 struct SendStreamCommandTests {
     @Test func theLastAttributeOfATypeWins() throws {

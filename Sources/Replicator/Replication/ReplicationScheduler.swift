@@ -23,8 +23,6 @@ final class ReplicationScheduler: Sendable {
     private struct State {
         var running: Set<Name> = []
         var retries: [String: Retry] = [:]
-        /// Sources whose stream was refused, and until when they are tried last.
-        var suspects: [String: ContinuousClock.Instant] = [:]
     }
 
     let repository: ImageRepository
@@ -40,6 +38,7 @@ final class ReplicationScheduler: Sendable {
     private let state = Mutex(State())
     private let estimate: StreamEstimate
     private let wakeup = ReplicationWakeup()
+    private let suspects: SuspectSources
 
     init(
         repository: ImageRepository, catalog: RPCClient, configuration: ReplicationConfiguration, site: String, node: String,
@@ -55,6 +54,7 @@ final class ReplicationScheduler: Sendable {
         self.logger = logger
         self.arrived = arrived
         self.estimate = StreamEstimate(manifests: ManifestCache(catalog: catalog, capacityBytes: 8 << 20))
+        self.suspects = SuspectSources(period: configuration.suspectSourcePeriod)
     }
 
     /// Scans and pulls until cancelled.
@@ -207,7 +207,7 @@ final class ReplicationScheduler: Sendable {
             parentManifests: estimate.manifests)
         let expected = await estimate.bytes(image: image, version: version.number, files: version.files, parent: parents.first?.version)
         var lastError: (any Error)?
-        for source in preferred(pull.sources) {
+        for source in suspects.ordered(pull.sources, name: \.name) {
             guard let address = try? HostPort(parsing: source.rpcAddress) else { continue }
             let link = LinkSettings(from: source.site, to: site, sites: sites, configuration: configuration)
             var options = VersionPull.Options()
@@ -257,8 +257,7 @@ final class ReplicationScheduler: Sendable {
                 lastError = error
                 logger.warning("transfer from a source failed", metadata: ["source": "\(source.name)", "error": "\(error)"])
                 if (error as? ReplicationError)?.code == .dataLoss {
-                    let until = ContinuousClock.now + configuration.suspectSourcePeriod
-                    state.withLock { $0.suspects[source.name] = until }
+                    suspects.suspect(source.name)
                     logger.warning(
                         "a source sent a stream that was refused: other sources go first",
                         metadata: ["source": "\(source.name)", "for": "\(configuration.suspectSourcePeriod)"])
@@ -266,16 +265,6 @@ final class ReplicationScheduler: Sendable {
             }
         }
         throw lastError ?? ReplicationError(.unavailable, "no source could be reached")
-    }
-
-    /// `sources` with those whose stream was refused lately last (still tried when no other
-    /// source can serve).
-    private func preferred(_ sources: [Icbd_Catalog_V1_Node]) -> [Icbd_Catalog_V1_Node] {
-        let suspects = state.withLock { state in
-            state.suspects = state.suspects.filter { $0.value > .now }
-            return state.suspects
-        }
-        return sources.filter { suspects[$0.name] == nil } + sources.filter { suspects[$0.name] != nil }
     }
 
     /// Writes a version that arrived to disk now, while this image has nothing else to do:

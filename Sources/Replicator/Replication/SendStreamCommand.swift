@@ -66,13 +66,12 @@ enum SendStreamCommand: UInt16, Sendable {
         }
     }
 
-    /// Whether the command may name a symlink itself in `attribute` without following it
-    /// (btrfs-progs renames, links, unlinks, `lchown`s, `utimensat(AT_SYMLINK_NOFOLLOW)`s and
-    /// `lsetxattr`s; it opens, `chmod`s and `truncate`s through it).
-    func leavesSymlinks(_ attribute: SendStreamAttribute) -> Bool {
+    /// Whether the command may name a symlink itself without following it (btrfs-progs
+    /// renames, links, unlinks, `lchown`s, `utimensat(AT_SYMLINK_NOFOLLOW)`s and `lsetxattr`s;
+    /// it opens, `chmod`s and `truncate`s through it).
+    var leavesSymlinksAlone: Bool {
         switch self {
-        case .symlink, .rename, .unlink, .chown, .utimes, .setXattr, .removeXattr: true
-        case .link: true
+        case .symlink, .rename, .link, .unlink, .chown, .utimes, .setXattr, .removeXattr: true
         default: false
         }
     }

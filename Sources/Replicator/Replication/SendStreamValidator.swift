@@ -289,7 +289,7 @@ struct SendStreamValidator: Sendable {
                 prefix += (prefix.isEmpty ? "" : "/") + String(decoding: component, as: UTF8.self)
                 if symlinks.contains(prefix) { throw refuse("goes through the symlink '\(prefix)' it created, in \(type) '\(path)'") }
             }
-            if symlinks.contains(path), !command.leavesSymlinks(type) {
+            if symlinks.contains(path), !command.leavesSymlinksAlone {
                 throw refuse("follows the symlink '\(path)' it created")
             }
         }
