@@ -48,18 +48,26 @@ struct RequestBufferBoundTests {
         try await ICBDChild.run(["pki", "issue", "--dir", pki, "--role", "admin", "--name", "admin"], in: directory)
         let catalog = try ICBDChild(
             ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path, "--tls-dir", pki,
-             "--name", "cat1"],
+             "--name", "cat1", "--log-level", "debug"],
             in: directory)
         defer { catalog.stop() }
         let address = try HostPort(parsing: try await catalog.listeningAddress())
-        let calls: UInt32 = 1024
         let limit = RPCServerConfiguration(listen: address, tls: try TLSIdentity.load(directory: pki, name: "cat1"))
             .maximumBufferedRequestBytes
+
+        do {
+            try await attack(address, identity: try TLSIdentity.load(directory: pki, name: "admin"), server: catalog, limit: limit)
+        } catch {
+            throw ChildError("\(error); the server's log ends: \(catalog.errors.suffix(3000))")
+        }
+    }
+
+    private func attack(_ address: HostPort, identity: TLSIdentity, server catalog: ICBDChild, limit: Int) async throws {
+        let calls: UInt32 = 1024
         let request = RPCFrame.filler(0, size: RPCFrame.Limits.maximumMessageLength)
         let requestSize = RPCFrame.Limits.maximumMessageLength
         let check = HealthService.check.path
-
-        try await FrameConnection.with(address, identity: try TLSIdentity.load(directory: pki, name: "admin")) { inbound, outbound in
+        try await FrameConnection.with(address, identity: identity) { inbound, outbound in
             let (statuses, record) = AsyncStream<(stream: UInt32, code: UInt32)>.makeStream()
             async let reader: Void = Self.forwardStatuses(of: inbound, to: record)
             var answers = statuses.makeAsyncIterator()
@@ -70,7 +78,7 @@ struct RequestBufferBoundTests {
                     if status.stream == stream { return status.code }
                     if status.code == RPCError.Code.resourceExhausted.rawValue { resets += 1 }
                 }
-                throw RPCError(code: .unavailable, message: "the server closed the connection")
+                throw RPCError(code: .unavailable, message: "the connection closed while call \(stream) waited for its answer")
             }
 
             // A first answered call: what the server holds at rest.

@@ -29,7 +29,22 @@ enum FrameConnection {
         }
         configuration.privateKey = .privateKey(identity.nioPrivateKey)
         let context = try NIOSSLContext(configuration: configuration)
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        // Its own event loop: encrypting gigabytes must not delay the other tests' connections.
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let result = try await run(target, context: context, group: group, body)
+            try await group.shutdownGracefully()
+            return result
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private static func run<Result: Sendable>(
+        _ target: HostPort, context: NIOSSLContext, group: any EventLoopGroup, _ body: (Inbound, Outbound) async throws -> Result
+    ) async throws -> Result {
+        let channel = try await ClientBootstrap(group: group)
             .connect(host: target.host, port: target.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations

@@ -2,6 +2,7 @@ import ICBDCore
 import ICBDRPC
 import Logging
 import NIOCore
+import NIOPosix
 import Testing
 
 /// An RPC server on 127.0.0.1:0 with the test service, and clients for it, for one test.
@@ -11,10 +12,10 @@ struct TestServer {
     let server: RPCServer
     let logger: Logger
 
-    /// `log`: where the server logs (default: nowhere but critical lines); `configure` adjusts
-    /// the server's configuration.
+    /// `log`: where the server logs (default: nowhere but critical lines); `group`: its event
+    /// loops; `configure` adjusts the server's configuration.
     init(
-        pki: TestPKI? = nil, log: RecordingLogHandler? = nil,
+        pki: TestPKI? = nil, log: RecordingLogHandler? = nil, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         configure: (inout RPCServerConfiguration) -> Void = { _ in }
     ) throws {
         self.pki = try pki ?? TestPKI()
@@ -30,6 +31,7 @@ struct TestServer {
         server = try RPCServer(
             configuration: configuration,
             router: router,
+            group: group,
             logger: log.map { log in Logger(label: "test-server") { _ in log } } ?? logger
         )
     }
