@@ -88,7 +88,7 @@ struct TrustBoundaryTests {
             // drains what the kernel still held for it through its small window).
             for reader in readers.prefix(8) {
                 let received = reader.drainUntilClosed(seconds: 10)
-                #expect(received != nil && received! < disk.count)
+                #expect((received ?? .max) < disk.count, "the connection is closed before the whole body")
             }
             // Every slot is free again: a new boot is admitted and served in full.
             let boot = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(9 << 20)-\((11 << 20) - 1)")])
