@@ -55,10 +55,10 @@ struct RevocationTests {
                         return nil
                     }
                     let first = await group.next() ?? nil
+                    watch.cancel()  // when the minute won: ends the watch, so the group can finish
                     group.cancelAll()
                     return first
                 }
-                watch.cancel()
                 #expect(ended != nil, "the revoked peer's open Watch was closed")
                 var refused: (any Error)?
                 for _ in 0..<600 where refused == nil {
