@@ -4,7 +4,7 @@ import X509
 /// separators and no leading zero bytes (so `3a:5f`, `3A5F`, `serial=3A5F` from openssl and a
 /// DER integer's sign byte all name the same serial). The revocation list is keyed by it; one
 /// deployment has one CA, so a serial names one certificate.
-public struct CertificateSerial: Sendable, Hashable, Comparable, CustomStringConvertible {
+public struct CertificateSerial: Sendable, Hashable, CustomStringConvertible {
     /// The canonical text.
     public let hex: String
 
@@ -50,6 +50,4 @@ public struct CertificateSerial: Sendable, Hashable, Comparable, CustomStringCon
     }
 
     public var description: String { hex }
-
-    public static func < (lhs: CertificateSerial, rhs: CertificateSerial) -> Bool { lhs.hex < rhs.hex }
 }
