@@ -21,6 +21,7 @@ struct ICBD: AsyncParsableCommand {
 enum Main {
     static func main() async {
         MallocTuning.apply()
+        DescriptorLimit.raise()
         do {
             var command = try ICBD.parseAsRoot()
             if var command = command as? any AsyncParsableCommand {

@@ -15,6 +15,11 @@ public protocol PagedCatalogResponse: SwiftProtobuf.Message {
 }
 
 extension RPCClient {
+    /// Pages one listing may take: a catalog that keeps handing out new tokens is refused here
+    /// instead of being followed for ever (a thousand pages of a thousand items each is far
+    /// more than any deployment lists).
+    public static let maximumCatalogPages = 1000
+
     /// Every page of a listing, added up into one answer. Its `revision` is the first page's:
     /// a Watch from it sees every change made while the pages were read.
     public func allPages<Request: PagedCatalogRequest, Response: PagedCatalogResponse>(
@@ -23,7 +28,12 @@ extension RPCClient {
         var request = request
         var whole = try await unary(method, request, options: options)
         var token = whole.nextPageToken
+        var pages = 1
         while !token.isEmpty {
+            guard pages < Self.maximumCatalogPages else {
+                throw RPCError(code: .resourceExhausted, message: "\(method.path) is still paging after \(pages) pages; refusing to follow further")
+            }
+            pages += 1
             request.pageToken = token
             let page = try await unary(method, request, options: options)
             guard page.nextPageToken != token else {

@@ -38,6 +38,9 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds a node that failed a read is tried last.")
     var ejection: Int = 30
 
+    @Option(help: "Bytes per second a client must take while response bytes wait for it (e.g. 32KiB; measured over 20 s); slower connections are closed, freeing their admission slot. 0 disables.")
+    var minimumSendRate: String = "32KiB"
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -45,7 +48,7 @@ struct GatewayCommand: AsyncParsableCommand {
         _ = try makeConfigurationValues()
     }
 
-    private func makeConfigurationValues() throws -> (HostPort, Name, [HostPort], [CIDR], ImageReference?, Int) {
+    private func makeConfigurationValues() throws -> (HostPort, Name, [HostPort], [CIDR], ImageReference?, Int, Int) {
         let listen = try parseHostPort(self.listen, option: "--listen")
         let catalog = try parseCatalogs(self.catalog)
         let site = try parseName(self.site, "--site")
@@ -63,12 +66,14 @@ struct GatewayCommand: AsyncParsableCommand {
         guard (1...64).contains(readAhead) else { throw ValidationError("--read-ahead must be from 1 to 64 chunks") }
         guard (1...300).contains(upstreamTimeout) else { throw ValidationError("--upstream-timeout must be from 1 to 300 seconds") }
         guard (0...3600).contains(ejection) else { throw ValidationError("--ejection must be from 0 to 3600 seconds") }
-        return (listen, site, catalog, proxies, defaultImage, memory)
+        let sendRate: Int
+        do { sendRate = Int(try ByteSize(parsing: minimumSendRate).bytes) } catch { throw ValidationError("--minimum-send-rate: \(error)") }
+        return (listen, site, catalog, proxies, defaultImage, memory, sendRate)
     }
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.gateway")
-        let (listen, site, catalog, proxies, defaultImage, memory) = try makeConfigurationValues()
+        let (listen, site, catalog, proxies, defaultImage, memory, sendRate) = try makeConfigurationValues()
         var configuration = GatewayConfiguration(listen: listen, site: site, catalog: catalog[0], tls: try tls.identity(), name: tls.name)
         configuration.catalogAlternates = Array(catalog.dropFirst())
         configuration.trustedProxies = proxies
@@ -78,6 +83,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.memoryCacheBytes = memory
         configuration.attemptTimeout = .seconds(upstreamTimeout)
         configuration.ejection = .seconds(ejection)
+        configuration.minimumSendRate.bytesPerSecond = sendRate
         let gateway = try GatewayService(configuration: configuration, logger: logger)
         try await runService(gateway, role: .gateway, name: tls.name, logger: logger) {
             try await gateway.localAddress()
