@@ -35,6 +35,10 @@ public struct GatewayConfiguration: Sendable {
     public var memoryCacheBytes = defaultMemoryCacheBytes
     /// 256 MiB: `icbd gateway --memory-cache` and `icbd bench gateway` start from it.
     public static let defaultMemoryCacheBytes = 256 << 20
+    /// Chunks whose 64 KiB blocks' digests are kept once their whole bytes were verified, so a
+    /// later part read moves only the blocks it needs (512 bytes a 1 MiB chunk: 32 MiB for 64 GiB
+    /// of images).
+    public var verifiedBlockChunks = 65536
     /// Manifest entries kept in memory (32 bytes a chunk).
     public var manifestCacheBytes = 64 << 20
     /// Longer request targets get 414.

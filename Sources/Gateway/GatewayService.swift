@@ -45,8 +45,9 @@ public final class GatewayService: Service, Sendable {
             configuration: configuration, view: view,
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
             chunks: ChunkSource(
-                view: view, clients: clients, health: health, memory: memory, metrics: metrics, attemptTimeout: configuration.attemptTimeout,
-                logger: logger),
+                view: view, clients: clients, health: health, memory: memory,
+                blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
+                attemptTimeout: configuration.attemptTimeout, logger: logger),
             memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)
     }
 

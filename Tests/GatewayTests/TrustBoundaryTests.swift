@@ -64,6 +64,50 @@ struct TrustBoundaryTests {
         }
     }
 
+    /// A part read of a chunk verified earlier moves only the 64 KiB blocks it needs, and each
+    /// is checked against the digests the gateway computed from the verified whole: a node
+    /// that sends wrong blocks is caught like one that sends a wrong chunk.
+    @Test func aPartReadOfAVerifiedChunkChecksEveryBlockItMoves() async throws {
+        try await GatewayDeployment.with(caches: [("cache-good", "branch")], configure: { $0.memoryCacheBytes = 0 }) { deployment in
+            let disk = sampleDisk(mebibytes: 4)
+            try await deployment.publish("win11", [("disk.raw", disk)])
+            let range = (1 << 20) + 70_000...(1 << 20) + 200_000
+            // The first read of the chunk moves it whole, from the honest node, and verifies it.
+            let first = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
+            #expect(first.status == 206 && first.body == Array(disk[range]))
+
+            var quiet = Logger(label: "liar")
+            quiet.logLevel = .critical
+            let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
+            let serving = Task { try await liar.server.run() }
+            defer { serving.cancel() }
+            let liarAddress = try await liar.address()
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.registerNode,
+                .with {
+                    $0.name = "cache-evil"
+                    $0.role = .cache
+                    $0.site = "hq"
+                    $0.rpcAddress = "\(liarAddress)"
+                    $0.heartbeatTtlMs = 3_600_000
+                })
+            try await deployment.waitUntil("the gateway sees the lying cache") {
+                String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
+            }
+
+            // Memory holds nothing: the second read asks the liar, first in the plan, for the
+            // blocks only; they fail their digests, and the honest node's are served.
+            let second = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
+            #expect(second.status == 206)
+            #expect(second.body == Array(disk[range]), "never the lying node's bytes")
+            #expect(liar.chunksAsked >= 1, "the lying node was asked first")
+            let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+            #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
+            let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
+            #expect(logged.contains { $0.metadata["error"]?.contains("blocks of the chunk verified earlier") == true }, "\(logged)")
+        }
+    }
+
     private func memoryHits(_ metrics: String) throws -> Double {
         let line = try #require(metrics.split(separator: "\n").first { $0.hasPrefix("icbd_gateway_memory_chunk_reads_total{result=\"hit\"}") })
         return try #require(line.split(separator: " ").last.flatMap { Double($0) })

@@ -30,30 +30,33 @@ struct ChunkRequest: Sendable {
 /// one answers (each attempt bounded by `attemptTimeout`); a node that fails is ejected for a
 /// while. Concurrent reads of one chunk share one upstream read.
 ///
-/// Every upstream read fetches the whole chunk and hashes it (SHA-256) against the manifest
-/// before any of its bytes reach a client or memory: a cache node or repository is another
-/// host, and what it sends is not trusted. A chunk whose bytes do not match is DATA_LOSS: the
-/// node is logged, counted and ejected, and the next node of the plan is tried. A response
-/// that needs only part of a chunk is cut from the verified whole, and the whole is kept in
-/// memory for the next reader.
+/// No byte from an upstream reaches a client or memory unchecked: a cache node or repository is
+/// another host, and what it sends is not trusted. The first read of a chunk fetches it whole
+/// and hashes it (SHA-256) against the manifest; the whole is kept in memory, and when the read
+/// wanted only part of it, its 64 KiB blocks' digests are kept too (``VerifiedBlocks``). A later
+/// part read of such a chunk, once memory no longer holds it, fetches from a cache node only
+/// the blocks it needs and checks each against those digests. Bytes that do not match are
+/// DATA_LOSS: the node is logged, counted and ejected, and the next node of the plan is tried.
 final class ChunkSource: Sendable {
     private let view: CatalogView
     private let clients: UpstreamClients
     private let health: PassiveHealth
     private let memory: ChunkMemoryCache
+    private let blocks: VerifiedBlocks
     private let metrics: GatewayMetrics
     private let attemptTimeout: Duration
     private let logger: Logger
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
 
     init(
-        view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, metrics: GatewayMetrics,
-        attemptTimeout: Duration, logger: Logger
+        view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, blocks: VerifiedBlocks,
+        metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
     ) {
         self.view = view
         self.clients = clients
         self.health = health
         self.memory = memory
+        self.blocks = blocks
         self.metrics = metrics
         self.attemptTimeout = attemptTimeout
         self.logger = logger
@@ -66,6 +69,9 @@ final class ChunkSource: Sendable {
             return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
+        if request.part.count < request.length, let digests = blocks.digests(of: request.hash) {
+            return try await fetchPart(request, digests: digests)
+        }
         let task: Task<ByteBuffer, any Error> = inFlight.withLock { inFlight in
             if let running = inFlight[request.hash] { return running }
             let task = Task { try await self.fetch(request) }
@@ -79,8 +85,27 @@ final class ChunkSource: Sendable {
     }
 
     /// Reads the whole chunk from the first upstream of the plan that answers it verified, and
-    /// keeps it in memory.
+    /// keeps it in memory (and, for a part read, its blocks' digests).
     private func fetch(_ request: ChunkRequest) async throws -> ByteBuffer {
+        let buffer = try await firstVerified(request) { try await self.read(request, from: $0) }
+        memory.put(request.hash, buffer)
+        if request.part.count < request.length { blocks.record(request.hash, verified: buffer) }
+        return buffer
+    }
+
+    /// Reads the blocks that cover `request.part` from the first upstream of the plan that
+    /// answers them matching `digests`, and cuts the part from them.
+    private func fetchPart(_ request: ChunkRequest, digests: [SHA256.Digest]) async throws -> ByteBuffer {
+        let span = VerifiedBlocks.span(of: request.part, length: request.length)
+        let bytes = try await firstVerified(request) { try await self.read(request, span: span, digests: digests, from: $0) }
+        return try Self.slice(bytes, request.part.lowerBound - span.lowerBound..<request.part.upperBound - span.lowerBound)
+    }
+
+    /// The first answer of the plan's upstreams, in order, that `read` returns; an upstream that
+    /// fails is ejected, and one that sent wrong bytes also counted and logged as an error.
+    private func firstVerified(
+        _ request: ChunkRequest, _ read: (Upstream) async throws -> ByteBuffer
+    ) async throws -> ByteBuffer {
         let plan = UpstreamPlan.order(
             chunk: request.hash, site: request.site, image: request.image, version: request.version, snapshot: view.snapshot,
             isEjected: health.isEjected)
@@ -91,9 +116,8 @@ final class ChunkSource: Sendable {
         for upstream in plan {
             let started = ContinuousClock.now
             do {
-                let buffer = try await read(request, from: upstream)
+                let buffer = try await read(upstream)
                 metrics.upstreamRead(upstream, duration: ContinuousClock.now - started)
-                memory.put(request.hash, buffer)
                 return buffer
             } catch {
                 if Task.isCancelled { throw CancellationError() }
@@ -117,61 +141,12 @@ final class ChunkSource: Sendable {
 
     /// The whole chunk from `upstream`, its length and SHA-256 checked against the manifest's.
     private func read(_ request: ChunkRequest, from upstream: Upstream) async throws -> ByteBuffer {
-        let client = try clients.client(for: upstream)
-        let options = RPCCallOptions(timeout: attemptTimeout)
         let buffer: ByteBuffer
         switch upstream.kind {
         case .cache:
-            let call = Icbd_Cache_V1_GetChunksRequest.with {
-                $0.hashes = [Data(request.hash)]
-                $0.image = request.image
-                $0.version = request.version
-                $0.path = request.path
-                $0.indexes = [request.index]
-            }
-            buffer = try await client.serverStreaming(CacheMethods.getChunks, call, options: options) { responses in
-                var parts: [ByteBuffer] = []
-                var received = 0
-                var first = true
-                for try await part in responses.withPayloads {
-                    if first {
-                        guard Array(part.message.sha256) == request.hash else {
-                            throw UpstreamDataLoss("the cache answered another chunk")
-                        }
-                        first = false
-                    } else if !part.message.sha256.isEmpty {
-                        throw UpstreamDataLoss("the cache answered more than the chunk asked for")
-                    }
-                    received += part.payload.readableBytes
-                    guard received <= request.length else {
-                        throw UpstreamDataLoss("the cache sent more than the chunk's \(request.length) bytes")
-                    }
-                    parts.append(part.payload)
-                }
-                return Self.joined(parts)
-            }
+            buffer = try await readFromCache(request, span: 0..<request.length, from: upstream)
         case .repository:
-            let call = Icbd_Replicator_V1_ReadChunksRequest.with {
-                $0.image = request.image
-                $0.version = request.version
-                $0.path = request.path
-                $0.chunks = [UInt32(request.index)]
-            }
-            buffer = try await client.serverStreaming(ReplicatorMethods.readChunks, call, options: options) { responses in
-                var parts: [ByteBuffer] = []
-                var received = 0
-                for try await part in responses.withPayloads {
-                    guard part.message.index == UInt32(request.index), Array(part.message.sha256) == request.hash else {
-                        throw UpstreamDataLoss("the repository answered another chunk")
-                    }
-                    received += part.payload.readableBytes
-                    guard received <= request.length else {
-                        throw UpstreamDataLoss("the repository sent more than the chunk's \(request.length) bytes")
-                    }
-                    parts.append(part.payload)
-                }
-                return Self.joined(parts)
-            }
+            buffer = try await readFromRepository(request, from: upstream)
         }
         guard buffer.readableBytes == request.length else {
             throw UpstreamDataLoss("\(buffer.readableBytes) bytes for a chunk of \(request.length)")
@@ -181,6 +156,82 @@ final class ChunkSource: Sendable {
             throw UpstreamDataLoss("the bytes sent do not hash to the manifest's SHA-256 of the chunk")
         }
         return buffer
+    }
+
+    /// The blocks of `span` of the chunk from `upstream`, each checked against `digests` (a
+    /// repository sends whole chunks: the whole is checked and the span cut from it).
+    private func read(_ request: ChunkRequest, span: Range<Int>, digests: [SHA256.Digest], from upstream: Upstream) async throws -> ByteBuffer {
+        guard upstream.kind == .cache else {
+            return try Self.slice(try await read(request, from: upstream), span)
+        }
+        let bytes = try await readFromCache(request, span: span, from: upstream)
+        guard VerifiedBlocks.match(bytes, span: span, digests: digests) else {
+            throw UpstreamDataLoss("bytes \(span) sent do not hash to the blocks of the chunk verified earlier")
+        }
+        return bytes
+    }
+
+    /// Bytes `span` of the chunk as a cache node sends them (unchecked; at most `span.count`).
+    private func readFromCache(_ request: ChunkRequest, span: Range<Int>, from upstream: Upstream) async throws -> ByteBuffer {
+        let client = try clients.client(for: upstream)
+        let call = Icbd_Cache_V1_GetChunksRequest.with {
+            $0.hashes = [Data(request.hash)]
+            $0.image = request.image
+            $0.version = request.version
+            $0.path = request.path
+            $0.indexes = [request.index]
+            if span.count < request.length {
+                $0.offset = Int64(span.lowerBound)
+                $0.length = Int64(span.count)
+            }
+        }
+        return try await client.serverStreaming(CacheMethods.getChunks, call, options: RPCCallOptions(timeout: attemptTimeout)) { responses in
+            var parts: [ByteBuffer] = []
+            var received = 0
+            var first = true
+            for try await part in responses.withPayloads {
+                if first {
+                    guard Array(part.message.sha256) == request.hash else {
+                        throw UpstreamDataLoss("the cache answered another chunk")
+                    }
+                    first = false
+                } else if !part.message.sha256.isEmpty {
+                    throw UpstreamDataLoss("the cache answered more than the chunk asked for")
+                }
+                received += part.payload.readableBytes
+                guard received <= span.count else {
+                    throw UpstreamDataLoss("the cache sent more than the \(span.count) bytes asked for")
+                }
+                parts.append(part.payload)
+            }
+            return Self.joined(parts)
+        }
+    }
+
+    /// The whole chunk as a repository sends it (unchecked; at most the chunk's length).
+    private func readFromRepository(_ request: ChunkRequest, from upstream: Upstream) async throws -> ByteBuffer {
+        let client = try clients.client(for: upstream)
+        let call = Icbd_Replicator_V1_ReadChunksRequest.with {
+            $0.image = request.image
+            $0.version = request.version
+            $0.path = request.path
+            $0.chunks = [UInt32(request.index)]
+        }
+        return try await client.serverStreaming(ReplicatorMethods.readChunks, call, options: RPCCallOptions(timeout: attemptTimeout)) { responses in
+            var parts: [ByteBuffer] = []
+            var received = 0
+            for try await part in responses.withPayloads {
+                guard part.message.index == UInt32(request.index), Array(part.message.sha256) == request.hash else {
+                    throw UpstreamDataLoss("the repository answered another chunk")
+                }
+                received += part.payload.readableBytes
+                guard received <= request.length else {
+                    throw UpstreamDataLoss("the repository sent more than the chunk's \(request.length) bytes")
+                }
+                parts.append(part.payload)
+            }
+            return Self.joined(parts)
+        }
     }
 
     private static func slice(_ buffer: ByteBuffer, _ part: Range<Int>) throws -> ByteBuffer {
