@@ -123,14 +123,14 @@ struct SendStreamAttributes {
         var at = 0
         while at < bytes.count {
             guard at + 2 <= bytes.count else { throw Malformed(reason: "has a cut attribute at its end") }
-            let code = SendStreamValidator.le16(bytes, at)
+            let code = bytes.sendStreamLE16(at: at)
             guard let type = SendStreamAttribute(rawValue: code) else { throw Malformed(reason: "has an unknown attribute (\(code))") }
             let value: Range<Int>
             if type == .data && version >= 2 {
                 value = at + 2..<bytes.count
             } else {
                 guard at + 4 <= bytes.count else { throw Malformed(reason: "has a cut attribute at its end") }
-                let length = Int(SendStreamValidator.le16(bytes, at + 2))
+                let length = Int(bytes.sendStreamLE16(at: at + 2))
                 guard at + 4 + length <= bytes.count else { throw Malformed(reason: "has a \(type) that overruns the command") }
                 value = at + 4..<at + 4 + length
             }
@@ -161,5 +161,16 @@ struct SendStreamAttributes {
         guard let range = range(type), range.count == 16 else { return nil }
         let b = Array(bytes[range])
         return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+}
+
+/// The little-endian integers of a send stream's headers and attributes.
+extension RandomAccessCollection where Element == UInt8, Index == Int {
+    func sendStreamLE16(at index: Int) -> UInt16 {
+        UInt16(self[index]) | UInt16(self[index + 1]) << 8
+    }
+
+    func sendStreamLE32(at index: Int) -> UInt32 {
+        UInt32(self[index]) | UInt32(self[index + 1]) << 8 | UInt32(self[index + 2]) << 16 | UInt32(self[index + 3]) << 24
     }
 }

@@ -69,25 +69,6 @@ struct SendStreamScan: Sendable {
     /// btrfs-progs uses.)
     private static let attributePrefixLength = 2 * (4 + 4096) + 256
 
-    enum Command: UInt16 {
-        case subvolume = 1, snapshot, makeFile, makeDirectory, makeNode, makeFIFO, makeSocket, symlink, rename, link, unlink,
-            removeDirectory, setXattr, removeXattr, write, clone, truncate, chmod, chown, utimes, end, updateExtent, fallocate,
-            fileAttributes, encodedWrite, enableVerity
-    }
-
-    private enum Attribute {
-        static let size: UInt16 = 4
-        static let path: UInt16 = 15
-        static let pathTo: UInt16 = 16
-        static let fileOffset: UInt16 = 18
-        static let data: UInt16 = 19
-        static let cloneUUID: UInt16 = 20
-        static let clonePath: UInt16 = 22
-        static let cloneOffset: UInt16 = 23
-        static let cloneLength: UInt16 = 24
-        static let unencodedFileLength: UInt16 = 27
-    }
-
     init() {}
 
     /// Reads the next bytes of the stream.
@@ -113,7 +94,7 @@ struct SendStreamScan: Sendable {
                 held += bytes[index..<index + step]
                 index += step
                 if held.count == Self.streamHeaderLength {
-                    version = Self.le32(held, 13)
+                    version = held.sendStreamLE32(at: 13)
                     held = []
                     inHeader = false
                 }
@@ -121,11 +102,11 @@ struct SendStreamScan: Sendable {
             }
             // The usual case: the command's header and first attributes lie in `bytes`.
             if held.isEmpty, bytes.count - index >= Self.commandHeaderLength {
-                let length = Int(Self.le32(bytes, index))
+                let length = Int(bytes.sendStreamLE32(at: index))
                 let prefix = min(length, Self.attributePrefixLength)
                 let start = index + Self.commandHeaderLength
                 if bytes.count - start >= prefix {
-                    let data = command(Self.le16(bytes, index + 4), length: length, attributes: bytes[start..<start + prefix])
+                    let data = command(bytes.sendStreamLE16(at: index + 4), length: length, attributes: bytes[start..<start + prefix])
                     if let data { passData(data, prefixEnd: start + prefix, in: bytes, marking: true) }
                     skipping = length - prefix
                     index = start + prefix
@@ -138,13 +119,13 @@ struct SendStreamScan: Sendable {
                 index += step
                 continue
             }
-            let length = Int(Self.le32(held, 0))
+            let length = Int(held.sendStreamLE32(at: 0))
             let wanted = Self.commandHeaderLength + min(length, Self.attributePrefixLength)
             let step = min(wanted - held.count, bytes.count - index)
             held += bytes[index..<index + step]
             index += step
             if held.count == wanted {
-                let data = command(Self.le16(held, 4), length: length, attributes: held[Self.commandHeaderLength...])
+                let data = command(held.sendStreamLE16(at: 4), length: length, attributes: held[Self.commandHeaderLength...])
                 if let data {
                     let parsed = held
                     // (Its bytes came partly from an earlier call: no landmark for them.)
@@ -171,29 +152,29 @@ struct SendStreamScan: Sendable {
     /// wants it.
     private mutating func command<Bytes: RandomAccessCollection<UInt8>>(_ code: UInt16, length: Int, attributes: Bytes) -> DataSpan?
     where Bytes.Index == Int {
-        guard let command = Command(rawValue: code) else {
+        guard let command = SendStreamCommand(rawValue: code) else {
             reshaped = true
             writes?.abandon("an unknown command (\(code))")
             return nil
         }
         let values = Self.attributes(attributes, commandLength: length, version: version)
-        writes?.command(command, path: values.bytes[Attribute.path], pathTo: values.bytes[Attribute.pathTo], size: values.integers[Attribute.size])
-        if command == .snapshot { parentUUID = values.bytes[Attribute.cloneUUID] }
+        writes?.command(command, path: values.bytes[.path], pathTo: values.bytes[.pathTo], size: values.integers[.size])
+        if command == .snapshot { parentUUID = values.bytes[.cloneUUID] }
         switch command {
         case .subvolume, .snapshot, .makeDirectory, .removeDirectory, .setXattr, .removeXattr, .chmod, .chown, .utimes, .end,
             .fileAttributes, .enableVerity:
             return nil  // metadata: no file's bytes change
         case .makeFile, .makeNode, .makeFIFO, .makeSocket, .symlink, .rename, .link, .unlink:
             reshaped = true
-            if command == .rename, let from = values.bytes[Attribute.path], let to = values.bytes[Attribute.pathTo] {
+            if command == .rename, let from = values.bytes[.path], let to = values.bytes[.pathTo] {
                 landmarks?.marks.append(.rename(from: from, to: to))
             }
             return nil
         case .write, .clone, .truncate, .updateExtent, .fallocate, .encodedWrite:
-            let offset = values.integers[Attribute.fileOffset]
+            let offset = values.integers[.fileOffset]
             switch command {
             case .write:
-                guard let offset, let count = values.integers[Attribute.data], let start = values.dataStart else {
+                guard let offset, let count = values.integers[.data], let start = values.dataStart else {
                     reshaped = true
                     writes?.abandon("a write without offset or data")
                     return nil
@@ -205,27 +186,27 @@ struct SendStreamScan: Sendable {
                     writes?.abandon("a write whose data overruns its command")
                     return nil
                 }
-                writes?.beginWrite(path: values.bytes[Attribute.path], offset: offset)
-                dataPath = values.bytes[Attribute.path] ?? []
+                writes?.beginWrite(path: values.bytes[.path], offset: offset)
+                dataPath = values.bytes[.path] ?? []
                 dataOffset = offset
                 return DataSpan(start: start, count: Int(count))
             case .clone:
-                guard let offset, let count = values.integers[Attribute.cloneLength] else { reshaped = true; return nil }
+                guard let offset, let count = values.integers[.cloneLength] else { reshaped = true; return nil }
                 // The parent's bytes cloned back onto the same path and offset (btrfs send
                 // re-clones the rest of every extent it splits) stay the parent's bytes.
-                let path = values.bytes[Attribute.path]
+                let path = values.bytes[.path]
                 let fromParentInPlace =
-                    parentUUID != nil && path != nil && values.bytes[Attribute.cloneUUID] == parentUUID
-                    && values.bytes[Attribute.clonePath] == path && values.integers[Attribute.cloneOffset] == offset
+                    parentUUID != nil && path != nil && values.bytes[.cloneUUID] == parentUUID
+                    && values.bytes[.clonePath] == path && values.integers[.cloneOffset] == offset
                 if !fromParentInPlace { touch(offset, count) }
             case .encodedWrite:
-                guard let offset, let count = values.integers[Attribute.unencodedFileLength] else { reshaped = true; return nil }
+                guard let offset, let count = values.integers[.unencodedFileLength] else { reshaped = true; return nil }
                 touch(offset, count)
             case .updateExtent, .fallocate:
-                guard let offset, let count = values.integers[Attribute.size] else { reshaped = true; return nil }
+                guard let offset, let count = values.integers[.size] else { reshaped = true; return nil }
                 touch(offset, count)
             default:  // truncate: everything from the new size on
-                guard let size = values.integers[Attribute.size], size >= 0 else { reshaped = true; return nil }
+                guard let size = values.integers[.size], size >= 0 else { reshaped = true; return nil }
                 touched.append(size..<Int64.max)
             }
             return nil
@@ -266,11 +247,11 @@ struct SendStreamScan: Sendable {
     /// What ``attributes(_:commandLength:version:)`` found.
     private struct Values {
         /// Little-endian values of up to 8 bytes, and for DATA the length of its value.
-        var integers: [UInt16: Int64] = [:]
+        var integers: [SendStreamAttribute: Int64] = [:]
         /// Where DATA's value starts.
         var dataStart: Int?
         /// PATH, PATH_TO, CLONE_UUID and CLONE_PATH.
-        var bytes: [UInt16: [UInt8]] = [:]
+        var bytes: [SendStreamAttribute: [UInt8]] = [:]
     }
 
     /// The attributes among `bytes` that a command's effect on file bytes depends on.
@@ -281,24 +262,24 @@ struct SendStreamScan: Sendable {
         var at = bytes.startIndex
         let commandEnd = bytes.startIndex + commandLength
         while at + 2 <= bytes.endIndex {
-            let type = le16(bytes, at)
-            if type == Attribute.data && version >= 2 {
-                values.integers[type] = Int64(commandEnd - (at + 2))
+            let type = SendStreamAttribute(rawValue: bytes.sendStreamLE16(at: at))
+            if type == .data && version >= 2 {
+                values.integers[.data] = Int64(commandEnd - (at + 2))
                 values.dataStart = at + 2
                 break
             }
             guard at + 4 <= bytes.endIndex else { break }
-            let size = Int(le16(bytes, at + 2))
+            let size = Int(bytes.sendStreamLE16(at: at + 2))
             let value = at + 4
-            if type == Attribute.data {
-                values.integers[type] = Int64(size)
+            if type == .data {
+                values.integers[.data] = Int64(size)
                 values.dataStart = value
                 break
             }
             guard value + size <= bytes.endIndex else { break }
-            if [Attribute.path, Attribute.pathTo, Attribute.cloneUUID, Attribute.clonePath].contains(type) {
+            if let type, [.path, .pathTo, .cloneUUID, .clonePath].contains(type) {
                 values.bytes[type] = Array(bytes[value..<value + size])
-            } else if size <= 8 {
+            } else if let type, size <= 8 {
                 var number: UInt64 = 0
                 for (shift, byte) in bytes[value..<value + size].enumerated() { number |= UInt64(byte) << (8 * UInt64(shift)) }
                 values.integers[type] = Int64(truncatingIfNeeded: number)
@@ -306,13 +287,5 @@ struct SendStreamScan: Sendable {
             at = value + size
         }
         return values
-    }
-
-    private static func le16<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ at: Int) -> UInt16 where Bytes.Index == Int {
-        UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8
-    }
-
-    private static func le32<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ at: Int) -> UInt32 where Bytes.Index == Int {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
     }
 }

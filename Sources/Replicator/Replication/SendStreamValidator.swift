@@ -106,7 +106,7 @@ struct SendStreamValidator: Sendable {
                 index += step
                 try checkHeader(complete: held.count == Self.streamHeaderLength)
                 if held.count == Self.streamHeaderLength {
-                    version = Self.le32(held, SendStreamHead.magic.count)
+                    version = held.sendStreamLE32(at: SendStreamHead.magic.count)
                     held = []
                     headerDone = true
                     validatedEnd = index
@@ -115,8 +115,8 @@ struct SendStreamValidator: Sendable {
             }
             // The usual case: the whole command lies in `bytes`.
             if held.isEmpty, bytes.count - index >= Self.commandHeaderLength {
-                let length = Int(Self.le32(bytes, index))
-                try checkLength(length, code: Self.le16(bytes, index + 4), at: offset)
+                let length = Int(bytes.sendStreamLE32(at: index))
+                try checkLength(length, code: bytes.sendStreamLE16(at: index + 4), at: offset)
                 if bytes.count - index >= Self.commandHeaderLength + length {
                     try command(UnsafeRawBufferPointer(rebasing: bytes[index..<index + Self.commandHeaderLength + length]), at: offset)
                     index += Self.commandHeaderLength + length
@@ -129,11 +129,11 @@ struct SendStreamValidator: Sendable {
                 held += bytes[index..<index + step]
                 index += step
                 if held.count == Self.commandHeaderLength {
-                    try checkLength(Int(Self.le32(held, 0)), code: UInt16(held[4]) | UInt16(held[5]) << 8, at: offset)
+                    try checkLength(Int(held.sendStreamLE32(at: 0)), code: held.sendStreamLE16(at: 4), at: offset)
                 }
                 continue
             }
-            let wanted = Self.commandHeaderLength + Int(Self.le32(held, 0))
+            let wanted = Self.commandHeaderLength + Int(held.sendStreamLE32(at: 0))
             let step = min(wanted - held.count, bytes.count - index)
             held += bytes[index..<index + step]
             index += step
@@ -160,7 +160,7 @@ struct SendStreamValidator: Sendable {
             throw ReplicationError(.dataLoss, "the stream is not a btrfs send stream")
         }
         if complete {
-            let version = Self.le32(held, magic.count)
+            let version = held.sendStreamLE32(at: magic.count)
             guard version == 1 || version == 2 else {
                 throw ReplicationError(.dataLoss, "the send stream has version \(version); versions 1 and 2 are understood")
             }
@@ -185,7 +185,7 @@ struct SendStreamValidator: Sendable {
 
     /// Validates one whole command (its header and attributes) that starts at stream `offset`.
     private mutating func command(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws(ReplicationError) {
-        let code = Self.le16(bytes, 4)
+        let code = bytes.sendStreamLE16(at: 4)
         guard let command = SendStreamCommand(rawValue: code) else {
             throw ReplicationError(.dataLoss, "the send stream has an unknown command (\(code)) at byte \(offset)")
         }
@@ -343,10 +343,5 @@ struct SendStreamValidator: Sendable {
         var renamed: [String: Int64] = [:]
         for (path, value) in reach { renamed[moved(path) ?? path] = value }
         reach = renamed
-    }
-
-    static func le16(_ bytes: UnsafeRawBufferPointer, _ at: Int) -> UInt16 { UInt16(bytes[at]) | UInt16(bytes[at + 1]) << 8 }
-    static func le32<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes, _ at: Int) -> UInt32 where Bytes.Index == Int {
-        UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
     }
 }

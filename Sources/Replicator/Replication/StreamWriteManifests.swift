@@ -99,7 +99,7 @@ struct StreamWriteManifests: Sendable {
 
     /// A command's effect on which file holds what (its data, for a write, follows through
     /// ``data(_:)`` after ``beginWrite(path:offset:)``).
-    mutating func command(_ command: SendStreamScan.Command, path: [UInt8]?, pathTo: [UInt8]?, size: Int64?) {
+    mutating func command(_ command: SendStreamCommand, path: [UInt8]?, pathTo: [UInt8]?, size: Int64?) {
         guard abandoned == nil else { return }
         writing = nil
         switch command {
