@@ -20,30 +20,14 @@ struct TrustBoundaryTests {
             try await deployment.publish("win11", [("disk.raw", disk)])
             // A node with a real cache certificate, in the gateway's own site: first in every
             // plan (the real cache is another site's), ahead of the repository.
-            var quiet = Logger(label: "liar")
-            quiet.logLevel = .critical
-            let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
-            let serving = Task { try await liar.server.run() }
-            defer { serving.cancel() }
-            let liarAddress = try await liar.address()
-            _ = try await deployment.catalog.unary(
-                CatalogMethods.registerNode,
-                .with {
-                    $0.name = "cache-evil"
-                    $0.role = .cache
-                    $0.site = "hq"
-                    $0.rpcAddress = "\(liarAddress)"
-                    $0.heartbeatTtlMs = 3_600_000
-                })
-            try await deployment.waitUntil("the gateway sees the lying cache") {
-                String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
-            }
+            let liar = try await startLiar(in: deployment, disk: disk)
+            defer { liar.serving.cancel() }
 
             let answer = try await deployment.request("/v1/images/win11/1/disk.raw")
             #expect(answer.status == 200)
             #expect(answer.body.count == disk.count)
             #expect(answer.body == disk, "never the lying node's bytes")
-            #expect(liar.chunksAsked >= 1, "the lying node was asked first")
+            #expect(liar.node.chunksAsked >= 1, "the lying node was asked first")
 
             // Ejected, counted and logged with the node's name.
             let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
@@ -76,36 +60,43 @@ struct TrustBoundaryTests {
             let first = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
             #expect(first.status == 206 && first.body == Array(disk[range]))
 
-            var quiet = Logger(label: "liar")
-            quiet.logLevel = .critical
-            let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
-            let serving = Task { try await liar.server.run() }
-            defer { serving.cancel() }
-            let liarAddress = try await liar.address()
-            _ = try await deployment.catalog.unary(
-                CatalogMethods.registerNode,
-                .with {
-                    $0.name = "cache-evil"
-                    $0.role = .cache
-                    $0.site = "hq"
-                    $0.rpcAddress = "\(liarAddress)"
-                    $0.heartbeatTtlMs = 3_600_000
-                })
-            try await deployment.waitUntil("the gateway sees the lying cache") {
-                String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
-            }
+            let liar = try await startLiar(in: deployment, disk: disk)
+            defer { liar.serving.cancel() }
 
             // Memory holds nothing: the second read asks the liar, first in the plan, for the
             // blocks only; they fail their digests, and the honest node's are served.
             let second = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
             #expect(second.status == 206)
             #expect(second.body == Array(disk[range]), "never the lying node's bytes")
-            #expect(liar.chunksAsked >= 1, "the lying node was asked first")
+            #expect(liar.node.chunksAsked >= 1, "the lying node was asked first")
             let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
             #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
             let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
             #expect(logged.contains { $0.metadata["error"]?.contains("blocks of the chunk verified earlier") == true }, "\(logged)")
         }
+    }
+
+    /// Starts a ``LyingCacheNode`` named `cache-evil` over `disk`, registers it in site `hq`
+    /// (the gateway's own: first in every plan) and waits until the gateway lists it.
+    private func startLiar(in deployment: GatewayDeployment, disk: [UInt8]) async throws -> (node: LyingCacheNode, serving: Task<Void, any Error>) {
+        var quiet = Logger(label: "liar")
+        quiet.logLevel = .critical
+        let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
+        let serving = Task { try await liar.server.run() }
+        let address = try await liar.address()
+        _ = try await deployment.catalog.unary(
+            CatalogMethods.registerNode,
+            .with {
+                $0.name = "cache-evil"
+                $0.role = .cache
+                $0.site = "hq"
+                $0.rpcAddress = "\(address)"
+                $0.heartbeatTtlMs = 3_600_000
+            })
+        try await deployment.waitUntil("the gateway sees the lying cache") {
+            String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
+        }
+        return (liar, serving)
     }
 
     private func memoryHits(_ metrics: String) throws -> Double {
