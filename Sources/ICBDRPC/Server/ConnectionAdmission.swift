@@ -1,6 +1,6 @@
+import ICBDCore
 import Logging
 import NIOCore
-import Synchronization
 
 /// Which accepted connections the server takes on: at most `limit` open at once, counted from
 /// accept, so a connection that never finishes its handshake holds a place too. A connection
@@ -13,24 +13,19 @@ final class ConnectionAdmission: ChannelInboundHandler, Sendable {
     typealias InboundIn = any Channel
     typealias InboundOut = any Channel
 
-    private let limit: Int
-    private let open = Atomic<Int>(0)
+    private let open: BoundedCount
     private let logger: Logger
     private let refusals = LogThrottle()
 
     init(limit: Int, logger: Logger) {
-        self.limit = limit
+        open = BoundedCount(limit: limit)
         self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let channel = unwrapInboundIn(data)
-        guard open.wrappingAdd(1, ordering: .relaxed).newValue <= limit else {
-            open.wrappingSubtract(1, ordering: .relaxed)
-            refuse(channel)
-            return
-        }
-        channel.closeFuture.whenComplete { _ in self.open.wrappingSubtract(1, ordering: .relaxed) }
+        guard open.take() else { return refuse(channel) }
+        channel.closeFuture.whenComplete { _ in self.open.giveBack() }
         context.fireChannelRead(data)
     }
 
@@ -41,7 +36,7 @@ final class ConnectionAdmission: ChannelInboundHandler, Sendable {
             logger.warning(
                 "connection refused: the server has as many connections as it takes",
                 metadata: [
-                    "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")", "limit": "\(limit)",
+                    "remote": "\(channel.remoteAddress.map { "\($0)" } ?? "unknown")", "limit": "\(open.limit)",
                     "refusals_not_logged": "\(heldBack)",
                 ])
         }

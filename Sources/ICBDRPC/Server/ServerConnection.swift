@@ -21,7 +21,7 @@ final class ServerConnection: Sendable {
     private let writer: FrameWriter
     private let logger: Logger
     /// What the calls of this connection may hold of unread requests, all together.
-    private let budget: InboundBudget
+    private let budget: BoundedCount
     private let state = Mutex(State())
 
     init(
@@ -34,7 +34,7 @@ final class ServerConnection: Sendable {
         self.channel = channel
         self.writer = writer
         self.logger = logger
-        self.budget = InboundBudget(limit: configuration.maximumBufferedRequestBytes)
+        self.budget = BoundedCount(limit: configuration.maximumBufferedRequestBytes)
     }
 
     var openStreams: Int { state.withLock { $0.streams.count } }

@@ -1,3 +1,4 @@
+import ICBDCore
 import ICBDProto
 import NIOCore
 import Synchronization
@@ -19,7 +20,7 @@ package final class ServerStream: Sendable {
     private let opened = ContinuousClock.now
 
     init(
-        id: UInt32, context: RPCCallContext, metricsMethod: String, writer: FrameWriter, budget: InboundBudget,
+        id: UInt32, context: RPCCallContext, metricsMethod: String, writer: FrameWriter, budget: BoundedCount,
         onClosed: @escaping @Sendable (UInt32) -> Void
     ) {
         self.id = id

@@ -1,3 +1,4 @@
+import ICBDCore
 import NIOCore
 import Synchronization
 
@@ -6,7 +7,8 @@ import Synchronization
 ///
 /// The buffer is bounded by the protocol, not by trust: a peer sending beyond its window is a
 /// protocol error and its connection is closed. On a server, every message also counts against
-/// its connection's ``InboundBudget`` from its arrival until its consumer takes it.
+/// its connection's budget (a `BoundedCount` of bytes, ``RPCServerConfiguration/maximumBufferedRequestBytes``)
+/// from its arrival until its consumer takes it.
 package final class InboundMessages: Sendable {
     /// How a stream's inbound side ended.
     package enum Ending: Sendable {
@@ -43,9 +45,9 @@ package final class InboundMessages: Sendable {
     /// Sends `Credit` for this stream; called outside the lock.
     private let returnCredit: @Sendable (Int) -> Void
     /// What the stream's connection may hold (servers); nil: bounded by flow control alone.
-    private let budget: InboundBudget?
+    private let budget: BoundedCount?
 
-    package init(returnCredit: @escaping @Sendable (Int) -> Void, budget: InboundBudget? = nil) {
+    package init(returnCredit: @escaping @Sendable (Int) -> Void, budget: BoundedCount? = nil) {
         self.returnCredit = returnCredit
         self.budget = budget
     }

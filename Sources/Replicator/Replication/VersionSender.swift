@@ -24,7 +24,8 @@ struct VersionSender: Sendable {
     let metrics: ReplicationMetrics
     let logger: Logger
     let inactivityTimeout: Duration
-    private let slots: SendSlots
+    /// Calls running at once.
+    private let slots: BoundedCount
 
     static let maximumParents = 64
 
@@ -33,7 +34,7 @@ struct VersionSender: Sendable {
         self.metrics = metrics
         self.logger = logger
         inactivityTimeout = configuration.inactivityTimeout
-        slots = SendSlots(maximum: configuration.maximumConcurrentSends)
+        slots = BoundedCount(limit: configuration.maximumConcurrentSends)
     }
 
     func serve(_ request: Icbd_Replicator_V1_SendVersionRequest, to writer: RPCResponseWriter<Icbd_Replicator_V1_SendVersionSegment>, peer: PeerIdentity)
@@ -46,11 +47,11 @@ struct VersionSender: Sendable {
             throw RPCError(code: .invalidArgument, message: "at most \(Self.maximumParents) parent candidates, \(request.parents.count) given")
         }
         guard request.offset >= 0 else { throw RPCError(code: .invalidArgument, message: "offset must not be negative") }
-        guard slots.acquire() else {
+        guard slots.take() else {
             throw RPCError(
-                code: .resourceExhausted, message: "this repository already sends \(slots.maximum) versions: try another source, or later")
+                code: .resourceExhausted, message: "this repository already sends \(slots.limit) versions: try another source, or later")
         }
-        defer { slots.release() }
+        defer { slots.giveBack() }
         let segmentSize = request.segmentSize == 0 ? SegmentCodec.defaultSegmentSize : Int(request.segmentSize)
         guard (SegmentCodec.minimumSegmentSize...SegmentCodec.maximumSegmentSize).contains(segmentSize) else {
             throw RPCError(
@@ -187,23 +188,4 @@ struct VersionSender: Sendable {
         }
         return nil
     }
-}
-
-/// The number of `SendVersion` calls a repository serves at once.
-final class SendSlots: Sendable {
-    let maximum: Int
-    private let used = Mutex(0)
-
-    init(maximum: Int) { self.maximum = maximum }
-
-    /// Takes a slot; false when all are taken.
-    func acquire() -> Bool {
-        used.withLock { used in
-            guard used < maximum else { return false }
-            used += 1
-            return true
-        }
-    }
-
-    func release() { used.withLock { $0 -= 1 } }
 }
