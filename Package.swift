@@ -69,9 +69,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "Catalog",
+            name: "CatalogClient",
             dependencies: [
                 "ICBDCore", "ICBDProto", "ICBDRPC",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ReplicatorClient",
+            dependencies: ["ICBDCore", "ICBDProto", "ICBDRPC"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "CacheClient",
+            dependencies: ["ICBDCore", "ICBDProto", "ICBDRPC"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Catalog",
+            dependencies: [
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -90,7 +110,7 @@ let package = Package(
         .target(
             name: "Replicator",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "CLZ4", "Catalog",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CBtrfsUtil", "CLZ4",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -115,7 +135,7 @@ let package = Package(
         .target(
             name: "CacheNode",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -129,7 +149,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -148,7 +168,8 @@ let package = Package(
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4", "CMalloc",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient",
+                "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -189,7 +210,7 @@ let package = Package(
         .testTarget(
             name: "CatalogTests",
             dependencies: [
-                "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -199,7 +220,7 @@ let package = Package(
         .testTarget(
             name: "ReplicatorTests",
             dependencies: [
-                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Replicator", "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -210,7 +231,7 @@ let package = Package(
         .testTarget(
             name: "GatewayTests",
             dependencies: [
-                "Gateway", "CacheNode", "Replicator", "Catalog", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Gateway", "CacheNode", "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -223,7 +244,7 @@ let package = Package(
         .testTarget(
             name: "CacheNodeTests",
             dependencies: [
-                "CacheNode", "Catalog", "Replicator", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "CacheNode", "Catalog", "Replicator", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -234,7 +255,7 @@ let package = Package(
         .testTarget(
             name: "icbdTests",
             dependencies: [
-                "Catalog", "ICBDCore", "ICBDProcess", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
+                "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDRPC", "ICBDProto", "ICBDTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),

@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import ICBDRPC
+import CatalogClient
 
 /// How a catalog runs (`icbd catalog ...`), with documented defaults.
 public struct CatalogConfiguration: Sendable {

@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import ICBDRPC
+import CatalogClient
 import Logging
 import NIOCore
 import ServiceLifecycle

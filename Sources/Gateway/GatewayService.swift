@@ -1,4 +1,4 @@
-import Catalog
+import CatalogClient
 import Foundation
 import HTTPTypes
 import Hummingbird

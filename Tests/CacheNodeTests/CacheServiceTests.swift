@@ -1,5 +1,7 @@
+import CacheClient
 @testable import CacheNode
 import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
 import ICBDProto

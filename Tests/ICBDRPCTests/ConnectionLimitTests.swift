@@ -66,7 +66,7 @@ struct ConnectionLimitTests {
         try await server.run {
             let idle = try await IdleConnections.open(Self.idleCount, to: try await server.address(), group: loops)
             let health = try await server.withClient { client in
-                try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
             }
             #expect(health.status == .serving)
             let answered = ContinuousClock.now
@@ -99,7 +99,7 @@ struct ConnectionLimitTests {
             #expect(idle.allSatisfy { $0.isActive })
             await #expect(throws: (any Error).self) {
                 _ = try await server.withClient { client in
-                    try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                    try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                 }
             }
             // Refusals are logged, not one line each.
@@ -109,7 +109,7 @@ struct ConnectionLimitTests {
             while true {
                 do {
                     let health = try await server.withClient { client in
-                        try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                        try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                     }
                     #expect(health.status == .serving)
                     break

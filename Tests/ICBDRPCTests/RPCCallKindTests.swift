@@ -23,7 +23,7 @@ struct RPCCallKindTests {
         try await server.run {
             for role in [Role.gateway, .cache, .replicator, .admin] {
                 let response = try await server.withClient(try server.pki.identity(role, "probe")) { client in
-                    try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                    try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                 }
                 #expect(response.status == .serving)
                 #expect(response.role == "catalog")

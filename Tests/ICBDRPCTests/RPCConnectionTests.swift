@@ -100,7 +100,7 @@ struct RPCConnectionTests {
         try await server.run {
             await expectRPCError(.unavailable) {
                 _ = try await server.withClient(identity) { client in
-                    try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                    try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                 }
             }
         }
@@ -113,7 +113,7 @@ struct RPCConnectionTests {
         try await server.run {
             await expectRPCError(.unavailable) {
                 _ = try await server.withClient(expired) { client in
-                    try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                    try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                 }
             }
         }
@@ -125,7 +125,7 @@ struct RPCConnectionTests {
             let configuration = try await server.clientConfiguration(try server.pki.identity(.admin, "admin"), expectedRole: .cache)
             await expectRPCError(.unavailable) {
                 _ = try await withRPCClient(configuration, logger: server.logger) { client in
-                    try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+                    try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
                 }
             }
         }
@@ -165,7 +165,7 @@ enum FrameBytes {
     /// Open + message + End of a Health/Check call on stream 1.
     static var healthCheck: [UInt8] {
         var open = Icbd_Rpc_V1_Open()
-        open.method = HealthService.check.path
+        open.method = HealthMethods.check.path
         let frames: [Icbd_Rpc_V1_Frame] = [
             .with { $0.stream = 1; $0.open = open },
             .with { $0.stream = 1; $0.message = Data() },

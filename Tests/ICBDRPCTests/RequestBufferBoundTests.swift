@@ -12,7 +12,7 @@ struct RequestBufferBoundTests {
     func requestsBeyondTheConnectionsBoundResetOnlyTheirCall() async throws {
         let server = try TestServer { $0.maximumBufferedRequestBytes = 8 << 20 }
         try await server.run {
-            let check = HealthService.check.path
+            let check = HealthMethods.check.path
             let request = RPCFrame.filler(0, size: 3 << 20)
             try await FrameConnection.with(try await server.address(), identity: try server.pki.identity(.admin, "raw")) {
                 inbound, outbound in
@@ -66,7 +66,7 @@ struct RequestBufferBoundTests {
         let calls: UInt32 = 1024
         let request = RPCFrame.filler(0, size: RPCFrame.Limits.maximumMessageLength)
         let requestSize = RPCFrame.Limits.maximumMessageLength
-        let check = HealthService.check.path
+        let check = HealthMethods.check.path
         try await FrameConnection.with(address, identity: identity) { inbound, outbound in
             let (statuses, record) = AsyncStream<(stream: UInt32, code: UInt32)>.makeStream()
             async let reader: Void = Self.forwardStatuses(of: inbound, to: record)

@@ -5,6 +5,7 @@ import ICBDRPC
 import ICBDTestSupport
 import Logging
 import NIOCore
+import ReplicatorClient
 import SwiftProtobuf
 @testable import Replicator
 

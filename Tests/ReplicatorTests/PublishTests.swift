@@ -1,4 +1,5 @@
 import Catalog
+import CatalogClient
 import Crypto
 import Foundation
 import ICBDTestSupport
@@ -8,6 +9,7 @@ import ICBDRPC
 import Logging
 import NIOCore
 import Replicator
+import ReplicatorClient
 import SwiftProtobuf
 import Testing
 

@@ -6,6 +6,7 @@ import ICBDTestSupport
 import Logging
 import NIOCore
 @testable import Replicator
+import ReplicatorClient
 import SwiftProtobuf
 import Testing
 

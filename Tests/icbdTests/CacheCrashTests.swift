@@ -1,4 +1,5 @@
 import Catalog
+import CatalogClient
 import Crypto
 import Foundation
 import ICBDCore

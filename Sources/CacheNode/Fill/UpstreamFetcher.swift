@@ -3,7 +3,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
-import Replicator
+import ReplicatorClient
 
 /// Fetches a batch of chunks from the repositories, one `ReadChunks` call per repository tried:
 /// this site's first, then others, each asked only for what the previous ones did not deliver.

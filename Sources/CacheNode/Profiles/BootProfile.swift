@@ -1,4 +1,5 @@
-import Catalog
+import CatalogClient
+import ICBDCore
 
 /// The order in which a version's chunks were first read in the minutes after its first read:
 /// what a boot needs, in the order it needs it. Positions (file and chunk index), not hashes, so

@@ -1,4 +1,4 @@
-import Catalog
+import CatalogClient
 import ICBDCore
 
 /// Records boot profiles: for each version, from its first read on this cache, the positions

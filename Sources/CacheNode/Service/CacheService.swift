@@ -1,4 +1,5 @@
-import Catalog
+import CatalogClient
+import CacheClient
 import ICBDCore
 import ICBDProto
 import ICBDRPC

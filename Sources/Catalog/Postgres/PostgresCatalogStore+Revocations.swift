@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import ICBDRPC
+import CatalogClient
 
 extension PostgresCatalogStore {
     public func revoke(_ revocation: RevocationRecord, at now: Date) async throws -> (RevocationRecord, created: Bool) {

@@ -1,3 +1,5 @@
+import CatalogClient
+
 extension PostgresSchema {
     /// Revoked certificates by serial (``RevocationRecord``): outside the revisioned model, and
     /// dropped once expired (`expires_ms`).

@@ -2,6 +2,7 @@ import Foundation
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import CatalogClient
 import Logging
 
 extension CatalogRPCService {

@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import ICBDRPC
+import CatalogClient
 import Logging
 
 /// The handlers of `/icbd.catalog.v1.Catalog`: they check who calls, turn requests into domain

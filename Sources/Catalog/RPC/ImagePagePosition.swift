@@ -1,4 +1,6 @@
+import ICBDCore
 import ICBDRPC
+import CatalogClient
 
 /// Where a page of GetImage starts: its versions come first (by number), then its placements
 /// (by version and node). The token is `v` or `p` and the key of the last item given.

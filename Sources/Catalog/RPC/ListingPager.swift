@@ -1,4 +1,5 @@
 import ICBDRPC
+import CatalogClient
 import SwiftProtobuf
 
 /// Cuts listings into pages so that no answer outgrows a frame (docs/catalog.md "Paging"): a

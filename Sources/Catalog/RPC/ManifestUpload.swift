@@ -1,6 +1,7 @@
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import CatalogClient
 
 /// The entries of a PutManifest call, piece by piece as they arrive: the first message's, then
 /// every later one's. Later messages may repeat the file's name but not name another.

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import ICBDCore
 import ICBDRPC
+import CatalogClient
 
 extension SQLiteCatalogStore {
     public func revoke(_ revocation: RevocationRecord, at now: Date) async throws -> (RevocationRecord, created: Bool) {

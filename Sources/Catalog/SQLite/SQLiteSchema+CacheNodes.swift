@@ -1,3 +1,5 @@
+import ICBDCore
+
 extension SQLiteSchema {
     /// Cache usage from heartbeats (JSON of ``CacheUsage``, NULL until the first) and boot
     /// profiles, one recording per version and cache node (entries: JSON of

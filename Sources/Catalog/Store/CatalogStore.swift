@@ -1,3 +1,4 @@
+import CatalogClient
 import Foundation
 import ICBDCore
 

@@ -1,4 +1,5 @@
 import ICBDRPC
+import CatalogClient
 
 /// Why the store refused or failed a request. Each code maps to one wire status
 /// (``rpcError``), in this one place.

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDCore
 
 /// How change-log entries store their object: JSON of the domain value, so a log written by
 /// one store can be read by any code that knows the model, and values are validated again

@@ -1,3 +1,4 @@
+import ICBDCore
 import Synchronization
 
 /// The last committed revisions, kept in memory in commit order, so that watchers that keep

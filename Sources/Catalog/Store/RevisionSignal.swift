@@ -1,3 +1,4 @@
+import ICBDCore
 import Synchronization
 
 /// The latest committed revision, and the tasks waiting for it to pass a point (watchers).

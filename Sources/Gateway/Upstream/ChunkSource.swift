@@ -1,5 +1,5 @@
-import CacheNode
-import Catalog
+import CacheClient
+import CatalogClient
 import Crypto
 import Foundation
 import HTTPTypes
@@ -8,7 +8,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
-import Replicator
+import ReplicatorClient
 import SwiftProtobuf
 import Synchronization
 

@@ -3,9 +3,6 @@ import ICBDProto
 
 /// `/icbd.rpc.v1.Health/Check`, served by every service to any authenticated role.
 public struct HealthService: RPCService {
-    public static let check = RPCMethod<Icbd_Rpc_V1_HealthCheckRequest, Icbd_Rpc_V1_HealthCheckResponse>(
-        service: "icbd.rpc.v1.Health", method: "Check", kind: .unary, allowedRoles: Set(Role.allCases))
-
     public let role: Role
     public let node: String
     public let site: String
@@ -20,7 +17,7 @@ public struct HealthService: RPCService {
     }
 
     public func register(into router: inout RPCRouter) {
-        router.unary(Self.check) { _, _ in
+        router.unary(HealthMethods.check) { _, _ in
             var response = Icbd_Rpc_V1_HealthCheckResponse()
             // A service answers only while it runs; NOT_SERVING is for draining, not built yet.
             response.status = .serving

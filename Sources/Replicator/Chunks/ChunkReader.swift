@@ -100,8 +100,3 @@ struct ChunkReader: Sendable {
         }
     }
 }
-
-extension Icbd_Replicator_V1_Chunk: RPCPayloadCarrying {
-    /// `data`: chunk bytes travel uncopied.
-    public static var payloadField: Int { 3 }
-}

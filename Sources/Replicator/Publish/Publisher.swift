@@ -1,4 +1,4 @@
-import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
 import ICBDProto

@@ -1,4 +1,4 @@
-import Catalog
+import CatalogClient
 import ICBDCore
 import ICBDProto
 import ICBDRPC

@@ -1,3 +1,4 @@
+import ICBDCore
 import Metrics
 
 /// Replication counters (swift-metrics; exported where the process bootstraps a backend, e.g.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import ICBDCore
+import ReplicatorClient
 import ICBDProto
 import ICBDRPC
 import Logging

@@ -1,3 +1,4 @@
+import ICBDCore
 import ICBDRPC
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDCore
 
 /// One figure of a benchmark run (ARCHITECTURE.md "Command line", `icbd bench`).
 struct BenchFigure: Encodable {

@@ -1,7 +1,9 @@
 import CacheNode
 import Catalog
 import Foundation
+import CacheClient
 import ICBDCore
+import ReplicatorClient
 import ICBDProto
 import ICBDRPC
 import Logging

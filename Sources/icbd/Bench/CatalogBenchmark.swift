@@ -1,4 +1,5 @@
 import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
 import ICBDProto
@@ -167,7 +168,7 @@ struct CatalogBenchmark {
         let get = Icbd_Catalog_V1_GetImageRequest.with { $0.name = image }
         _ = try await rate { worker, _ in _ = try await clients[worker % clients.count].unary(CatalogMethods.getImage, get) }  // warm-up
         let health = try await rate { worker, _ in
-            _ = try await clients[worker % clients.count].unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest())
+            _ = try await clients[worker % clients.count].unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest())
         }
         let reads = try await rate { worker, _ in _ = try await clients[worker % clients.count].unary(CatalogMethods.getImage, get) }
         // Each worker moves its own tag between the two versions: every call commits a change.

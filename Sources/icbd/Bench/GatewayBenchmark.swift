@@ -1,5 +1,6 @@
 import CacheNode
 import Catalog
+import CatalogClient
 import Foundation
 import Gateway
 import ICBDCore

@@ -1,6 +1,8 @@
 import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
+import ReplicatorClient
 import ICBDProto
 import ICBDRPC
 import Logging

@@ -1,4 +1,5 @@
 import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
 import ICBDProto

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDCore
 
 /// Waits for the machine to finish writing back, so a timed run does not share the disk and
 /// the CPU with the previous run's writeback.

@@ -28,7 +28,7 @@ struct HealthCommand: AsyncParsableCommand {
     func run() async throws {
         guard let role = Role(rawValue: role) else { return }
         let answer = try await client.withClient(try parseHostPort(address, option: "HOST:PORT"), role: role) { client in
-            try await client.unary(HealthService.check, Icbd_Rpc_V1_HealthCheckRequest(), options: self.client.callOptions)
+            try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest(), options: self.client.callOptions)
         }
         let status = "\(answer.status)".uppercased().replacingOccurrences(of: "NOTSERVING", with: "NOT_SERVING")
         if json {

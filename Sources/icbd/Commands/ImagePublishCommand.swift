@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ICBDCore
+import ReplicatorClient
 import ICBDProto
 import ICBDRPC
 import NIOCore

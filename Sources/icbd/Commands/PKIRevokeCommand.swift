@@ -1,5 +1,6 @@
 import ArgumentParser
 import Catalog
+import CatalogClient
 import Foundation
 import ICBDCore
 import ICBDProto

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import ICBDCore
 import NIOCore
 import NIOHTTP1
 

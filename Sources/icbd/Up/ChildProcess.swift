@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import ICBDCore
 import ICBDProcess
 
 /// An `icbd` subcommand run as a child process of `icbd up`, its output in a log file.

@@ -1,5 +1,7 @@
+import CacheClient
 import CacheNode
 import Catalog
+import CatalogClient
 import Crypto
 import Foundation
 import ICBDCore
@@ -9,6 +11,7 @@ import ICBDTestSupport
 import Logging
 import NIOCore
 import Replicator
+import ReplicatorClient
 import SwiftProtobuf
 import Synchronization
 

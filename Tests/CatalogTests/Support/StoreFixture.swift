@@ -1,5 +1,6 @@
 import Catalog
 import Foundation
+import ICBDCore
 import ICBDTestSupport
 import Logging
 import Testing

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import CacheNode
 import Catalog
+import CatalogClient
 import Crypto
 import Foundation
 import Gateway
@@ -12,6 +13,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Replicator
+import ReplicatorClient
 import SwiftProtobuf
 import Synchronization
 

@@ -1,3 +1,4 @@
+import CacheClient
 import CacheNode
 import Foundation
 import ICBDCore

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDCore
 
 /// The built `icbd` executable run as a child process of the test.
 final class ICBDChild {

@@ -6,16 +6,16 @@ import ICBDRPC
 // Wire messages to domain values, for clients of the catalog (the command line, gateways,
 // caches). A response that breaks a rule is INTERNAL: the catalog never sends one.
 
-enum WireDecoding {
-    static func failure(_ what: String, _ problem: String) -> RPCError {
+package enum WireDecoding {
+    package static func failure(_ what: String, _ problem: String) -> RPCError {
         RPCError(code: .internal, message: "the catalog sent an invalid \(what): \(problem)")
     }
 
-    static func name(_ text: String, _ what: String) throws -> Name {
+    package static func name(_ text: String, _ what: String) throws -> Name {
         do { return try Name(text) } catch { throw failure(what, "\(error)") }
     }
 
-    static func date(_ milliseconds: Int64) -> Date { Date(milliseconds: milliseconds) }
+    package static func date(_ milliseconds: Int64) -> Date { Date(milliseconds: milliseconds) }
 }
 
 extension ImageRecord {

@@ -1,4 +1,5 @@
 import Foundation
+import ICBDCore
 import ICBDProto
 import ICBDRPC
 import Logging

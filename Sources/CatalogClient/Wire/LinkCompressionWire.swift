@@ -1,3 +1,4 @@
+import ICBDCore
 import ICBDProto
 import ICBDRPC
 
@@ -25,7 +26,7 @@ extension Icbd_Catalog_V1_LinkCompression {
 
 extension WireFields {
     /// A site link's compression: a known value, else INVALID_ARGUMENT naming the field.
-    static func linkCompression(_ value: Icbd_Catalog_V1_LinkCompression, _ field: String) throws -> LinkCompression {
+    package static func linkCompression(_ value: Icbd_Catalog_V1_LinkCompression, _ field: String) throws -> LinkCompression {
         guard let compression = LinkCompression(wire: value) else {
             throw invalid(field, "unknown compression \(value.rawValue); auto, on or off")
         }

@@ -5,7 +5,7 @@ import ICBDProto
 // Domain values to wire messages: the one place responses are built from.
 
 extension Icbd_Catalog_V1_Image {
-    init(_ image: ImageRecord) {
+    package init(_ image: ImageRecord) {
         self.init()
         name = image.name.rawValue
         description_p = image.description
@@ -16,7 +16,7 @@ extension Icbd_Catalog_V1_Image {
 }
 
 extension Icbd_Catalog_V1_File {
-    init(_ file: FileRecord) {
+    package init(_ file: FileRecord) {
         self.init()
         path = file.path.rawValue
         size = file.size
@@ -28,7 +28,7 @@ extension Icbd_Catalog_V1_File {
 }
 
 extension Icbd_Catalog_V1_Version {
-    init(_ version: VersionRecord) {
+    package init(_ version: VersionRecord) {
         self.init()
         image = version.image.rawValue
         number = version.number
@@ -43,7 +43,7 @@ extension Icbd_Catalog_V1_Version {
 }
 
 extension Icbd_Catalog_V1_VersionState {
-    init(_ state: VersionState) {
+    package init(_ state: VersionState) {
         self =
             switch state {
             case .publishing: .publishing
@@ -54,7 +54,7 @@ extension Icbd_Catalog_V1_VersionState {
 }
 
 extension Icbd_Catalog_V1_Tag {
-    init(_ tag: TagRecord) {
+    package init(_ tag: TagRecord) {
         self.init()
         image = tag.image.rawValue
         name = tag.name.rawValue
@@ -64,7 +64,7 @@ extension Icbd_Catalog_V1_Tag {
 }
 
 extension Icbd_Catalog_V1_Site {
-    init(_ site: SiteRecord) {
+    package init(_ site: SiteRecord) {
         self.init()
         name = site.name.rawValue
         description_p = site.description
@@ -81,7 +81,7 @@ extension Icbd_Catalog_V1_Site {
 }
 
 extension Icbd_Catalog_V1_NodeRole {
-    init(_ role: NodeRole) {
+    package init(_ role: NodeRole) {
         self =
             switch role {
             case .replicator: .replicator
@@ -92,7 +92,7 @@ extension Icbd_Catalog_V1_NodeRole {
 }
 
 extension Icbd_Catalog_V1_NodeState {
-    init(_ state: NodeState) {
+    package init(_ state: NodeState) {
         self =
             switch state {
             case .up: .up
@@ -103,7 +103,7 @@ extension Icbd_Catalog_V1_NodeState {
 }
 
 extension Icbd_Catalog_V1_Node {
-    init(_ node: NodeRecord) {
+    package init(_ node: NodeRecord) {
         self.init()
         name = node.name.rawValue
         role = .init(node.role)
@@ -123,7 +123,7 @@ extension Icbd_Catalog_V1_Node {
 }
 
 extension Icbd_Catalog_V1_PlacementState {
-    init(_ state: PlacementState) {
+    package init(_ state: PlacementState) {
         self =
             switch state {
             case .receiving: .receiving
@@ -135,7 +135,7 @@ extension Icbd_Catalog_V1_PlacementState {
 }
 
 extension Icbd_Catalog_V1_Placement {
-    init(_ placement: PlacementRecord) {
+    package init(_ placement: PlacementRecord) {
         self.init()
         image = placement.image.rawValue
         version = placement.version
@@ -148,7 +148,7 @@ extension Icbd_Catalog_V1_Placement {
 }
 
 extension Icbd_Catalog_V1_Policy {
-    init(_ policy: PolicyRecord) {
+    package init(_ policy: PolicyRecord) {
         self.init()
         image = policy.image.rawValue
         sites = policy.sites.map(\.rawValue)
@@ -158,7 +158,7 @@ extension Icbd_Catalog_V1_Policy {
 }
 
 extension Icbd_Catalog_V1_Assignment {
-    init(_ assignment: AssignmentRecord) {
+    package init(_ assignment: AssignmentRecord) {
         self.init()
         mac = assignment.mac.description
         image = assignment.image.rawValue
@@ -168,7 +168,7 @@ extension Icbd_Catalog_V1_Assignment {
 }
 
 extension Icbd_Catalog_V1_ImageSummary {
-    init(_ summary: ImageSummary) {
+    package init(_ summary: ImageSummary) {
         self.init()
         image = .init(summary.image)
         tags = summary.tags.map(Icbd_Catalog_V1_Tag.init)
@@ -178,7 +178,7 @@ extension Icbd_Catalog_V1_ImageSummary {
 }
 
 extension Icbd_Catalog_V1_WatchEvent {
-    init(_ event: CatalogEvent) {
+    package init(_ event: CatalogEvent) {
         self.init()
         type = event.change == .put ? .put : .delete
         entity =
@@ -196,7 +196,7 @@ extension Icbd_Catalog_V1_WatchEvent {
 }
 
 extension EntityKind {
-    init?(_ kind: Icbd_Catalog_V1_EntityKind) {
+    package init?(_ kind: Icbd_Catalog_V1_EntityKind) {
         switch kind {
         case .image: self = .image
         case .version: self = .version

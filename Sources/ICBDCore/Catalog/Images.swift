@@ -1,5 +1,4 @@
 import Foundation
-import ICBDCore
 
 /// An image: a named template (ARCHITECTURE.md "Data model").
 public struct ImageRecord: Sendable, Hashable, Codable {

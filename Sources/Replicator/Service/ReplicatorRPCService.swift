@@ -1,26 +1,9 @@
 import ICBDCore
 import ICBDProto
+import ReplicatorClient
 import ICBDRPC
 import Logging
 import NIOCore
-
-/// The methods of `/icbd.replicator.v1.Replicator`, shared by the service and its clients.
-public enum ReplicatorMethods {
-    static let service = "icbd.replicator.v1.Replicator"
-
-    /// Operators publish; nobody else does.
-    public static let publish = RPCMethod<Icbd_Replicator_V1_PublishRequest, Icbd_Replicator_V1_PublishResponse>(
-        service: service, method: "Publish", kind: .clientStreaming, allowedRoles: [.admin])
-
-    /// Whoever serves or moves image data reads chunks.
-    public static let readChunks = RPCMethod<Icbd_Replicator_V1_ReadChunksRequest, Icbd_Replicator_V1_Chunk>(
-        service: service, method: "ReadChunks", kind: .serverStreaming, allowedRoles: [.cache, .replicator, .gateway, .admin])
-}
-
-extension Icbd_Replicator_V1_PublishRequest: RPCPayloadCarrying {
-    /// `data`: file bytes travel uncopied.
-    public static var payloadField: Int { 4 }
-}
 
 /// The replicator's RPC methods.
 struct ReplicatorRPCService: RPCService {

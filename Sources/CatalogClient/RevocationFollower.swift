@@ -29,11 +29,11 @@ public struct RevocationFollower: Sendable {
         }
     }
 
-    /// Follows `store`, the catalog's own.
-    public init(list: RevocationList, store: any CatalogStore, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+    /// Follows the serials `read` returns (the catalog reads its own store).
+    public init(list: RevocationList, logger: Logger, read: @escaping @Sendable () async throws -> [CertificateSerial]) {
         self.list = list
         self.logger = logger
-        self.read = { try await store.revocations(at: now()).map(\.serial) }
+        self.read = read
     }
 
     /// Refreshes until cancelled.

@@ -1,5 +1,4 @@
 import Foundation
-import ICBDCore
 
 /// A WAN link from a site to another.
 public struct SiteLink: Sendable, Hashable, Codable {

@@ -1,5 +1,4 @@
 import Foundation
-import ICBDCore
 
 /// One position of a boot profile: a chunk of a version's file, and when it was first read.
 public struct BootProfileEntry: Sendable, Hashable, Codable {

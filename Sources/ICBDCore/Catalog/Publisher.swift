@@ -1,4 +1,3 @@
-import ICBDCore
 
 /// Who creates, fills, completes or abandons an image's versions: an admin, or a replicator
 /// node (by its certificate name), whose registered site must be the image's home site.
