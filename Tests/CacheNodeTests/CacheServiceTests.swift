@@ -6,6 +6,7 @@ import Foundation
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import ICBDTestSupport
 import NIOCore
 import SwiftProtobuf
 import Synchronization
@@ -16,7 +17,7 @@ struct CacheServiceTests {
     /// The non-zero chunks of the published disk.
     static let dataChunks = [0, 1, 2, 4, 5, 6, 7]
 
-    @Test func servesMissesFromTheRepositoryThenHitsFromDisk() async throws {
+    @Test(.requiresLoopBtrfs) func servesMissesFromTheRepositoryThenHitsFromDisk() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -35,7 +36,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func missesWithoutPositionsAreFetchedByHash() async throws {
+    @Test(.requiresLoopBtrfs) func missesWithoutPositionsAreFetchedByHash() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -62,7 +63,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func twoHundredCallersMissingOneChunkCauseOneUpstreamFetch() async throws {
+    @Test(.requiresLoopBtrfs) func twoHundredCallersMissingOneChunkCauseOneUpstreamFetch() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -83,7 +84,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func bytesThatDoNotMatchTheHashAreDataLossAndNotStored() async throws {
+    @Test(.requiresLoopBtrfs) func bytesThatDoNotMatchTheHashAreDataLossAndNotStored() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -107,7 +108,7 @@ struct CacheServiceTests {
 
     /// An entry corrupted while the node was down is verified on its first read after the
     /// restart: fetched again, never served.
-    @Test func aCorruptEntryOnDiskIsFetchedAgainNotServed() async throws {
+    @Test(.requiresLoopBtrfs) func aCorruptEntryOnDiskIsFetchedAgainNotServed() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
@@ -133,7 +134,7 @@ struct CacheServiceTests {
 
     /// An entry corrupted after it was verified is found by the scrubber, dropped, and fetched
     /// again on the next read, never served.
-    @Test func theScrubberDropsAnEntryCorruptedAfterItsFill() async throws {
+    @Test(.requiresLoopBtrfs) func theScrubberDropsAnEntryCorruptedAfterItsFill() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("cache-\(UUID())").path
@@ -157,7 +158,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func aVanishedRepositoryMakesMissesUnavailableWhileHitsStillWork() async throws {
+    @Test(.requiresLoopBtrfs) func aVanishedRepositoryMakesMissesUnavailableWhileHitsStillWork() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -175,7 +176,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func aPartOfOneChunkIsServedAloneAndTheChunkIsStoredWhole() async throws {
+    @Test(.requiresLoopBtrfs) func aPartOfOneChunkIsServedAloneAndTheChunkIsStoredWhole() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, client in
@@ -196,7 +197,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func badRequestsGetClearStatuses() async throws {
+    @Test(.requiresLoopBtrfs) func badRequestsGetClearStatuses() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { _, client in
@@ -246,7 +247,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func registersWithCapacityAndHeartbeats() async throws {
+    @Test(.requiresLoopBtrfs) func registersWithCapacityAndHeartbeats() async throws {
         try await CacheDeployment.with { deployment in
             try await deployment.withCache(capacity: 96 << 20) { cache, client in
                 var node: Icbd_Catalog_V1_Node?
@@ -279,7 +280,7 @@ struct CacheServiceTests {
 
     /// In a container the listening address (0.0.0.0) is no use to the gateways: the node
     /// registers the address it is told to advertise, such as its compose service's name.
-    @Test func registersTheAddressItAdvertises() async throws {
+    @Test(.requiresLoopBtrfs) func registersTheAddressItAdvertises() async throws {
         try await CacheDeployment.with { deployment in
             let advertised = HostPort(host: "cache-hq.branch.example", port: 7002)
             try await deployment.withCache(configure: { $0.advertisedAddress = advertised }) { _, _ in
@@ -293,7 +294,7 @@ struct CacheServiceTests {
         }
     }
 
-    @Test func warmFetchesAVersionInTheBackground() async throws {
+    @Test(.requiresLoopBtrfs) func warmFetchesAVersionInTheBackground() async throws {
         try await CacheDeployment.with { deployment in
             let disk = deployment.disk
             try await deployment.withCache { cache, _ in
@@ -317,7 +318,7 @@ struct CacheServiceTests {
     /// One cache node records v1's boot; the profile goes to the catalog; another cache node of
     /// the site, which never saw v1 read, warms v2 by it: the profiled chunks, in boot order,
     /// before anyone reads v2.
-    @Test func aNewlyPlacedVersionIsWarmedInTheOrderItsPredecessorBooted() async throws {
+    @Test(.requiresLoopBtrfs) func aNewlyPlacedVersionIsWarmedInTheOrderItsPredecessorBooted() async throws {
         try await CacheDeployment.with { deployment in
             let v1 = deployment.disk
             try await deployment.withCache(name: "cache-a", configure: { $0.bootProfileWindow = .seconds(2) }) { _, client in

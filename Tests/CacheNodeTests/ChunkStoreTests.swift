@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ICBDTestSupport
 import Logging
 import NIOCore
 import Replicator
@@ -176,14 +177,11 @@ struct ChunkStoreTests {
         #expect(await store.scrubNext() == nil)
     }
 
-    @Test func aFullDiskMakesAPassThroughThatStillServesWhatItHolds() async throws {
+    @Test(.requiresRoot(to: "mount a tmpfs")) func aFullDiskMakesAPassThroughThatStillServesWhatItHolds() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // A 1 MiB tmpfs: full long before the 64 MiB capacity.
-        guard try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]) else {
-            print("skipped: cannot mount a tmpfs (not root?)")
-            return
-        }
+        try #require(try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]), "cannot mount a tmpfs at \(directory)")
         defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
         let store = ChunkStore(directory: directory, capacity: 64 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
         let (first, firstBytes) = chunk(0, size: 256 << 10)
@@ -203,13 +201,10 @@ struct ChunkStoreTests {
         #expect(store.passThroughReason == nil)
     }
 
-    @Test func aReadOnlyDirectoryMakesAPassThrough() async throws {
+    @Test(.requiresRoot(to: "mount a tmpfs")) func aReadOnlyDirectoryMakesAPassThrough() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        guard try mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", directory]) else {
-            print("skipped: cannot mount a tmpfs (not root?)")
-            return
-        }
+        try #require(try mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", directory]), "cannot mount a tmpfs at \(directory)")
         defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
         let (digest, bytes) = chunk(0)
         do {

@@ -51,7 +51,7 @@ struct PostgresURLTests {
 }
 
 /// Needs PostgreSQL (always there in CI).
-@Suite("Catalog: the PostgreSQL store", .enabled(if: StoreKind.available.contains(.postgres)))
+@Suite("Catalog: the PostgreSQL store", .requiresPostgreSQL)
 struct PostgresStoreTests {
     let now = Date(timeIntervalSince1970: 1_800_000_000)
 

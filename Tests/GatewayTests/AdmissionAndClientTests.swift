@@ -2,10 +2,11 @@ import Foundation
 import Gateway
 import ICBDCore
 import ICBDProcess
+import ICBDTestSupport
 import Testing
 
 /// Boot-storm admission and real HTTP clients (curl, qemu's curl block driver).
-@Suite("Gateway admission and real clients", .serialized)
+@Suite("Gateway admission and real clients", .serialized, .requiresLoopBtrfs)
 struct AdmissionAndClientTests {
     @Test func beyondTheLimitUpstreamReadsGet503WhileCachedReadsFlow() async throws {
         try await GatewayDeployment.with(configure: { $0.admissionLimit = 1; $0.readAhead = 2 }) { deployment in
@@ -57,11 +58,8 @@ struct AdmissionAndClientTests {
         return try await ChildRun.run(tool, arguments, killAfter: .seconds(60))
     }
 
-    @Test func qemuReadsADiskImageThroughTheGateway() async throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/qemu-img") else {
-            print("skipped: qemu-img is not installed (scripts/bootstrap installs qemu-utils and qemu-block-extra)")
-            return
-        }
+    @Test(.requiresProgram("/usr/bin/qemu-img", installedBy: "scripts/bootstrap installs qemu-utils and qemu-block-extra"))
+    func qemuReadsADiskImageThroughTheGateway() async throws {
         try await GatewayDeployment.with { deployment in
             let disk = sampleDisk(mebibytes: 12, tail: 0)
             try await deployment.publish("win11", [("disk.raw", disk)])

@@ -3,13 +3,14 @@ import CacheNode
 import Foundation
 import Gateway
 import ICBDCore
+import ICBDTestSupport
 import NIOCore
 import NIOHTTP1
 import Synchronization
 import Testing
 
 /// The gateway in front of real cache nodes (and a real replicator behind them).
-@Suite("Gateway routing over real cache nodes", .serialized)
+@Suite("Gateway routing over real cache nodes", .serialized, .requiresLoopBtrfs)
 struct CacheRoutingTests {
     /// `icbd_gateway_upstream_chunks_total` by node, from the gateway's /metrics.
     func chunksByNode(_ deployment: GatewayDeployment) async throws -> [String: Double] {

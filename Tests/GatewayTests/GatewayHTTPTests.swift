@@ -6,11 +6,12 @@ import Gateway
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import ICBDTestSupport
 import SwiftProtobuf
 import Testing
 
 /// The gateway over real HTTP, reading from a real replicator on BTRFS through real TLS.
-@Suite("Gateway over HTTP against a real catalog and replicator", .serialized)
+@Suite("Gateway over HTTP against a real catalog and replicator", .serialized, .requiresLoopBtrfs)
 struct GatewayHTTPTests {
     static let kernel = Array("a kernel, in spirit".utf8)
     static let initrd = [UInt8](repeating: 7, count: 3000)

@@ -6,6 +6,7 @@ import Gateway
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import ICBDTestSupport
 import Logging
 import NIOCore
 import SwiftProtobuf
@@ -13,7 +14,7 @@ import Testing
 
 /// What a hostile cache node or HTTP client can do to the gateway's answers (issue 22): wrong
 /// chunk bytes, readers that never read, request text aimed at boot scripts.
-@Suite("Gateway trust boundaries", .serialized)
+@Suite("Gateway trust boundaries", .serialized, .requiresLoopBtrfs)
 struct TrustBoundaryTests {
     @Test func aCacheNodeSendingWrongBytesIsEjectedAndTheClientGetsTheRightBytes() async throws {
         try await GatewayDeployment.with(caches: [("cache-good", "branch")]) { deployment in

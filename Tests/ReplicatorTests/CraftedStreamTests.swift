@@ -30,7 +30,7 @@ struct CraftedStreamFixture {
     static let diskSize = 300 << 10
 
     static func with(_ body: (CraftedStreamFixture) async throws -> Void) async throws {
-        _ = try await LoopBtrfs.with(size: "512M") { root in
+        try await LoopBtrfs.with(size: "512M") { root in
             let source = root + "/source"
             try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: root + "/repo", withIntermediateDirectories: true)
@@ -123,7 +123,7 @@ struct CraftedStreamFixture {
     }
 }
 
-@Suite("Crafted send streams from a peer are refused before btrfs receive sees them", .serialized)
+@Suite("Crafted send streams from a peer are refused before btrfs receive sees them", .serialized, .requiresLoopBtrfs)
 struct CraftedStreamTests {
     typealias C = CraftedStream
 

@@ -27,7 +27,7 @@ struct ImageRepositoryTests {
 
     func exclusiveBytes(_ path: String) throws -> Int64 { try Subvolume.exclusiveBytes(at: path) }
 
-    @Test func aSecondVersionCostsOnlyWhatChanged() async throws {
+    @Test(.requiresLoopBtrfs) func aSecondVersionCostsOnlyWhatChanged() async throws {
         try await LoopBtrfs.with(size: "1G") { root in
             let repository = try ImageRepository(root: root)
             let work = try repository.prepareWork(of: image, basedOn: nil)
@@ -54,7 +54,7 @@ struct ImageRepositoryTests {
         }
     }
 
-    @Test func aVersionIsPublishedOnce() async throws {
+    @Test(.requiresLoopBtrfs) func aVersionIsPublishedOnce() async throws {
         try await LoopBtrfs.with { root in
             let repository = try ImageRepository(root: root)
             try repository.prepareWork(of: image, basedOn: nil)
@@ -66,7 +66,7 @@ struct ImageRepositoryTests {
         }
     }
 
-    @Test func recoveryRemovesWhatAnInterruptedPublishOrReceiveLeft() async throws {
+    @Test(.requiresLoopBtrfs) func recoveryRemovesWhatAnInterruptedPublishOrReceiveLeft() async throws {
         try await LoopBtrfs.with { root in
             let repository = try ImageRepository(root: root)
             try repository.prepareWork(of: image, basedOn: nil)
@@ -84,12 +84,9 @@ struct ImageRepositoryTests {
         }
     }
 
-    @Test func refusesARootThatIsNotBtrfs() throws {
+    @Test(.enabled(if: !Filesystem.isBtrfs(FileManager.default.temporaryDirectory.path), "the temporary directory is itself on BTRFS"))
+    func refusesARootThatIsNotBtrfs() throws {
         let directory = FileManager.default.temporaryDirectory.path
-        if Filesystem.isBtrfs(directory) {
-            print("skipping: the temporary directory is itself on BTRFS")
-            return
-        }
         let error = #expect(throws: RepositoryError.self) { try ImageRepository(root: directory) }
         #expect(error?.description.contains("not on BTRFS") == true)
         #expect(throws: RepositoryError.self) { try ImageRepository(root: "/nonexistent/repository") }

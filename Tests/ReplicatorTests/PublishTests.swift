@@ -28,7 +28,7 @@ struct PublishDeployment {
     }
 
     private static func with(in directory: String, _ body: (PublishDeployment) async throws -> Void) async throws {
-        _ = try await LoopBtrfs.with(size: "1G") { root in
+        try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let authority = try CertificateAuthority.create(commonName: "icbd publish test CA \(UUID())")
@@ -101,7 +101,7 @@ func expectedDigest(_ bytes: [UInt8]) -> [UInt8] {
     return ChunkManifest.digest(fileSize: Int64(bytes.count), chunkSize: Int64(chunk), entries: entries)
 }
 
-@Suite("Publishing versions into a real BTRFS repository and a real catalog")
+@Suite("Publishing versions into a real BTRFS repository and a real catalog", .requiresLoopBtrfs)
 struct PublishTests {
     /// 8 MiB: data, a zero MiB, data.
     func disk(seed: UInt8) -> [UInt8] {

@@ -41,7 +41,7 @@ struct ReplicationDeployment {
         in directory: String, branchReplicates: Bool, startBranch: Bool, branchSize: String,
         configure: @escaping @Sendable (inout ReplicationConfiguration) -> Void, _ body: (ReplicationDeployment) async throws -> Void
     ) async throws {
-        _ = try await LoopBtrfs.with(size: "1G") { hqRoot in
+        try await LoopBtrfs.with(size: "1G") { hqRoot in
             try await LoopBtrfs.with(size: branchSize) { branchRoot in
                 let logger = {
                     var logger = Logger(label: "test")

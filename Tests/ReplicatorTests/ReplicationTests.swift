@@ -22,7 +22,7 @@ func transferFacts(_ detail: String) -> (incremental: Bool, streamBytes: Int64, 
     )
 }
 
-@Suite("Replication between two real repositories on loop-mounted BTRFS, with a real catalog", .serialized)
+@Suite("Replication between two real repositories on loop-mounted BTRFS, with a real catalog", .serialized, .requiresLoopBtrfs)
 struct ReplicationTests {
     @Test func versionsArriveVerifiedAndTheSecondGoesIncrementally() async throws {
         try await ReplicationDeployment.with { deployment in
@@ -78,7 +78,7 @@ struct ReplicationTests {
 
 @Suite("Links, faults and retries of replication on real BTRFS", .serialized)
 struct ReplicationLinkTests {
-    @Test func theSchedulerFollowsTheCatalogWatchRatherThanPolling() async throws {
+    @Test(.requiresLoopBtrfs) func theSchedulerFollowsTheCatalogWatchRatherThanPolling() async throws {
         // The periodic re-list is an hour away: only the Watch can tell repo-branch of a version.
         try await ReplicationDeployment.with(configure: { $0.scanInterval = .seconds(3600) }) { deployment in
             let disk = vmLikeDisk(mebibytes: 4, seed: 5)
@@ -91,7 +91,7 @@ struct ReplicationLinkTests {
         }
     }
 
-    @Test func aSlowLinkGetsCompressionAndTheVersionStillArrivesIntact() async throws {
+    @Test(.requiresLoopBtrfs) func aSlowLinkGetsCompressionAndTheVersionStillArrivesIntact() async throws {
         try await ReplicationDeployment.with { deployment in
             // A 40 MB/s WAN link between the sites: lz4 on, paced by the sender.
             let revision = try await deployment.siteRevision("branch")
@@ -114,7 +114,7 @@ struct ReplicationLinkTests {
         }
     }
 
-    @Test func aFullReceiverFailsClearlyRemovesThePartialAndKeepsServingTheRest() async throws {
+    @Test(.requiresLoopBtrfs) func aFullReceiverFailsClearlyRemovesThePartialAndKeepsServingTheRest() async throws {
         try await ReplicationDeployment.with(branchSize: "256M", configure: { $0.maximumAttempts = 2 }) { deployment in
             let small = vmLikeDisk(mebibytes: 2, seed: 1)
             _ = try await publish(deployment.hq, image: "tiny", files: [("disk.raw", small)])
@@ -137,7 +137,7 @@ struct ReplicationLinkTests {
         }
     }
 
-    @Test func aReceivingReplicatorKilledMidTransferResumesAfterItsRestart() async throws {
+    @Test(.requiresLoopBtrfs) func aReceivingReplicatorKilledMidTransferResumesAfterItsRestart() async throws {
         try await ReplicationDeployment.with(startBranch: false) { deployment in
             // A slow link (8 MB/s), so the transfer is surely under way when the replicator stops.
             let revision = try await deployment.siteRevision("branch")
@@ -248,7 +248,7 @@ final class ProgressLog: @unchecked Sendable {
     var latest: VersionPull.Progress { lock.withLock { last } }
 }
 
-@Suite("Resumable, verified transfers of one version", .serialized)
+@Suite("Resumable, verified transfers of one version", .serialized, .requiresLoopBtrfs)
 struct VersionPullTests {
     func target(_ deployment: ReplicationDeployment, image: String, version: Int64, identityOf other: String? = nil) async throws
         -> VersionPull.Target

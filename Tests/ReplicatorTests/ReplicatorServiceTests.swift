@@ -11,7 +11,7 @@ import Replicator
 import SwiftProtobuf
 import Testing
 
-@Suite("The replicator service with a real catalog, on a real loop-mounted BTRFS")
+@Suite("The replicator service with a real catalog, on a real loop-mounted BTRFS", .requiresLoopBtrfs)
 struct ReplicatorServiceTests {
     @Test func registersHeartbeatsAndCleansUpWhatAnInterruptedPublishLeft() async throws {
         try await LoopBtrfs.with { root in

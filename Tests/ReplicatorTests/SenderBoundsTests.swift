@@ -10,7 +10,7 @@ import ReplicatorClient
 import SwiftProtobuf
 import Testing
 
-@Suite("What a receiver can make a sending repository hold", .serialized)
+@Suite("What a receiver can make a sending repository hold", .serialized, .requiresLoopBtrfs)
 struct SenderBoundsTests {
     /// One send slot: a receiver that takes the stream's header and then reads nothing holds
     /// it; another call meanwhile is answered RESOURCE_EXHAUSTED; once the stalled receiver

@@ -5,7 +5,7 @@ import Testing
 
 @Suite("BTRFS subvolumes through libbtrfsutil, on a real loop-mounted filesystem")
 struct SubvolumeTests {
-    @Test func snapshotsAreReadOnlyAndRememberTheirParent() async throws {
+    @Test(.requiresLoopBtrfs) func snapshotsAreReadOnlyAndRememberTheirParent() async throws {
         try await LoopBtrfs.with { root in
             #expect(Filesystem.isBtrfs(root))
             let work = root + "/work"
@@ -35,7 +35,7 @@ struct SubvolumeTests {
         }
     }
 
-    @Test func errorsNameTheOperationAndPath() async throws {
+    @Test(.requiresLoopBtrfs) func errorsNameTheOperationAndPath() async throws {
         try await LoopBtrfs.with { root in
             let error = #expect(throws: BtrfsError.self) { try Subvolume.info(at: root + "/missing") }
             #expect(error?.description.contains(root + "/missing") == true)

@@ -1,12 +1,13 @@
 import Foundation
 import ICBDCore
 import ICBDProto
+import ICBDTestSupport
 import Logging
 import Testing
 
 @testable import Replicator
 
-@Suite("A version reported present before it reached the disk", .serialized)
+@Suite("A version reported present before it reached the disk", .serialized, .requiresLoopBtrfs)
 struct UndurableVersionTests {
     /// The spool of a received version goes only once the version is committed to disk. A
     /// spool still there at start marks a version that a crash may have left with pages that

@@ -9,13 +9,13 @@ import ICBDTestSupport
 import Logging
 import Testing
 
-@Suite("icbd cache as a process: killed with SIGKILL, it serves what it held after a restart")
+@Suite("icbd cache as a process: killed with SIGKILL, it serves what it held after a restart", .requiresLoopBtrfs)
 struct CacheCrashTests {
     static let getChunks = RPCMethod<Icbd_Cache_V1_GetChunksRequest, Icbd_Cache_V1_GetChunksResponse>(
         service: "icbd.cache.v1.Cache", method: "GetChunks", kind: .serverStreaming, allowedRoles: [.gateway])
 
     @Test func restartAfterKillServesWhatItHeldWithTheRepositoryGone() async throws {
-        _ = try await LoopBtrfs.with(size: "1G") { root in
+        try await LoopBtrfs.with(size: "1G") { root in
             let deployment = try await CatalogDeployment()  // its PKI has cache1
             let catalog = try await deployment.start()
             let catalogAddress = try await catalog.listeningAddress()

@@ -85,7 +85,7 @@ func createImage(_ client: RPCClient, _ name: String) async throws -> Int64 {
     return try await client.unary(CatalogMethods.createImage, request, options: RPCCallOptions(timeout: .seconds(5))).revision
 }
 
-@Suite("Several catalog processes on one PostgreSQL database", .enabled(if: (try? PostgresServer.isAvailable()) ?? true))
+@Suite("Several catalog processes on one PostgreSQL database", .requiresPostgreSQL)
 struct CatalogHATests {
     @Test func aWatchOnOneCatalogSeesWritesThroughAnotherInOrderOnce() async throws {
         try await PostgresServer.with { server in

@@ -126,7 +126,7 @@ struct PKICommandLineTests {
 
     /// A node connects fine; the admin revokes it with `icbd pki revoke`; its next handshake to
     /// the catalog and to a replicator is refused, and the admin's still works.
-    @Test func aRevokedCertificateIsRefusedByTheCatalogAndAReplicator() async throws {
+    @Test(.requiresLoopBtrfs) func aRevokedCertificateIsRefusedByTheCatalogAndAReplicator() async throws {
         try await LoopBtrfs.with(size: "1G") { root in
             try await withTemporaryDirectory { directory in
                 let pki = try await mintPKI(

@@ -3,7 +3,7 @@ import ICBDCore
 import ICBDTestSupport
 import Testing
 
-@Suite("A replicator killed mid-transfer, as real processes on real BTRFS", .serialized)
+@Suite("A replicator killed mid-transfer, as real processes on real BTRFS", .serialized, .requiresLoopBtrfs)
 struct ReplicationKillTests {
     /// hq's replicator is killed (SIGKILL) while branch's pulls a version over a rate-limited
     /// link: branch never counts the half-received version present; once hq is back, branch

@@ -4,7 +4,7 @@ import ICBDProcess
 import ICBDTestSupport
 import Testing
 
-@Suite("A replicator killed during a publish, as real processes on a real BTRFS")
+@Suite("A replicator killed during a publish, as real processes on a real BTRFS", .requiresLoopBtrfs)
 struct ReplicatorCrashTests {
     @Test func aPublishCutByKillLeavesNothingBehindAndTheNextOneWorks() async throws {
         try await LoopBtrfs.with(size: "1G") { root in

@@ -121,7 +121,7 @@ struct CacheDeployment {
     }
 
     private static func with(in directory: String, _ body: (CacheDeployment) async throws -> Void) async throws {
-        _ = try await LoopBtrfs.with(size: "1G") { root in
+        try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let authority = try CertificateAuthority.create(commonName: "icbd cache test CA \(UUID())")

@@ -75,7 +75,7 @@ struct GatewayDeployment {
         in directory: String, caches cacheNodes: [(name: String, site: String)],
         configure: (inout GatewayConfiguration) -> Void, _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
-        _ = try await LoopBtrfs.with(size: "1G") { root in
+        try await LoopBtrfs.with(size: "1G") { root in
             var logger = Logger(label: "test")
             logger.logLevel = .critical
             let authority = try CertificateAuthority.create(commonName: "icbd gateway test CA \(UUID())")
