@@ -12,7 +12,7 @@ import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
-/// The HTTP gateway of one site (ARCHITECTURE.md "HTTP surface"): keeps a live view of the
+/// The HTTP gateway of one site (docs/gateway.md "HTTP surface"): keeps a live view of the
 /// catalog, serves listings, boot scripts and file bytes read chunk by chunk from the nearest
 /// healthy cache node (then other sites' caches, then a repository), registers with the
 /// catalog as a `gateway` node and heartbeats.

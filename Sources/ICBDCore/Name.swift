@@ -1,4 +1,4 @@
-/// A name of an image, site or node: `[a-z0-9][a-z0-9._-]{0,63}` (ARCHITECTURE.md "Data model").
+/// A name of an image, site or node: `[a-z0-9][a-z0-9._-]{0,63}` (docs/architecture.md "Data model (catalog)").
 ///
 /// Names appear in paths, URLs and certificate URIs, so anything else is refused at the edge.
 public struct Name: Sendable, Hashable, Comparable, CustomStringConvertible {

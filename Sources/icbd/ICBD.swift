@@ -15,7 +15,7 @@ struct ICBD: AsyncParsableCommand {
     )
 }
 
-/// Runs the command line with the exit codes of ARCHITECTURE.md: 0 success, 1 an error the
+/// Runs the command line with the exit codes of docs/architecture.md "Command line": 0 success, 1 an error the
 /// message explains, 2 a usage error.
 @main
 enum Main {

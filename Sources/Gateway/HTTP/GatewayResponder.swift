@@ -6,7 +6,7 @@ import ICBDCore
 import Logging
 import NIOCore
 
-/// Answers every HTTP request of the gateway (ARCHITECTURE.md "HTTP surface"). Routing is by
+/// Answers every HTTP request of the gateway (docs/gateway.md "HTTP surface"). Routing is by
 /// path segments so that file paths with slashes (`boot/vmlinuz`) and MACs with `%3A` route
 /// without surprises; every refusal is a short plain-text reason.
 struct GatewayResponder: HTTPResponder {

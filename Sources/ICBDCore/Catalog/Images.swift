@@ -1,6 +1,6 @@
 import Foundation
 
-/// An image: a named template (ARCHITECTURE.md "Data model").
+/// An image: a named template (docs/architecture.md "Data model (catalog)").
 public struct ImageRecord: Sendable, Hashable, Codable {
     public var name: Name
     public var description: String

@@ -3,7 +3,7 @@
 /// Every error that leaves a service becomes exactly one `RPCError`, and every `RPCError` a
 /// client sees came from a `Status` frame or from the connection.
 public struct RPCError: Error, Sendable, CustomStringConvertible {
-    /// A wire status code (the gRPC numbering, WIRE.md "Framing").
+    /// A wire status code (the gRPC numbering, docs/wire.md "2. Frames").
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
         public let rawValue: UInt32
         public init(rawValue: UInt32) { self.rawValue = rawValue }

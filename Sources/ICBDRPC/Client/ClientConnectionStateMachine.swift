@@ -2,7 +2,7 @@ import ICBDProto
 import NIOCore
 
 /// The client's view of one connection's streams: allocates stream ids and judges each frame the
-/// server sends (WIRE.md "Calls"). Pure state; the connection executes the returned action.
+/// server sends (docs/wire.md "3. Calls"). Pure state; the connection executes the returned action.
 package struct ClientConnectionStateMachine {
     package enum Action: Equatable {
         case deliver(stream: UInt32, ByteBuffer)

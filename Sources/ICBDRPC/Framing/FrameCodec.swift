@@ -108,7 +108,7 @@ package enum FrameCodec {
 
 }
 
-/// A peer broke the icbd/1 protocol; the connection is closed (WIRE.md "Framing", "Calls").
+/// A peer broke the icbd/1 protocol; the connection is closed (docs/wire.md "2. Frames", "3. Calls").
 package struct RPCProtocolError: Error, Sendable, CustomStringConvertible {
     package let reason: String
     package init(_ reason: String) { self.reason = reason }

@@ -1,7 +1,7 @@
 import ICBDProto
 import NIOCore
 
-/// One frame of the icbd/1 wire (WIRE.md "Framing"), decoded.
+/// One frame of the icbd/1 wire (docs/wire.md "2. Frames"), decoded.
 ///
 /// This mirrors `Icbd_Rpc_V1_Frame` but keeps a `message` payload as a `ByteBuffer` slice of
 /// what was read from the socket, so megabyte messages are never copied by the framing layer.

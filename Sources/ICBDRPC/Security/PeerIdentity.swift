@@ -3,7 +3,7 @@ import SwiftASN1
 import X509
 
 /// Who is on the other end of a connection: the role and name from its certificate's one
-/// SAN URI `icbd://ROLE/NAME` (WIRE.md "Transport").
+/// SAN URI `icbd://ROLE/NAME` (docs/wire.md "1. Connection").
 public struct PeerIdentity: Sendable, Hashable, CustomStringConvertible {
     public let role: Role
     public let name: String

@@ -9,8 +9,8 @@ import X509
 
 /// Builds the TLS handlers of icbd/1: TLS 1.3, ALPN `icbd/1`, mutual authentication against the
 /// deployment CA, and the icbd identity rules and the revocation list checked *during* the
-/// handshake, so a bad or revoked peer certificate fails the handshake with an alert (WIRE.md
-/// "Transport").
+/// handshake, so a bad or revoked peer certificate fails the handshake with an alert (docs/wire.md
+/// "1. Connection").
 package struct TLSContexts: Sendable {
     package static let alpn = "icbd/1"
 

@@ -6,7 +6,7 @@ public struct RPCServerConfiguration: Sendable {
     public var listen: HostPort
     /// The server's certificate, key and the deployment CA.
     public var tls: TLSIdentity
-    /// A connection with no frame for this long is closed (WIRE.md "Keepalive").
+    /// A connection with no frame for this long is closed (docs/wire.md "5. Keepalive").
     public var idleTimeout: Duration = .seconds(60)
     /// A connection that has not finished its TLS handshake this long after it was accepted is
     /// closed.
@@ -18,7 +18,7 @@ public struct RPCServerConfiguration: Sendable {
     public var maximumConnections = 4096
     /// Request message bytes one connection may hold that no handler has taken yet, across all
     /// its calls. A message that would go past it ends its call with RESOURCE_EXHAUSTED
-    /// (WIRE.md "Flow control").
+    /// (docs/wire.md "4. Flow control").
     public var maximumBufferedRequestBytes = 64 * 1024 * 1024
     /// On shutdown, calls in flight get this long to finish before they are cancelled.
     public var shutdownGracePeriod: Duration = .seconds(5)

@@ -1,7 +1,7 @@
 import ICBDProto
 import NIOCore
 
-/// The server's view of one connection's streams (WIRE.md "Calls"): which frames are legal, and
+/// The server's view of one connection's streams (docs/wire.md "3. Calls"): which frames are legal, and
 /// what each received frame means. Pure state; the connection executes the returned action.
 package struct ServerConnectionStateMachine {
     package enum Action: Equatable {

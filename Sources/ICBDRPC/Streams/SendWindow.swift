@@ -2,7 +2,7 @@ import NIOCore
 import Synchronization
 
 /// The bytes one side of one stream may still send before the peer grants more `Credit`
-/// (WIRE.md "Flow control"). Writers wait here; `grant` wakes them in order.
+/// (docs/wire.md "4. Flow control"). Writers wait here; `grant` wakes them in order.
 ///
 /// A message larger than what is available may go once the whole initial window is available,
 /// so one large message never deadlocks.

@@ -6,7 +6,7 @@ import ICBDCore
 import NIOCore
 import NIOPosix
 
-/// Builds the chunk manifest of a file on disk (ARCHITECTURE.md "Data model", ``ChunkManifest``).
+/// Builds the chunk manifest of a file on disk (docs/architecture.md "Data model (catalog)", ``ChunkManifest``).
 ///
 /// Chunks are read and hashed on `parallelism` threads of NIO's blocking-I/O pool, each with one
 /// reusable chunk buffer, so memory stays at `parallelism × chunkSize` whatever the file's size.

@@ -2,7 +2,7 @@ import Foundation
 import Glibc
 import ICBDCore
 
-/// The BTRFS image repository of one replicator (ARCHITECTURE.md "Storage layout"):
+/// The BTRFS image repository of one replicator (docs/architecture.md "Storage layout"):
 ///
 ///     <root>/images/<image>/work    writable subvolume: the next version is prepared here
 ///     <root>/images/<image>/v<N>    read-only snapshot of version N (published or received)

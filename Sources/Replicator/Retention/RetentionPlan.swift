@@ -1,4 +1,4 @@
-/// Which versions of one image a repository deletes (ARCHITECTURE.md "Replicator"): every
+/// Which versions of one image a repository deletes (docs/replication.md "Retention"): every
 /// retired one it holds, and ready ones beyond the newest `keep`, except a tagged version (a
 /// rollback target) and one another site still needs as the parent of its next incremental
 /// transfer. Plain values in, plain values out.

@@ -1,7 +1,7 @@
 import Foundation
 import ICBDCore
 
-/// One figure of a benchmark run (ARCHITECTURE.md "Command line", `icbd bench`).
+/// One figure of a benchmark run (docs/benchmarks.md, `icbd bench`).
 struct BenchFigure: Encodable {
     struct Baseline: Encodable {
         let name: String
