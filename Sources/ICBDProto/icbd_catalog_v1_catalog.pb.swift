@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The catalog: images, versions, tags, sites, nodes, placements, policies and MAC assignments
-/// (ARCHITECTURE.md "Data model"; docs/catalog.md). Served at /icbd.catalog.v1.Catalog/METHOD.
+/// (docs/architecture.md "Data model (catalog)"; docs/catalog.md). Served at /icbd.catalog.v1.Catalog/METHOD.
 ///
 /// Revisions: every committed change bumps one global revision (int64, starting at 1). Every
 /// object carries `revision`, the revision of its last change, and every read answers with the

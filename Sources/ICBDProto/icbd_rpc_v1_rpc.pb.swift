@@ -9,7 +9,7 @@
 //   https://github.com/apple/swift-protobuf/
 
 /// The icbd/1 wire protocol: every frame on a connection is a 4-byte big-endian length followed by
-/// one serialized Frame. See docs/wire.md (and shared/design/WIRE.md, which is normative).
+/// one serialized Frame. See docs/wire.md.
 
 #if canImport(FoundationEssentials)
 import FoundationEssentials
