@@ -22,7 +22,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
     @Option(help: "At most this many images are pulled from other repositories at once.")
     var maxTransfers: Int = 2
 
-    @Option(help: "lz4 on the wire when pulling over links that leave it to the replicators (compression=auto): auto (links with a rate below 1 Gbit/s), on or off.")
+    @Option(help: "lz4 on the wire when pulling over links that leave it to the replicators (compression=auto): auto turns it on for links with a rate below 1 Gbit/s; on or off force it.")
     var compression: LinkCompression = .auto
 
     @Option(help: "HOST:PORT other nodes reach this one at, registered in the catalog (default: the listening address; give it when listening on 0.0.0.0 or behind NAT).")

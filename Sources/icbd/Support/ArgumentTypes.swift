@@ -115,7 +115,7 @@ extension ArgumentHelp {
     {
         var help = help ?? ArgumentHelp()
         help.valueName = help.valueName ?? Value.valueName
-        if let value { help.abstract += help.abstract.isEmpty ? "(default: \(value))" : " (default: \(value))" }
+        if let value { help.abstract += " (default: \(value))" }
         return help
     }
 }
@@ -125,7 +125,6 @@ extension Option where Value: CommandLineValue {
     init(name: NameSpecification = .long, help: ArgumentHelp? = nil) {
         self.init(name: name, help: .of(help, Value.self), transform: { try Value(commandLine: $0) })
     }
-
 }
 
 extension Option where Value: CommandLineValue & CustomStringConvertible {
