@@ -44,3 +44,9 @@ public struct NameError: Error, Sendable, Equatable, CustomStringConvertible {
         "invalid name '\(name)': it \(problem) (names match [a-z0-9][a-z0-9._-]{0,63})"
     }
 }
+
+extension Name {
+    /// `admin`: the name of an operator's certificate unless told otherwise (`icbd pki issue
+    /// --role admin --name admin`, the client commands' default `--name`).
+    public static let admin = Name(unchecked: "admin")
+}

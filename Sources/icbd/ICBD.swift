@@ -15,8 +15,9 @@ struct ICBD: AsyncParsableCommand {
     )
 }
 
-/// Runs the command line with the exit codes of docs/architecture.md "Command line": 0 success, 1 an error the
-/// message explains, 2 a usage error.
+/// Runs the command line. Exit codes (docs/architecture.md "Command line"): 0 success, 1 an error
+/// the message explains, 2 a usage error (a bad option or argument: argument-parser's message
+/// names it and says what is valid).
 @main
 enum Main {
     static func main() async {

@@ -40,9 +40,14 @@ struct CacheCrashTests {
                 bytes[index] = UInt8(truncatingIfNeeded: state >> 33)
             }
             try Data(bytes).write(to: source.appendingPathComponent("disk.raw"))
-            let published = try await CommandRunner.run(
-                ["image", "publish", "win11", source.path, "--replicator", replicatorAddress, "--tls-dir", deployment.pki])
-            #expect(published.status == 0, "\(published.stderr)")
+            let published = try JSONShape.decode(
+                JSONShape.Published.self,
+                try await CommandRunner.run(
+                    ["image", "publish", "win11", source.path, "--replicator", replicatorAddress, "--tls-dir", deployment.pki, "--json"]))
+            let publishedFile = try #require(published.files.first)
+            #expect(published.version == 1 && published.parent == 0 && !published.btrfsUuid.isEmpty && published.files.count == 1)
+            #expect(publishedFile.path == "disk.raw" && publishedFile.size == 6 << 20 && publishedFile.etag.count == 64)
+            #expect(publishedFile.writtenBytes == 6 << 20 && publishedFile.zeroChunks == 0 && !publishedFile.reflinked)
             let hashes = (0..<6).map { Data(SHA256.hash(data: bytes[($0 << 20)..<(($0 + 1) << 20)])) }
 
             let cacheDirectory = deployment.directory.appendingPathComponent("cache").path

@@ -12,24 +12,18 @@ struct AssignCommand: AsyncParsableCommand {
         commandName: "assign", abstract: "Assign the image a workstation boots (REF: a version number or a tag; default latest).")
 
     @Argument(help: "The workstation's MAC address: 52:54:00:12:34:56, 52-54-00-12-34-56 or 525400123456.")
-    var mac: String
+    var mac: MACAddress
 
     @Argument(help: "IMAGE, IMAGE:TAG or IMAGE:VERSION.")
-    var image: String
+    var image: ImageReference
 
     @OptionGroup var client: CatalogClientOptions
 
-    func validate() throws {
-        do { _ = try MACAddress(parsing: mac) } catch { throw ValidationError("MAC: \(error)") }
-        do { _ = try ImageReference(parsing: image) } catch { throw ValidationError("IMAGE[:REF]: \(error)") }
-    }
-
     func run() async throws {
-        let target = try ImageReference(parsing: image)
         var request = Icbd_Catalog_V1_AssignRequest()
-        request.mac = try MACAddress(parsing: mac).description
-        request.image = target.image.rawValue
-        request.ref = target.version.description
+        request.mac = mac.description
+        request.image = image.image.rawValue
+        request.ref = image.version.description
         let (assignment, version) = try await client.withCatalog { catalog in
             let response = try await catalog.unary(CatalogMethods.assign, request, options: client.callOptions)
             var get = Icbd_Catalog_V1_GetAssignmentRequest()
@@ -47,19 +41,15 @@ struct UnassignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "unassign", abstract: "Remove a workstation's assignment.")
 
     @Argument(help: "The workstation's MAC address.")
-    var mac: String
+    var mac: MACAddress
 
     @OptionGroup var client: CatalogClientOptions
 
-    func validate() throws {
-        do { _ = try MACAddress(parsing: mac) } catch { throw ValidationError("MAC: \(error)") }
-    }
-
     func run() async throws {
         var request = Icbd_Catalog_V1_UnassignRequest()
-        request.mac = try MACAddress(parsing: mac).description
+        request.mac = mac.description
         let response = try await client.withCatalog { try await $0.unary(CatalogMethods.unassign, request, options: client.callOptions) }
-        if client.json { return print(try Output.json(["revision": response.revision])) }
+        if client.json { return print(try Output.json(Output.Revision(revision: response.revision))) }
         print("\(request.mac) has no assignment now (revision \(response.revision))")
     }
 }

@@ -9,7 +9,7 @@ struct CatalogCommand: AsyncParsableCommand {
         commandName: "catalog", abstract: "Run the catalog service (SQLite file, or a PostgreSQL database shared by several catalogs).")
 
     @Option(help: "HOST:PORT to listen on; port 0 picks a free one.")
-    var listen: String
+    var listen: HostPort
 
     @Option(
         help: ArgumentHelp(
@@ -34,7 +34,6 @@ struct CatalogCommand: AsyncParsableCommand {
     @OptionGroup var metricsOptions: MetricsOptions
 
     func validate() throws {
-        _ = try parseHostPort(listen, option: "--listen")
         guard (1...3600).contains(heartbeatTtl) else { throw ValidationError("--heartbeat-ttl must be from 1 to 3600 seconds") }
         guard changeLogRetention >= 1 else { throw ValidationError("--change-log-retention must be at least 1") }
         if PostgresDatabaseURL.isPostgres(db) {
@@ -47,16 +46,15 @@ struct CatalogCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.makeLogger(label: "icbd.catalog")
-        let metrics = try metricsOptions.endpoint(logger: logger)
-        var configuration = CatalogConfiguration(
-            listen: try parseHostPort(listen, option: "--listen"), databasePath: db, tls: try tls.identity(), name: tls.name)
+        let metrics = metricsOptions.endpoint(logger: logger)
+        var configuration = CatalogConfiguration(listen: listen, databasePath: db, tls: try tls.identity(), name: tls.name.rawValue)
         configuration.rpc.defaultHeartbeatTTL = .seconds(heartbeatTtl)
         configuration.changeLogRetention = changeLogRetention
         configuration.databasePasswordFile = dbPasswordFile
         let dbTimeout = dbTimeout
         configuration.postgres = { $0.operationTimeout = .seconds(dbTimeout) }
         let catalog = try await CatalogService.open(configuration: configuration, logger: logger)
-        try await runService(catalog, role: .catalog, name: tls.name, metrics: metrics, logger: logger) {
+        try await runService(catalog, role: .catalog, name: tls.name.rawValue, metrics: metrics, logger: logger) {
             try await catalog.localAddress()
         }
     }

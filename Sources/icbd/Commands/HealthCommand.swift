@@ -10,34 +10,39 @@ struct HealthCommand: AsyncParsableCommand {
         commandName: "health", abstract: "Ask a service whether it is serving.")
 
     @Argument(help: "The service's HOST:PORT.")
-    var address: String
+    var address: HostPort
 
-    @Option(help: "The role the service must have (catalog, replicator, cache, gateway).")
-    var role: String = "catalog"
+    @Option(help: "The role the service must have.")
+    var role: Role = .catalog
 
     @OptionGroup var client: ClientOptions
 
     @Flag(help: "Print JSON.")
     var json = false
 
-    func validate() throws {
-        _ = try parseHostPort(address, option: "HOST:PORT")
-        guard Role(rawValue: role) != nil else { throw ValidationError("--role: '\(role)' is not a role") }
+    /// The answer as `--json` prints it.
+    struct Answer: Encodable {
+        /// SERVING, NOT_SERVING or UNKNOWN.
+        var status: String
+        var role: String
+        var node: String
+        var site: String
+        var version: String
+        /// Why it is not serving, or how it serves; left out when empty.
+        var detail: String?
     }
 
     func run() async throws {
-        guard let role = Role(rawValue: role) else { return }
-        let answer = try await client.withClient(try parseHostPort(address, option: "HOST:PORT"), role: role) { client in
+        let answer = try await client.withClient(address, role: role) { client in
             try await client.unary(HealthMethods.check, Icbd_Rpc_V1_HealthCheckRequest(), options: self.client.callOptions)
         }
         let status = "\(answer.status)".uppercased().replacingOccurrences(of: "NOTSERVING", with: "NOT_SERVING")
         if json {
-            var object: [String: String] = [
-                "status": status, "role": answer.role, "node": answer.node, "site": answer.site, "version": answer.version,
-            ]
-            if !answer.detail.isEmpty { object["detail"] = answer.detail }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
-            print(String(decoding: data, as: UTF8.self))
+            print(
+                try Output.json(
+                    Answer(
+                        status: status, role: answer.role, node: answer.node, site: answer.site, version: answer.version,
+                        detail: answer.detail.isEmpty ? nil : answer.detail)))
         } else {
             print("\(status) \(answer.role) \(answer.node)\(answer.site.isEmpty ? "" : " site \(answer.site)") version \(answer.version)\(answer.detail.isEmpty ? "" : ": \(answer.detail)")")
         }

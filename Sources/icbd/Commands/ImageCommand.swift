@@ -52,11 +52,9 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show an image's versions, files, tags and placements.")
 
         @Argument(help: "The image.")
-        var image: String
+        var image: Name
 
         @OptionGroup var client: CatalogClientOptions
-
-        func validate() throws { _ = try parseName(image, "IMAGE") }
 
         struct Shown: Encodable {
             var revision: Int64
@@ -65,7 +63,7 @@ struct ImageCommand: AsyncParsableCommand {
 
         func run() async throws {
             var request = Icbd_Catalog_V1_GetImageRequest()
-            request.name = image
+            request.name = image.rawValue
             let response = try await client.withCatalog { try await $0.allPages(CatalogMethods.getImage, request, options: client.callOptions) }
             let detail = try ImageDetail(wire: response)
             if client.json { return print(try Output.json(Shown(revision: response.revision, image: detail))) }
@@ -115,26 +113,21 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an image (publishers also create it on first publish).")
 
         @Argument(help: "The image: [a-z0-9][a-z0-9._-]{0,63}.")
-        var image: String
+        var image: Name
 
         @Option(help: "What the image is, for people.")
         var description: String = ""
 
         @Option(help: "The site whose replicators may publish it (default: the site of the first replicator that does).")
-        var homeSite: String?
+        var homeSite: Name?
 
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws {
-            _ = try parseName(image, "IMAGE")
-            if let homeSite { _ = try parseName(homeSite, "--home-site") }
-        }
-
         func run() async throws {
             var request = Icbd_Catalog_V1_CreateImageRequest()
-            request.name = image
+            request.name = image.rawValue
             request.description_p = description
-            request.homeSite = homeSite ?? ""
+            request.homeSite = homeSite?.rawValue ?? ""
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.createImage, request, options: client.callOptions) }
             let created = try ImageRecord(wire: response.image)
             if client.json { return print(try Output.json(created)) }
@@ -147,13 +140,13 @@ struct ImageCommand: AsyncParsableCommand {
             abstract: "Point a tag at a ready version (creates or moves it; rollback = move it back).")
 
         @Argument(help: "The image.")
-        var image: String
+        var image: Name
 
         @Argument(help: "The tag: stable, testing, ... (not all digits).")
-        var tag: String
+        var tag: Name
 
-        @Argument(help: "The version number.")
-        var version: String
+        @Argument(help: "The version number (from 1 up).")
+        var version: Int64
 
         @Option(help: "Move only if the tag is still at this revision (0: only if it does not exist).")
         var expectedRevision: Int64?
@@ -161,17 +154,15 @@ struct ImageCommand: AsyncParsableCommand {
         @OptionGroup var client: CatalogClientOptions
 
         func validate() throws {
-            _ = try parseName(image, "IMAGE")
-            let tag = try parseName(self.tag, "TAG")
             guard !tag.isAllDigits else { throw ValidationError("TAG: '\(tag)' is all digits, which reads as a version number") }
-            _ = try parseNumber(version, "VERSION")
+            try ImageCommand.validate(version: version)
         }
 
         func run() async throws {
             var request = Icbd_Catalog_V1_MoveTagRequest()
-            request.image = image
-            request.tag = tag
-            request.version = try parseNumber(version, "VERSION")
+            request.image = image.rawValue
+            request.tag = tag.rawValue
+            request.version = version
             if let expectedRevision { request.expectedRevision = expectedRevision }
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.moveTag, request, options: client.callOptions) }
             let moved = try TagRecord(wire: response.tag)
@@ -184,24 +175,19 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a tag.")
 
         @Argument(help: "The image.")
-        var image: String
+        var image: Name
 
         @Argument(help: "The tag.")
-        var tag: String
+        var tag: Name
 
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws {
-            _ = try parseName(image, "IMAGE")
-            _ = try parseName(tag, "TAG")
-        }
-
         func run() async throws {
             var request = Icbd_Catalog_V1_DeleteTagRequest()
-            request.image = image
-            request.tag = tag
+            request.image = image.rawValue
+            request.tag = tag.rawValue
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.deleteTag, request, options: client.callOptions) }
-            if client.json { return print(try Output.json(["revision": response.revision])) }
+            if client.json { return print(try Output.json(Output.Revision(revision: response.revision))) }
             print("deleted tag \(image):\(tag) (revision \(response.revision))")
         }
     }
@@ -211,26 +197,28 @@ struct ImageCommand: AsyncParsableCommand {
             abstract: "Retire a version: no longer offered; 'latest' falls back to the newest other ready version.")
 
         @Argument(help: "The image.")
-        var image: String
+        var image: Name
 
-        @Argument(help: "The version number.")
-        var version: String
+        @Argument(help: "The version number (from 1 up).")
+        var version: Int64
 
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws {
-            _ = try parseName(image, "IMAGE")
-            _ = try parseNumber(version, "VERSION")
-        }
+        func validate() throws { try ImageCommand.validate(version: version) }
 
         func run() async throws {
             var request = Icbd_Catalog_V1_RetireVersionRequest()
-            request.image = image
-            request.number = try parseNumber(version, "VERSION")
+            request.image = image.rawValue
+            request.number = version
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.retireVersion, request, options: client.callOptions) }
             let retired = try VersionRecord(wire: response.version)
             if client.json { return print(try Output.json(retired)) }
             print("retired version \(retired.number) of \(retired.image) (revision \(response.revision))")
         }
+    }
+
+    /// A VERSION argument: versions are numbered from 1.
+    static func validate(version: Int64) throws {
+        guard version >= 1 else { throw ValidationError("VERSION: '\(version)' is not a number from 1 up") }
     }
 }

@@ -16,13 +16,13 @@ extension ImageCommand {
             abstract: "Publish a directory of files (disk image, kernel, initrd, ...) as the image's next version.")
 
         @Argument(help: "The image's name.")
-        var image: String
+        var image: Name
 
         @Argument(help: "A directory of regular files (no symbolic links), at most 64.")
         var directory: String
 
         @Option(help: "The HOST:PORT of the repository's replicator (the primary site's).")
-        var replicator: String
+        var replicator: HostPort
 
         @Flag(
             help: ArgumentHelp(
@@ -35,20 +35,34 @@ extension ImageCommand {
         @Flag(help: "Print JSON.")
         var json = false
 
-        func validate() throws {
-            _ = try parseName(image, "IMAGE")
-            _ = try parseHostPort(replicator, option: "--replicator")
+        /// What `--json` prints: the new version and, per file, what the repository wrote.
+        struct Published: Encodable {
+            var image: Name
+            var version: Int64
+            /// 0: the first version.
+            var parent: Int64
+            var btrfsUuid: String
+            var files: [File]
+
+            struct File: Encodable {
+                var path: String
+                var size: Int64
+                /// The file's ETag: the SHA-256 of its chunk manifest, in hex.
+                var etag: String
+                var zeroChunks: Int64
+                var writtenBytes: Int64
+                var reflinked: Bool
+            }
         }
 
         func run() async throws {
             let files = try PublishSource.files(in: directory)
-            let target = try parseHostPort(replicator, option: "--replicator")
             let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
-            let response = try await client.withClient(target, role: .replicator) { client in
+            let response = try await client.withClient(replicator, role: .replicator) { client in
                 try await client.clientStreaming(ReplicatorMethods.publish) { writer in
                     try await writer.write(
                         .with {
-                            $0.start.image = image
+                            $0.start.image = image.rawValue
                             $0.start.files = files.map { file in .with { $0.path = file.path; $0.size = file.size } }
                             if local { $0.start.localDirectory = absolute }
                         })
@@ -58,16 +72,15 @@ extension ImageCommand {
                 }
             }
             if json {
-                let object: [String: Any] = [
-                    "image": image, "version": response.version, "parent": response.parent, "btrfs_uuid": response.btrfsUuid,
-                    "files": response.files.map {
-                        [
-                            "path": $0.path, "size": $0.size, "etag": Array($0.manifestSha256).hexString,
-                            "zero_chunks": $0.zeroChunks, "written_bytes": $0.writtenBytes, "reflinked": $0.reflinked,
-                        ] as [String: Any]
-                    },
-                ]
-                print(String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self))
+                print(
+                    try Output.json(
+                        Published(
+                            image: image, version: response.version, parent: response.parent, btrfsUuid: response.btrfsUuid,
+                            files: response.files.map {
+                                Published.File(
+                                    path: $0.path, size: $0.size, etag: Array($0.manifestSha256).hexString, zeroChunks: $0.zeroChunks,
+                                    writtenBytes: $0.writtenBytes, reflinked: $0.reflinked)
+                            })))
             } else {
                 print("published \(image) v\(response.version)\(response.parent > 0 ? " (parent v\(response.parent))" : "")")
                 for file in response.files {

@@ -17,10 +17,10 @@ struct NodeCommand: AsyncParsableCommand {
             abstract: "List nodes with their state, last heartbeat and, for cache nodes, the bytes held and hit ratio they reported.")
 
         @Option(help: "Only nodes of this site.")
-        var site: String?
+        var site: Name?
 
-        @Option(help: "Only nodes of this role: replicator, cache or gateway.")
-        var role: String?
+        @Option(help: "Only nodes of this role.")
+        var role: NodeRole?
 
         @OptionGroup var client: CatalogClientOptions
 
@@ -29,15 +29,10 @@ struct NodeCommand: AsyncParsableCommand {
             var nodes: [NodeRecord]
         }
 
-        func validate() throws {
-            if let site { _ = try parseName(site, "--site") }
-            if let role, NodeRole(rawValue: role) == nil { throw ValidationError("--role: '\(role)' is not replicator, cache or gateway") }
-        }
-
         func run() async throws {
             var request = Icbd_Catalog_V1_ListNodesRequest()
-            request.site = site ?? ""
-            switch role.flatMap(NodeRole.init(rawValue:)) {
+            request.site = site?.rawValue ?? ""
+            switch role {
             case .replicator?: request.role = .replicator
             case .cache?: request.role = .cache
             case .gateway?: request.role = .gateway
@@ -62,11 +57,9 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a node draining: it takes no new work.")
 
         @Argument(help: "The node.")
-        var node: String
+        var node: Name
 
         @OptionGroup var client: CatalogClientOptions
-
-        func validate() throws { _ = try parseName(node, "NODE") }
 
         func run() async throws { try await NodeCommand.setState(node: node, .draining, client: client) }
     }
@@ -75,11 +68,9 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Mark a draining node up again.")
 
         @Argument(help: "The node.")
-        var node: String
+        var node: Name
 
         @OptionGroup var client: CatalogClientOptions
-
-        func validate() throws { _ = try parseName(node, "NODE") }
 
         func run() async throws { try await NodeCommand.setState(node: node, .up, client: client) }
     }
@@ -88,24 +79,22 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a node and its placements from the catalog.")
 
         @Argument(help: "The node.")
-        var node: String
+        var node: Name
 
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws { _ = try parseName(node, "NODE") }
-
         func run() async throws {
             var request = Icbd_Catalog_V1_DeleteNodeRequest()
-            request.name = node
+            request.name = node.rawValue
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.deleteNode, request, options: client.callOptions) }
-            if client.json { return print(try Output.json(["revision": response.revision])) }
+            if client.json { return print(try Output.json(Output.Revision(revision: response.revision))) }
             print("removed node \(node) (revision \(response.revision))")
         }
     }
 
-    static func setState(node: String, _ state: Icbd_Catalog_V1_NodeState, client: CatalogClientOptions) async throws {
+    static func setState(node: Name, _ state: Icbd_Catalog_V1_NodeState, client: CatalogClientOptions) async throws {
         var request = Icbd_Catalog_V1_SetNodeStateRequest()
-        request.name = node
+        request.name = node.rawValue
         request.state = state
         let response = try await client.withCatalog { try await $0.unary(CatalogMethods.setNodeState, request, options: client.callOptions) }
         let updated = try NodeRecord(wire: response.node)

@@ -55,11 +55,11 @@ struct PKICommand: AsyncParsableCommand {
 
         @OptionGroup var directories: Directories
 
-        @Option(help: "catalog, replicator, cache, gateway or admin.")
-        var role: String
+        @Option(help: "The role the certificate carries.")
+        var role: Role
 
         @Option(help: "The node's name: [a-z0-9][a-z0-9._-]{0,63}.")
-        var name: String
+        var name: Name
 
         @Option(help: "A DNS name the node is reached by (repeatable).")
         var dns: [String] = []
@@ -69,17 +69,9 @@ struct PKICommand: AsyncParsableCommand {
 
         @OptionGroup var lifetime: Lifetime
 
-        func validate() throws {
-            guard Role(rawValue: role) != nil else {
-                throw ValidationError("--role: '\(role)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
-            }
-            do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
-        }
-
         func run() async throws {
-            guard let role = Role(rawValue: role) else { return }
             let written = try directories.pki.issue(
-                PeerIdentity(role: role, name: name), dnsNames: dns, ipAddresses: ip, days: lifetime.days)
+                PeerIdentity(role: role, name: name.rawValue), dnsNames: dns, ipAddresses: ip, days: lifetime.days)
             print("issued icbd://\(role)/\(name) for \(lifetime.days) days: \(written.joined(separator: ", "))")
         }
     }
@@ -92,16 +84,12 @@ struct PKICommand: AsyncParsableCommand {
         @OptionGroup var directories: Directories
 
         @Option(help: "The certificate's name (DIR/NAME.crt).")
-        var name: String
+        var name: Name
 
         @OptionGroup var lifetime: Lifetime
 
-        func validate() throws {
-            do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
-        }
-
         func run() async throws {
-            let renewed = try directories.pki.renew(name: name, days: lifetime.days)
+            let renewed = try directories.pki.renew(name: name.rawValue, days: lifetime.days)
             let identity = try PeerIdentity(certificate: renewed)
             print(
                 "renewed \(identity) until \(renewed.notValidAfter) (serial \(CertificateSerial(renewed.serialNumber))): \(directories.dir)/\(name).crt, \(directories.dir)/\(name).key"

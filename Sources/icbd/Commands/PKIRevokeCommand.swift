@@ -21,7 +21,7 @@ struct PKIRevokeCommand: AsyncParsableCommand {
         abstract: "Revoke a certificate: every server refuses it within its refresh interval (admin).")
 
     @Argument(help: "The certificate: a NAME (CERTDIR/NAME.crt) or a SERIAL (hex bytes with colons, or serial=HEX).")
-    var certificate: String
+    var certificate: CertificateReference
 
     @Option(name: .customLong("cert-dir"), help: "Where NAME.crt is (default: --tls-dir).")
     var certDir: String?
@@ -31,30 +31,54 @@ struct PKIRevokeCommand: AsyncParsableCommand {
 
     @OptionGroup var client: CatalogClientOptions
 
+    /// What the command is given: a certificate's NAME or its SERIAL.
+    enum CertificateReference: CommandLineValue {
+        case name(Name)
+        case serial(CertificateSerial)
+
+        /// Names never hold `:` or `=`; serials are written with them.
+        init(commandLine text: String) throws {
+            guard text.contains(":") || text.hasPrefix("serial=") else {
+                self = .name(try Name(text))
+                return
+            }
+            guard let serial = CertificateSerial(parsing: text) else {
+                throw CommandLineValueError(
+                    "'\(text)' is not a certificate serial: hex bytes, 1 to 20 of them, like 3a:5f:01 or serial=3A5F01")
+            }
+            self = .serial(serial)
+        }
+    }
+
+    /// The entry as `--json` prints it.
+    struct Revoked: Encodable {
+        var serial: String
+        /// The certificate's `icbd://ROLE/NAME`; empty when it was revoked by serial.
+        var name: String
+        var revokedMs: Int64
+        var expiresMs: Int64
+        var reason: String
+        /// False when it was on the list already.
+        var created: Bool
+    }
+
     func validate() throws {
         guard reason.utf8.count <= RevocationRecord.maximumReasonBytes else {
             throw ValidationError("--reason: at most \(RevocationRecord.maximumReasonBytes) bytes")
         }
-        if !isSerial {
-            _ = try parseName(certificate, "NAME")
-        } else if CertificateSerial(parsing: certificate) == nil {
-            throw ValidationError("'\(certificate)' is not a certificate serial: hex bytes, 1 to 20 of them, like 3a:5f:01 or serial=3A5F01")
-        }
     }
-
-    /// Names never hold `:` or `=`; serials are written with them.
-    var isSerial: Bool { certificate.contains(":") || certificate.hasPrefix("serial=") }
 
     func run() async throws {
         var request = Icbd_Catalog_V1_RevokeCertificateRequest()
         request.reason = reason
-        if isSerial, let serial = CertificateSerial(parsing: certificate) {
+        switch certificate {
+        case .serial(let serial):
             request.serial = serial.hex
             request.expiresMs = Int64(Date().addingTimeInterval(Double(CertificateAuthority.maximumLeafDays) * 86400).timeIntervalSince1970 * 1000)
-        } else {
+        case .name(let name):
             let directory = PKIDirectory(path: certDir ?? client.client.tlsDir)
             let revoked: Certificate
-            do { revoked = try directory.certificate(named: certificate) } catch {
+            do { revoked = try directory.certificate(named: name.rawValue) } catch {
                 throw ValidationError("\(error); give --cert-dir (where it was issued) or the certificate's SERIAL")
             }
             request.serial = CertificateSerial(revoked.serialNumber).hex
@@ -67,10 +91,10 @@ struct PKIRevokeCommand: AsyncParsableCommand {
         let entry = answer.revocation
         if client.json {
             return print(
-                try Output.json([
-                    "serial": entry.serial, "name": entry.name, "revoked_ms": "\(entry.revokedMs)", "expires_ms": "\(entry.expiresMs)",
-                    "reason": entry.reason, "created": "\(answer.created)",
-                ]))
+                try Output.json(
+                    Revoked(
+                        serial: entry.serial, name: entry.name, revokedMs: entry.revokedMs, expiresMs: entry.expiresMs,
+                        reason: entry.reason, created: answer.created)))
         }
         let who = entry.name.isEmpty ? "serial \(entry.serial)" : "\(entry.name) (serial \(entry.serial))"
         print(

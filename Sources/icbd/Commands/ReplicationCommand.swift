@@ -17,7 +17,7 @@ struct ReplicationCommand: AsyncParsableCommand {
             abstract: "Per site and version: present, receiving (bytes, rate, ETA) or failed (why).")
 
         @Option(help: "Only this image.")
-        var image: String?
+        var image: Name?
 
         @OptionGroup var client: CatalogClientOptions
 
@@ -36,15 +36,11 @@ struct ReplicationCommand: AsyncParsableCommand {
             var placements: [Row]
         }
 
-        func validate() throws {
-            if let image { _ = try parseName(image, "--image") }
-        }
-
         func run() async throws {
             let (nodes, placements) = try await client.withCatalog { catalog in
                 let nodes = try await catalog.allPages(CatalogMethods.listNodes, .init(), options: client.callOptions)
                 let placements = try await catalog.allPages(
-                    CatalogMethods.listPlacements, .with { $0.image = image ?? "" }, options: client.callOptions)
+                    CatalogMethods.listPlacements, .with { $0.image = image?.rawValue ?? "" }, options: client.callOptions)
                 return (nodes, placements)
             }
             let siteOf = Dictionary(nodes.nodes.map { ($0.name, $0.site) }, uniquingKeysWith: { a, _ in a })

@@ -11,21 +11,20 @@ struct SampleCommand: ParsableCommand {
     var directory: String
 
     @Option(help: "Size of the disk image.")
-    var diskSize = "1GiB"
+    var diskSize = ByteSize(bytes: 1 << 30)
 
     @Option(help: "Size of the kernel.")
-    var kernelSize = "8MiB"
+    var kernelSize = ByteSize(bytes: 8 << 20)
 
     @Option(help: "Size of the initrd.")
-    var initrdSize = "32MiB"
+    var initrdSize = ByteSize(bytes: 32 << 20)
 
     @Option(name: .customLong("changed-mib"), help: "1 MiB pieces of the disk changed, for a next version (0: the first).")
     var changedMiB: Int64 = 0
 
     func run() throws {
         let template = SampleTemplate(
-            diskSize: try ByteSize(parsing: diskSize).bytes, kernelSize: Int(try ByteSize(parsing: kernelSize).bytes),
-            initrdSize: Int(try ByteSize(parsing: initrdSize).bytes), changedMiB: changedMiB)
+            diskSize: diskSize.bytes, kernelSize: Int(kernelSize.bytes), initrdSize: Int(initrdSize.bytes), changedMiB: changedMiB)
         try template.write(to: directory)
         print("sample template in \(directory)")
     }

@@ -16,10 +16,10 @@ struct SiteCommand: AsyncParsableCommand {
             abstract: "Add a site with the CIDR ranges of its workstations (ranges of different sites may not overlap).")
 
         @Argument(help: "The site: [a-z0-9][a-z0-9._-]{0,63}.")
-        var site: String
+        var site: Name
 
         @Option(help: "A range of the site's workstations, e.g. 10.1.0.0/16 or 2001:db8:1::/48 (repeatable).")
-        var cidr: [String] = []
+        var cidr: [CIDR] = []
 
         @Option(
             help: ArgumentHelp(
@@ -29,7 +29,7 @@ struct SiteCommand: AsyncParsableCommand {
                     transfers over the link: auto (the default) turns it on for links slower than 1 Gbit/s; \
                     on or off force it, e.g. hq=12MB,compression=off.
                     """))
-        var link: [String] = []
+        var link: [SiteLink] = []
 
         @Option(help: "What the site is, for people.")
         var description: String = ""
@@ -40,47 +40,15 @@ struct SiteCommand: AsyncParsableCommand {
         @OptionGroup var client: CatalogClientOptions
 
         func validate() throws {
-            _ = try parseName(site, "SITE")
-            _ = try ranges()
-            _ = try links()
-        }
-
-        func ranges() throws -> [CIDR] {
-            let ranges = try cidr.map { text in
-                do { return try CIDR(parsing: text) } catch { throw ValidationError("--cidr: \(error)") }
-            }
-            if let (a, b) = firstOverlap(in: ranges) { throw ValidationError("--cidr: \(a) overlaps \(b)") }
-            return ranges
-        }
-
-        func links() throws -> [SiteLink] {
-            try link.map(Self.parseLink)
-        }
-
-        /// `SITE[=RATE][,compression=auto|on|off]`.
-        static func parseLink(_ text: String) throws -> SiteLink {
-            var settings = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            let parts = settings.removeFirst().split(separator: "=", maxSplits: 1).map(String.init)
-            var link = SiteLink(site: try parseName(parts.first ?? "", "--link"), rateBytesPerSecond: 0)
-            if parts.count == 2 {
-                do { link.rateBytesPerSecond = try ByteSize(parsing: parts[1]).bytes } catch { throw ValidationError("--link: \(error)") }
-            }
-            for setting in settings {
-                let pair = setting.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2, pair[0] == "compression", let compression = LinkCompression(rawValue: pair[1]) else {
-                    throw ValidationError("--link \(text): '\(setting)' is not compression=auto, compression=on or compression=off")
-                }
-                link.compression = compression
-            }
-            return link
+            if let (a, b) = firstOverlap(in: cidr) { throw ValidationError("--cidr: \(a) overlaps \(b)") }
         }
 
         func run() async throws {
             var request = Icbd_Catalog_V1_PutSiteRequest()
-            request.site.name = site
+            request.site.name = site.rawValue
             request.site.description_p = description
-            request.site.cidrs = try ranges().map(\.description)
-            request.site.links = try links().map { link in
+            request.site.cidrs = cidr.map(\.description)
+            request.site.links = link.map { link in
                 var wire = Icbd_Catalog_V1_SiteLink()
                 wire.site = link.site.rawValue
                 wire.rateBytesPerSecond = link.rateBytesPerSecond
@@ -130,17 +98,15 @@ struct SiteCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a site that has no nodes, links or policies naming it.")
 
         @Argument(help: "The site.")
-        var site: String
+        var site: Name
 
         @OptionGroup var client: CatalogClientOptions
 
-        func validate() throws { _ = try parseName(site, "SITE") }
-
         func run() async throws {
             var request = Icbd_Catalog_V1_DeleteSiteRequest()
-            request.name = site
+            request.name = site.rawValue
             let response = try await client.withCatalog { try await $0.unary(CatalogMethods.deleteSite, request, options: client.callOptions) }
-            if client.json { return print(try Output.json(["revision": response.revision])) }
+            if client.json { return print(try Output.json(Output.Revision(revision: response.revision))) }
             print("removed site \(site) (revision \(response.revision))")
         }
     }

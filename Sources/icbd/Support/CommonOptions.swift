@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import ICBDCore
 import ICBDRPC
 import Logging
@@ -10,13 +9,12 @@ struct TLSOptions: ParsableArguments {
     var tlsDir: String
 
     @Option(help: "This node's name; also the certificate's file name.")
-    var name: String
+    var name: Name
 
     @Option(help: "Seconds between reads of the catalog's certificate revocation list (1 to 30).")
     var revocationRefresh: Int = 30
 
     func validate() throws {
-        do { _ = try Name(name) } catch { throw ValidationError("--name: \(error)") }
         guard (1...30).contains(revocationRefresh) else {
             throw ValidationError("--revocation-refresh must be 1 to 30 seconds, not \(revocationRefresh)")
         }
@@ -24,7 +22,7 @@ struct TLSOptions: ParsableArguments {
 
     /// The service's identity; refuses a directory holding `ca.key` or a key others can read.
     func identity() throws -> TLSIdentity {
-        var identity = try TLSIdentity.load(directory: tlsDir, name: name)
+        var identity = try TLSIdentity.load(directory: tlsDir, name: name.rawValue)
         identity.revocations = RevocationList(refreshInterval: .seconds(revocationRefresh))
         return identity
     }
@@ -32,34 +30,39 @@ struct TLSOptions: ParsableArguments {
 
 /// `--log-level`.
 struct LoggingOptions: ParsableArguments {
-    @Option(help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: String = "info"
+    @Option(name: .customLong("log-level"), help: "The least important events logged.")
+    var level: Logger.Level = .info
 
-    func validate() throws {
-        guard Logger.Level(rawValue: logLevel) != nil else {
-            throw ValidationError("--log-level: '\(logLevel)' is not one of trace, debug, info, notice, warning, error, critical")
-        }
+    /// The level's name. `icbd bench` reads and lowers the default through it (`"info"` →
+    /// `"warning"`); a name that is not a level leaves the level as it is.
+    var logLevel: String {
+        get { level.rawValue }
+        set { level = Logger.Level(rawValue: newValue) ?? level }
     }
 
     /// A logger writing one structured line per event to standard error.
     func makeLogger(label: String) -> Logger {
         var logger = Logger(label: label) { StreamLogHandler.standardError(label: $0) }
-        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        logger.logLevel = level
         return logger
     }
 }
 
-/// Parses `--catalog`, given once or more, each a `HOST:PORT` or a comma list of them: the
-/// catalog processes to use, in the order they are tried (at least one).
-func parseCatalogs(_ values: [String], option: String = "--catalog") throws -> [HostPort] {
-    let addresses = try values.flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
-        .map { try parseHostPort($0.trimmingCharacters(in: .whitespaces), option: option) }
-    guard !addresses.isEmpty else { throw ValidationError("\(option): give at least one HOST:PORT") }
-    guard addresses.count <= 16 else { throw ValidationError("\(option): at most 16 catalogs, not \(addresses.count)") }
-    return addresses
-}
+/// `--catalog HOST:PORT[,HOST:PORT…]`, given once or more: the catalog processes to use, in
+/// the order they are tried.
+struct CatalogAddressOptions: ParsableArguments {
+    @Option(help: "The catalog's HOST:PORT; repeat it or give a comma list for several catalog processes, tried in turn.")
+    var catalog: [HostPortList]
 
-/// Parses a `HOST:PORT` option with a message that says what is wrong.
-func parseHostPort(_ text: String, option: String) throws -> HostPort {
-    do { return try HostPort(parsing: text) } catch { throw ValidationError("\(option): \(error)") }
+    /// At most this many catalog processes.
+    static let maximumCount = 16
+
+    func validate() throws {
+        guard addresses.count <= Self.maximumCount else {
+            throw ValidationError("--catalog: at most \(Self.maximumCount) catalogs, not \(addresses.count)")
+        }
+    }
+
+    /// Every address, in the order given (at least one).
+    var addresses: [HostPort] { catalog.flatMap(\.addresses) }
 }

@@ -11,17 +11,12 @@ import ServiceLifecycle
 /// `--metrics HOST:PORT`: where a service serves its Prometheus figures (off when not given).
 struct MetricsOptions: ParsableArguments {
     @Option(help: "HOST:PORT to serve Prometheus metrics on at GET /metrics (off when not given).")
-    var metrics: String?
-
-    func validate() throws {
-        if let metrics { _ = try parseHostPort(metrics, option: "--metrics") }
-    }
+    var metrics: HostPort?
 
     /// The endpoint to run beside the service, when `--metrics` was given. Bootstraps the
     /// process's swift-metrics backend, so call it once per process.
-    func endpoint(logger: Logger) throws -> MetricsEndpoint? {
-        guard let metrics else { return nil }
-        return MetricsEndpoint(address: try parseHostPort(metrics, option: "--metrics"), logger: logger)
+    func endpoint(logger: Logger) -> MetricsEndpoint? {
+        metrics.map { MetricsEndpoint(address: $0, logger: logger) }
     }
 }
 
