@@ -12,6 +12,10 @@ public final class CatalogService: Service, Sendable {
     public let configuration: CatalogConfiguration
     /// Where the data lives.
     public let store: any CatalogStore
+    /// The store's own long-running work (the PostgreSQL store's connection pool and change
+    /// follower), when it has any: a process runs it in its `ServiceGroup` before the catalog,
+    /// so that graceful shutdown stops the catalog (draining its calls) before the store.
+    public let storeService: (any Service)?
     private let server: RPCServer
     private let maintenance: CatalogMaintenance
     private let logger: Logger
@@ -42,13 +46,15 @@ public final class CatalogService: Service, Sendable {
         var storeLogger = logger
         storeLogger[metadataKey: "db"] = "\(settings.url)"
         let store = try await PostgresCatalogStore.open(settings, logger: storeLogger)
-        return try CatalogService(configuration: configuration, store: store, logger: logger)
+        return try CatalogService(configuration: configuration, store: store, storeService: store, logger: logger)
     }
 
-    /// Serves `store`, whatever database it keeps its data in.
-    public init(configuration: CatalogConfiguration, store: any CatalogStore, logger: Logger) throws {
+    /// Serves `store`, whatever database it keeps its data in. A store with work of its own
+    /// (``PostgresCatalogStore``) comes as `storeService` too.
+    public init(configuration: CatalogConfiguration, store: any CatalogStore, storeService: (any Service)? = nil, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
+        self.storeService = storeService
         self.logger = logger
         var router = RPCRouter()
         router.register(HealthService(role: .catalog, node: configuration.name))

@@ -48,8 +48,10 @@ struct CatalogBenchmark {
             try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
         }
         var catalogs: [CatalogService] = []
+        var stores: [PostgresCatalogStore] = []
         for name in ["bench-catalog-a", "bench-catalog-b"] {
             let store = try await PostgresCatalogStore.open(settings, logger: logger)
+            stores.append(store)
             catalogs.append(
                 try CatalogService(
                     configuration: CatalogConfiguration(
@@ -59,6 +61,7 @@ struct CatalogBenchmark {
         }
         let admin = try identity(.admin, "bench-admin")
         return try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in stores { group.addTask { await store.run() } }
             for catalog in catalogs { group.addTask { try await catalog.run() } }
             defer { group.cancelAll() }
             var configurations: [RPCClientConfiguration] = []
