@@ -13,9 +13,9 @@ public final class CatalogService: Service, Sendable {
     /// Where the data lives.
     public let store: any CatalogStore
     /// The store's own long-running work (the PostgreSQL store's connection pool and change
-    /// follower), when it has any: a process runs it in its `ServiceGroup` before the catalog,
+    /// follower), empty for SQLite: a process runs it in its `ServiceGroup` before the catalog,
     /// so that graceful shutdown stops the catalog (draining its calls) before the store.
-    public let storeService: (any Service)?
+    public let storeServices: [any Service]
     private let server: RPCServer
     private let maintenance: CatalogMaintenance
     private let logger: Logger
@@ -46,15 +46,15 @@ public final class CatalogService: Service, Sendable {
         var storeLogger = logger
         storeLogger[metadataKey: "db"] = "\(settings.url)"
         let store = try await PostgresCatalogStore.open(settings, logger: storeLogger)
-        return try CatalogService(configuration: configuration, store: store, storeService: store, logger: logger)
+        return try CatalogService(configuration: configuration, store: store, storeServices: store.services, logger: logger)
     }
 
     /// Serves `store`, whatever database it keeps its data in. A store with work of its own
-    /// (``PostgresCatalogStore``) comes as `storeService` too.
-    public init(configuration: CatalogConfiguration, store: any CatalogStore, storeService: (any Service)? = nil, logger: Logger) throws {
+    /// (``PostgresCatalogStore``) comes with its services (``PostgresCatalogStore/services``).
+    public init(configuration: CatalogConfiguration, store: any CatalogStore, storeServices: [any Service] = [], logger: Logger) throws {
         self.configuration = configuration
         self.store = store
-        self.storeService = storeService
+        self.storeServices = storeServices
         self.logger = logger
         var router = RPCRouter()
         router.register(HealthService(role: .catalog, node: configuration.name))

@@ -11,10 +11,11 @@ import Synchronization
 /// processes on one database (docs/operations.md). The statements are the shared ones of
 /// ``SQLCatalogStore``; this type runs their transactions.
 ///
-/// - It is a `Service`: ``run()`` runs the connection pool (`PostgresClient`) and the change
-///   follower until graceful shutdown. A process adds the store to its `ServiceGroup` before the
-///   services that use it (``CatalogService/services``), so it stops after them; calls need it
-///   running.
+/// - It runs as two services (``services``): the connection pool (postgres-nio's
+///   `PostgresClient`), then the store itself, whose ``run()`` follows the change log until
+///   graceful shutdown. A process adds them to its `ServiceGroup` before the services that use
+///   the store (``CatalogService/storeServices``), so that graceful shutdown stops those first,
+///   then the follower, then the pool; calls need them running.
 /// - Every mutating call is one transaction that first locks the revision row
 ///   (`SELECT … FOR UPDATE`): writers, in this process or another, commit one after another,
 ///   each revision exactly once, and an `expected` revision is compared under that lock, so
@@ -94,12 +95,15 @@ public final class PostgresCatalogStore: SQLCatalogStore, Service {
             client: client, configuration: configuration, signal: signal, recent: recent, start: revision, logger: logger)
     }
 
-    /// Runs the connection pool, the change follower, its `LISTEN` connection and its poll until
-    /// graceful shutdown. Once only.
+    /// What a process runs for this store, in start order: the connection pool, then the change
+    /// follower (``run()``). Each once.
+    public var services: [any Service] { [client, self] }
+
+    /// Runs the change follower, its `LISTEN` connection and its poll until graceful shutdown,
+    /// on the connection pool, which must run too (``services``).
     public func run() async {
         let (follower, kicks, pollInterval) = (self.follower, self.kicks, configuration.pollInterval)
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.client.run() }  // stops at graceful shutdown by itself
             group.addTask { await follower.follow(kicks: kicks.stream) }
             group.addTask { await follower.listen(kick: { kicks.continuation.yield() }) }
             group.addTask {

@@ -5,6 +5,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -61,7 +62,7 @@ struct CatalogBenchmark {
         }
         let admin = try identity(.admin, "bench-admin")
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            for store in stores { group.addTask { await store.run() } }
+            for service in stores.flatMap(\.services) { group.addTask { try await service.run() } }
             for catalog in catalogs { group.addTask { try await catalog.run() } }
             defer { group.cancelAll() }
             var configurations: [RPCClientConfiguration] = []

@@ -57,7 +57,7 @@ struct CatalogCommand: AsyncParsableCommand {
         configuration.postgres = { $0.operationTimeout = .seconds(dbTimeout) }
         let catalog = try await CatalogService.open(configuration: configuration, logger: logger)
         try await runService(
-            catalog, dependencies: catalog.storeService.map { [$0] } ?? [], role: .catalog, name: tls.name, metrics: metrics, logger: logger
+            catalog, dependencies: catalog.storeServices, role: .catalog, name: tls.name, metrics: metrics, logger: logger
         ) {
             try await catalog.localAddress()
         }

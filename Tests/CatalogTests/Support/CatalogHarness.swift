@@ -87,7 +87,7 @@ struct CatalogHarness {
     /// any) and the catalog in one `ServiceGroup`, shut down gracefully after `body`. Once per
     /// harness (a restart is a new harness on the same fixture).
     func run<R: Sendable>(_ body: () async throws -> R) async throws -> R {
-        try await withRunningServices((service.storeService.map { [$0] } ?? []) + [service], logger: logger) {
+        try await withRunningServices(service.storeServices + [service], logger: logger) {
             _ = try await service.localAddress()
             return try await body()
         }

@@ -111,5 +111,5 @@ func withRunning<R: Sendable>(_ stores: [any CatalogStore], logger: Logger = qui
     defer {
         for case let store as SQLiteCatalogStore in stores { try? store.close() }
     }
-    return try await withRunningServices(stores.compactMap { $0 as? any Service }, logger: logger, body)
+    return try await withRunningServices(stores.flatMap { ($0 as? PostgresCatalogStore)?.services ?? [] }, logger: logger, body)
 }
