@@ -83,7 +83,7 @@ struct CatalogHarness {
             notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(3600))
     }
 
-    /// Runs the catalog while `body` runs, as a catalog process does: its store's service (if
+    /// Runs the catalog while `body` runs, as a catalog process does: its store's services (if
     /// any) and the catalog in one `ServiceGroup`, shut down gracefully after `body`. Once per
     /// harness (a restart is a new harness on the same fixture).
     func run<R: Sendable>(_ body: () async throws -> R) async throws -> R {

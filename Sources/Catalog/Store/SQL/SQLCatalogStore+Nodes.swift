@@ -4,6 +4,7 @@ import ICBDCore
 extension SQLCatalogStore {
     public func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]> {
         try await readRevisioned { db in
+            // CAST: PostgreSQL must know the type of a NULL parameter.
             try await db.fetchAll(
                 """
                 SELECT * FROM nodes WHERE (CAST(\(filter.site) AS TEXT) IS NULL OR site = \(filter.site)) AND (CAST(\(filter.role) AS TEXT) IS NULL OR role = \(filter.role))

@@ -4,6 +4,7 @@ import ICBDCore
 extension SQLCatalogStore {
     public func listPlacements(image: Name?, node: Name?) async throws -> Revisioned<[PlacementRecord]> {
         try await readRevisioned { db in
+            // CAST: PostgreSQL must know the type of a NULL parameter.
             try await db.fetchAll(
                 """
                 SELECT * FROM placements WHERE (CAST(\(image) AS TEXT) IS NULL OR image = \(image)) AND (CAST(\(node) AS TEXT) IS NULL OR node = \(node))
