@@ -13,6 +13,10 @@ public final class CatalogService: Service, Sendable {
     public let configuration: CatalogConfiguration
     /// Where the data lives.
     public let store: any CatalogStore
+    /// The store's own long-running work (the PostgreSQL store's connection pool and change
+    /// follower), empty for SQLite: a process runs it in its `ServiceGroup` before the catalog,
+    /// so that graceful shutdown stops the catalog (draining its calls) before the store.
+    public let storeServices: [any Service]
     private let server: RPCServer
     private let maintenance: CatalogMaintenance
     private let logger: Logger
@@ -43,13 +47,15 @@ public final class CatalogService: Service, Sendable {
         var storeLogger = logger
         storeLogger[metadataKey: "db"] = "\(settings.url)"
         let store = try await PostgresCatalogStore.open(settings, logger: storeLogger)
-        return try CatalogService(configuration: configuration, store: store, logger: logger)
+        return try CatalogService(configuration: configuration, store: store, storeServices: store.services, logger: logger)
     }
 
-    /// Serves `store`, whatever database it keeps its data in.
-    public init(configuration: CatalogConfiguration, store: any CatalogStore, logger: Logger) throws {
+    /// Serves `store`, whatever database it keeps its data in. A store with work of its own
+    /// (``PostgresCatalogStore``) comes with its services (``PostgresCatalogStore/services``).
+    public init(configuration: CatalogConfiguration, store: any CatalogStore, storeServices: [any Service] = [], logger: Logger) throws {
         self.configuration = configuration
         self.store = store
+        self.storeServices = storeServices
         self.logger = logger
         var router = RPCRouter()
         router.register(HealthService(role: .catalog, node: configuration.name))

@@ -50,8 +50,10 @@ struct CacheNodeCatalogTests {
         }
         // Stored, not remembered by the process: a restarted catalog shows it.
         let restarted = try await CatalogHarness(on: harness.fixture, clock: harness.clock)
-        let nodes = try await restarted.store.listNodes(NodeFilter()).value
-        #expect(nodes.map { "\($0.name)=\($0.cacheUsage.map { "\($0.usedBytes)/\($0.hitRatio)" } ?? "-")" } == ["cache-1=\(3 << 30)/0.75", "gw-1=-"])
+        try await restarted.run {
+            let nodes = try await restarted.store.listNodes(NodeFilter()).value
+            #expect(nodes.map { "\($0.name)=\($0.cacheUsage.map { "\($0.usedBytes)/\($0.hitRatio)" } ?? "-")" } == ["cache-1=\(3 << 30)/0.75", "gw-1=-"])
+        }
     }
 
     @Test(arguments: StoreKind.available)

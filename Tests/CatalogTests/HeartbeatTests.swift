@@ -73,14 +73,16 @@ struct HeartbeatTests {
         // from the start before it is marked down; the draining one stays draining.
         let later = ManualClock(at: ManualClock.start.addingTimeInterval(3600))
         let restarted = try await CatalogHarness(on: harness.fixture, clock: later) { $0.sweepInterval = .seconds(3600) }
-        #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
-        restarted.clock.advance(by: 1)
-        #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
-        restarted.clock.advance(by: 2)
-        #expect(try await restarted.service.sweepExpiredNodes().map(\.name.rawValue) == ["gw-2"])
-        restarted.clock.advance(by: 3600)
-        #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
-        let states = try await restarted.store.listNodes(NodeFilter()).value.map { "\($0.name)=\($0.state)" }
-        #expect(states == ["gw-1=draining", "gw-2=down"])
+        try await restarted.run {
+            #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
+            restarted.clock.advance(by: 1)
+            #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
+            restarted.clock.advance(by: 2)
+            #expect(try await restarted.service.sweepExpiredNodes().map(\.name.rawValue) == ["gw-2"])
+            restarted.clock.advance(by: 3600)
+            #expect(try await restarted.service.sweepExpiredNodes().isEmpty)
+            let states = try await restarted.store.listNodes(NodeFilter()).value.map { "\($0.name)=\($0.state)" }
+            #expect(states == ["gw-1=draining", "gw-2=down"])
+        }
     }
 }

@@ -45,8 +45,8 @@ struct ListingPagingTests {
     @Test(arguments: StoreKind.available)
     func anImageWithFifteenHundredVersionsIsReadWholePageByPageAndNoPagePassesTheBudget(_ kind: StoreKind) async throws {
         let harness = try await CatalogHarness(kind) { $0.rpc.pageBudgetBytes = Self.budget }
-        try await Self.manyVersions(harness.store)
         try await harness.run {
+            try await Self.manyVersions(harness.store)
             try await harness.withClient(.gateway, "gw1") { gateway in
                 // A request without page_size (an old client) gets a first page and a token.
                 var request = Icbd_Catalog_V1_GetImageRequest()

@@ -104,24 +104,27 @@ struct RevocationTests {
     @Test(arguments: StoreKind.available)
     func theListKeepsTheFirstEntryAndDropsExpiredOnes(_ kind: StoreKind) async throws {
         let harness = try await CatalogHarness(kind)
-        let store = harness.store
         let now = harness.clock.now
-        func entry(_ serial: String, expiresIn seconds: TimeInterval, _ reason: String) throws -> RevocationRecord {
-            RevocationRecord(
-                serial: try #require(CertificateSerial(parsing: serial)), name: "", revoked: now, expires: now + seconds, reason: reason)
+        try await harness.run {
+            let store = harness.store
+            func entry(_ serial: String, expiresIn seconds: TimeInterval, _ reason: String) throws -> RevocationRecord {
+                RevocationRecord(
+                    serial: try #require(CertificateSerial(parsing: serial)), name: "", revoked: now, expires: now + seconds, reason: reason)
+            }
+            #expect(try await store.revoke(try entry("0a:01", expiresIn: 10, "first"), at: now).created)
+            #expect(try await store.revoke(try entry("0b:02", expiresIn: 100, "b"), at: now).created)
+            let again = try await store.revoke(try entry("A01", expiresIn: 50, "second"), at: now)
+            #expect(!again.created)
+            #expect(again.0.reason == "first", "the same serial however written")
+            #expect(try await store.revocations(at: now).map(\.serial.hex) == ["0a01", "0b02"])
+            #expect(try await store.revocations(at: now + 20).map(\.serial.hex) == ["0b02"], "an expired certificate needs no entry")
+            // A revocation drops the expired entries: the table does not grow with them.
+            #expect(try await store.revoke(try entry("0c:03", expiresIn: 100, "c"), at: now + 20).created)
+            #expect(try await store.revocations(at: now).map(\.serial.hex) == ["0b02", "0c03"])
         }
-        #expect(try await store.revoke(try entry("0a:01", expiresIn: 10, "first"), at: now).created)
-        #expect(try await store.revoke(try entry("0b:02", expiresIn: 100, "b"), at: now).created)
-        let again = try await store.revoke(try entry("A01", expiresIn: 50, "second"), at: now)
-        #expect(!again.created)
-        #expect(again.0.reason == "first", "the same serial however written")
-        #expect(try await store.revocations(at: now).map(\.serial.hex) == ["0a01", "0b02"])
-        #expect(try await store.revocations(at: now + 20).map(\.serial.hex) == ["0b02"], "an expired certificate needs no entry")
-        // A revocation drops the expired entries: the table does not grow with them.
-        #expect(try await store.revoke(try entry("0c:03", expiresIn: 100, "c"), at: now + 20).created)
-        #expect(try await store.revocations(at: now).map(\.serial.hex) == ["0b02", "0c03"])
-
         let restarted = try await CatalogHarness(on: harness.fixture, clock: harness.clock)
-        #expect(try await restarted.store.revocations(at: now).map(\.reason) == ["b", "c"])
+        try await restarted.run { () async throws in
+            #expect(try await restarted.store.revocations(at: now).map(\.reason) == ["b", "c"])
+        }
     }
 }

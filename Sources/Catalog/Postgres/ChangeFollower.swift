@@ -1,13 +1,14 @@
 import Foundation
 import ICBDCore
 import Logging
-import NIOSSL
 import PostgresNIO
+import ServiceLifecycle
 
 /// Follows the change log of a PostgreSQL catalog database for the watchers of this process:
 /// reads every committed revision, in order and once, into ``RecentChanges`` and then moves
 /// the ``RevisionSignal``. The log is the truth; wake-ups (commits here, `NOTIFY` from other
 /// processes, a bounded poll) only say when to look, so a lost one costs a delay, not a change.
+/// Runs inside ``PostgresCatalogStore/run()`` and stops at its graceful shutdown.
 struct ChangeFollower: Sendable {
     let client: PostgresClient
     let configuration: PostgresCatalogStore.Configuration
@@ -19,12 +20,12 @@ struct ChangeFollower: Sendable {
     /// Revisions read at once.
     static let batch = 512
 
-    /// Catches up after each wake-up until cancelled.
+    /// Catches up after each wake-up until graceful shutdown.
     func follow(kicks: AsyncStream<Void>) async {
         var seen = start
-        for await _ in kicks {
+        for await _ in kicks.cancelOnGracefulShutdown() {
             var more = true
-            while more && !Task.isCancelled {
+            while more && !Task.isShuttingDownGracefully {
                 do {
                     let changes = try await PostgresCatalogStore.transaction(
                         client: client, configuration: configuration, logger: logger, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
@@ -58,57 +59,49 @@ struct ChangeFollower: Sendable {
     }
 
     /// Holds `LISTEN icbd_catalog` on a connection of its own, reconnecting after failures with
-    /// a bounded back-off; every notification, and every (re)connection, wakes the follower.
+    /// a bounded back-off, until graceful shutdown; every notification, and every
+    /// (re)connection, wakes the follower.
     func listen(kick: @escaping @Sendable () -> Void) async {
         var delay = Duration.milliseconds(100)
         var attempt = 0
-        while !Task.isCancelled {
+        while !Self.stopping {
             attempt += 1
             do {
                 let connection = try await PostgresConnection.connect(
-                    configuration: Self.connectionConfiguration(configuration), id: attempt, logger: logger)
+                    configuration: PostgresCatalogStore.connectionConfiguration(configuration), id: attempt, logger: logger)
                 delay = .milliseconds(100)
                 do {
                     try await connection.listen(on: PostgresSchema.channel) { notifications in
                         kick()  // changes committed while nobody listened
-                        for try await _ in notifications { kick() }
+                        for try await _ in notifications.cancelOnGracefulShutdown() { kick() }
                     }
                 } catch {
-                    if !Task.isCancelled {
+                    if !Self.stopping {
                         logger.info("change notifications interrupted; reconnecting", metadata: ["error": "\(error)"])
                     }
                 }
                 try? await connection.close()
             } catch {
-                if !Task.isCancelled {
+                if !Self.stopping {
                     logger.debug("change notifications unavailable; retrying", metadata: ["error": "\(error)", "delay": "\(delay)"])
                 }
             }
-            guard (try? await Task.sleep(for: delay)) != nil else { return }
+            guard await Self.pause(delay) else { return }
             delay = min(delay * 2, .seconds(5))
         }
     }
 
-    private func headRevision() async throws -> Revision {
-        try await client.withConnection { connection in
-            Revision(
-                try await PGTransaction(connection: connection, logger: logger)
-                    .scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
-        }
+    /// Waits `duration`; false when the service is stopping instead.
+    static func pause(_ duration: Duration) async -> Bool {
+        _ = await cancelWhenGracefulShutdown { try? await Task.sleep(for: duration) }
+        return !stopping
     }
 
-    static func connectionConfiguration(_ configuration: PostgresCatalogStore.Configuration) throws -> PostgresConnection.Configuration {
-        let url = configuration.url
-        let tls: PostgresConnection.Configuration.TLS
-        if let settings = try PostgresCatalogStore.tlsSettings(url) {
-            let context = try NIOSSLContext(configuration: settings)
-            tls = url.sslMode == .prefer ? .prefer(context) : .require(context)
-        } else {
-            tls = .disable
-        }
-        var settings = PostgresConnection.Configuration(
-            host: url.host, port: url.port, username: url.user, password: configuration.password, database: url.database, tls: tls)
-        settings.options.connectTimeout = .seconds(Int64(configuration.operationTimeout.components.seconds))
-        return settings
+    private static var stopping: Bool { Task.isShuttingDownGracefully || Task.isCancelled }
+
+    private func headRevision() async throws -> Revision {
+        try await PostgresCatalogStore.transaction(
+            client: client, configuration: configuration, logger: logger, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        ) { db in try await PostgresCatalogStore.revision(db) }
     }
 }

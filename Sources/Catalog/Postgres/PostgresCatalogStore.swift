@@ -4,24 +4,32 @@ import Logging
 import NIOCore
 import NIOSSL
 import PostgresNIO
+import ServiceLifecycle
 import Synchronization
 
 /// The catalog store on a PostgreSQL server (postgres-nio), for several stateless catalog
-/// processes on one database (docs/operations.md).
+/// processes on one database (docs/operations.md). The statements are the shared ones of
+/// ``SQLCatalogStore``; this type runs their transactions.
 ///
+/// - It runs as two services (``services``): the connection pool (postgres-nio's
+///   `PostgresClient`), then the store itself, whose ``run()`` follows the change log until
+///   graceful shutdown. A process adds them to its `ServiceGroup` before the services that use
+///   the store (``CatalogService/storeServices``), so that graceful shutdown stops those first,
+///   then the follower, then the pool; calls need them running.
 /// - Every mutating call is one transaction that first locks the revision row
 ///   (`SELECT … FOR UPDATE`): writers, in this process or another, commit one after another,
 ///   each revision exactly once, and an `expected` revision is compared under that lock, so
 ///   of two racing writers exactly one wins. A failed call rolls back whole.
 /// - Reads run in REPEATABLE READ snapshots and answer with the snapshot's revision.
-/// - The change log (`changes`) is the truth for watchers. A follower task reads it in
-///   revision order into memory (``RecentChanges``) and wakes the watchers (``RevisionSignal``);
-///   it is woken by commits of this process, by `NOTIFY icbd_catalog` from the others and by a
+/// - The change log (`changes`) is the truth for watchers. The follower reads it in revision
+///   order into memory (``RecentChanges``) and wakes the watchers (``RevisionSignal``); it is
+///   woken by commits of this process, by `NOTIFY icbd_catalog` from the others and by a
 ///   bounded poll, so a lost notification delays a change by at most one poll interval and
 ///   loses nothing.
-/// - Opening migrates the schema under an advisory lock and refuses a database written by a
-///   newer icbd, or one that is not a catalog, before writing to it.
-public final class PostgresCatalogStore: CatalogStore {
+/// - Opening migrates the schema under an advisory lock, on a connection of its own, and
+///   refuses a database written by a newer icbd, or one that is not a catalog, before writing
+///   to it.
+public final class PostgresCatalogStore: SQLCatalogStore, Service {
     /// How the store reaches its database.
     public struct Configuration: Sendable {
         public var url: PostgresDatabaseURL
@@ -48,55 +56,60 @@ public final class PostgresCatalogStore: CatalogStore {
     let logger: Logger
     let signal: RevisionSignal
     let recent: RecentChanges
-    private let kicks: AsyncStream<Void>.Continuation
-    private let tasks: [Task<Void, Never>]
+    private let follower: ChangeFollower
+    private let kicks: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
 
-    /// Connects, migrates (or checks) the schema and starts following the change log.
+    /// Connects, migrates (or checks) the schema and returns the store, to be run as a service.
     public static func open(_ configuration: Configuration, logger: Logger) async throws -> PostgresCatalogStore {
-        let client = PostgresClient(configuration: try clientConfiguration(configuration), backgroundLogger: logger)
-        let runner = Task { await client.run() }
+        let clientConfiguration = try clientConfiguration(configuration)
         do {
             let revision = try await withDeadline(configuration.operationTimeout, "connecting to \(configuration.url)") {
-                try await client.withConnection { connection in
-                    try await PostgresMigrator(connection: connection, url: configuration.url, logger: logger).migrate()
+                let connection = try await PostgresConnection.connect(
+                    configuration: try connectionConfiguration(configuration), id: 0, logger: logger)
+                do {
+                    let revision = try await PostgresMigrator(connection: connection, url: configuration.url, logger: logger).migrate()
+                    try await connection.close()
+                    return revision
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
             }
             logger.info("catalog database open", metadata: ["db": "\(configuration.url)", "revision": "\(revision)"])
-            return PostgresCatalogStore(configuration: configuration, client: client, runner: runner, revision: revision, logger: logger)
+            return PostgresCatalogStore(
+                configuration: configuration, client: PostgresClient(configuration: clientConfiguration, backgroundLogger: logger),
+                revision: revision, logger: logger)
         } catch {
-            runner.cancel()
             throw translate(error, url: configuration.url)
         }
     }
 
-    private init(configuration: Configuration, client: PostgresClient, runner: Task<Void, Never>, revision: Revision, logger: Logger) {
+    private init(configuration: Configuration, client: PostgresClient, revision: Revision, logger: Logger) {
         self.configuration = configuration
         self.client = client
         self.logger = logger
         self.signal = RevisionSignal(revision)
         self.recent = RecentChanges(capacity: configuration.recentChangesInMemory)
-        let (stream, kicks) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        self.kicks = kicks
-        let follower = ChangeFollower(
+        self.kicks = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.follower = ChangeFollower(
             client: client, configuration: configuration, signal: signal, recent: recent, start: revision, logger: logger)
-        self.tasks = [
-            runner,
-            Task { await follower.follow(kicks: stream) },
-            Task { await follower.listen(kick: { kicks.yield() }) },
-            Task { [pollInterval = configuration.pollInterval] in
-                while (try? await Task.sleep(for: pollInterval)) != nil { kicks.yield() }
-            },
-        ]
     }
 
-    deinit {
-        close()
-    }
+    /// What a process runs for this store, in start order: the connection pool, then the change
+    /// follower (``run()``). Each once.
+    public var services: [any Service] { [client, self] }
 
-    /// Stops following the log and closes the connections.
-    public func close() {
-        kicks.finish()
-        for task in tasks { task.cancel() }
+    /// Runs the change follower, its `LISTEN` connection and its poll until graceful shutdown,
+    /// on the connection pool, which must run too (``services``).
+    public func run() async {
+        let (follower, kicks, pollInterval) = (self.follower, self.kicks, configuration.pollInterval)
+        await withDiscardingTaskGroup { group in
+            group.addTask { await follower.follow(kicks: kicks.stream) }
+            group.addTask { await follower.listen(kick: { kicks.continuation.yield() }) }
+            group.addTask {
+                while await ChangeFollower.pause(pollInterval) { kicks.continuation.yield() }
+            }
+        }
     }
 
     /// The TLS settings `sslmode` asks for; nil for `disable`.
@@ -135,99 +148,89 @@ public final class PostgresCatalogStore: CatalogStore {
         return client
     }
 
-    // MARK: Transactions
-
-    /// Collects the events of one write transaction, stamped with the revision it will commit.
-    struct ChangeRecorder {
-        let revision: Revision
-        private(set) var events: [CatalogEvent] = []
-
-        init(revision: Revision) { self.revision = revision }
-
-        mutating func put(_ entity: CatalogEntity) { events.append(CatalogEvent(.put, entity)) }
-        mutating func delete(_ entity: CatalogEntity) { events.append(CatalogEvent(.delete, entity)) }
+    /// A single connection's settings (migrations, `LISTEN`), as the pool's.
+    static func connectionConfiguration(_ configuration: Configuration) throws -> PostgresConnection.Configuration {
+        let url = configuration.url
+        let tls: PostgresConnection.Configuration.TLS
+        if let settings = try tlsSettings(url) {
+            let context = try NIOSSLContext(configuration: settings)
+            tls = url.sslMode == .prefer ? .prefer(context) : .require(context)
+        } else {
+            tls = .disable
+        }
+        var settings = PostgresConnection.Configuration(
+            host: url.host, port: url.port, username: url.user, password: configuration.password, database: url.database, tls: tls)
+        settings.options.connectTimeout = .seconds(Int64(configuration.operationTimeout.components.seconds))
+        return settings
     }
 
-    /// Runs `body` in one transaction holding the revision row's lock. When it recorded events,
-    /// the revision is bumped, the events appended to the change log and the other processes
-    /// notified, all in that transaction.
-    func commit<T: Sendable>(
-        _ body: @escaping @Sendable (PGTransaction, inout ChangeRecorder) async throws -> T
-    ) async throws -> Revisioned<T> {
-        let result: Revisioned<T> = try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { db in
-            let current = Revision(
-                try await db.scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision' FOR UPDATE") ?? 0)
-            var recorder = ChangeRecorder(revision: current.next)
-            let value = try await body(db, &recorder)
-            guard !recorder.events.isEmpty else { return Revisioned(value, at: current) }
-            try await db.execute(sql: "UPDATE meta SET value = ? WHERE key = 'revision'", arguments: [recorder.revision.rawValue])
-            for (position, event) in recorder.events.enumerated() {
-                try await db.execute(
-                    sql: "INSERT INTO changes (revision, position, change, kind, key, body) VALUES (?, ?, ?, ?, ?, ?)",
-                    arguments: [
-                        recorder.revision.rawValue, position, event.change.rawValue, event.entity.kind.rawValue, event.entity.key,
-                        try ChangeCoding.encode(event.entity),
-                    ])
+    // MARK: Transactions
+
+    /// Read from the database, not from memory: another catalog process may have committed
+    /// since this one last looked.
+    public func currentRevision() async throws -> Revision {
+        let head = try await read { db in try await Self.revision(db) }
+        if head > signal.current { kicks.continuation.yield() }
+        return head
+    }
+
+    /// A transaction holding the revision row's lock. A change is announced to the other
+    /// processes (`NOTIFY`) in the transaction that commits it, and read by this process's
+    /// follower before this returns.
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (PostgresTransaction, Revision) async throws -> (T, CatalogChange?)
+    ) async throws -> T {
+        let (value, change) = try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { db in
+            let current = Revision(try await db.integer("SELECT value FROM meta WHERE key = 'revision' FOR UPDATE") ?? 0)
+            let (value, change) = try await body(db, current)
+            if let change {
+                try await db.execute("SELECT pg_notify(\(PostgresSchema.channel), \(String(change.revision.rawValue)))")
             }
-            try await db.execute(sql: "SELECT pg_notify(?, ?)", arguments: [PostgresSchema.channel, "\(recorder.revision.rawValue)"])
-            return Revisioned(value, at: recorder.revision)
+            return (value, change)
         }
-        if result.revision > signal.current { await awaitFollower(result.revision) }
-        return result
+        if let change, change.revision > signal.current { await awaitFollower(change.revision) }
+        return value
     }
 
     /// Waits (boundedly) until the follower has read `revision` into memory, so that this
     /// process's watchers see a write before it is acknowledged, as with SQLite. The write has
     /// committed whatever happens here.
     private func awaitFollower(_ revision: Revision) async {
-        kicks.yield()
+        kicks.continuation.yield()
         let signal = self.signal
         _ = try? await Self.withDeadline(configuration.operationTimeout, "following the change log") {
             try await signal.wait(after: Revision(revision.rawValue - 1))
         }
     }
 
-    /// Runs `body` on a read-only snapshot, with the revision of that snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (PGTransaction) async throws -> T) async throws -> Revisioned<T> {
-        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") { db in
-            let revision = Revision(try await db.scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
-            return Revisioned(try await body(db), at: revision)
-        }
-    }
-
-    /// A transaction that records no change (staging data nobody can see yet), serialized with
-    /// the writers like every write.
-    func writeUnversioned<T: Sendable>(_ body: @escaping @Sendable (PGTransaction) async throws -> T) async throws -> T {
-        try await transaction("BEGIN ISOLATION LEVEL READ COMMITTED") { db in
-            try await db.execute(sql: "SELECT value FROM meta WHERE key = 'revision' FOR UPDATE")
-            return try await body(db)
-        }
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresTransaction) async throws -> T) async throws -> T {
+        try await transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
     /// BEGIN … COMMIT on a pooled connection, rolled back when `body` throws; bounded by the
     /// operation timeout.
     private func transaction<T: Sendable>(
-        _ begin: String, _ body: @escaping @Sendable (PGTransaction) async throws -> T
+        _ begin: SQLStatement, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
     ) async throws -> T {
         try await Self.transaction(client: client, configuration: configuration, logger: logger, begin, body)
     }
 
     static func transaction<T: Sendable>(
         client: PostgresClient, configuration: Configuration, logger: Logger,
-        _ begin: String, _ body: @escaping @Sendable (PGTransaction) async throws -> T
+        _ begin: SQLStatement, _ body: @escaping @Sendable (PostgresTransaction) async throws -> T
     ) async throws -> T {
         do {
             return try await withDeadline(configuration.operationTimeout, "a catalog database transaction") {
                 try await client.withConnection { connection in
-                    let db = PGTransaction(connection: connection, logger: logger)
-                    try await db.execute(sql: begin)
+                    let db = PostgresTransaction(connection: connection, logger: logger)
+                    try await db.execute(begin)
                     do {
                         let value = try await body(db)
-                        try await db.execute(sql: "COMMIT")
+                        try await db.execute("COMMIT")
                         return value
                     } catch {
                         // A broken connection has rolled back by itself; the pool drops it.
-                        try? await db.execute(sql: "ROLLBACK")
+                        try? await db.execute("ROLLBACK")
                         throw error
                     }
                 }
@@ -235,11 +238,6 @@ public final class PostgresCatalogStore: CatalogStore {
         } catch {
             throw translate(error, url: configuration.url)
         }
-    }
-
-    /// Wakes the change follower.
-    func kick() {
-        kicks.yield()
     }
 
     /// Runs `body`, failing with `.unavailable` when it takes longer than `limit`. Returns at

@@ -12,22 +12,22 @@ struct PostgresMigrator {
 
     /// Migrates and returns the database's revision.
     func migrate() async throws -> Revision {
-        let db = PGTransaction(connection: connection, logger: logger)
-        try await db.execute(sql: "SELECT pg_advisory_lock(?)", arguments: [PostgresSchema.migrationLock])
+        let db = PostgresTransaction(connection: connection, logger: logger)
+        try await db.execute("SELECT pg_advisory_lock(\(PostgresSchema.migrationLock))")
         do {
             let revision = try await migrateLocked(db)
-            try await db.execute(sql: "SELECT pg_advisory_unlock(?)", arguments: [PostgresSchema.migrationLock])
+            try await db.execute("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))")
             return revision
         } catch {
-            try? await db.execute(sql: "SELECT pg_advisory_unlock(?)", arguments: [PostgresSchema.migrationLock])
+            try? await db.execute("SELECT pg_advisory_unlock(\(PostgresSchema.migrationLock))")
             throw error
         }
     }
 
-    private func migrateLocked(_ db: PGTransaction) async throws -> Revision {
+    private func migrateLocked(_ db: PostgresTransaction) async throws -> Revision {
         let tables = try await db.fetchAll(
-            sql: "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
-        ).map { try $0.scalar(String.self) }
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name"
+        ) { try $0.text(required: "name") }
         if !tables.isEmpty && !tables.contains("icbd_migrations") {
             throw CatalogStoreError(
                 .storage,
@@ -36,9 +36,7 @@ struct PostgresMigrator {
         }
         var applied: [String] = []
         if tables.contains("icbd_migrations") {
-            applied = try await db.fetchAll(sql: "SELECT id FROM icbd_migrations ORDER BY applied_ms, id").map {
-                try $0.scalar(String.self)
-            }
+            applied = try await db.fetchAll("SELECT id FROM icbd_migrations ORDER BY applied_ms, id") { try $0.text(required: "id") }
         }
         let unknown = Set(applied).subtracting(PostgresSchema.knownMigrations).sorted()
         guard unknown.isEmpty else {
@@ -48,24 +46,22 @@ struct PostgresMigrator {
                 details: ["unknown_migrations": unknown.joined(separator: ",")])
         }
         for migration in PostgresSchema.migrations where !applied.contains(migration.id) {
-            try await db.execute(sql: "BEGIN")
+            try await db.execute("BEGIN")
             do {
-                try await db.execute(sql: PostgresSchema.migrationsTable)
+                try await db.execute(SQLStatement(stringLiteral: PostgresSchema.migrationsTable))
                 for statement in migration.sql.components(separatedBy: ";\n") {
                     let trimmed = statement.trimmingCharacters(in: .whitespacesAndNewlines)
                     guard !trimmed.isEmpty else { continue }
-                    try await db.execute(sql: trimmed)
+                    try await db.execute(SQLStatement(stringLiteral: trimmed))
                 }
-                try await db.execute(
-                    sql: "INSERT INTO icbd_migrations (id, applied_ms) VALUES (?, ?)",
-                    arguments: [migration.id, Date().milliseconds])
-                try await db.execute(sql: "COMMIT")
+                try await db.execute("INSERT INTO icbd_migrations (id, applied_ms) VALUES (\(migration.id), \(Date()))")
+                try await db.execute("COMMIT")
                 logger.info("catalog database migrated", metadata: ["db": "\(url)", "migration": "\(migration.id)"])
             } catch {
-                try? await db.execute(sql: "ROLLBACK")
+                try? await db.execute("ROLLBACK")
                 throw error
             }
         }
-        return Revision(try await db.scalar(Int64.self, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
+        return Revision(try await db.integer("SELECT value FROM meta WHERE key = 'revision'") ?? 0)
     }
 }

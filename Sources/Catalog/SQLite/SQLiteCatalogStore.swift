@@ -2,20 +2,21 @@ import Foundation
 import GRDB
 import ICBDCore
 import Logging
-import NIOPosix
 
-/// The embedded catalog store: one SQLite file in WAL mode (through GRDB).
+/// The embedded catalog store: one SQLite file in WAL mode, through GRDB's async API. The
+/// statements are the shared ones of ``SQLCatalogStore``; this type runs their transactions.
 ///
-/// - Every mutating call is one write transaction (``commit(_:)``): it bumps the revision,
-///   appends its events to `changes` and only then commits; `synchronous = FULL`, so a call
-///   that returned survives a crash of the process or the machine.
-/// - Reads run concurrently with writes on WAL snapshots.
+/// - Every mutating call is one write transaction (`BEGIN IMMEDIATE`) on the one writer
+///   connection: it bumps the revision, appends its events to `changes` and only then commits;
+///   `synchronous = FULL`, so a call that returned survives a crash of the process or the
+///   machine. Committed changes reach the watchers in memory (``RecentChanges``,
+///   ``RevisionSignal``) in commit order, before the call returns.
+/// - Reads run on reader connections (`maximumReaders`), each in its own WAL snapshot,
+///   concurrently with the writer.
 /// - Opening refuses a file that is not a catalog database or whose schema is newer than this
 ///   code, before writing anything to it.
-/// - GRDB's blocking calls run on threads of the store's own (`threads`: one per reader plus
-///   the writer), not through GRDB's async API, whose Dispatch-queue actors are the one part of
-///   this store we could not rule out when a test run stalled with every thread idle.
-public final class SQLiteCatalogStore: CatalogStore {
+/// - Nothing runs in the background: there is no service to run.
+public final class SQLiteCatalogStore: SQLCatalogStore {
     /// How the store opens its database.
     public struct Configuration: Sendable {
         /// Concurrent readers (WAL snapshots). Default 4.
@@ -29,8 +30,8 @@ public final class SQLiteCatalogStore: CatalogStore {
     }
 
     public let path: String
-    let pool: DatabasePool
-    let threads: NIOThreadPool
+    let writer: SQLiteConnectionPool
+    let readers: SQLiteConnectionPool
     let logger: Logger
     let signal: RevisionSignal
     let recent: RecentChanges
@@ -42,21 +43,28 @@ public final class SQLiteCatalogStore: CatalogStore {
         do {
             try Self.checkCompatible(path: path)
             var config = GRDB.Configuration()
-            config.maximumReaderCount = configuration.maximumReaders
             config.busyMode = .timeout(Double(configuration.busyTimeout.components.seconds))
             config.foreignKeysEnabled = true
+            // A transaction spans several async calls on its connection (SQLiteTransaction).
+            config.allowsUnsafeTransactions = true
             config.label = "icbd.catalog"
-            pool = try DatabasePool(path: path, configuration: config)
-            // GRDB sets NORMAL with WAL, which may lose the last commits on power loss:
-            // a catalog acknowledges only what is on disk.
-            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-            try SQLiteSchema.migrator.migrate(pool)
-            let revision = try pool.read { db in try Self.revision(db) }
+            var writerConfig = config
+            writerConfig.journalMode = .wal
+            // GRDB's default with WAL, NORMAL, may lose the last commits on power loss: a
+            // catalog acknowledges only what is on disk.
+            writerConfig.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+            let writer = try DatabaseQueue(path: path, configuration: writerConfig)
+            try SQLiteSchema.migrator.migrate(writer)
+            let revision = try writer.read { db in Revision(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0) }
+            var readerConfig = config
+            readerConfig.readonly = true
+            let readers = try (0..<max(1, configuration.maximumReaders)).map { _ in
+                try DatabaseQueue(path: path, configuration: readerConfig)
+            }
+            self.writer = SQLiteConnectionPool([writer])
+            self.readers = SQLiteConnectionPool(readers)
             signal = RevisionSignal(revision)
             recent = RecentChanges(capacity: configuration.recentChangesInMemory)
-            // Last: nothing below throws, so a store whose opening failed leaves no threads.
-            threads = NIOThreadPool(numberOfThreads: configuration.maximumReaders + 1)
-            threads.start()
             logger.info("catalog database open", metadata: ["db": "\(path)", "revision": "\(revision)"])
         } catch let error as CatalogStoreError {
             throw error
@@ -97,102 +105,88 @@ public final class SQLiteCatalogStore: CatalogStore {
 
     /// Flushes the WAL into the database file and closes it.
     public func close() throws {
+        for reader in readers.connections { try reader.close() }
+        guard let writer = writer.connections.first else { return }
         do {
-            _ = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+            _ = try writer.writeWithoutTransaction { db in
+                if db.isInsideTransaction { try db.rollback() }
+                return try db.checkpoint(.truncate)
+            }
         } catch {
             // Not fatal: the WAL is replayed when the file is opened next.
             logger.warning("WAL checkpoint on close failed", metadata: ["error": "\(error)"])
         }
-        try pool.close()
+        try writer.close()
     }
 
     /// `PRAGMA integrity_check`: ["ok"] for a sound database.
     public func integrityCheck() async throws -> [String] {
-        let pool = self.pool
-        return try await blocking { try pool.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
+        try await read { db in try await db.fetchAll("PRAGMA integrity_check") { try $0.text(required: "integrity_check") } }
     }
 
-    deinit {
-        threads.shutdownGracefully { _ in }
-    }
-
-    /// Runs blocking database `work` on the store's threads: a call waiting for the writer
-    /// holds one of them, never a thread of the cooperative pool.
-    func blocking<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try Task.checkCancellation()
-        return try await threads.runIfActive(work)
+    public func currentRevision() async throws -> Revision {
+        signal.current
     }
 
     // MARK: Transactions
 
-    /// Collects the events of one write transaction, stamped with the revision it will commit.
-    struct ChangeRecorder {
-        let revision: Revision
-        private(set) var events: [CatalogEvent] = []
-
-        init(revision: Revision) { self.revision = revision }
-
-        mutating func put(_ entity: CatalogEntity) { events.append(CatalogEvent(.put, entity)) }
-        mutating func delete(_ entity: CatalogEntity) { events.append(CatalogEvent(.delete, entity)) }
-    }
-
-    /// Runs `body` in one write transaction. When it recorded events, the revision is bumped
-    /// and the events appended to the change log in that transaction; watchers are woken once
-    /// it committed.
-    func commit<T: Sendable>(_ body: @escaping @Sendable (Database, inout ChangeRecorder) throws -> T) async throws -> Revisioned<T> {
-        let (pool, recent, signal) = (self.pool, self.recent, self.signal)
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (SQLiteTransaction, Revision) async throws -> (T, CatalogChange?)
+    ) async throws -> T {
         do {
-            return try await blocking { try pool.write { db in
-                let current = try Self.revision(db)
-                var recorder = ChangeRecorder(revision: current.next)
-                let value = try body(db, &recorder)
-                guard !recorder.events.isEmpty else { return Revisioned(value, at: current) }
-                try db.execute(
-                    sql: "UPDATE meta SET value = ? WHERE key = 'revision'", arguments: [recorder.revision.rawValue])
-                for (position, event) in recorder.events.enumerated() {
-                    try db.execute(
-                        sql: "INSERT INTO changes (revision, position, change, kind, key, body) VALUES (?, ?, ?, ?, ?, ?)",
-                        arguments: [
-                            recorder.revision.rawValue, position, event.change.rawValue, event.entity.kind.rawValue,
-                            event.entity.key, try ChangeCoding.encode(event.entity),
-                        ])
+            return try await writer.withConnection { connection in
+                let current = try await connection.writeWithoutTransaction { db in
+                    try Self.begin(db, .immediate)
+                    return Revision(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
                 }
-                let change = CatalogChange(revision: recorder.revision, events: recorder.events)
-                db.afterNextTransaction(onCommit: { _ in
+                let (value, change) = try await Self.finishing(connection) { try await body(SQLiteTransaction(connection: connection), current) }
+                // Still holding the writer: watchers learn of changes in commit order.
+                if let change {
                     recent.append(change)
                     signal.advance(to: change.revision)
-                })
-                return Revisioned(value, at: recorder.revision)
-            } }
+                }
+                return value
+            }
         } catch {
             throw Self.translate(error)
         }
     }
 
-    /// Runs `body` on a read snapshot, with the revision of that snapshot.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> Revisioned<T> {
-        let pool = self.pool
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteTransaction) async throws -> T) async throws -> T {
         do {
-            return try await blocking { try pool.read { db in
-                Revisioned(try body(db), at: try Self.revision(db))
-            } }
+            return try await readers.withConnection { connection in
+                try await connection.writeWithoutTransaction { db in try Self.begin(db, .deferred) }
+                return try await Self.finishing(connection) { try await body(SQLiteTransaction(connection: connection)) }
+            }
         } catch {
             throw Self.translate(error)
         }
     }
 
-    /// A write transaction that records no change (staging data nobody can see yet).
-    func writeUnversioned<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let pool = self.pool
+    /// Begins a transaction, first rolling back one a cancelled caller left open (GRDB does not
+    /// run a statement for a cancelled task, so its rollback may not have run).
+    private static func begin(_ db: Database, _ kind: Database.TransactionKind) throws {
+        if db.isInsideTransaction { try db.rollback() }
+        try db.beginTransaction(kind)
+    }
+
+    /// Runs `body` in the transaction open on `connection`: commits when it returns, rolls back
+    /// when it throws.
+    private static func finishing<T: Sendable>(_ connection: DatabaseQueue, _ body: () async throws -> T) async throws -> T {
+        let value: T
         do {
-            return try await blocking { try pool.write(body) }
+            value = try await body()
         } catch {
-            throw Self.translate(error)
+            try? await connection.writeWithoutTransaction { db in if db.isInsideTransaction { try db.rollback() } }
+            throw error
         }
-    }
-
-    static func revision(_ db: Database) throws -> Revision {
-        Revision(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
+        try await connection.writeWithoutTransaction { db in
+            do { try db.commit() } catch {
+                if db.isInsideTransaction { try? db.rollback() }
+                throw error
+            }
+        }
+        return value
     }
 
     /// Domain errors pass; SQLite's become storage or availability errors with its message.

@@ -6,6 +6,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -49,8 +50,10 @@ struct CatalogBenchmark {
             try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
         }
         var catalogs: [CatalogService] = []
+        var stores: [PostgresCatalogStore] = []
         for name in ["bench-catalog-a", "bench-catalog-b"] {
             let store = try await PostgresCatalogStore.open(settings, logger: logger)
+            stores.append(store)
             catalogs.append(
                 try CatalogService(
                     configuration: CatalogConfiguration(
@@ -60,6 +63,7 @@ struct CatalogBenchmark {
         }
         let admin = try identity(.admin, "bench-admin")
         return try await withThrowingTaskGroup(of: Void.self) { group in
+            for service in stores.flatMap(\.services) { group.addTask { try await service.run() } }
             for catalog in catalogs { group.addTask { try await catalog.run() } }
             defer { group.cancelAll() }
             var configurations: [RPCClientConfiguration] = []

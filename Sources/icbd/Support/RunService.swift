@@ -6,15 +6,17 @@ import UnixSignals
 
 /// Runs one service in a `ServiceGroup` that stops gracefully on SIGTERM and SIGINT, and
 /// announces its address once it listens; with `metrics`, serves the process's metrics beside it.
+/// `dependencies` (a database's connection pool) start before the service and stop after it.
 func runService(
     _ service: some Service,
+    dependencies: [any Service] = [],
     role: Role,
     name: String,
     metrics: MetricsEndpoint? = nil,
     logger: Logger,
     address: @escaping @Sendable () async throws -> SocketAddress
 ) async throws {
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+    var services: [ServiceGroupConfiguration.ServiceConfiguration] = dependencies.map { .init(service: $0) } + [
         .init(service: service),
         .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore),
     ]

@@ -83,11 +83,11 @@ struct CatalogHarness {
             notValidBefore: Date().addingTimeInterval(-3600), notValidAfter: Date().addingTimeInterval(3600))
     }
 
-    /// Runs the catalog while `body` runs.
+    /// Runs the catalog while `body` runs, as a catalog process does: its store's services (if
+    /// any) and the catalog in one `ServiceGroup`, shut down gracefully after `body`. Once per
+    /// harness (a restart is a new harness on the same fixture).
     func run<R: Sendable>(_ body: () async throws -> R) async throws -> R {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await service.run() }
-            defer { group.cancelAll() }
+        try await withRunningServices(service.storeServices + [service], logger: logger) {
             _ = try await service.localAddress()
             return try await body()
         }

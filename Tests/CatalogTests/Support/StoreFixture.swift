@@ -3,6 +3,7 @@ import Foundation
 import ICBDCore
 import ICBDTestSupport
 import Logging
+import ServiceLifecycle
 import Testing
 
 /// The stores the catalog's store and RPC suites run against.
@@ -71,12 +72,28 @@ final class StoreFixture: Sendable {
         return settings
     }
 
-    /// Opens (creating or migrating) the store.
+    /// Opens (creating or migrating) the store. A PostgreSQL store answers only while it runs:
+    /// tests use ``withStore(logger:_:)``, this is for tests of the opening itself.
     func open(logger: Logger = quietLogger()) async throws -> any CatalogStore {
         switch kind {
         case .sqlite: try SQLiteCatalogStore(path: database, logger: logger)
         case .postgres: try await PostgresCatalogStore.open(try postgresSettings(), logger: logger)
         }
+    }
+
+    /// Opens the store and runs `body` with it, the store running as a catalog process runs it
+    /// (a PostgreSQL store as a service in a `ServiceGroup`, shut down gracefully after `body`);
+    /// an SQLite store is closed after `body`.
+    func withStore<R: Sendable>(logger: Logger = quietLogger(), _ body: (any CatalogStore) async throws -> R) async throws -> R {
+        try await withStores(1, logger: logger) { stores in try await body(stores[0]) }
+    }
+
+    /// `count` stores on this fixture's database at once (several catalog processes), each run
+    /// as ``withStore(logger:_:)`` runs one.
+    func withStores<R: Sendable>(_ count: Int, logger: Logger = quietLogger(), _ body: ([any CatalogStore]) async throws -> R) async throws -> R {
+        var stores: [any CatalogStore] = []
+        for _ in 0..<count { stores.append(try await open(logger: logger)) }
+        return try await withRunning(stores, logger: logger) { try await body(stores) }
     }
 
     /// Applies this fixture's database to a catalog configuration.
@@ -87,4 +104,13 @@ final class StoreFixture: Sendable {
             configuration.postgres = { $0 = settings }
         }
     }
+}
+
+/// Runs `body` while `stores` run as a catalog process runs them: PostgreSQL stores as services
+/// in a `ServiceGroup`, shut down gracefully after `body`; SQLite stores are closed after it.
+func withRunning<R: Sendable>(_ stores: [any CatalogStore], logger: Logger = quietLogger(), _ body: () async throws -> R) async throws -> R {
+    defer {
+        for case let store as SQLiteCatalogStore in stores { try? store.close() }
+    }
+    return try await withRunningServices(stores.flatMap { ($0 as? PostgresCatalogStore)?.services ?? [] }, logger: logger, body)
 }

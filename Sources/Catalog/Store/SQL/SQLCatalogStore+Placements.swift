@@ -1,20 +1,19 @@
 import Foundation
 import ICBDCore
 
-extension PostgresCatalogStore {
+extension SQLCatalogStore {
     public func listPlacements(image: Name?, node: Name?) async throws -> Revisioned<[PlacementRecord]> {
-        try await read { db in
+        try await readRevisioned { db in
+            // CAST: PostgreSQL must know the type of a NULL parameter.
             try await db.fetchAll(
-                sql:
-                    "SELECT * FROM placements WHERE (?1::text IS NULL OR image = ?1::text) AND (?2::text IS NULL OR node = ?2::text) ORDER BY image, version, node",
-                arguments: [image?.rawValue, node?.rawValue]
-            ).map(PostgresRows.placement)
+                """
+                SELECT * FROM placements WHERE (CAST(\(image) AS TEXT) IS NULL OR image = \(image)) AND (CAST(\(node) AS TEXT) IS NULL OR node = \(node))
+                ORDER BY image, version, node
+                """, CatalogRows.placement)
         }
     }
 
-    public func setPlacement(
-        _ update: PlacementUpdate, expected: ExpectedRevision, at now: Date
-    ) async throws
+    public func setPlacement(_ update: PlacementUpdate, expected: ExpectedRevision, at now: Date) async throws
         -> Revisioned<PlacementRecord>
     {
         try await commit { db, changes in
@@ -27,53 +26,51 @@ extension PostgresCatalogStore {
                     "node '\(update.node)' is a \(node.role) node; placements are on repository (replicator) nodes")
             }
             let current = try await db.fetchOne(
-                sql: "SELECT * FROM placements WHERE image = ? AND version = ? AND node = ?",
-                arguments: [update.image.rawValue, update.version, update.node.rawValue]
-            ).map(PostgresRows.placement)
+                "SELECT * FROM placements WHERE image = \(update.image) AND version = \(update.version) AND node = \(update.node)",
+                CatalogRows.placement)
             try CatalogRules.check(
-                expected, current: current?.revision,
-                "the placement of version \(update.version) of image '\(update.image)' on '\(update.node)'")
+                expected, current: current?.revision, "the placement of version \(update.version) of image '\(update.image)' on '\(update.node)'")
             if let current, current.state == update.state, current.detail == update.detail { return current }
             let placement = PlacementRecord(
                 image: update.image, version: update.version, node: update.node, state: update.state, detail: update.detail,
                 updated: now, revision: changes.revision)
             try await db.execute(
-                sql: """
-                    INSERT INTO placements (image, version, node, state, detail, updated_ms, revision) VALUES (?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (image, version, node) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-                      updated_ms = excluded.updated_ms, revision = excluded.revision
-                    """,
-                arguments: [
-                    placement.image.rawValue, placement.version, placement.node.rawValue, placement.state.rawValue, placement.detail,
-                    now.milliseconds, placement.revision.rawValue,
-                ])
+                """
+                INSERT INTO placements (image, version, node, state, detail, updated_ms, revision)
+                VALUES (\(placement.image), \(placement.version), \(placement.node), \(placement.state), \(placement.detail), \(now), \(placement.revision))
+                ON CONFLICT (image, version, node) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+                  updated_ms = excluded.updated_ms, revision = excluded.revision
+                """)
             changes.put(.placement(placement))
             return placement
         }
     }
 
     public func listPolicies() async throws -> Revisioned<[PolicyRecord]> {
-        try await read { db in try await Self.fetchPolicies(db) }
+        try await readRevisioned { db in try await Self.fetchPolicies(db) }
     }
 
     public func putPolicy(_ spec: PolicySpec, expected: ExpectedRevision) async throws -> Revisioned<PolicyRecord> {
         try await commit { db, changes in
             _ = try await Self.requireImage(db, spec.image)
-            for site in spec.sites where !(try await Self.siteExists(db, site)) {
-                throw CatalogStoreError.notFound("the policy of image '\(spec.image)' names unknown site '\(site)'")
+            for site in spec.sites {
+                guard try await Self.siteExists(db, site) else {
+                    throw CatalogStoreError.notFound("the policy of image '\(spec.image)' names unknown site '\(site)'")
+                }
             }
             let current = try await Self.fetchPolicy(db, image: spec.image)
             try CatalogRules.check(expected, current: current?.revision, "the policy of image '\(spec.image)'")
             let policy = PolicyRecord(
                 image: spec.image, sites: Array(Set(spec.sites)).sorted(), keepVersions: spec.keepVersions, revision: changes.revision)
             if let current, current.sites == policy.sites, current.keepVersions == policy.keepVersions { return current }
+            let sites = try CatalogRows.jsonText(policy.sites)
             try await db.execute(
-                sql: """
-                    INSERT INTO policies (image, sites, keep_versions, revision) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (image) DO UPDATE SET sites = excluded.sites, keep_versions = excluded.keep_versions,
-                      revision = excluded.revision
-                    """,
-                arguments: [policy.image.rawValue, try PostgresRows.jsonText(policy.sites), policy.keepVersions, policy.revision.rawValue])
+                """
+                INSERT INTO policies (image, sites, keep_versions, revision)
+                VALUES (\(policy.image), \(sites), \(policy.keepVersions), \(policy.revision))
+                ON CONFLICT (image) DO UPDATE SET sites = excluded.sites, keep_versions = excluded.keep_versions,
+                  revision = excluded.revision
+                """)
             changes.put(.policy(policy))
             return policy
         }
@@ -86,16 +83,16 @@ extension PostgresCatalogStore {
                 throw CatalogStoreError.notFound("image '\(image)' has no policy (it goes to every site)")
             }
             try CatalogRules.check(expected, current: policy.revision, "the policy of image '\(image)'")
-            try await db.execute(sql: "DELETE FROM policies WHERE image = ?", arguments: [image.rawValue])
+            try await db.execute("DELETE FROM policies WHERE image = \(image)")
             changes.delete(.policy(policy))
         }.revision
     }
 
-    static func fetchPolicy(_ db: PGTransaction, image: Name) async throws -> PolicyRecord? {
-        try await db.fetchOne(sql: "SELECT * FROM policies WHERE image = ?", arguments: [image.rawValue]).map(PostgresRows.policy)
+    static func fetchPolicy(_ db: Transaction, image: Name) async throws -> PolicyRecord? {
+        try await db.fetchOne("SELECT * FROM policies WHERE image = \(image)", CatalogRows.policy)
     }
 
-    static func fetchPolicies(_ db: PGTransaction) async throws -> [PolicyRecord] {
-        try await db.fetchAll(sql: "SELECT * FROM policies ORDER BY image").map(PostgresRows.policy)
+    static func fetchPolicies(_ db: Transaction) async throws -> [PolicyRecord] {
+        try await db.fetchAll("SELECT * FROM policies ORDER BY image", CatalogRows.policy)
     }
 }

@@ -1,13 +1,13 @@
 import Foundation
 import ICBDCore
 
-extension PostgresCatalogStore {
-    /// The file a manifest upload writes to.
-    private struct ManifestTarget: Sendable {
-        let fileID: Int64
-        let file: FileRecord
-    }
+/// The file a manifest upload writes to.
+private struct ManifestTarget: Sendable {
+    let fileID: Int64
+    let file: FileRecord
+}
 
+extension SQLCatalogStore {
     public func storeManifest<Entries: AsyncSequence<[UInt8], any Error>>(
         _ locator: ManifestLocator, entries: Entries, by publisher: Publisher, at now: Date
     ) async throws -> Revisioned<FileRecord> {
@@ -16,8 +16,8 @@ extension PostgresCatalogStore {
         let target = try await writeUnversioned { db in
             try await Self.authorize(db, publisher, over: try await Self.requireVersion(db, image: locator.image, number: locator.version))
             let (fileID, file) = try await Self.requireFile(db, locator, states: [.publishing])
-            try await db.execute(sql: "DELETE FROM manifest_pages WHERE file_id = ?", arguments: [fileID])
-            try await db.execute(sql: "UPDATE files SET manifest_stored = false WHERE id = ?", arguments: [fileID])
+            try await db.execute("DELETE FROM manifest_pages WHERE file_id = \(fileID)")
+            try await db.execute("UPDATE files SET manifest_stored = \(false) WHERE id = \(fileID)")
             return ManifestTarget(fileID: fileID, file: file)
         }
         let expected = target.file.chunkCount
@@ -29,14 +29,13 @@ extension PostgresCatalogStore {
         func flush() async throws {
             let (bytes, index) = (page, pageIndex)
             try await writeUnversioned { db in
+                // An upsert: a second upload of the same file converges instead of failing on a
+                // page the first one wrote; the final check decides which content stands.
                 try await db.execute(
-                    // REPLACE: a second upload of the same file converges instead of failing on a page
-                    // the first one wrote; the final check decides which content stands.
-                    sql: """
-                        INSERT INTO manifest_pages (file_id, page, entries) VALUES (?, ?, ?)
-                        ON CONFLICT (file_id, page) DO UPDATE SET entries = excluded.entries
-                        """,
-                    arguments: [target.fileID, index, Data(bytes)])
+                    """
+                    INSERT INTO manifest_pages (file_id, page, entries) VALUES (\(target.fileID), \(index), \(bytes))
+                    ON CONFLICT (file_id, page) DO UPDATE SET entries = excluded.entries
+                    """)
             }
             pageIndex += 1
             page.removeAll(keepingCapacity: true)
@@ -74,12 +73,11 @@ extension PostgresCatalogStore {
             var hasher = ChunkManifest.Hasher(fileSize: file.size, chunkSize: file.chunkSize)
             var stored = 0
             // A page at a time: memory stays bounded by one page whatever the manifest's size.
-            let pageCount =
-                try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
+            let pageCount = try await db.integer("SELECT COUNT(*) AS value FROM manifest_pages WHERE file_id = \(fileID)") ?? 0
             for index in 0..<pageCount {
                 guard
-                    let bytes = try await db.scalar(
-                        Data.self, sql: "SELECT entries FROM manifest_pages WHERE file_id = ? AND page = ?", arguments: [fileID, index])
+                    let bytes = try await db.blob(
+                        "SELECT entries AS value FROM manifest_pages WHERE file_id = \(fileID) AND page = \(index)")
                 else {
                     throw CatalogStoreError(
                         .conflict, "another upload of the manifest of \(locator) interfered (page \(index) is missing); send it again")
@@ -99,7 +97,7 @@ extension PostgresCatalogStore {
                     "the manifest of \(locator) hashes to \(digest.hexString), but the version declares \(file.manifestDigest.hexString); it was not stored"
                 )
             }
-            try await db.execute(sql: "UPDATE files SET manifest_stored = true WHERE id = ?", arguments: [fileID])
+            try await db.execute("UPDATE files SET manifest_stored = \(true) WHERE id = \(fileID)")
             try await Self.touchVersion(db, image: locator.image, number: locator.version, revision: changes.revision)
             let version = try await Self.requireVersion(db, image: locator.image, number: locator.version)
             changes.put(.version(version))
@@ -112,26 +110,22 @@ extension PostgresCatalogStore {
     public func manifestFile(_ locator: ManifestLocator) async throws -> (file: FileRecord, pages: Int) {
         try await read { db in
             let (fileID, file) = try await Self.requireFile(db, locator, states: [.ready, .retired])
-            let pages =
-                try await db.scalar(Int.self, sql: "SELECT COUNT(*) FROM manifest_pages WHERE file_id = ?", arguments: [fileID]) ?? 0
-            return (file, pages)
-        }.value
+            let pages = try await db.integer("SELECT COUNT(*) AS value FROM manifest_pages WHERE file_id = \(fileID)") ?? 0
+            return (file, Int(pages))
+        }
     }
 
     public func manifestPage(_ locator: ManifestLocator, index: Int) async throws -> [UInt8] {
         try await read { db in
             let (fileID, _) = try await Self.requireFile(db, locator, states: [.ready, .retired])
-            guard
-                let bytes = try await db.scalar(
-                    Data.self, sql: "SELECT entries FROM manifest_pages WHERE file_id = ? AND page = ?", arguments: [fileID, index])
+            guard let bytes = try await db.blob("SELECT entries AS value FROM manifest_pages WHERE file_id = \(fileID) AND page = \(index)")
             else { throw CatalogStoreError.notFound("manifest of \(locator) has no page \(index)") }
             return [UInt8](bytes)
-        }.value
+        }
     }
 
     /// The file's row id and record, when its version is in one of `states`.
-    static func requireFile(_ db: PGTransaction, _ locator: ManifestLocator, states: Set<VersionState>) async throws -> (Int64, FileRecord)
-    {
+    static func requireFile(_ db: Transaction, _ locator: ManifestLocator, states: Set<VersionState>) async throws -> (Int64, FileRecord) {
         let version = try await requireVersion(db, image: locator.image, number: locator.version)
         guard states.contains(version.state) else {
             let problem =
@@ -143,15 +137,15 @@ extension PostgresCatalogStore {
             throw CatalogStoreError.precondition("version \(locator.version) of image '\(locator.image)' \(problem)")
         }
         guard
-            let row = try await db.fetchOne(
-                sql: """
-                    SELECT files.* FROM files JOIN versions ON versions.id = files.version_id
-                    WHERE versions.image = ? AND versions.number = ? AND files.path = ?
-                    """,
-                arguments: [locator.image.rawValue, locator.version, locator.path.rawValue])
+            let found = try await db.fetchOne(
+                """
+                SELECT files.* FROM files JOIN versions ON versions.id = files.version_id
+                WHERE versions.image = \(locator.image) AND versions.number = \(locator.version) AND files.path = \(locator.path.rawValue)
+                """,
+                { row in (try row.integer(required: "id"), try CatalogRows.file(row)) })
         else {
             throw CatalogStoreError.notFound("version \(locator.version) of image '\(locator.image)' has no file '\(locator.path)'")
         }
-        return (try row.decode(forColumn: "id"), try PostgresRows.file(row))
+        return found
     }
 }

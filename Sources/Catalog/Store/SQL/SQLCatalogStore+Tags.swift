@@ -1,7 +1,7 @@
 import Foundation
 import ICBDCore
 
-extension PostgresCatalogStore {
+extension SQLCatalogStore {
     public func moveTag(image: Name, tag: Name, version: Int64, expected: ExpectedRevision) async throws -> Revisioned<TagRecord> {
         try await commit { db, changes in
             _ = try await Self.requireImage(db, image)
@@ -27,30 +27,28 @@ extension PostgresCatalogStore {
                 throw CatalogStoreError.precondition(
                     "workstation \(booting.mac) boots '\(image):\(tag)'; assign it elsewhere before deleting the tag")
             }
-            try await db.execute(sql: "DELETE FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, tag.rawValue])
+            try await db.execute("DELETE FROM tags WHERE image = \(image) AND name = \(tag)")
             changes.delete(.tag(current))
         }.revision
     }
 
     // MARK: Shared
 
-    static func fetchTag(_ db: PGTransaction, image: Name, name: Name) async throws -> TagRecord? {
-        try await db.fetchOne(sql: "SELECT * FROM tags WHERE image = ? AND name = ?", arguments: [image.rawValue, name.rawValue])
-            .map(PostgresRows.tag)
+    static func fetchTag(_ db: Transaction, image: Name, name: Name) async throws -> TagRecord? {
+        try await db.fetchOne("SELECT * FROM tags WHERE image = \(image) AND name = \(name)", CatalogRows.tag)
     }
 
-    static func fetchTags(_ db: PGTransaction, image: Name) async throws -> [TagRecord] {
-        try await db.fetchAll(sql: "SELECT * FROM tags WHERE image = ? ORDER BY name", arguments: [image.rawValue]).map(PostgresRows.tag)
+    static func fetchTags(_ db: Transaction, image: Name) async throws -> [TagRecord] {
+        try await db.fetchAll("SELECT * FROM tags WHERE image = \(image) ORDER BY name", CatalogRows.tag)
     }
 
     /// Creates or moves a tag, stamped with `revision`.
-    static func writeTag(_ db: PGTransaction, image: Name, name: Name, version: Int64, revision: Revision) async throws -> TagRecord {
+    static func writeTag(_ db: Transaction, image: Name, name: Name, version: Int64, revision: Revision) async throws -> TagRecord {
         try await db.execute(
-            sql: """
-                INSERT INTO tags (image, name, version, revision) VALUES (?, ?, ?, ?)
-                ON CONFLICT (image, name) DO UPDATE SET version = excluded.version, revision = excluded.revision
-                """,
-            arguments: [image.rawValue, name.rawValue, version, revision.rawValue])
+            """
+            INSERT INTO tags (image, name, version, revision) VALUES (\(image), \(name), \(version), \(revision))
+            ON CONFLICT (image, name) DO UPDATE SET version = excluded.version, revision = excluded.revision
+            """)
         return TagRecord(image: image, name: name, version: version, revision: revision)
     }
 }

@@ -1,24 +1,24 @@
 import Foundation
-import GRDB
 import ICBDCore
 
-extension SQLiteCatalogStore {
+extension SQLCatalogStore {
     public func listNodes(_ filter: NodeFilter) async throws -> Revisioned<[NodeRecord]> {
-        try await read { db in
-            try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM nodes WHERE (?1 IS NULL OR site = ?1) AND (?2 IS NULL OR role = ?2) ORDER BY site, role, name",
-                arguments: [filter.site?.rawValue, filter.role?.rawValue]
-            ).map(SQLiteRows.node)
+        try await readRevisioned { db in
+            // CAST: PostgreSQL must know the type of a NULL parameter.
+            try await db.fetchAll(
+                """
+                SELECT * FROM nodes WHERE (CAST(\(filter.site) AS TEXT) IS NULL OR site = \(filter.site)) AND (CAST(\(filter.role) AS TEXT) IS NULL OR role = \(filter.role))
+                ORDER BY site, role, name
+                """, CatalogRows.node)
         }
     }
 
     public func registerNode(_ registration: NodeRegistration, byAdmin: Bool, at now: Date) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
-            guard try Self.siteExists(db, registration.site) else {
+            guard try await Self.siteExists(db, registration.site) else {
                 throw CatalogStoreError.notFound("site '\(registration.site)' does not exist; add it with `icbd site add` first")
             }
-            let current = try Self.fetchNode(db, registration.name)
+            let current = try await Self.fetchNode(db, registration.name)
             if let current, current.role != registration.role {
                 throw CatalogStoreError.precondition(
                     "node '\(registration.name)' is registered as a \(current.role) node; a node's role cannot change (delete the node first)")
@@ -30,26 +30,22 @@ extension SQLiteCatalogStore {
                 heartbeatTTLMilliseconds: registration.heartbeatTTLMilliseconds, lastHeartbeat: now,
                 state: current.map { CatalogRules.stateAfterHeartbeat($0.state) } ?? .up, revision: changes.revision)
             if let current, Self.sameRegistration(current, node) {
-                try Self.recordHeartbeat(db, registration.name, at: now)
+                try await Self.recordHeartbeat(db, registration.name, at: now)
                 var same = current
                 same.lastHeartbeat = now
                 return same
             }
-            try db.execute(
-                sql: """
-                    INSERT INTO nodes (name, role, site, rpc_address, http_address, capacity_bytes, heartbeat_ttl_ms,
-                      last_heartbeat_ms, state, revision)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET site = excluded.site, rpc_address = excluded.rpc_address,
-                      http_address = excluded.http_address, capacity_bytes = excluded.capacity_bytes,
-                      heartbeat_ttl_ms = excluded.heartbeat_ttl_ms, last_heartbeat_ms = excluded.last_heartbeat_ms,
-                      state = excluded.state, revision = excluded.revision
-                    """,
-                arguments: [
-                    node.name.rawValue, node.role.rawValue, node.site.rawValue, node.rpcAddress?.description,
-                    node.httpAddress?.description, node.capacityBytes, node.heartbeatTTLMilliseconds, now.milliseconds,
-                    node.state.rawValue, node.revision.rawValue,
-                ])
+            try await db.execute(
+                """
+                INSERT INTO nodes (name, role, site, rpc_address, http_address, capacity_bytes, heartbeat_ttl_ms,
+                  last_heartbeat_ms, state, revision)
+                VALUES (\(node.name), \(node.role), \(node.site), \(node.rpcAddress?.description), \(node.httpAddress?.description),
+                  \(node.capacityBytes), \(node.heartbeatTTLMilliseconds), \(now), \(node.state), \(node.revision))
+                ON CONFLICT (name) DO UPDATE SET site = excluded.site, rpc_address = excluded.rpc_address,
+                  http_address = excluded.http_address, capacity_bytes = excluded.capacity_bytes,
+                  heartbeat_ttl_ms = excluded.heartbeat_ttl_ms, last_heartbeat_ms = excluded.last_heartbeat_ms,
+                  state = excluded.state, revision = excluded.revision
+                """)
             changes.put(.node(node))
             return node
         }
@@ -57,20 +53,21 @@ extension SQLiteCatalogStore {
 
     public func heartbeat(_ name: Name, usage: CacheUsage?, at now: Date) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
-            guard var node = try Self.fetchNode(db, name) else {
+            guard var node = try await Self.fetchNode(db, name) else {
                 throw CatalogStoreError.notFound("node '\(name)' is not registered; call RegisterNode first")
             }
-            try Self.recordHeartbeat(db, name, at: now)
+            try await Self.recordHeartbeat(db, name, at: now)
             node.lastHeartbeat = now
             if let usage = CatalogRules.recordedUsage(usage, for: node.role) {
-                try Self.recordCacheUsage(db, name, usage)
+                let text = try CatalogRows.jsonText(usage)
+                try await db.execute("UPDATE nodes SET cache_usage = \(text) WHERE name = \(name)")
                 node.cacheUsage = usage
             }
             let state = CatalogRules.stateAfterHeartbeat(node.state)
             guard state != node.state else { return node }
             node.state = state
             node.revision = changes.revision
-            try Self.setNodeState(db, name, state, revision: changes.revision)
+            try await Self.setNodeState(db, name, state, revision: changes.revision)
             changes.put(.node(node))
             return node
         }
@@ -78,12 +75,12 @@ extension SQLiteCatalogStore {
 
     public func setNodeState(_ name: Name, _ state: NodeState, expected: ExpectedRevision) async throws -> Revisioned<NodeRecord> {
         try await commit { db, changes in
-            guard var node = try Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
+            guard var node = try await Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
             try CatalogRules.check(expected, current: node.revision, "node '\(name)'")
             guard node.state != state else { return node }
             node.state = state
             node.revision = changes.revision
-            try Self.setNodeState(db, name, state, revision: changes.revision)
+            try await Self.setNodeState(db, name, state, revision: changes.revision)
             changes.put(.node(node))
             return node
         }
@@ -91,25 +88,24 @@ extension SQLiteCatalogStore {
 
     public func deleteNode(_ name: Name, expected: ExpectedRevision) async throws -> Revision {
         try await commit { db, changes in
-            guard let node = try Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
+            guard let node = try await Self.fetchNode(db, name) else { throw CatalogStoreError.notFound("node '\(name)' is not registered") }
             try CatalogRules.check(expected, current: node.revision, "node '\(name)'")
-            let placements = try Row.fetchAll(db, sql: "SELECT * FROM placements WHERE node = ?", arguments: [name.rawValue])
-                .map(SQLiteRows.placement)
-            try db.execute(sql: "DELETE FROM placements WHERE node = ?", arguments: [name.rawValue])
+            let placements = try await db.fetchAll("SELECT * FROM placements WHERE node = \(name)", CatalogRows.placement)
+            try await db.execute("DELETE FROM placements WHERE node = \(name)")
             for placement in placements { changes.delete(.placement(placement)) }
-            try db.execute(sql: "DELETE FROM nodes WHERE name = ?", arguments: [name.rawValue])
+            try await db.execute("DELETE FROM nodes WHERE name = \(name)")
             changes.delete(.node(node))
         }.revision
     }
 
     public func markExpiredNodesDown(at now: Date, graceStart: Date) async throws -> Revisioned<[NodeRecord]> {
         try await commit { db, changes in
-            let candidates = try Row.fetchAll(db, sql: "SELECT * FROM nodes WHERE state = 'up' ORDER BY name").map(SQLiteRows.node)
+            let candidates = try await db.fetchAll("SELECT * FROM nodes WHERE state = 'up' ORDER BY name", CatalogRows.node)
             var expired: [NodeRecord] = []
             for var node in candidates where CatalogRules.isExpired(node, at: now, graceStart: graceStart) {
                 node.state = .down
                 node.revision = changes.revision
-                try Self.setNodeState(db, node.name, .down, revision: changes.revision)
+                try await Self.setNodeState(db, node.name, .down, revision: changes.revision)
                 changes.put(.node(node))
                 expired.append(node)
             }
@@ -119,26 +115,20 @@ extension SQLiteCatalogStore {
 
     // MARK: Shared
 
-    static func fetchNode(_ db: Database, _ name: Name) throws -> NodeRecord? {
-        try Row.fetchOne(db, sql: "SELECT * FROM nodes WHERE name = ?", arguments: [name.rawValue]).map(SQLiteRows.node)
+    static func fetchNode(_ db: Transaction, _ name: Name) async throws -> NodeRecord? {
+        try await db.fetchOne("SELECT * FROM nodes WHERE name = \(name)", CatalogRows.node)
     }
 
-    static func siteExists(_ db: Database, _ name: Name) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sites WHERE name = ?)", arguments: [name.rawValue]) ?? false
+    static func siteExists(_ db: Transaction, _ name: Name) async throws -> Bool {
+        try await db.boolean("SELECT EXISTS (SELECT 1 FROM sites WHERE name = \(name)) AS value")
     }
 
-    static func recordHeartbeat(_ db: Database, _ name: Name, at now: Date) throws {
-        try db.execute(sql: "UPDATE nodes SET last_heartbeat_ms = ? WHERE name = ?", arguments: [now.milliseconds, name.rawValue])
+    static func recordHeartbeat(_ db: Transaction, _ name: Name, at now: Date) async throws {
+        try await db.execute("UPDATE nodes SET last_heartbeat_ms = \(now) WHERE name = \(name)")
     }
 
-    static func recordCacheUsage(_ db: Database, _ name: Name, _ usage: CacheUsage) throws {
-        try db.execute(
-            sql: "UPDATE nodes SET cache_usage = ? WHERE name = ?", arguments: [try SQLiteRows.jsonText(usage), name.rawValue])
-    }
-
-    static func setNodeState(_ db: Database, _ name: Name, _ state: NodeState, revision: Revision) throws {
-        try db.execute(
-            sql: "UPDATE nodes SET state = ?, revision = ? WHERE name = ?", arguments: [state.rawValue, revision.rawValue, name.rawValue])
+    static func setNodeState(_ db: Transaction, _ name: Name, _ state: NodeState, revision: Revision) async throws {
+        try await db.execute("UPDATE nodes SET state = \(state), revision = \(revision) WHERE name = \(name)")
     }
 
     /// Whether a registration changes nothing but the heartbeat time.

@@ -1,9 +1,9 @@
 import Foundation
 import ICBDCore
 
-extension PostgresCatalogStore {
+extension SQLCatalogStore {
     public func listSites() async throws -> Revisioned<[SiteRecord]> {
-        try await read { db in try await Self.fetchSites(db) }
+        try await readRevisioned { db in try await Self.fetchSites(db) }
     }
 
     public func putSite(_ spec: SiteSpec, expected: ExpectedRevision) async throws -> Revisioned<(SiteRecord, created: Bool)> {
@@ -18,16 +18,14 @@ extension PostgresCatalogStore {
             if let current, current.description == site.description, current.cidrs == site.cidrs, current.links == site.links {
                 return (current, created: false)
             }
+            let (cidrs, links) = (try CatalogRows.jsonText(site.cidrs), try CatalogRows.jsonText(site.links))
             try await db.execute(
-                sql: """
-                    INSERT INTO sites (name, description, cidrs, links, revision) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (name) DO UPDATE SET description = excluded.description, cidrs = excluded.cidrs,
-                      links = excluded.links, revision = excluded.revision
-                    """,
-                arguments: [
-                    site.name.rawValue, site.description, try PostgresRows.jsonText(site.cidrs), try PostgresRows.jsonText(site.links),
-                    site.revision.rawValue,
-                ])
+                """
+                INSERT INTO sites (name, description, cidrs, links, revision)
+                VALUES (\(site.name), \(site.description), \(cidrs), \(links), \(site.revision))
+                ON CONFLICT (name) DO UPDATE SET description = excluded.description, cidrs = excluded.cidrs,
+                  links = excluded.links, revision = excluded.revision
+                """)
             changes.put(.site(site))
             return (site, created: current == nil)
         }
@@ -36,12 +34,9 @@ extension PostgresCatalogStore {
     public func deleteSite(_ name: Name, expected: ExpectedRevision) async throws -> Revision {
         try await commit { db, changes in
             let sites = try await Self.fetchSites(db)
-            guard let site = sites.first(where: { $0.name == name }) else {
-                throw CatalogStoreError.notFound("site '\(name)' does not exist")
-            }
+            guard let site = sites.first(where: { $0.name == name }) else { throw CatalogStoreError.notFound("site '\(name)' does not exist") }
             try CatalogRules.check(expected, current: site.revision, "site '\(name)'")
-            let nodes = try await db.fetchAll(sql: "SELECT name FROM nodes WHERE site = ? ORDER BY name", arguments: [name.rawValue])
-                .map { try $0.scalar(String.self) }
+            let nodes = try await db.fetchAll("SELECT name FROM nodes WHERE site = \(name) ORDER BY name") { try $0.text(required: "name") }
             guard nodes.isEmpty else {
                 throw CatalogStoreError.precondition(
                     "site '\(name)' still has nodes \(nodes.prefix(5).joined(separator: ", ")); delete them first")
@@ -52,12 +47,12 @@ extension PostgresCatalogStore {
             if let policy = try await Self.fetchPolicies(db).first(where: { $0.sites.contains(name) }) {
                 throw CatalogStoreError.precondition("the policy of image '\(policy.image)' names site '\(name)'; change it first")
             }
-            try await db.execute(sql: "DELETE FROM sites WHERE name = ?", arguments: [name.rawValue])
+            try await db.execute("DELETE FROM sites WHERE name = \(name)")
             changes.delete(.site(site))
         }.revision
     }
 
-    static func fetchSites(_ db: PGTransaction) async throws -> [SiteRecord] {
-        try await db.fetchAll(sql: "SELECT * FROM sites ORDER BY name").map(PostgresRows.site)
+    static func fetchSites(_ db: Transaction) async throws -> [SiteRecord] {
+        try await db.fetchAll("SELECT * FROM sites ORDER BY name", CatalogRows.site)
     }
 }

@@ -1,15 +1,15 @@
 import Foundation
 import ICBDCore
 
-extension PostgresCatalogStore {
+extension SQLCatalogStore {
     public func listAssignments() async throws -> Revisioned<[AssignmentRecord]> {
-        try await read { db in
-            try await db.fetchAll(sql: "SELECT * FROM assignments ORDER BY mac").map(PostgresRows.assignment)
+        try await readRevisioned { db in
+            try await db.fetchAll("SELECT * FROM assignments ORDER BY mac", CatalogRows.assignment)
         }
     }
 
     public func assignment(_ mac: MACAddress) async throws -> Revisioned<(AssignmentRecord, VersionRecord)> {
-        try await read { db in
+        try await readRevisioned { db in
             guard let assignment = try await Self.fetchAssignment(db, mac) else {
                 throw CatalogStoreError.notFound("no image is assigned to workstation \(mac)")
             }
@@ -17,9 +17,7 @@ extension PostgresCatalogStore {
         }
     }
 
-    public func assign(
-        _ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision
-    ) async throws
+    public func assign(_ mac: MACAddress, to target: ImageReference, expected: ExpectedRevision) async throws
         -> Revisioned<AssignmentRecord>
     {
         try await commit { db, changes in
@@ -30,11 +28,11 @@ extension PostgresCatalogStore {
             if let current, current.image == target.image, current.version == target.version { return current }
             let assignment = AssignmentRecord(mac: mac, image: target.image, version: target.version, revision: changes.revision)
             try await db.execute(
-                sql: """
-                    INSERT INTO assignments (mac, image, ref, revision) VALUES (?, ?, ?, ?)
-                    ON CONFLICT (mac) DO UPDATE SET image = excluded.image, ref = excluded.ref, revision = excluded.revision
-                    """,
-                arguments: [mac.description, target.image.rawValue, target.version.description, changes.revision.rawValue])
+                """
+                INSERT INTO assignments (mac, image, ref, revision)
+                VALUES (\(mac.description), \(target.image), \(target.version.description), \(changes.revision))
+                ON CONFLICT (mac) DO UPDATE SET image = excluded.image, ref = excluded.ref, revision = excluded.revision
+                """)
             changes.put(.assignment(assignment))
             return assignment
         }
@@ -46,17 +44,16 @@ extension PostgresCatalogStore {
                 throw CatalogStoreError.notFound("no image is assigned to workstation \(mac)")
             }
             try CatalogRules.check(expected, current: current.revision, "the assignment of workstation \(mac)")
-            try await db.execute(sql: "DELETE FROM assignments WHERE mac = ?", arguments: [mac.description])
+            try await db.execute("DELETE FROM assignments WHERE mac = \(mac.description)")
             changes.delete(.assignment(current))
         }.revision
     }
 
-    static func fetchAssignment(_ db: PGTransaction, _ mac: MACAddress) async throws -> AssignmentRecord? {
-        try await db.fetchOne(sql: "SELECT * FROM assignments WHERE mac = ?", arguments: [mac.description]).map(PostgresRows.assignment)
+    static func fetchAssignment(_ db: Transaction, _ mac: MACAddress) async throws -> AssignmentRecord? {
+        try await db.fetchOne("SELECT * FROM assignments WHERE mac = \(mac.description)", CatalogRows.assignment)
     }
 
-    static func fetchAssignments(_ db: PGTransaction, image: Name) async throws -> [AssignmentRecord] {
-        try await db.fetchAll(sql: "SELECT * FROM assignments WHERE image = ? ORDER BY mac", arguments: [image.rawValue])
-            .map(PostgresRows.assignment)
+    static func fetchAssignments(_ db: Transaction, image: Name) async throws -> [AssignmentRecord] {
+        try await db.fetchAll("SELECT * FROM assignments WHERE image = \(image) ORDER BY mac", CatalogRows.assignment)
     }
 }
