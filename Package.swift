@@ -90,9 +90,8 @@ let package = Package(
         .target(
             name: "Replicator",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "CLZ4", "Catalog",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "CBtrfsUtil", "CLZ4", "Catalog",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -111,7 +110,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
+        // Not part of any service: a loop-file BTRFS for benchmarks, tests and `icbd up`.
+        .target(name: "LoopFileBtrfs", dependencies: ["ICBDProcess"], swiftSettings: swiftSettings),
+        .target(name: "ICBDTestSupport", dependencies: ["ICBDProcess", "LoopFileBtrfs"], swiftSettings: swiftSettings),
         .target(
             name: "CacheNode",
             dependencies: [
@@ -145,22 +146,60 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The sample template (`icbd sample`, published by `icbd up`, checked by `icbd storm`).
+        .target(name: "ICBDSample", swiftSettings: swiftSettings),
+        // `icbd storm`: simulated workstations booting through a gateway.
+        .target(
+            name: "ICBDStorm",
+            dependencies: [
+                "ICBDSample",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `icbd up`: the two-site deployment on this machine, its services as child processes.
+        .target(
+            name: "ICBDLocalDeployment",
+            dependencies: [
+                "Catalog", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDSample", "LoopFileBtrfs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `icbd bench AREA`: each benchmark and its baselines (sshd, nginx, wrk, tc launchers).
+        .target(
+            name: "ICBDBench",
+            dependencies: [
+                "CacheNode", "Catalog", "CLZ4", "Gateway", "ICBDCore", "ICBDLocalDeployment", "ICBDProcess", "ICBDProto", "ICBDRPC",
+                "ICBDSample", "ICBDStorm", "LoopFileBtrfs", "Replicator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4", "CMalloc",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "Catalog", "Replicator", "CacheNode", "Gateway", "CMalloc",
+                "ICBDBench", "ICBDLocalDeployment", "ICBDSample", "ICBDStorm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -174,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "ICBDRPCTests",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -199,7 +238,7 @@ let package = Package(
         .testTarget(
             name: "ReplicatorTests",
             dependencies: [
-                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Replicator", "Catalog", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport", "LoopFileBtrfs",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -223,7 +262,7 @@ let package = Package(
         .testTarget(
             name: "CacheNodeTests",
             dependencies: [
-                "CacheNode", "Catalog", "Replicator", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "CacheNode", "Catalog", "Replicator", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

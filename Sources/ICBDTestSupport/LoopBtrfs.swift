@@ -1,5 +1,5 @@
 import Foundation
-import Replicator
+import LoopFileBtrfs
 
 /// A BTRFS filesystem on a loop file, created and mounted for one test and always unmounted.
 /// (Test support shared by the test targets; not part of the icbd binary.)
@@ -13,9 +13,7 @@ public enum LoopBtrfs {
             print("skipping BTRFS test: it needs root to mount a loop device (CI runs as root)")
             return nil
         }
-        let mount = try LoopBtrfsMount(
-            size: size, at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path)
-        defer { mount.unmount() }
-        return try await body(mount.path)
+        return try await LoopBtrfsMount.with(
+            size: size, at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path, body)
     }
 }
