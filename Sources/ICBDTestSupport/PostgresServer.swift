@@ -90,14 +90,14 @@ public final class PostgresServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// At the test process's exit, where nothing can be awaited: asks the server for an
-    /// immediate shutdown (SIGQUIT to the postmaster, as `pg_ctl -m immediate`) and deletes
-    /// its directory.
+    /// At the test process's exit, where nothing can be awaited (the exiting thread may block):
+    /// an immediate shutdown as `pg_ctl -m immediate -w` makes it (SIGQUIT to the postmaster,
+    /// then up to 10 s for it to go), then the directory is deleted.
     private func stopImmediately() {
         if let pid = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8))?
-            .split(separator: "\n").first.flatMap({ pid_t($0) }), pid > 0
+            .split(separator: "\n").first.flatMap({ pid_t($0) }), pid > 0, kill(pid, SIGQUIT) == 0
         {
-            kill(pid, SIGQUIT)
+            for _ in 0..<200 where kill(pid, 0) == 0 { usleep(50_000) }
         }
         try? FileManager.default.removeItem(atPath: directory)
     }
