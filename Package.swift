@@ -110,9 +110,8 @@ let package = Package(
         .target(
             name: "Replicator",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CBtrfsUtil", "CLZ4",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CBtrfsUtil", "CLZ4",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -131,7 +130,9 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
+        // Not part of any service: a loop-file BTRFS for benchmarks, tests and `icbd up`.
+        .target(name: "LoopFileBtrfs", dependencies: ["ICBDProcess"], swiftSettings: swiftSettings),
+        .target(name: "ICBDTestSupport", dependencies: ["ICBDProcess", "LoopFileBtrfs"], swiftSettings: swiftSettings),
         .target(
             name: "CacheNode",
             dependencies: [
@@ -165,23 +166,61 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The sample template (`icbd sample`, published by `icbd up`, checked by `icbd storm`).
+        .target(name: "ICBDSample", swiftSettings: swiftSettings),
+        // `icbd storm`: simulated workstations booting through a gateway.
+        .target(
+            name: "ICBDStorm",
+            dependencies: [
+                "ICBDSample",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `icbd up`: the two-site deployment on this machine, its services as child processes.
+        .target(
+            name: "ICBDLocalDeployment",
+            dependencies: [
+                "Catalog", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDSample", "LoopFileBtrfs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // `icbd bench AREA`: each benchmark and its baselines (sshd, nginx, wrk, tc launchers).
+        .target(
+            name: "ICBDBench",
+            dependencies: [
+                "CacheClient", "CacheNode", "Catalog", "CatalogClient", "CLZ4", "Gateway", "ICBDCore", "ICBDLocalDeployment", "ICBDProcess", "ICBDProto", "ICBDRPC",
+                "ICBDSample", "ICBDStorm", "LoopFileBtrfs", "Replicator", "ReplicatorClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "icbd",
             dependencies: [
-                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient",
-                "Catalog", "Replicator", "CacheNode", "Gateway", "CLZ4", "CMalloc",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient",
+                "Catalog", "Replicator", "CacheNode", "Gateway", "CMalloc",
+                "ICBDBench", "ICBDLocalDeployment", "ICBDSample", "ICBDStorm",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "X509", package: "swift-certificates"),
             ],
@@ -195,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "ICBDRPCTests",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC",
+                "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -221,7 +260,7 @@ let package = Package(
         .testTarget(
             name: "ReplicatorTests",
             dependencies: [
-                "Replicator", "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport", "LoopFileBtrfs",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -245,7 +284,7 @@ let package = Package(
         .testTarget(
             name: "CacheNodeTests",
             dependencies: [
-                "CacheNode", "Catalog", "Replicator", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "CacheNode", "Catalog", "Replicator", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,5 +1,5 @@
 import Foundation
-import Replicator
+import LoopFileBtrfs
 
 /// A BTRFS filesystem on a loop file, created and mounted for one test and always unmounted.
 /// (Test support shared by the test targets; not part of the icbd binary.)
@@ -17,10 +17,8 @@ public enum LoopBtrfs {
             throw LoopBtrfsError(
                 "LoopBtrfs.with needs root to loop-mount BTRFS; mark the test or its suite `.requiresLoopBtrfs` so that it is skipped without root")
         }
-        let mount = try LoopBtrfsMount(
-            size: size, at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path)
-        defer { mount.unmount() }
-        return try await body(mount.path)
+        return try await LoopBtrfsMount.with(
+            size: size, at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-btrfs-\(UUID())").path, body)
     }
 }
 

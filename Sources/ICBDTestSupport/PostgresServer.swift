@@ -1,5 +1,5 @@
 import Foundation
-import Replicator
+import ICBDProcess
 import Synchronization
 
 /// A real PostgreSQL server (Debian's `postgresql` package) for one test: its own cluster in a
@@ -12,9 +12,8 @@ import Synchronization
 /// their own share one server per test process (``sharedDatabase()``, each with a fresh
 /// database), stopped when the test process exits.
 ///
-/// Starting servers and running the PostgreSQL tools blocks on child processes; the async entry
-/// points do that on threads of their own, never on the few threads of Swift's cooperative pool
-/// that every test shares.
+/// The PostgreSQL tools run as children through ICBDProcess (awaited, never blocking one of the
+/// few threads of Swift's cooperative pool that every test shares).
 ///
 /// Where PostgreSQL is not installed, ``with(_:)`` prints why and returns nil — except in CI
 /// (`CI` set in the environment), where it throws: PostgreSQL tests never skip there.
@@ -44,53 +43,62 @@ public final class PostgresServer: Sendable {
     /// Runs `body` with a fresh server, stopped and deleted afterwards whatever happens.
     /// Returns nil, having printed the reason, where PostgreSQL is not installed (never in CI).
     public static func with<R>(_ body: (PostgresServer) async throws -> R) async throws -> R? {
-        guard let server = try await offload({ try start() }) else { return nil }
+        guard let server = try await start() else { return nil }
         do {
             let result = try await body(server)
-            try? await offload { server.stop() }
+            await server.stop()
             return result
         } catch {
-            try? await offload { server.stop() }
+            await server.stop()
             throw error
         }
     }
 
-    /// Runs blocking `work` on a thread of its own.
-    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread { continuation.resume(with: Result { try work() }) }.start()
-        }
-    }
-
     /// Creates an empty database on this server.
-    public func createDatabase(_ name: String) throws {
-        try Self.runAsServerUser(
+    public func createDatabase(_ name: String) async throws {
+        try await Self.runAsServerUser(
             "\(Self.binDirectory)/createdb", ["-h", directory, "-p", "\(port)", "-U", Self.user, name], in: directory)
     }
 
     /// Runs SQL through `psql` as the superuser (for tests that tamper with a database).
     @discardableResult
-    public func psql(_ sql: String, database: String) throws -> String {
-        try Self.runAsServerUser(
+    public func psql(_ sql: String, database: String) async throws -> String {
+        try await Self.runAsServerUser(
             "\(Self.binDirectory)/psql",
             ["-h", directory, "-p", "\(port)", "-U", Self.user, "-d", database, "-v", "ON_ERROR_STOP=1", "-At", "-c", sql], in: directory)
     }
 
     /// Stops the server (fast shutdown: open connections are closed), keeping its data.
-    public func shutDown() throws {
-        try Self.runAsServerUser("\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], in: directory)
+    public func shutDown() async throws {
+        try await Self.runAsServerUser("\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "fast", "-w", "stop"], in: directory)
     }
 
     /// Starts the stopped server again on the same port.
-    public func startAgain() throws {
-        try Self.pgCtlStart(dataDirectory: dataDirectory, port: port, directory: directory)
+    public func startAgain() async throws {
+        try await Self.pgCtlStart(dataDirectory: dataDirectory, port: port, directory: directory)
     }
 
     private var dataDirectory: String { directory + "/data" }
 
-    /// Stops the server at once and deletes its directory.
-    public func stop() {
-        _ = try? Self.runAsServerUser("\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"], in: directory)
+    /// Stops the server at once and deletes its directory. Runs to its end also when the
+    /// caller's task is cancelled (a cleanup path).
+    public func stop() async {
+        await Task {
+            _ = try? await Self.runAsServerUser(
+                "\(Self.binDirectory)/pg_ctl", ["-D", dataDirectory, "-m", "immediate", "-w", "stop"], in: directory)
+        }.value
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// At the test process's exit, where nothing can be awaited (the exiting thread may block):
+    /// an immediate shutdown as `pg_ctl -m immediate -w` makes it (SIGQUIT to the postmaster,
+    /// then up to 10 s for it to go), then the directory is deleted.
+    private func stopImmediately() {
+        if let pid = (try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8))?
+            .split(separator: "\n").first.flatMap({ pid_t($0) }), pid > 0, kill(pid, SIGQUIT) == 0
+        {
+            for _ in 0..<200 where kill(pid, 0) == 0 { usleep(50_000) }
+        }
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -116,17 +124,17 @@ public final class PostgresServer: Sendable {
 
     /// Starts a fresh server; nil (with the reason printed) where PostgreSQL is not installed
     /// and this is not CI. Stop it with ``stop()``.
-    public static func start() throws -> PostgresServer? {
+    public static func start() async throws -> PostgresServer? {
         guard try locateBinaries() != nil else { return nil }
-        reapOrphans()
+        await reapOrphans()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         do {
             try Data("\(getpid())".utf8).write(to: URL(fileURLWithPath: directory + "/owner"))
             let passwordFile = directory + "/password"
             try Data(password.utf8).write(to: URL(fileURLWithPath: passwordFile))
-            try chownToServerUser(directory)
-            try runAsServerUser(
+            try await chownToServerUser(directory)
+            try await runAsServerUser(
                 "\(binDirectory)/initdb",
                 [
                     "-D", directory + "/data", "-U", user, "--pwfile=\(passwordFile)", "--auth-local=trust", "--auth-host=scram-sha-256",
@@ -136,7 +144,7 @@ public final class PostgresServer: Sendable {
             for _ in 0..<5 {  // a free port may be taken between choosing and binding it
                 let port = try freeLoopbackPort()
                 do {
-                    try pgCtlStart(dataDirectory: directory + "/data", port: port, directory: directory)
+                    try await pgCtlStart(dataDirectory: directory + "/data", port: port, directory: directory)
                     return PostgresServer(port: port, directory: directory)
                 } catch {
                     lastError = error
@@ -151,7 +159,7 @@ public final class PostgresServer: Sendable {
 
     /// Stops and deletes the servers of test processes that died without stopping them (killed
     /// by a signal: no `atexit`), so that aborted runs do not pile up servers and ports.
-    private static func reapOrphans() {
+    private static func reapOrphans() async {
         let temporary = FileManager.default.temporaryDirectory.path
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
         for entry in entries where entry.hasPrefix("icbd-pg-") {
@@ -159,13 +167,13 @@ public final class PostgresServer: Sendable {
             guard let owner = (try? String(contentsOfFile: directory + "/owner", encoding: .utf8)).flatMap({ pid_t($0) }),
                 kill(owner, 0) == -1, errno == ESRCH
             else { continue }
-            PostgresServer(port: 0, directory: directory).stop()
+            await PostgresServer(port: 0, directory: directory).stop()
         }
     }
 
-    private static func pgCtlStart(dataDirectory: String, port: Int, directory: String) throws {
+    private static func pgCtlStart(dataDirectory: String, port: Int, directory: String) async throws {
         let options = "-p \(port) -h 127.0.0.1 -k \(directory) -c fsync=off -c shared_buffers=16MB -c max_connections=300"
-        try runAsServerUser(
+        try await runAsServerUser(
             "\(binDirectory)/pg_ctl", ["-D", dataDirectory, "-l", directory + "/server.log", "-o", options, "-w", "-t", "60", "start"],
             in: directory)
     }
@@ -182,7 +190,7 @@ public final class PostgresServer: Sendable {
             let task =
                 starting
                 ?? Task {
-                    guard let server = try await PostgresServer.offload({ try PostgresServer.start() }) else { return nil }
+                    guard let server = try await PostgresServer.start() else { return nil }
                     PostgresServer.stopAtExit(server)
                     return server
                 }
@@ -190,7 +198,7 @@ public final class PostgresServer: Sendable {
             guard let server = try await task.value else { return nil }
             databases += 1
             let name = "catalog_\(databases)"
-            try await PostgresServer.offload { try server.createDatabase(name) }
+            try await server.createDatabase(name)
             return (server, name)
         }
     }
@@ -210,7 +218,7 @@ public final class PostgresServer: Sendable {
         }
         if first {
             atexit {
-                for server in PostgresServer.exitServers.withLock({ $0 }) { server.stop() }
+                for server in PostgresServer.exitServers.withLock({ $0 }) { server.stopImmediately() }
             }
         }
     }
@@ -219,69 +227,39 @@ public final class PostgresServer: Sendable {
 
     private static var runningAsRoot: Bool { getuid() == 0 }
 
-    private static func ensureServerUser() throws {
+    private static func ensureServerUser() async throws {
         guard runningAsRoot else { return }
-        if (try? SystemCommand.run("/usr/bin/id", [systemUser])) != nil { return }
+        if (try? await SystemCommand.run("/usr/bin/id", [systemUser])) != nil { return }
         do {
-            try SystemCommand.run(
+            try await SystemCommand.run(
                 "/usr/sbin/useradd",
                 ["--system", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", systemUser])
         } catch {
             // Another test process may have created it at the same moment.
-            guard (try? SystemCommand.run("/usr/bin/id", [systemUser])) != nil else { throw error }
+            guard (try? await SystemCommand.run("/usr/bin/id", [systemUser])) != nil else { throw error }
         }
     }
 
-    fileprivate static func chownToServerUser(_ path: String) throws {
+    fileprivate static func chownToServerUser(_ path: String) async throws {
         guard runningAsRoot else { return }
-        try ensureServerUser()
-        try SystemCommand.run("/bin/chown", ["-R", "\(systemUser):", path])
+        try await ensureServerUser()
+        try await SystemCommand.run("/bin/chown", ["-R", "\(systemUser):", path])
     }
 
-    /// Runs a PostgreSQL tool as `icbd-pg` (when root) with its output in a file, so that a
-    /// server it leaves running holds no pipe of ours. posix_spawn and a blocking waitpid on
-    /// that child: Foundation's Process missed the exit of `pg_ctl start` (whose server lives on).
+    /// Runs a PostgreSQL tool as `icbd-pg` (when root) through ICBDProcess, its output in files
+    /// (``ChildRun/run(_:_:killAfter:environment:)``), so that a server it leaves running
+    /// (`pg_ctl start`) holds no pipe of ours. Returns its standard output.
     @discardableResult
-    fileprivate static func runAsServerUser(_ executable: String, _ arguments: [String], in directory: String) throws -> String {
+    fileprivate static func runAsServerUser(_ executable: String, _ arguments: [String], in directory: String) async throws -> String {
         let argv = runningAsRoot ? ["/usr/sbin/runuser", "-u", systemUser, "--", executable] + arguments : [executable] + arguments
-        let outputPath = directory + "/command-\(UUID().uuidString.prefix(8)).out"
-        defer { try? FileManager.default.removeItem(atPath: outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var environment = ProcessInfo.processInfo.environment
-        environment["PGPASSWORD"] = password
-        let envp = environment.map { "\($0.key)=\($0.value)" }
-        var pid: pid_t = 0
-        let spawned = withCStrings(argv) { cArguments in
-            withCStrings(envp) { cEnvironment in
-                posix_spawn(&pid, argv[0], &actions, nil, cArguments, cEnvironment)
-            }
-        }
-        guard spawned == 0 else { throw PostgresServerError("cannot start \(argv[0]): error \(spawned)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else { throw PostgresServerError("waitpid failed: errno \(errno)") }
-        }
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
+        let (exit, stdout, stderr) = try await ChildRun.run(argv[0], Array(argv.dropFirst()), environment: ["PGPASSWORD": password])
+        guard exit.succeeded else {
             let log = (try? String(contentsOfFile: directory + "/server.log", encoding: .utf8))?.suffix(2000) ?? ""
             throw PostgresServerError(
-                "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) failed (status \(status)): \(text)\(log.isEmpty ? "" : "\nserver log: \(log)")"
+                "\((executable as NSString).lastPathComponent) \(arguments.joined(separator: " ")) \(exit): \(stdout)\(stderr)\(log.isEmpty ? "" : "\nserver log: \(log)")"
             )
         }
-        return text
-    }
-
-    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        let pointers = strings.map { strdup($0) } + [nil]
-        defer { for pointer in pointers { free(pointer) } }
-        return body(pointers)
+        return stdout
     }
 
     private static func freeLoopbackPort() throws -> Int {

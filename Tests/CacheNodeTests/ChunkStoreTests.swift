@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ICBDProcess
 import ICBDTestSupport
 import Logging
 import NIOCore
@@ -181,46 +182,62 @@ struct ChunkStoreTests {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // A 1 MiB tmpfs: full long before the 64 MiB capacity.
-        try #require(try mount(["-t", "tmpfs", "-o", "size=1m", "tmpfs", directory]), "cannot mount a tmpfs at \(directory)")
-        defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
-        let store = ChunkStore(directory: directory, capacity: 64 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
-        let (first, firstBytes) = chunk(0, size: 256 << 10)
-        #expect(await store.store(first, firstBytes))
-        var stored = 1
-        for seed in 1..<8 {
-            let (digest, bytes) = chunk(seed, size: 256 << 10)
-            if await store.store(digest, bytes) { stored += 1 }
+        let mounted = try await withTmpfs(size: "1m", at: directory) { () async throws in
+            let store = ChunkStore(directory: directory, capacity: 64 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+            let (first, firstBytes) = chunk(0, size: 256 << 10)
+            #expect(await store.store(first, firstBytes))
+            var stored = 1
+            for seed in 1..<8 {
+                let (digest, bytes) = chunk(seed, size: 256 << 10)
+                if await store.store(digest, bytes) { stored += 1 }
+            }
+            #expect(stored < 8)
+            #expect(store.passThroughReason?.contains("No space left") == true)
+            #expect(await store.read(first) == firstBytes)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/tmp").isEmpty)
+            // Space again: the next probe resumes caching.
+            _ = await mount(["-o", "remount,size=8m", directory])
+            await store.probe()
+            #expect(store.passThroughReason == nil)
         }
-        #expect(stored < 8)
-        #expect(store.passThroughReason?.contains("No space left") == true)
-        #expect(await store.read(first) == firstBytes)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(directory)/tmp").isEmpty)
-        // Space again: the next probe resumes caching.
-        _ = try mount(["-o", "remount,size=8m", directory])
-        await store.probe()
-        #expect(store.passThroughReason == nil)
+        try #require(mounted, "cannot mount a tmpfs at \(directory)")
     }
 
     @Test(.requiresRoot(to: "mount a tmpfs")) func aReadOnlyDirectoryMakesAPassThrough() async throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try #require(try mount(["-t", "tmpfs", "-o", "size=4m", "tmpfs", directory]), "cannot mount a tmpfs at \(directory)")
-        defer { _ = try? mount(["-u", directory], command: "/bin/umount") }
-        let (digest, bytes) = chunk(0)
-        do {
+        let mounted = try await withTmpfs(size: "4m", at: directory) { () async throws in
+            let (digest, bytes) = chunk(0)
+            do {
+                let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
+                #expect(await store.store(digest, bytes))
+            }
+            #expect(await mount(["-o", "remount,ro", directory]))
             let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
-            #expect(await store.store(digest, bytes))
+            #expect(store.passThroughReason != nil)
+            #expect(await store.read(digest) == bytes)
+            let (other, otherBytes) = chunk(1)
+            #expect(await store.store(other, otherBytes) == false)
         }
-        #expect(try mount(["-o", "remount,ro", directory]))
-        let store = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
-        #expect(store.passThroughReason != nil)
-        #expect(await store.read(digest) == bytes)
-        let (other, otherBytes) = chunk(1)
-        #expect(await store.store(other, otherBytes) == false)
+        try #require(mounted, "cannot mount a tmpfs at \(directory)")
     }
 }
 
-/// Runs mount (or `command`) with `arguments`; whether it succeeded. `-u` is dropped for umount.
-func mount(_ arguments: [String], command: String = "/bin/mount") throws -> Bool {
-    (try? SystemCommand.run(command, arguments.filter { $0 != "-u" })) != nil
+/// Runs `body` with a tmpfs of `size` mounted at `directory`, unmounted afterwards whatever
+/// happens; false (body not run) where none can be mounted.
+func withTmpfs(size: String, at directory: String, _ body: () async throws -> Void) async throws -> Bool {
+    guard await mount(["-t", "tmpfs", "-o", "size=\(size)", "tmpfs", directory]) else { return false }
+    do {
+        try await body()
+    } catch {
+        _ = await mount([directory], command: "/bin/umount")
+        throw error
+    }
+    _ = await mount([directory], command: "/bin/umount")
+    return true
+}
+
+/// Runs mount (or `command`) with `arguments`; whether it succeeded.
+func mount(_ arguments: [String], command: String = "/bin/mount") async -> Bool {
+    (try? await SystemCommand.run(command, arguments)) != nil
 }

@@ -173,8 +173,8 @@ struct ImageAuthorityTests {
             try queue.close()
         case .postgres:
             let (server, database) = try fixture.postgresServer()
-            _ = try server.psql("ALTER TABLE images DROP COLUMN home_site", database: database)
-            _ = try server.psql("DELETE FROM icbd_migrations WHERE id = 'v3-image-homes'", database: database)
+            _ = try await server.psql("ALTER TABLE images DROP COLUMN home_site", database: database)
+            _ = try await server.psql("DELETE FROM icbd_migrations WHERE id = 'v3-image-homes'", database: database)
         }
     }
 }

@@ -63,19 +63,19 @@ struct PostgresStoreTests {
             _ = try await store.createImage(name: try name("win11"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
         }
         let (server, database) = try fixture.postgresServer()
-        try server.psql("INSERT INTO icbd_migrations (id, applied_ms) VALUES ('v2-from-the-future', 0)", database: database)
-        let migrations = try server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database)
+        try await server.psql("INSERT INTO icbd_migrations (id, applied_ms) VALUES ('v2-from-the-future', 0)", database: database)
+        let migrations = try await server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database)
         #expect(migrations.hasPrefix("v1-catalog\n") && migrations.contains("v2-from-the-future\n"))
         await expectStoreError(.storage, mentioning: "v2-from-the-future") { _ = try await fixture.open() }
         await expectStoreError(.storage, mentioning: "newer icbd") { _ = try await fixture.open() }
-        #expect(try server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database) == migrations)
-        #expect(try server.psql("SELECT value FROM meta WHERE key = 'revision'", database: database) == "1\n")
+        #expect(try await server.psql("SELECT id FROM icbd_migrations ORDER BY id", database: database) == migrations)
+        #expect(try await server.psql("SELECT value FROM meta WHERE key = 'revision'", database: database) == "1\n")
     }
 
     @Test func aDatabaseThatIsNotACatalogIsRefused() async throws {
         let fixture = try await StoreFixture(.postgres)
         let (server, database) = try fixture.postgresServer()
-        try server.psql("CREATE TABLE users (name TEXT)", database: database)
+        try await server.psql("CREATE TABLE users (name TEXT)", database: database)
         await expectStoreError(.storage, mentioning: "not an icbd catalog") { _ = try await fixture.open() }
     }
 
@@ -202,7 +202,7 @@ struct PostgresStoreTests {
 
     @Test func callsFailUnavailableWhileTheServerIsDownAndSucceedAfterwards() async throws {
         try await PostgresServer.with { server in
-            try server.createDatabase("catalog")
+            try await server.createDatabase("catalog")
             var settings = PostgresCatalogStore.Configuration(
                 url: try PostgresDatabaseURL(parsing: server.url(database: "catalog")), password: PostgresServer.password)
             settings.operationTimeout = .seconds(5)
@@ -219,13 +219,13 @@ struct PostgresStoreTests {
             try await withRunning([writer, watcher]) {
                 _ = try await writer.createImage(name: try name("before"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
 
-                try await PostgresServer.offload { try server.shutDown() }
+                try await server.shutDown()
                 await expectStoreError(.unavailable) {
                     _ = try await writer.createImage(name: try name("during"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
                 }
                 await expectStoreError(.unavailable) { _ = try await watcher.currentRevision() }
 
-                try await PostgresServer.offload { try server.startAgain() }
+                try await server.startAgain()
                 // The pools reconnect by themselves; the first calls may still meet a dead connection.
                 var written: Revision?
                 for _ in 0..<300 where written == nil {

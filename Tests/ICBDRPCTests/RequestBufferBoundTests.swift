@@ -46,7 +46,7 @@ struct RequestBufferBoundTests {
         try await ICBDChild.run(["pki", "init", "--dir", pki], in: directory)
         try await ICBDChild.run(["pki", "issue", "--dir", pki, "--role", "catalog", "--name", "cat1", "--ip", "127.0.0.1"], in: directory)
         try await ICBDChild.run(["pki", "issue", "--dir", pki, "--role", "admin", "--name", "admin"], in: directory)
-        let catalog = try ICBDChild(
+        let catalog = try await ICBDChild(
             ["catalog", "--listen", "127.0.0.1:0", "--db", directory.appendingPathComponent("catalog.db").path, "--tls-dir", pki,
              "--name", "cat1", "--log-level", "debug"],
             in: directory)

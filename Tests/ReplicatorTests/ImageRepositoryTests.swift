@@ -1,6 +1,7 @@
 import Foundation
 import ICBDTestSupport
 import ICBDCore
+import LoopFileBtrfs
 import Replicator
 import Testing
 
@@ -25,8 +26,6 @@ struct ImageRepositoryTests {
         }
     }
 
-    func exclusiveBytes(_ path: String) throws -> Int64 { try Subvolume.exclusiveBytes(at: path) }
-
     @Test(.requiresLoopBtrfs) func aSecondVersionCostsOnlyWhatChanged() async throws {
         try await LoopBtrfs.with(size: "1G") { root in
             let repository = try ImageRepository(root: root)
@@ -43,7 +42,7 @@ struct ImageRepositoryTests {
             let v2 = try repository.commitWork(of: image, as: 2)
             #expect(v2.parentUUID != nil)
 
-            let exclusive = try exclusiveBytes(repository.versionPath(of: image, 2))
+            let exclusive = try await BtrfsUsage.exclusiveBytes(at: repository.versionPath(of: image, 2))
             #expect(exclusive >= 8 << 20 && exclusive < 12 << 20, "v2 holds \(exclusive) bytes of its own")
             let v1Bytes = try Data(contentsOf: URL(fileURLWithPath: repository.versionPath(of: image, 1) + "/disk.raw"))
             let v2Bytes = try Data(contentsOf: URL(fileURLWithPath: repository.versionPath(of: image, 2) + "/disk.raw"))

@@ -19,7 +19,7 @@ struct HACatalogs {
     init(server: PostgresServer, count: Int = 2, extra: [String] = ["--db-timeout", "3"]) async throws {
         self.server = server
         deployment = try await CatalogDeployment()
-        try server.createDatabase("catalog")
+        try await server.createDatabase("catalog")
         let passwordFile = deployment.directory.appendingPathComponent("db-password").path
         try Data("\(PostgresServer.password)\n".utf8).write(to: URL(fileURLWithPath: passwordFile))
         for index in 1...count {
@@ -209,7 +209,7 @@ struct CatalogHATests {
                 }
                 try await HACatalogs.withClient([a, b], pki: pki) { client in
                     for index in 0..<writes {
-                        if index == writes / 3 { try await PostgresServer.offload { try server.shutDown() } }
+                        if index == writes / 3 { try await server.shutDown() }
                         var attempts = 0
                         while true {
                             do {
@@ -226,7 +226,7 @@ struct CatalogHATests {
                                 unavailable.append(Int64(index))
                                 attempts += 1
                                 // While the database is down, start it again after a few refusals.
-                                if attempts == 3 && index == writes / 3 { try await PostgresServer.offload { try server.startAgain() } }
+                                if attempts == 3 && index == writes / 3 { try await server.startAgain() }
                                 try await Task.sleep(for: .milliseconds(100))
                             }
                         }

@@ -1,18 +1,19 @@
 import Foundation
 import Glibc
-import Subprocess
+import ICBDProcess
 import SystemPackage
 import ICBDRPC
 import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A `btrfs send` or `btrfs receive` child process, started through swift-subprocess with an
-/// argument array (never a shell line), its standard error captured for the error a user sees.
+/// A `btrfs send` or `btrfs receive` child process, started as a ``SpawnedChild`` (ICBDProcess:
+/// swift-subprocess, an argument array, never a shell line), its standard error captured for
+/// the error a user sees.
 ///
-/// swift-subprocess spawns the child and waits for it (by pidfd: no SIGCHLD handler, so other
-/// children of this process are never reaped by mistake). The stream itself does not go through
-/// its async sequences: standard input and output are our ends of Unix socket pairs, read and
+/// The child is awaited by pidfd (no SIGCHLD handler, so other children of this process are
+/// never reaped by mistake). The stream itself does not go through swift-subprocess's async
+/// sequences: standard input and output are our ends of Unix socket pairs, read and
 /// written in large blocking calls on a small thread pool of the command's own (so two transfers
 /// never starve the shared blocking-I/O pool, and a 1 GiB stream costs one system call per
 /// segment). Writes use `MSG_NOSIGNAL`, so a `btrfs receive` that dies mid-stream gives an error
@@ -38,15 +39,12 @@ final class BtrfsCommand: @unchecked Sendable {
     private let outputFD: Int32
     private let errorFD: Int32
     private let inputFD: Mutex<Int32>
-    /// What the child's runner task and the standard-error drain share with the command.
-    private final class Shared: Sendable {
-        let errorText = Mutex("")
-        /// The child's process id once spawned, and whether it has exited (then never signal it).
-        let child = Mutex<(pid: pid_t, exited: Bool)>((0, false))
+    /// The tail of standard error, shared with the drain.
+    private final class ErrorText: Sendable {
+        let text = Mutex("")
     }
-    private let shared = Shared()
-    /// Runs the child to its end (swift-subprocess's `run`); its value is the exit status.
-    private let runner: Task<Int32, Never>
+    private let errorText = ErrorText()
+    private let child: SpawnedChild
     /// Reads standard error until the child closes it.
     private let drain: Task<Void, Never>
 
@@ -89,70 +87,40 @@ final class BtrfsCommand: @unchecked Sendable {
         let error = try pair()
         let output = readOutput ? try pair(buffer: streamBuffer) : nil
         let input = writeInput ? try pair(buffer: streamBuffer) : nil
-        let command = BtrfsCommand(
-            arguments, executable: executable, childArguments: childArguments, error: error, output: output, input: input)
-        if let failure = await command.spawned.value {
-            command.closeInput()
-            _ = await command.wait()
-            throw ReplicationError(.internal, "cannot start btrfs \(arguments.joined(separator: " ")): \(failure)")
+        let child: SpawnedChild
+        do {
+            // The child's ends are handed over (closed once it has them, or when it could not start).
+            child = try await SpawnedChild(
+                executable, childArguments, input: input.map { FileDescriptor(rawValue: $0.child) },
+                output: output.map { FileDescriptor(rawValue: $0.child) }, error: FileDescriptor(rawValue: error.child))
+        } catch {
+            for pair in made { close(pair.ours) }
+            throw ReplicationError(.internal, "cannot start btrfs \(arguments.joined(separator: " ")): \(error)")
         }
-        return command
+        return BtrfsCommand(arguments, child: child, error: error, output: output, input: input)
     }
 
-    /// Resolves once the child runs (nil) or could not be started (the reason).
-    private let spawned: Task<String?, Never>
-
-    private init(_ arguments: [String], executable: String, childArguments: [String], error: ChildPipe, output: ChildPipe?, input: ChildPipe?) {
+    private init(_ arguments: [String], child: SpawnedChild, error: ChildPipe, output: ChildPipe?, input: ChildPipe?) {
         self.arguments = arguments
+        self.child = child
         errorFD = error.ours
         outputFD = output?.ours ?? -1
         inputFD = Mutex(input?.ours ?? -1)
         pool.start()
-        let (spawnSignal, spawnContinuation) = AsyncStream.makeStream(of: String?.self, bufferingPolicy: .bufferingNewest(1))
-        spawned = Task { await spawnSignal.first { _ in true } ?? "the child's runner ended early" }
-        runner = Task { [shared] in
-            do {
-                let result = try await Subprocess.run(
-                    .path(FilePath(executable)),
-                    arguments: Arguments(childArguments),
-                    input: input.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
-                        ?? .fileDescriptor(FileDescriptor(rawValue: Self.devNull()), closeAfterSpawningProcess: true),
-                    output: output.map { .fileDescriptor(FileDescriptor(rawValue: $0.child), closeAfterSpawningProcess: true) }
-                        ?? .fileDescriptor(FileDescriptor(rawValue: Self.devNull()), closeAfterSpawningProcess: true),
-                    error: .fileDescriptor(FileDescriptor(rawValue: error.child), closeAfterSpawningProcess: true)
-                ) { execution in
-                    shared.child.withLock { $0.pid = execution.processIdentifier.value }
-                    spawnContinuation.yield(nil)
-                    spawnContinuation.finish()
-                }
-                shared.child.withLock { $0.exited = true }
-                switch result.terminationStatus {
-                case .exited(let code): return code
-                case .signaled(let signal): return 128 + signal
-                }
-            } catch {
-                shared.child.withLock { $0.exited = true }
-                spawnContinuation.yield("\(error)")
-                spawnContinuation.finish()
-                return -1  // swift-subprocess has closed the child's ends, spawned or not
-            }
-        }
         // Drain standard error as it comes, keeping the tail, so a chatty child never blocks.
         let fd = errorFD
-        drain = Task { [pool, shared] in
-            _ = try? await pool.runIfActive { Self.drainErrors(fd, into: shared) }
+        drain = Task { [pool, errorText] in
+            _ = try? await pool.runIfActive { Self.drainErrors(fd, into: errorText) }
         }
     }
 
-    private static func devNull() -> Int32 { open("/dev/null", O_RDWR | O_CLOEXEC) }
-
-    private static func drainErrors(_ fd: Int32, into shared: Shared) {
+    private static func drainErrors(_ fd: Int32, into errorText: ErrorText) {
         var buffer = [UInt8](repeating: 0, count: 4096)
             while true {
                 let count = Glibc.read(fd, &buffer, buffer.count)
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { break }
-                shared.errorText.withLock { text in
+                errorText.text.withLock { text in
                     text += String(decoding: buffer[0..<count], as: UTF8.self)
                     if text.utf8.count > Self.maximumErrorBytes { text = String(text.suffix(Self.maximumErrorBytes / 2)) }
                 }
@@ -218,16 +186,14 @@ final class BtrfsCommand: @unchecked Sendable {
 
     /// Kills the child if it still runs (a cut transfer: what it did is discarded anyway).
     func terminate() {
-        shared.child.withLock { child in
-            if child.pid > 0 && !child.exited { kill(child.pid, SIGKILL) }
-        }
+        child.send(SIGKILL)
     }
 
     /// Waits for the child to exit; after that, its standard error has been read.
     func wait() async -> Exit {
-        let status = await runner.value
+        let status = (try? await child.exit())?.status ?? -1
         await drain.value  // the error pipe may still hold the last lines
-        return Exit(status: status, errors: shared.errorText.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines))
+        return Exit(status: status, errors: errorText.text.withLock { $0 }.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 
     static let btrfsExecutable: String? = ["/usr/bin/btrfs", "/bin/btrfs", "/usr/sbin/btrfs", "/sbin/btrfs"]

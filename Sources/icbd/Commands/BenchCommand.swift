@@ -1,6 +1,7 @@
 import ArgumentParser
 import Catalog
 import Foundation
+import ICBDBench
 import ICBDCore
 
 /// `icbd bench AREA`: benchmarks that print ratios against a baseline measured in the same run.

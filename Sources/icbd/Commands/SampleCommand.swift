@@ -1,5 +1,6 @@
 import ArgumentParser
 import ICBDCore
+import ICBDSample
 
 /// `icbd sample DIR` (hidden): writes the sample template (`icbd up`'s, what `icbd storm`
 /// checks against) into DIR, for scripts that publish it themselves (scripts/e2e).

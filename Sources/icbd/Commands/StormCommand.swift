@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ICBDCore
+import ICBDSample
+import ICBDStorm
 
 /// `icbd storm --gateway URL -n N`: N simulated workstations boot the sample template through
 /// a gateway at once, every byte checked; prints completion times. Exit 1 if any failed.

@@ -1,11 +1,11 @@
 import Foundation
 import ICBDCore
+import ICBDProcess
 
-/// The built `icbd` executable run as a child process of the test.
+/// The built `icbd` executable run as a child process of the test (a ``ChildRun``: its output
+/// in files; killed when the test is done with it).
 final class ICBDChild {
-    private let process: Process
-    private let stdout: URL
-    private let stderr: URL
+    private let child: ChildRun
 
     /// `icbd` beside the test bundle (`swift build --build-tests` builds both).
     static var binary: URL {
@@ -23,36 +23,27 @@ final class ICBDChild {
     }
 
     /// Starts `icbd ARGUMENTS`, its output going to files in `directory`.
-    init(_ arguments: [String], in directory: URL) throws {
+    init(_ arguments: [String], in directory: URL) async throws {
         let name = UUID().uuidString
-        stdout = directory.appendingPathComponent("\(name).out")
-        stderr = directory.appendingPathComponent("\(name).err")
-        FileManager.default.createFile(atPath: stdout.path, contents: nil)
-        FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        process = Process()
-        process.executableURL = try Self.binary
-        process.arguments = arguments
-        process.standardOutput = try FileHandle(forWritingTo: stdout)
-        process.standardError = try FileHandle(forWritingTo: stderr)
-        try process.run()
+        child = try await ChildRun(
+            try Self.binary.path, arguments, stdout: directory.appendingPathComponent("\(name).out"),
+            stderr: directory.appendingPathComponent("\(name).err"))
     }
 
     /// Runs `icbd ARGUMENTS` to completion; fails unless it exits 0.
     static func run(_ arguments: [String], in directory: URL) async throws {
-        let child = try ICBDChild(arguments, in: directory)
-        while child.process.isRunning { try await Task.sleep(for: .milliseconds(20)) }
-        guard child.process.terminationStatus == 0 else {
+        let child = try await ICBDChild(arguments, in: directory)
+        guard try await child.child.exit().succeeded else {
             throw ChildError("icbd \(arguments.joined(separator: " ")) failed: \(child.errors)")
         }
     }
 
-    var errors: String { (try? String(contentsOf: stderr, encoding: .utf8)) ?? "" }
+    var errors: String { child.stderr }
 
     /// The HOST:PORT of the `listening ROLE NAME HOST:PORT` line a service prints.
     func listeningAddress() async throws -> String {
-        while process.isRunning {
-            let output = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
-            if let line = output.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
+        while child.isRunning {
+            if let line = child.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
                 return String(line.split(separator: " ")[3])
             }
             try await Task.sleep(for: .milliseconds(50))
@@ -62,18 +53,16 @@ final class ICBDChild {
 
     /// VmRSS of the process, in bytes.
     func residentBytes() throws -> Int {
-        let status = try String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)
+        let status = try String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8)
         guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
             let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
-        else { throw ChildError("no VmRSS in /proc/\(process.processIdentifier)/status") }
+        else { throw ChildError("no VmRSS in /proc/\(child.pid)/status") }
         return kilobytes * 1024
     }
 
-    /// Ends the process (SIGKILL: nothing of it is under test any more) and waits for it.
+    /// Ends the process (SIGKILL: nothing of it is under test any more); ICBDProcess reaps it.
     func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        child.send(SIGKILL)
     }
 }
 

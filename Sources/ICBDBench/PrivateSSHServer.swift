@@ -1,36 +1,55 @@
 import Foundation
 import Glibc
+import ICBDProcess
+import SystemPackage
 
 /// A private `sshd` for the bench's `btrfs send | ssh | btrfs receive` baseline (what an
 /// administrator would script): its own host key, client key, authorized_keys and config in a
 /// temporary directory, listening on one address and a free port, optionally inside a network
 /// namespace. It never reads or changes the system's sshd configuration or ~/.ssh, and it is
-/// stopped and its directory removed by ``stop()``.
-final class PrivateSSHServer {
+/// stopped and its directory removed when ``with(address:namespacePath:_:)`` returns.
+final class PrivateSSHServer: Sendable {
     let address: String
     let port: Int
     let directory: String
-    private let process = Process()
+    private let daemon: SpawnedChild
 
     static let sshd = "/usr/sbin/sshd"
 
-    /// Starts sshd on `address` (inside the namespace at `namespacePath`, when given) and waits
-    /// until it accepts connections. (Probed with connect(2), not with `ssh true`: a child that
-    /// exits within moments of its start can leave Foundation's `waitUntilExit` waiting for a
-    /// SIGCHLD it missed.)
-    init(address: String, namespacePath: String? = nil) throws {
+    private init(address: String, port: Int, directory: String, daemon: SpawnedChild) {
+        self.address = address
+        self.port = port
+        self.directory = directory
+        self.daemon = daemon
+    }
+
+    /// Runs `body` with an sshd on `address` (inside the namespace at `namespacePath`, when
+    /// given) that accepts connections; stops it and removes its directory afterwards.
+    static func with<R>(address: String, namespacePath: String? = nil, _ body: (PrivateSSHServer) async throws -> R) async throws -> R {
+        let server = try await start(address: address, namespacePath: namespacePath)
+        do {
+            let result = try await body(server)
+            await server.stop()
+            return result
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// Starts sshd and waits until it accepts connections (probed with connect(2)).
+    private static func start(address: String, namespacePath: String?) async throws -> PrivateSSHServer {
         guard FileManager.default.isExecutableFile(atPath: Self.sshd) else {
             throw BenchError("\(Self.sshd) is missing (Debian package openssh-server); run scripts/bootstrap")
         }
-        self.address = address
-        port = try Self.freePort()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-ssh-\(UUID())").path
+        let port = try Self.freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-ssh-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // sshd refuses to start without its privilege separation directory (the package makes
         // it only while its own service runs).
         try FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true)
-        try Self.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/host_key"])
-        try Self.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/client_key"])
+        try await SystemCommand.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/host_key"])
+        try await SystemCommand.run("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", directory + "/client_key"])
         try FileManager.default.copyItem(atPath: directory + "/client_key.pub", toPath: directory + "/authorized_keys")
         let config = """
             Port \(port)
@@ -48,24 +67,19 @@ final class PrivateSSHServer {
             """
         try config.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
         let daemon = [Self.sshd, "-D", "-e", "-f", directory + "/sshd_config"]
-        if let namespacePath {
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
-            process.arguments = ["--net=\(namespacePath)"] + daemon
-        } else {
-            process.executableURL = URL(fileURLWithPath: daemon[0])
-            process.arguments = Array(daemon.dropFirst())
-        }
+        let command = namespacePath.map { ["/usr/bin/nsenter", "--net=\($0)"] + daemon } ?? daemon
         let log = directory + "/sshd.log"
-        FileManager.default.createFile(atPath: log, contents: nil)
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle(forWritingAtPath: log) ?? FileHandle.nullDevice
-        try process.run()
+        let server = PrivateSSHServer(
+            address: address, port: port, directory: directory,
+            daemon: try await SpawnedChild(
+                command[0], Array(command.dropFirst()),
+                error: try FileDescriptor.open(FilePath(log), .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: .ownerReadWrite)))
         for _ in 0..<100 {
-            if Self.accepts(address: address, port: port) { return }
-            usleep(100_000)
+            if Self.accepts(address: address, port: port) { return server }
+            try await Task.sleep(for: .milliseconds(100))
         }
         let errors = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        stop()
+        await server.stop()
         throw BenchError("the bench's private sshd on \(address):\(port) does not accept a login: \(errors.suffix(500))")
     }
 
@@ -79,11 +93,10 @@ final class PrivateSSHServer {
         ] + remote
     }
 
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            _ = BtrfsPipe.exitStatus(process)
-        }
+    /// Stops sshd (SIGTERM), waits for it and removes its directory.
+    private func stop() async {
+        daemon.send(SIGTERM)
+        _ = try? await daemon.exit()
         try? FileManager.default.removeItem(atPath: directory)
     }
 
@@ -116,17 +129,5 @@ final class PrivateSSHServer {
         }
         guard bound else { throw BenchError("cannot bind a socket to find a free port") }
         return Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    private static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable) exited \(process.terminationStatus)") }
     }
 }

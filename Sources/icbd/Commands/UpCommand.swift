@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ICBDCore
+import ICBDLocalDeployment
 import UnixSignals
 
 /// `icbd up --dir DIR`: the whole system on this machine, for a first look and for demos.

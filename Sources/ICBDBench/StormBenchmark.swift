@@ -1,16 +1,26 @@
 import Foundation
 import ICBDCore
-import Replicator
+import ICBDLocalDeployment
+import ICBDProcess
+import ICBDSample
+import ICBDStorm
 
 /// `icbd bench storm`: boot storms of N workstations through the gateway of `icbd up`'s
 /// deployment, with the branch's cache nodes and then without them (every read from a
 /// repository: the baseline), as completion times and their ratio to one workstation's boot.
-struct StormBenchmark {
+public struct StormBenchmark: Sendable {
     var diskSize: Int64 = 1 << 30
     var counts = [50, 100, 200]
     var directory: String
     /// Where to write the completion-time table (CSV) and, when gnuplot is installed, its plot.
     var plot: String?
+
+    public init(diskSize: Int64, counts: [Int], directory: String, plot: String?) {
+        self.diskSize = diskSize
+        self.counts = counts
+        self.directory = directory
+        self.plot = plot
+    }
 
     struct Row {
         let setup: String
@@ -21,7 +31,7 @@ struct StormBenchmark {
         let bytes: Int64
     }
 
-    func run() async throws -> BenchReport {
+    public func run() async throws -> BenchReport {
         let deployment = LocalDeployment(.init(directory: directory, keep: false, diskSize: diskSize, gatewayPort: 0))
         do {
             try await deployment.start()
@@ -38,7 +48,7 @@ struct StormBenchmark {
             rows.append(try await storm("no caches", 1, gateway, expected))
             for count in counts { rows.append(try await storm("no caches", count, gateway, expected)) }
             await deployment.stop()
-            if let plot { try write(rows, to: plot) }
+            if let plot { try await write(rows, to: plot) }
             return report(rows)
         } catch {
             await deployment.stop()
@@ -84,7 +94,7 @@ struct StormBenchmark {
     }
 
     /// `PATH.csv` always; `PATH` (a PNG) through gnuplot when it is installed.
-    private func write(_ rows: [Row], to path: String) throws {
+    private func write(_ rows: [Row], to path: String) async throws {
         var csv = "setup,workstations,p50_s,p99_s,max_s,bytes\n"
         for row in rows where row.setup != "caches, cold" {
             csv += "\(row.setup),\(row.workstations),\(row.p50),\(row.p99),\(row.max),\(row.bytes)\n"
@@ -111,6 +121,6 @@ struct StormBenchmark {
         let scriptPath = path + ".gnuplot"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: scriptPath) }
-        try SystemCommand.run("/usr/bin/gnuplot", [scriptPath])
+        try await SystemCommand.run("/usr/bin/gnuplot", [scriptPath])
     }
 }

@@ -23,18 +23,31 @@ import Synchronization
 ///   ceiling of any path over TLS on this machine;
 /// - eviction: S3-FIFO's hit ratio next to LRU's on a synthetic trace of boots of three versions
 ///   and two scans (``EvictionTrace``).
-struct CacheBenchmark {
-    struct Options {
-        var callers = 200
-        var versionMegabytes = 64
-        var hitMegabytes = 2048
-        var directory = FileManager.default.temporaryDirectory.path
+public struct CacheBenchmark: Sendable {
+    /// The miss storm's callers and version size, the hit path's MiB per round, the cache's directory.
+    public struct Options: Sendable {
+        public var callers = 200
+        public var versionMegabytes = 64
+        public var hitMegabytes = 2048
+        public var directory = FileManager.default.temporaryDirectory.path
+
+        public init(callers: Int, versionMegabytes: Int, hitMegabytes: Int, directory: String) {
+            self.callers = callers
+            self.versionMegabytes = versionMegabytes
+            self.hitMegabytes = hitMegabytes
+            self.directory = directory
+        }
     }
 
     let options: Options
     let logger: Logger
 
-    func run() async throws -> BenchReport {
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws -> BenchReport {
         let directory = URL(fileURLWithPath: options.directory).appendingPathComponent("icbd-bench-cache-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -3,6 +3,7 @@ import Foundation
 import ICBDCore
 import NIOCore
 import NIOHTTP1
+import ICBDSample
 
 /// One simulated diskless workstation booting through a gateway the way iPXE and the iCBD boot
 /// layer do: its boot script, the kernel and initrd it names, then its boot trace of the disk
@@ -67,13 +68,13 @@ struct Workstation: Sendable {
 }
 
 /// What every workstation must read: the template's kernel, initrd and the trace's disk bytes.
-struct ExpectedTemplate: Sendable {
+public struct ExpectedTemplate: Sendable {
     let kernel: [UInt8]
     let initrd: [UInt8]
     let trace: BootTrace
     let traceBytes: [[UInt8]]
 
-    init(template: SampleTemplate, trace: BootTrace) {
+    public init(template: SampleTemplate, trace: BootTrace) {
         kernel = Array(template.kernel)
         initrd = Array(template.initrd)
         self.trace = trace
@@ -82,7 +83,8 @@ struct ExpectedTemplate: Sendable {
     }
 }
 
-struct StormError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+/// A boot that failed, or a storm with failed boots: what was wrong.
+public struct StormError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

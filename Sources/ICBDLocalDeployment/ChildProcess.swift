@@ -4,13 +4,13 @@ import ICBDCore
 import ICBDProcess
 
 /// An `icbd` subcommand run as a child process of `icbd up`, its output in a log file.
-final class ChildProcess: Sendable {
+public final class ChildProcess: Sendable {
     let name: String
     let log: String
     private let child: ChildRun
 
     /// The running binary itself, so that children are the same build.
-    static var binary: URL {
+    public static var binary: URL {
         URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
     }
 
@@ -74,9 +74,4 @@ final class ChildProcess: Sendable {
 struct UpError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Prints a line at once (unbuffered), also when standard output is a pipe or a file.
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

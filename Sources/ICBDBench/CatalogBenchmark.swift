@@ -17,7 +17,7 @@ import Synchronization
 /// With `--db postgres://…` it measures the SQLite catalog first, then two catalog processes
 /// (services) on that PostgreSQL database in the same run: reads and writes through one and
 /// through both, and the latency from a write on one to 200 watchers on the other.
-struct CatalogBenchmark {
+public struct CatalogBenchmark: Sendable {
     var concurrency = 32
     var calls = 5_000
     var watchers = 200
@@ -28,13 +28,13 @@ struct CatalogBenchmark {
     /// Each run publishes its own image, so that runs on one PostgreSQL database do not collide.
     private let image = "bench-\(UUID().uuidString.prefix(8).lowercased())"
 
-    init(calls: Int, postgres: PostgresCatalogStore.Configuration? = nil, logger: Logger) {
+    public init(calls: Int, postgres: PostgresCatalogStore.Configuration? = nil, logger: Logger) {
         self.calls = calls
         self.postgres = postgres
         self.logger = logger
     }
 
-    func run() async throws -> BenchReport {
+    public func run() async throws -> BenchReport {
         var report = try await runSQLite()
         guard let postgres else { return report }
         report.figures = report.figures.map { $0.prefixed("sqlite: ") }

@@ -4,8 +4,9 @@ import Foundation
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import ICBDSample
 import Logging
-import Replicator
+import LoopFileBtrfs
 import SwiftProtobuf
 
 /// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
@@ -13,29 +14,38 @@ import SwiftProtobuf
 /// gateway. Each
 /// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
 /// to branch.
-actor LocalDeployment {
-    struct Configuration: Sendable {
-        var directory: String
-        var keep: Bool
-        var diskSize: Int64
+public actor LocalDeployment {
+    /// Where it lives, whether its data outlives a stop, the sample's size and the gateway's port.
+    public struct Configuration: Sendable {
+        public var directory: String
+        public var keep: Bool
+        public var diskSize: Int64
         /// The gateway's HTTP port (0: any free one).
-        var gatewayPort = 8080
+        public var gatewayPort = 8080
+
+        public init(directory: String, keep: Bool, diskSize: Int64, gatewayPort: Int = 8080) {
+            self.directory = directory
+            self.keep = keep
+            self.diskSize = diskSize
+            self.gatewayPort = gatewayPort
+        }
     }
 
-    let configuration: Configuration
+    public let configuration: Configuration
     private var children: [ChildProcess] = []
     private var mounts: [LoopBtrfsMount] = []
-    private(set) var addresses: [String: String] = [:]
+    /// Each running service's `HOST:PORT`, by name (e.g. `gateway-branch`).
+    public private(set) var addresses: [String: String] = [:]
 
     private var pki: String { configuration.directory + "/pki" }
     private var logs: String { configuration.directory + "/logs" }
 
-    init(_ configuration: Configuration) {
+    public init(_ configuration: Configuration) {
         self.configuration = configuration
     }
 
     /// Brings everything up, step by step, saying what it does.
-    func start() async throws {
+    public func start() async throws {
         let steps = 8
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
 
@@ -45,7 +55,7 @@ actor LocalDeployment {
         progress(2, steps, "BTRFS filesystems for the repositories of hq and branch (loop files)")
         for site in ["hq", "branch"] {
             mounts.append(
-                try LoopBtrfsMount(
+                try await LoopBtrfsMount(
                     size: "\(max(4, 3 * (configuration.diskSize >> 30) + 2))G", at: configuration.directory + "/\(site)",
                     reuse: configuration.keep))
         }
@@ -99,21 +109,21 @@ actor LocalDeployment {
     }
 
     /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
-    func stopService(_ name: String) async {
+    public func stopService(_ name: String) async {
         for child in children where child.name == name { await child.stop() }
         addresses[name] = nil
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
-    func stop() async {
+    public func stop() async {
         for child in children.reversed() { await child.stop() }
-        for mount in mounts { mount.unmount(keep: configuration.keep) }
+        for mount in mounts { await mount.unmount(keep: configuration.keep) }
         children = []
         mounts = []
     }
 
     /// What to try, printed once the deployment is up.
-    func summary() -> String {
+    public func summary() -> String {
         let catalog = addresses["catalog"] ?? "?"
         var lines = ["", "icbd is up in \(configuration.directory) (logs in \(logs)):"]
         for (name, address) in addresses.sorted(by: { $0.key < $1.key }) { lines.append("  \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(address)") }

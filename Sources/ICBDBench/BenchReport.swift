@@ -2,8 +2,8 @@ import Foundation
 import ICBDCore
 
 /// One figure of a benchmark run (docs/benchmarks.md, `icbd bench`).
-struct BenchFigure: Encodable {
-    struct Baseline: Encodable {
+public struct BenchFigure: Encodable, Sendable {
+    struct Baseline: Encodable, Sendable {
         let name: String
         let value: Double
     }
@@ -18,11 +18,12 @@ struct BenchFigure: Encodable {
 }
 
 /// What `icbd bench AREA` prints: a table for people or one JSON object.
-struct BenchReport: Encodable {
+public struct BenchReport: Encodable, Sendable {
     let bench: String
-    var figures: [BenchFigure] = []
+    public var figures: [BenchFigure] = []
 
-    func render(json: Bool) throws -> String {
+    /// The report as a table for people, or (`json`) one JSON object.
+    public func render(json: Bool) throws -> String {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]

@@ -5,15 +5,20 @@ import Foundation
 /// computed from its offset, so a reader can check what it was served without the file.
 /// `changedPieces` > 0 is the next version: that many 1 MiB pieces, spread over the disk, hold
 /// new random bytes.
-struct VMLikeDisk {
-    let size: Int64
-    var changedPieces: Int64 = 0
+public struct VMLikeDisk: Sendable {
+    public let size: Int64
+    public var changedPieces: Int64 = 0
+
+    public init(size: Int64, changedPieces: Int64 = 0) {
+        self.size = size
+        self.changedPieces = changedPieces
+    }
 
     static let region = 4 << 20
     static let piece = 1 << 20
 
     /// Writes the whole disk (zero regions as holes).
-    func write(to path: String) throws {
+    public func write(to path: String) throws {
         guard FileManager.default.createFile(atPath: path, contents: nil), let handle = FileHandle(forWritingAtPath: path) else {
             throw VMLikeDiskError("cannot create \(path)")
         }
@@ -36,7 +41,7 @@ struct VMLikeDisk {
     }
 
     /// The bytes at `offset..<offset+count`.
-    func bytes(at offset: Int64, count: Int) -> [UInt8] {
+    public func bytes(at offset: Int64, count: Int) -> [UInt8] {
         var result = [UInt8](repeating: 0, count: count)
         var position = offset
         while position < offset + Int64(count) {
@@ -100,7 +105,8 @@ struct VMLikeDisk {
     }
 }
 
-struct VMLikeDiskError: Error, CustomStringConvertible {
-    let description: String
+/// A disk image that could not be written.
+public struct VMLikeDiskError: Error, CustomStringConvertible {
+    public let description: String
     init(_ description: String) { self.description = description }
 }

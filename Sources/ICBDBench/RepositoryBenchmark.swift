@@ -1,13 +1,19 @@
 import Foundation
+import ICBDProcess
 import Replicator
 
 /// `icbd bench repository`: manifest hashing of a large file against `sha256sum` of the same
 /// file in the same run (both read it from the page cache).
-struct RepositoryBenchmark {
+public struct RepositoryBenchmark: Sendable {
     var fileSize: Int64 = 2 << 30
     var directory = FileManager.default.temporaryDirectory.path
 
-    func run() async throws -> BenchReport {
+    public init(fileSize: Int64, directory: String) {
+        self.fileSize = fileSize
+        self.directory = directory
+    }
+
+    public func run() async throws -> BenchReport {
         let path = (directory as NSString).appendingPathComponent("icbd-bench-\(UUID()).img")
         defer { try? FileManager.default.removeItem(atPath: path) }
         try writeFile(path)
@@ -18,7 +24,7 @@ struct RepositoryBenchmark {
         var oneThread = ManifestBuilder()
         oneThread.parallelism = 1
         for round in 0..<3 {
-            let sum = try timeSha256sum(path)
+            let sum = try await timeSha256sum(path)
             let built = try await timeManifest(ManifestBuilder(), path: path)
             let serial = try await timeManifest(oneThread, path: path)
             if round > 0 {
@@ -72,9 +78,9 @@ struct RepositoryBenchmark {
         }
     }
 
-    private func timeSha256sum(_ path: String) throws -> Duration {
+    private func timeSha256sum(_ path: String) async throws -> Duration {
         let start = ContinuousClock.now
-        try SystemCommand.run("/usr/bin/sha256sum", [path])
+        try await SystemCommand.run("/usr/bin/sha256sum", [path])
         return ContinuousClock.now - start
     }
 }

@@ -3,12 +3,15 @@ import CatalogClient
 import Foundation
 import ICBDCore
 import ReplicatorClient
+import ICBDProcess
 import ICBDProto
 import ICBDRPC
 import Logging
+import LoopFileBtrfs
 import NIOCore
 import Replicator
 import SwiftProtobuf
+import SystemPackage
 
 /// `icbd bench replication`: a real catalog and two replicators on two loop-mounted BTRFS
 /// filesystems in this process; a VM-like image (zero, compressible and random regions) is
@@ -16,33 +19,35 @@ import SwiftProtobuf
 /// (in rounds, each next to its pipe; the median round is reported) and then incrementally after
 /// 10 MiB changed, next to `btrfs send | btrfs receive` through a pipe between the same
 /// filesystems (the limit). Needs root (mount).
-struct ReplicationBenchmark {
+public struct ReplicationBenchmark: Sendable {
     var imageSize: Int64 = 1 << 30
     var changedMebibytes = 10
     /// Full transfers timed against the pipe; the median round is reported.
-    var roundCount = 3
+    public var roundCount = 3
     var directory = FileManager.default.temporaryDirectory.path
     let logger: Logger
+
+    public init(imageSize: Int64, directory: String, logger: Logger) {
+        self.imageSize = imageSize
+        self.directory = directory
+        self.logger = logger
+    }
 
     /// The branch site's replicator, whose placements the benches wait on (here and over the WAN).
     static let branchReplicator = "bench-branch"
 
-    func run() async throws -> BenchReport {
+    public func run() async throws -> BenchReport {
         guard getuid() == 0 else { throw BenchError("bench replication mounts loop BTRFS filesystems: run it as root") }
         let base = (directory as NSString).appendingPathComponent("icbd-bench-replication-\(UUID())")
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         // hq: an image per round and version 2; branch: per round the received and the piped
         // copy, then version 2 both ways and the ssh copies.
-        let hq = LoopFilesystem(path: base + "/hq", size: imageSize * Int64(roundCount + 2) + (512 << 20))
-        let branch = LoopFilesystem(path: base + "/branch", size: imageSize * Int64(2 * roundCount + 4) + (512 << 20))
-        defer {
-            hq.remove()
-            branch.remove()
-            try? FileManager.default.removeItem(atPath: base)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        return try await LoopBtrfsMount.with(size: "\(imageSize * Int64(roundCount + 2) + (512 << 20))", at: base + "/hq") { hq in
+            try await LoopBtrfsMount.with(size: "\(imageSize * Int64(2 * roundCount + 4) + (512 << 20))", at: base + "/branch") { branch in
+                try await measure(hq: hq, branch: branch, database: base + "/catalog.db")
+            }
         }
-        try hq.create()
-        try branch.create()
-        return try await measure(hq: hq.path, branch: branch.path, database: base + "/catalog.db")
     }
 
     private func measure(hq hqRoot: String, branch branchRoot: String, database: String) async throws -> BenchReport {
@@ -93,7 +98,7 @@ struct ReplicationBenchmark {
                         let pipeDirectory = branchRoot + "/pipe-\(round)"
                         try FileManager.default.createDirectory(atPath: pipeDirectory, withIntermediateDirectories: true)
                         await Writeback.settle()
-                        let pipe = try BtrfsPipe.time(send: [hq.repository.versionPath(of: try Name(image), 1)], receiveInto: pipeDirectory)
+                        let pipe = try await BtrfsPipe.time(send: [hq.repository.versionPath(of: try Name(image), 1)], receiveInto: pipeDirectory)
                         rounds.append(FullRound(icbd: icbd, pipe: pipe))
                     }
                     let median = rounds.sorted { $0.ratio < $1.ratio }[rounds.count / 2]
@@ -104,15 +109,15 @@ struct ReplicationBenchmark {
                     let v1 = hq.repository.versionPath(of: image, 1)
                     let v2 = hq.repository.versionPath(of: image, 2)
                     await Writeback.settle()
-                    let pipeIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: branchRoot + "/pipe-1")
+                    let pipeIncremental = try await BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: branchRoot + "/pipe-1")
                     let sshDirectory = branchRoot + "/ssh"
                     try FileManager.default.createDirectory(atPath: sshDirectory, withIntermediateDirectories: true)
-                    let ssh = try PrivateSSHServer(address: "127.0.0.1")
-                    defer { ssh.stop() }
-                    await Writeback.settle()
-                    let sshFull = try BtrfsPipe.time(send: [v1], receiveInto: sshDirectory, through: ssh)
-                    await Writeback.settle()
-                    let sshIncremental = try BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: sshDirectory, through: ssh)
+                    let (sshFull, sshIncremental) = try await PrivateSSHServer.with(address: "127.0.0.1") { ssh in
+                        await Writeback.settle()
+                        let full = try await BtrfsPipe.time(send: [v1], receiveInto: sshDirectory, through: ssh)
+                        await Writeback.settle()
+                        return (full, try await BtrfsPipe.time(send: ["-p", v1, v2], receiveInto: sshDirectory, through: ssh))
+                    }
                     var report = BenchReport(bench: "replication")
                     let mib = imageSize >> 20
                     // What the OS-like regions compress to, to set beside real data (VMLikeImage).
@@ -243,79 +248,27 @@ struct FullRound {
 /// `btrfs send ARGS | btrfs receive DIR`, two processes joined by a pipe (no shell); or with
 /// `ssh`, `btrfs send ARGS | ssh … btrfs receive DIR`.
 enum BtrfsPipe {
-    static func time(send arguments: [String], receiveInto directory: String, through ssh: PrivateSSHServer? = nil) throws -> TimedRun {
-        let send = Process()
-        send.executableURL = URL(fileURLWithPath: "/bin/btrfs")
-        send.arguments = ["-q", "send"] + arguments
-        let receive = Process()
-        if let ssh {
-            receive.executableURL = URL(fileURLWithPath: "/usr/bin/ssh")
-            receive.arguments = ssh.sshArguments(["/bin/btrfs", "-q", "receive", directory])
-        } else {
-            receive.executableURL = URL(fileURLWithPath: "/bin/btrfs")
-            receive.arguments = ["-q", "receive", directory]
-        }
-        let pipe = Pipe()
-        send.standardOutput = pipe
-        receive.standardInput = pipe
+    static func time(send arguments: [String], receiveInto directory: String, through ssh: PrivateSSHServer? = nil) async throws -> TimedRun {
+        let receiver = ssh.map { ["/usr/bin/ssh"] + $0.sshArguments(["/bin/btrfs", "-q", "receive", directory]) }
+            ?? ["/bin/btrfs", "-q", "receive", directory]
         // The caller settles the machine first (Writeback.settle), as before icbd's transfers.
         let stopwatch = CPUStopwatch()
-        try receive.run()
-        try send.run()
-        let sent = exitStatus(send)
-        let received = exitStatus(receive)
+        // Each end is handed to its child, which closes ours once spawned.
+        let pipe = try FileDescriptor.pipe()
+        let receive: SpawnedChild
+        do {
+            receive = try await SpawnedChild(receiver[0], Array(receiver.dropFirst()), input: pipe.readEnd)
+        } catch {
+            try? pipe.writeEnd.close()
+            throw error
+        }
+        let send = try await SpawnedChild("/bin/btrfs", ["-q", "send"] + arguments, output: pipe.writeEnd)
+        let sent = try await send.exit()
+        let received = try await receive.exit()
         let run = stopwatch.stop()
-        guard sent == 0, received == 0 else {
-            throw BenchError("btrfs send | \(ssh == nil ? "" : "ssh ")btrfs receive failed (\(sent), \(received))")
+        guard sent.succeeded, received.succeeded else {
+            throw BenchError("btrfs send | \(ssh == nil ? "" : "ssh ")btrfs receive failed (send \(sent), receive \(received))")
         }
         return run
-    }
-
-    /// Waits for `process` with waitpid(2): when two children end at once, Foundation's
-    /// `waitUntilExit` can miss the (coalesced) SIGCHLD of one and wait forever.
-    static func exitStatus(_ process: Process) -> Int32 {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(process.processIdentifier, &status, 0)
-            if result == process.processIdentifier {
-                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-            }
-            if result < 0 && errno == EINTR { continue }
-            // Foundation reaped it first.
-            process.waitUntilExit()
-            return process.terminationStatus
-        }
-    }
-}
-
-/// A BTRFS filesystem on a loop file for the bench, always unmounted and removed.
-struct LoopFilesystem {
-    let path: String
-    let size: Int64
-
-    func create() throws {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        try Self.run("/usr/bin/truncate", ["-s", "\(size)", path + ".img"])
-        try Self.run("/sbin/mkfs.btrfs", ["-q", "-f", path + ".img"])
-        try Self.run("/bin/mount", ["-o", "loop", path + ".img", path])
-    }
-
-    func remove() {
-        _ = try? Self.run("/bin/umount", [path])
-        try? FileManager.default.removeItem(atPath: path)
-        try? FileManager.default.removeItem(atPath: path + ".img")
-    }
-
-    static func run(_ executable: String, _ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
-        }
     }
 }

@@ -4,8 +4,11 @@ import Foundation
 import ICBDCore
 import ReplicatorClient
 import ICBDProto
+import ICBDProcess
 import ICBDRPC
+import ICBDSample
 import Logging
+import LoopFileBtrfs
 import NIOCore
 import Replicator
 import SwiftProtobuf
@@ -15,20 +18,27 @@ import SwiftProtobuf
 /// over mutual TLS, next to `cp` of the same file into the same BTRFS in the same run; then a
 /// second version with 10 MiB changed: its time, and the space it adds (`btrfs filesystem du`
 /// exclusive bytes).
-struct PublishBenchmark {
+public struct PublishBenchmark: Sendable {
     var diskSize: Int64 = 1 << 30
     var changed: Int64 = 10 << 20
     /// A BTRFS directory to work in; nil: a loop-mounted one is made (needs root).
     var btrfsDirectory: String?
     let logger: Logger
 
-    func run() async throws -> [BenchFigure] {
+    public init(diskSize: Int64, btrfsDirectory: String?, logger: Logger) {
+        self.diskSize = diskSize
+        self.btrfsDirectory = btrfsDirectory
+        self.logger = logger
+    }
+
+    public func run() async throws -> [BenchFigure] {
         if let btrfsDirectory { return try await run(in: btrfsDirectory) }
-        let mount = try LoopBtrfsMount(
+        return try await LoopBtrfsMount.with(
             size: "\(max(4, 3 * (diskSize >> 30) + 2))G",
-            at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-btrfs-\(UUID())").path)
-        defer { mount.unmount() }
-        return try await run(in: mount.path)
+            at: FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-btrfs-\(UUID())").path
+        ) { path in
+            try await run(in: path)
+        }
     }
 
     private func run(in root: String) async throws -> [BenchFigure] {
@@ -43,8 +53,8 @@ struct PublishBenchmark {
         let copy = root + "/bench-copy.raw"
         defer { try? FileManager.default.removeItem(atPath: copy) }
         let copyStart = ContinuousClock.now
-        try SystemCommand.run("/bin/cp", ["--sparse=always", source + "/disk.raw", copy])
-        try SystemCommand.run("/bin/sync", ["-f", copy])
+        try await SystemCommand.run("/bin/cp", ["--sparse=always", source + "/disk.raw", copy])
+        try await SystemCommand.run("/bin/sync", ["-f", copy])
         let copyTime = ContinuousClock.now - copyStart
 
         let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
@@ -81,7 +91,7 @@ struct PublishBenchmark {
                 let first = try await timePublish(client, source: source)
                 try VMLikeDisk(size: diskSize, changedPieces: changed >> 20).write(to: source + "/disk.raw")
                 let second = try await timePublish(client, source: source)
-                let added = try Subvolume.exclusiveBytes(at: replicator.repository.versionPath(of: try Name("bench"), 2))
+                let added = try await BtrfsUsage.exclusiveBytes(at: replicator.repository.versionPath(of: try Name("bench"), 2))
                 let mebibytes = Double(diskSize >> 20)
                 return [
                     BenchFigure(

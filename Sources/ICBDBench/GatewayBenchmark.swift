@@ -4,6 +4,7 @@ import CatalogClient
 import Foundation
 import Gateway
 import ICBDCore
+import ICBDProcess
 import ICBDProto
 import ICBDRPC
 import Logging
@@ -15,20 +16,29 @@ import SwiftProtobuf
 /// cache node, through a gateway, next to nginx serving the same file from local disk in the
 /// same run. In process: a catalog, an in-memory repository (``MemoryRepository``), a cache node
 /// and the gateway, over real mutual TLS; nginx and wrk are real processes.
-struct GatewayBenchmark {
-    struct Options {
-        var megabytes = 1024
-        var seconds = 10
-        var connections = 16
+public struct GatewayBenchmark: Sendable {
+    /// The image's size, each wrk run's length and connections, the gateway's memory tier and
+    /// where the files go.
+    public struct Options: Sendable {
+        public var megabytes = 1024
+        public var seconds = 10
+        public var connections = 16
         /// The gateway's memory tier; the default is the gateway's own.
-        var memoryCache = GatewayConfiguration.defaultMemoryCacheBytes
-        var directory = FileManager.default.temporaryDirectory.path
+        public var memoryCache = GatewayConfiguration.defaultMemoryCacheBytes
+        public var directory = FileManager.default.temporaryDirectory.path
+
+        public init() {}
     }
 
     let options: Options
     let logger: Logger
 
-    func run() async throws -> BenchReport {
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws -> BenchReport {
         for tool in ["/usr/bin/wrk", "/usr/sbin/nginx"] where !FileManager.default.isExecutableFile(atPath: tool) {
             throw BenchError("\(tool) is missing: run scripts/bootstrap (Debian wrk, nginx-light)")
         }
@@ -69,53 +79,53 @@ struct GatewayBenchmark {
             let gatewayURL = "http://127.0.0.1:\(try await gateway.localAddress().port ?? 0)/v1/images/bench/1/disk.raw"
             try await waitForCache(gatewayURL, directory: directory)
             // Warm: the whole image through the gateway once, so every chunk is held by the cache.
-            try Self.curl(["-sf", "-o", "/dev/null", gatewayURL])
+            try await Self.curl(["-sf", "-o", "/dev/null", gatewayURL])
 
-            let nginx = try Nginx(root: directory.appendingPathComponent("www").path, directory: directory.path)
-            defer { nginx.stop() }
-            let nginxURL = "http://127.0.0.1:\(nginx.port)/disk.raw"
-            var report = BenchReport(bench: "gateway (memory cache \(options.memoryCache >> 20) MiB)")
-            for (label, bytes) in [("64 KiB", 64 << 10), ("1 MiB", 1 << 20)] {
-                let script = directory.appendingPathComponent("ranges-\(bytes).lua").path
-                try Self.rangeScript(size: size, bytes: bytes).write(toFile: script, atomically: true, encoding: .utf8)
-                // Alternate, and keep the better of two runs of each: the machine is shared and noisy.
-                var gatewayRuns: [WrkResult] = []
-                var nginxRuns: [WrkResult] = []
-                for _ in 0..<2 {
-                    nginxRuns.append(try wrk(nginxURL, script: script))
-                    gatewayRuns.append(try wrk(gatewayURL, script: script))
+            return try await Nginx.with(root: directory.appendingPathComponent("www").path, directory: directory.path) { nginx in
+                let nginxURL = "http://127.0.0.1:\(nginx.port)/disk.raw"
+                var report = BenchReport(bench: "gateway (memory cache \(options.memoryCache >> 20) MiB)")
+                for (label, bytes) in [("64 KiB", 64 << 10), ("1 MiB", 1 << 20)] {
+                    let script = directory.appendingPathComponent("ranges-\(bytes).lua").path
+                    try Self.rangeScript(size: size, bytes: bytes).write(toFile: script, atomically: true, encoding: .utf8)
+                    // Alternate, and keep the better of two runs of each: the machine is shared and noisy.
+                    var gatewayRuns: [WrkResult] = []
+                    var nginxRuns: [WrkResult] = []
+                    for _ in 0..<2 {
+                        nginxRuns.append(try await wrk(nginxURL, script: script))
+                        gatewayRuns.append(try await wrk(gatewayURL, script: script))
+                    }
+                    guard let ours = gatewayRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond }),
+                        let theirs = nginxRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond })
+                    else { continue }
+                    let rateRatio = ours.requestsPerSecond / theirs.requestsPerSecond
+                    let latencyRatio = ours.p99Milliseconds / max(theirs.p99Milliseconds, 0.001)
+                    if bytes == 64 << 10 {
+                        report.figures.append(
+                            BenchFigure(
+                                name: "random \(label) ranges: requests/s", value: ours.requestsPerSecond, unit: "req/s",
+                                baseline: .init(name: "nginx, same file from local disk", value: theirs.requestsPerSecond), ratio: rateRatio,
+                                goal: "ratio >= 0.5", met: rateRatio >= 0.5))
+                        report.figures.append(
+                            BenchFigure(
+                                name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
+                                baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio,
+                                goal: "ratio <= 2.0", met: latencyRatio <= 2.0))
+                    } else {
+                        let ourRate = ours.requestsPerSecond * Double(bytes) / 1_048_576
+                        let theirRate = theirs.requestsPerSecond * Double(bytes) / 1_048_576
+                        report.figures.append(
+                            BenchFigure(
+                                name: "random \(label) ranges: throughput", value: ourRate, unit: "MiB/s",
+                                baseline: .init(name: "nginx, same file from local disk", value: theirRate), ratio: ourRate / theirRate,
+                                goal: "ratio >= 0.7", met: ourRate / theirRate >= 0.7))
+                        report.figures.append(
+                            BenchFigure(
+                                name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
+                                baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio))
+                    }
                 }
-                guard let ours = gatewayRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond }),
-                    let theirs = nginxRuns.max(by: { $0.requestsPerSecond < $1.requestsPerSecond })
-                else { continue }
-                let rateRatio = ours.requestsPerSecond / theirs.requestsPerSecond
-                let latencyRatio = ours.p99Milliseconds / max(theirs.p99Milliseconds, 0.001)
-                if bytes == 64 << 10 {
-                    report.figures.append(
-                        BenchFigure(
-                            name: "random \(label) ranges: requests/s", value: ours.requestsPerSecond, unit: "req/s",
-                            baseline: .init(name: "nginx, same file from local disk", value: theirs.requestsPerSecond), ratio: rateRatio,
-                            goal: "ratio >= 0.5", met: rateRatio >= 0.5))
-                    report.figures.append(
-                        BenchFigure(
-                            name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
-                            baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio,
-                            goal: "ratio <= 2.0", met: latencyRatio <= 2.0))
-                } else {
-                    let ourRate = ours.requestsPerSecond * Double(bytes) / 1_048_576
-                    let theirRate = theirs.requestsPerSecond * Double(bytes) / 1_048_576
-                    report.figures.append(
-                        BenchFigure(
-                            name: "random \(label) ranges: throughput", value: ourRate, unit: "MiB/s",
-                            baseline: .init(name: "nginx, same file from local disk", value: theirRate), ratio: ourRate / theirRate,
-                            goal: "ratio >= 0.7", met: ourRate / theirRate >= 0.7))
-                    report.figures.append(
-                        BenchFigure(
-                            name: "random \(label) ranges: p99 latency", value: ours.p99Milliseconds, unit: "ms",
-                            baseline: .init(name: "nginx p99", value: theirs.p99Milliseconds), ratio: latencyRatio))
-                }
+                return report
             }
-            return report
         }
     }
 
@@ -154,7 +164,7 @@ struct GatewayBenchmark {
     /// Waits (bounded) until the gateway serves the file: its catalog view and the cache are up.
     private func waitForCache(_ url: String, directory: URL) async throws {
         for _ in 0..<300 {
-            if (try? Self.curl(["-sf", "-o", "/dev/null", "-r", "0-0", url])) != nil { return }
+            if (try? await Self.curl(["-sf", "-o", "/dev/null", "-r", "0-0", url])) != nil { return }
             try await Task.sleep(for: .milliseconds(100))
         }
         throw BenchError("the gateway did not serve \(url) within 30 s")
@@ -165,8 +175,8 @@ struct GatewayBenchmark {
         let p99Milliseconds: Double
     }
 
-    private func wrk(_ url: String, script: String) throws -> WrkResult {
-        let output = try Self.run(
+    private func wrk(_ url: String, script: String) async throws -> WrkResult {
+        let output = try await SystemCommand.run(
             "/usr/bin/wrk", ["-t2", "-c\(options.connections)", "-d\(options.seconds)s", "--latency", "-s", script, url])
         var rate: Double?
         var p99: Double?
@@ -213,30 +223,33 @@ struct GatewayBenchmark {
     }
 
     @discardableResult
-    static func curl(_ arguments: [String]) throws -> String { try run("/usr/bin/curl", arguments) }
-
-    @discardableResult
-    static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw BenchError("\(executable) \(arguments.joined(separator: " ")) exited \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func curl(_ arguments: [String]) async throws -> String { try await SystemCommand.run("/usr/bin/curl", arguments) }
 }
 
-/// nginx serving one directory on a free loopback port, for as long as the value lives.
-private final class Nginx {
+/// nginx serving one directory on a free loopback port, while ``with(root:directory:_:)`` runs.
+private final class Nginx: Sendable {
     let port: Int
-    private let process = Process()
+    private let daemon: SpawnedChild
 
-    init(root: String, directory: String) throws {
+    private init(port: Int, daemon: SpawnedChild) {
+        self.port = port
+        self.daemon = daemon
+    }
+
+    /// Runs `body` with nginx serving `root`, its files in `directory`; stops it afterwards.
+    static func with<R>(root: String, directory: String, _ body: (Nginx) async throws -> R) async throws -> R {
+        let nginx = try await start(root: root, directory: directory)
+        do {
+            let result = try await body(nginx)
+            await nginx.stop()
+            return result
+        } catch {
+            await nginx.stop()
+            throw error
+        }
+    }
+
+    private static func start(root: String, directory: String) async throws -> Nginx {
         var chosen: Int?
         for _ in 0..<20 {
             let candidate = Int.random(in: 20_000..<60_000)
@@ -252,7 +265,6 @@ private final class Nginx {
             if bound == 0 { chosen = candidate; break }
         }
         guard let chosen else { throw BenchError("no free port for nginx") }
-        port = chosen
         let configuration = """
             worker_processes 2;
             daemon off;
@@ -272,22 +284,18 @@ private final class Nginx {
             """
         let path = directory + "/nginx.conf"
         try configuration.write(toFile: path, atomically: true, encoding: .utf8)
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/nginx")
-        process.arguments = ["-c", path, "-e", "\(directory)/nginx-error.log"]
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let nginx = Nginx(port: chosen, daemon: try await SpawnedChild("/usr/sbin/nginx", ["-c", path, "-e", "\(directory)/nginx-error.log"]))
         for _ in 0..<100 {
-            if (try? GatewayBenchmark.curl(["-sf", "-o", "/dev/null", "-r", "0-0", "http://127.0.0.1:\(chosen)/disk.raw"])) != nil { return }
-            Thread.sleep(forTimeInterval: 0.05)
+            if (try? await GatewayBenchmark.curl(["-sf", "-o", "/dev/null", "-r", "0-0", "http://127.0.0.1:\(chosen)/disk.raw"])) != nil { return nginx }
+            try await Task.sleep(for: .milliseconds(50))
         }
-        stop()
+        await nginx.stop()
         throw BenchError("nginx did not start (see \(directory)/nginx-error.log)")
     }
 
-    func stop() {
-        guard process.isRunning else { return }
-        // nginx sets its own signal mask, so SIGTERM (fast stop: master and workers) reaches it.
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
+    private func stop() async {
+        // SIGTERM: a fast stop of the master and its workers.
+        daemon.send(SIGTERM)
+        _ = try? await daemon.exit()
     }
 }

@@ -8,10 +8,16 @@ import SwiftProtobuf
 
 /// `icbd bench rpc`: server-streaming throughput against a plain TLS copy measured in the same
 /// run, and unary latency at concurrency 1 and 64.
-struct RPCBenchmark {
-    struct Options {
-        var streamMegabytes = 1024
-        var unaryCalls = 20_000
+public struct RPCBenchmark: Sendable {
+    /// MiB per throughput run, unary calls per concurrency level.
+    public struct Options: Sendable {
+        public var streamMegabytes = 1024
+        public var unaryCalls = 20_000
+
+        public init(streamMegabytes: Int = 1024, unaryCalls: Int = 20_000) {
+            self.streamMegabytes = streamMegabytes
+            self.unaryCalls = unaryCalls
+        }
     }
 
     static let service = "icbd.bench.v1.Bench"
@@ -23,7 +29,12 @@ struct RPCBenchmark {
     let options: Options
     let logger: Logger
 
-    func run() async throws -> BenchReport {
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws -> BenchReport {
         let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
         func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
             try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

@@ -2,17 +2,18 @@
 /// first part of the disk (boot loader, kernel and early userspace), then scattered reads of
 /// 16–256 KiB (services starting, libraries loading). About `fraction` of the disk in all;
 /// the same for every workstation of a storm (they boot the same template).
-struct BootTrace: Sendable {
-    struct Read: Sendable {
-        let offset: Int64
-        let length: Int
+public struct BootTrace: Sendable {
+    /// One read: `length` bytes at `offset`.
+    public struct Read: Sendable {
+        public let offset: Int64
+        public let length: Int
     }
 
-    let reads: [Read]
+    public let reads: [Read]
 
-    var totalBytes: Int64 { reads.reduce(0) { $0 + Int64($1.length) } }
+    public var totalBytes: Int64 { reads.reduce(0) { $0 + Int64($1.length) } }
 
-    init(diskSize: Int64, fraction: Double = 0.03, seed: UInt64 = 42) {
+    public init(diskSize: Int64, fraction: Double = 0.03, seed: UInt64 = 42) {
         let budget = Int64(Double(diskSize) * fraction)
         var reads: [Read] = []
         var offset: Int64 = 0

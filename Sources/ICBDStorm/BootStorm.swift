@@ -2,29 +2,37 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOPosix
+import ICBDSample
 
 /// N workstations booting at once through one gateway; each one's time from its first request
 /// to its last byte.
-struct BootStorm {
-    var gateway: String
-    var workstations: Int
-    var expected: ExpectedTemplate
+public struct BootStorm {
+    public var gateway: String
+    public var workstations: Int
+    public var expected: ExpectedTemplate
     /// The first MAC's last three bytes; workstation i has the next ones.
-    var firstMAC: UInt32 = 0x10_0000
+    public var firstMAC: UInt32 = 0x10_0000
 
-    struct Outcome {
-        var seconds: [Double] = []
-        var bytes: Int64 = 0
-        var failures: [String] = []
+    public init(gateway: String, workstations: Int, expected: ExpectedTemplate) {
+        self.gateway = gateway
+        self.workstations = workstations
+        self.expected = expected
+    }
 
-        func percentile(_ p: Double) -> Double {
+    /// Each completed boot's seconds, the bytes read and checked, and what failed.
+    public struct Outcome {
+        public var seconds: [Double] = []
+        public var bytes: Int64 = 0
+        public var failures: [String] = []
+
+        public func percentile(_ p: Double) -> Double {
             let sorted = seconds.sorted()
             guard !sorted.isEmpty else { return 0 }
             return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
         }
     }
 
-    func run() async throws -> Outcome {
+    public func run() async throws -> Outcome {
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, workstations))
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(120))
