@@ -74,6 +74,7 @@ let package = Package(
                 "ICBDCore", "ICBDProto", "ICBDRPC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
@@ -131,7 +132,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .target(name: "ICBDTestSupport", dependencies: ["Replicator"], swiftSettings: swiftSettings),
+        .target(
+            name: "ICBDTestSupport",
+            dependencies: [
+                "Replicator",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CacheNode",
             dependencies: [
@@ -221,6 +230,7 @@ let package = Package(
             name: "ReplicatorTests",
             dependencies: [
                 "Replicator", "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -232,6 +242,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "CacheNode", "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -245,6 +256,7 @@ let package = Package(
             name: "CacheNodeTests",
             dependencies: [
                 "CacheNode", "Catalog", "Replicator", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

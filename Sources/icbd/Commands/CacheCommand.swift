@@ -88,7 +88,7 @@ struct CacheCommand: AsyncParsableCommand {
         configuration.bootProfileWindow = .seconds(bootProfileSeconds)
         configuration.scrubBytesPerSecond = try parseScrubRate()
         let cache = try CacheService(configuration: configuration, logger: logger)
-        try await runService(cache, role: .cache, name: tls.name, metrics: metrics, logger: logger) {
+        try await runService(cache.services, role: .cache, name: tls.name, metrics: metrics, logger: logger) {
             try await cache.localAddress()
         }
     }

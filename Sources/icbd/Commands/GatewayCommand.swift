@@ -85,7 +85,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.ejection = .seconds(ejection)
         configuration.minimumSendRate.bytesPerSecond = sendRate
         let gateway = try GatewayService(configuration: configuration, logger: logger)
-        try await runService(gateway, role: .gateway, name: tls.name, logger: logger) {
+        try await runService(gateway.services, role: .gateway, name: tls.name, logger: logger) {
             try await gateway.localAddress()
         }
     }

@@ -55,7 +55,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
         configuration.replication.maximumConcurrentTransfers = maxTransfers
         configuration.replication.forceCompression = compression == "auto" ? nil : compression == "on"
         let replicator = try ReplicatorService(configuration: configuration, logger: logger)
-        try await runService(replicator, role: .replicator, name: tls.name, metrics: metrics, logger: logger) {
+        try await runService(replicator.services, role: .replicator, name: tls.name, metrics: metrics, logger: logger) {
             try await replicator.localAddress()
         }
     }
