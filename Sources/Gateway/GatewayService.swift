@@ -1,15 +1,9 @@
 import CatalogClient
-import Foundation
-import HTTPTypes
-import Hummingbird
-import HummingbirdCore
 import ICBDCore
-import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
 import ServiceLifecycle
-import SwiftProtobuf
 
 /// The HTTP gateway of one site (docs/gateway.md): keeps a live view of the catalog, serves
 /// listings, boot scripts and file bytes read chunk by chunk from the nearest healthy cache

@@ -4,10 +4,10 @@ import ICBDCore
 import ICBDProto
 import ICBDRPC
 import Logging
-import SwiftProtobuf
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import SwiftProtobuf
 
 /// A cache node: the chunk store, its upstream fills and its RPC server; registers with the
 /// catalog (role cache, with its capacity) and heartbeats with used bytes and hit ratio

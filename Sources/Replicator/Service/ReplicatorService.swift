@@ -1,12 +1,9 @@
 import CatalogClient
-import Foundation
 import ICBDCore
-import ICBDProto
 import ICBDRPC
 import Logging
 import NIOCore
 import ServiceLifecycle
-import SwiftProtobuf
 
 /// The replicator of one repository server: owns the BTRFS repository, cleans up what an
 /// interrupted publish or receive left, registers with the catalog and heartbeats
