@@ -205,6 +205,7 @@ let package = Package(
             name: "ICBDRPCTests",
             dependencies: [
                 "ICBDCore", "ICBDProto", "ICBDRPC",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -221,6 +222,7 @@ let package = Package(
             dependencies: [
                 "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],

@@ -57,6 +57,7 @@ public final class RPCClientPool: Service, Sendable {
         } onGracefulShutdown: {
             let clients = self.state.withLock { state in
                 state.shutDown = true
+                defer { state.clients = [:] }
                 return Array(state.clients.values)
             }
             self.start.finish()
@@ -68,8 +69,8 @@ public final class RPCClientPool: Service, Sendable {
     public func client(for address: HostPort, role: Role) throws -> RPCClient {
         let key = Key(address: address, role: role)
         return try state.withLock { state in
-            if let client = state.clients[key] { return client }
             guard !state.shutDown else { throw RPCError(code: .unavailable, message: "the node is shutting down") }
+            if let client = state.clients[key] { return client }
             guard state.clients.count < configuration.maximumClients else {
                 throw RPCError(
                     code: .resourceExhausted, message: "already \(configuration.maximumClients) upstream clients; not connecting to \(address)")
