@@ -74,6 +74,7 @@ let package = Package(
                 "ICBDCore", "ICBDProto", "ICBDRPC",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: swiftSettings
@@ -132,7 +133,15 @@ let package = Package(
         ),
         // Not part of any service: a loop-file BTRFS for benchmarks, tests and `icbd up`.
         .target(name: "LoopFileBtrfs", dependencies: ["ICBDProcess"], swiftSettings: swiftSettings),
-        .target(name: "ICBDTestSupport", dependencies: ["ICBDProcess", "LoopFileBtrfs"], swiftSettings: swiftSettings),
+        .target(
+            name: "ICBDTestSupport",
+            dependencies: [
+                "ICBDProcess", "LoopFileBtrfs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CacheNode",
             dependencies: [
@@ -235,6 +244,7 @@ let package = Package(
             name: "ICBDRPCTests",
             dependencies: [
                 "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -251,6 +261,7 @@ let package = Package(
             dependencies: [
                 "Catalog", "CatalogClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -261,6 +272,7 @@ let package = Package(
             name: "ReplicatorTests",
             dependencies: [
                 "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProto", "ICBDRPC", "ICBDTestSupport", "LoopFileBtrfs",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -272,6 +284,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "CacheNode", "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -285,6 +298,7 @@ let package = Package(
             name: "CacheNodeTests",
             dependencies: [
                 "CacheNode", "Catalog", "Replicator", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,12 +2,14 @@ import Foundation
 import ICBDProto
 import ICBDRPC
 import Logging
+import ServiceLifecycle
 
 /// Keeps a service's ``RevocationList`` current: reads the catalog's list every
 /// ``RevocationList/refreshInterval`` — through the service's catalog client, or for the
 /// catalog itself from its own store — and replaces the list, which closes the connections of
 /// newly revoked peers. A failed read keeps the list held (logged) and is retried next time.
-public struct RevocationFollower: Sendable {
+/// A `Service`: it stops at graceful shutdown.
+public struct RevocationFollower: Service, Sendable {
     let list: RevocationList
     let logger: Logger
     let read: @Sendable () async throws -> [CertificateSerial]
@@ -36,11 +38,13 @@ public struct RevocationFollower: Sendable {
         self.read = read
     }
 
-    /// Refreshes until cancelled.
+    /// Refreshes until graceful shutdown (or cancellation).
     public func run() async {
-        while !Task.isCancelled {
-            await refresh()
-            try? await Task.sleep(for: list.refreshInterval)
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await refresh()
+                try? await Task.sleep(for: list.refreshInterval)
+            }
         }
     }
 

@@ -44,17 +44,15 @@ struct CatalogViewPagingTests {
                     NewVersion(image: image, number: nil, parent: nil, btrfsUUID: UUID().uuidString, files: files, publishedBy: "admin"),
                     by: .admin, at: Date())
             }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await catalogService.run() }
-                defer { group.cancelAll() }
+            try await withRunningServices([catalogService], logger: logger) {
                 let address = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
                 try await withRPCClient(
                     RPCClientConfiguration(target: address, expectedRole: .catalog, tls: try mint(.gateway, "gw1")), logger: logger
                 ) { catalog in
                     let view = CatalogView(catalog: catalog, logger: logger, retryDelay: .milliseconds(50))
-                    let running = Task { await view.run() }
-                    defer { running.cancel() }
-                    while !view.isLoaded { try await Task.sleep(for: .milliseconds(50)) }
+                    try await withRunningServices([view.follower], logger: logger) {
+                        while !view.isLoaded { try await Task.sleep(for: .milliseconds(50)) }
+                    }
                     let entry = try #require(view.snapshot.images["many"])
                     #expect(entry.versions.count == 1500)
                     #expect(entry.versions[1500]?.files.count == 64)

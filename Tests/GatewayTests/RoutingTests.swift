@@ -1,21 +1,15 @@
 import Foundation
 import ICBDCore
-import ICBDProto
-import SwiftProtobuf
 import Testing
 
 @testable import Gateway
 
 @Suite("Choosing upstreams: rendezvous order, sites, repositories, ejection")
 struct RoutingTests {
-    func node(_ name: String, _ role: Icbd_Catalog_V1_NodeRole, site: String, state: Icbd_Catalog_V1_NodeState = .up) -> Icbd_Catalog_V1_Node {
-        .with {
-            $0.name = name
-            $0.role = role
-            $0.site = site
-            $0.state = state
-            $0.rpcAddress = "127.0.0.1:\(1000 + name.count)"
-        }
+    func node(_ name: String, _ role: NodeRole, site: String, state: NodeState = .up) throws -> NodeRecord {
+        NodeRecord(
+            name: try Name(name), role: role, site: try Name(site), rpcAddress: HostPort(host: "127.0.0.1", port: 1000 + name.count),
+            httpAddress: nil, capacityBytes: 0, heartbeatTTLMilliseconds: 30_000, lastHeartbeat: nil, state: state, revision: .zero)
     }
 
     func chunk(_ seed: Int) -> [UInt8] {
@@ -41,14 +35,14 @@ struct RoutingTests {
         for name in names { #expect((800...1200).contains(homes[name] ?? 0), "\(name): \(homes[name] ?? 0)") }
     }
 
-    @Test func siteCachesThenOtherSitesThenRepositoriesThenTheEjected() {
+    @Test func siteCachesThenOtherSitesThenRepositoriesThenTheEjected() throws {
         var snapshot = CatalogSnapshot()
-        for node in [
+        for node in try [
             node("hq-c1", .cache, site: "hq"), node("hq-c2", .cache, site: "hq"), node("br-c1", .cache, site: "branch"),
             node("hq-c3", .cache, site: "hq", state: .down), node("repo-hq", .replicator, site: "hq"),
             node("repo-br", .replicator, site: "branch"), node("gw", .gateway, site: "hq"),
         ] {
-            snapshot.nodes[node.name] = node
+            snapshot.nodes[node.name.rawValue] = node
         }
         let hash = chunk(7)
         let branchPlan = UpstreamPlan.order(chunk: hash, site: "branch", image: "win11", version: 1, snapshot: snapshot, isEjected: { _ in false })
@@ -61,20 +55,19 @@ struct RoutingTests {
         #expect(hqPlan.map(\.name).first == "hq-c2")
 
         // A repository holding the version is preferred to one that does not.
-        snapshot.placements[.init(image: "win11", version: 1, node: "repo-br")] = .with {
-            $0.image = "win11"
-            $0.version = 1
-            $0.node = "repo-br"
-            $0.state = .present
-        }
+        let placement = PlacementRecord(
+            image: try Name("win11"), version: 1, node: try Name("repo-br"), state: .present, detail: "", updated: Date(), revision: .zero)
+        snapshot.placements[.init(image: placement.image, version: 1, node: placement.node)] = placement
         let placed = UpstreamPlan.order(chunk: hash, site: "hq", image: "win11", version: 1, snapshot: snapshot, isEjected: { _ in false })
         #expect(placed.filter { $0.kind == .repository }.map(\.name) == ["repo-br"])
     }
 
     @Test func clientsMapToSitesByLongestPrefix() throws {
         var snapshot = CatalogSnapshot()
-        snapshot.sites["hq"] = .with { $0.name = "hq"; $0.cidrs = ["10.0.0.0/8"] }
-        snapshot.sites["branch"] = .with { $0.name = "branch"; $0.cidrs = ["10.2.0.0/16", "2001:db8:2::/48"] }
+        snapshot.sites["hq"] = SiteRecord(name: try Name("hq"), description: "", cidrs: [try CIDR(parsing: "10.0.0.0/8")], links: [], revision: .zero)
+        snapshot.sites["branch"] = SiteRecord(
+            name: try Name("branch"), description: "", cidrs: [try CIDR(parsing: "10.2.0.0/16"), try CIDR(parsing: "2001:db8:2::/48")], links: [],
+            revision: .zero)
         #expect(snapshot.site(of: try IPAddress(parsing: "10.1.2.3")) == "hq")
         #expect(snapshot.site(of: try IPAddress(parsing: "10.2.2.3")) == "branch")
         #expect(snapshot.site(of: try IPAddress(parsing: "2001:db8:2::7")) == "branch")

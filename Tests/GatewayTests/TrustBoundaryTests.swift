@@ -22,31 +22,30 @@ struct TrustBoundaryTests {
             try await deployment.publish("win11", [("disk.raw", disk)])
             // A node with a real cache certificate, in the gateway's own site: first in every
             // plan (the real cache is another site's), ahead of the repository.
-            let liar = try await startLiar(in: deployment, disk: disk)
-            defer { liar.serving.cancel() }
+            try await withLiar(in: deployment, disk: disk) { liar in
+                let answer = try await deployment.request("/v1/images/win11/1/disk.raw")
+                #expect(answer.status == 200)
+                #expect(answer.body.count == disk.count)
+                #expect(answer.body == disk, "never the lying node's bytes")
+                #expect(liar.chunksAsked >= 1, "the lying node was asked first")
 
-            let answer = try await deployment.request("/v1/images/win11/1/disk.raw")
-            #expect(answer.status == 200)
-            #expect(answer.body.count == disk.count)
-            #expect(answer.body == disk, "never the lying node's bytes")
-            #expect(liar.node.chunksAsked >= 1, "the lying node was asked first")
+                // Ejected, counted and logged with the node's name.
+                let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
+                #expect(page.contains("ejected"))
+                let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+                #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
+                let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
+                #expect(!logged.isEmpty, "\(deployment.gatewayLog.all)")
+                #expect(logged.allSatisfy { $0.metadata["error"]?.contains("dataLoss") == true || $0.metadata["error"]?.contains("DATA_LOSS") == true },
+                    "\(logged)")
 
-            // Ejected, counted and logged with the node's name.
-            let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
-            #expect(page.contains("ejected"))
-            let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
-            #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
-            let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
-            #expect(!logged.isEmpty, "\(deployment.gatewayLog.all)")
-            #expect(logged.allSatisfy { $0.metadata["error"]?.contains("dataLoss") == true || $0.metadata["error"]?.contains("DATA_LOSS") == true },
-                "\(logged)")
-
-            // The wrong bytes never entered memory: a second read, served from there, is right.
-            let hitsBefore = try memoryHits(metrics)
-            let again = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=1000-2999999")])
-            #expect(again.status == 206 && again.body == Array(disk[1000...2_999_999]))
-            let after = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
-            #expect(try memoryHits(after) > hitsBefore, "the second read came from memory")
+                // The wrong bytes never entered memory: a second read, served from there, is right.
+                let hitsBefore = try memoryHits(metrics)
+                let again = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=1000-2999999")])
+                #expect(again.status == 206 && again.body == Array(disk[1000...2_999_999]))
+                let after = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+                #expect(try memoryHits(after) > hitsBefore, "the second read came from memory")
+            }
         }
     }
 
@@ -62,43 +61,43 @@ struct TrustBoundaryTests {
             let first = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
             #expect(first.status == 206 && first.body == Array(disk[range]))
 
-            let liar = try await startLiar(in: deployment, disk: disk)
-            defer { liar.serving.cancel() }
-
-            // Memory holds nothing: the second read asks the liar, first in the plan, for the
-            // blocks only; they fail their digests, and the honest node's are served.
-            let second = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
-            #expect(second.status == 206)
-            #expect(second.body == Array(disk[range]), "never the lying node's bytes")
-            #expect(liar.node.chunksAsked >= 1, "the lying node was asked first")
-            let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
-            #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
-            let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
-            #expect(logged.contains { $0.metadata["error"]?.contains("blocks of the chunk verified earlier") == true }, "\(logged)")
+            try await withLiar(in: deployment, disk: disk) { liar in
+                // Memory holds nothing: the second read asks the liar, first in the plan, for the
+                // blocks only; they fail their digests, and the honest node's are served.
+                let second = try await deployment.request("/v1/images/win11/1/disk.raw", headers: [("Range", "bytes=\(range.lowerBound)-\(range.upperBound)")])
+                #expect(second.status == 206)
+                #expect(second.body == Array(disk[range]), "never the lying node's bytes")
+                #expect(liar.chunksAsked >= 1, "the lying node was asked first")
+                let metrics = String(decoding: try await deployment.request("/metrics").body, as: UTF8.self)
+                #expect(metrics.contains("icbd_gateway_upstream_corrupt_chunks_total{node=\"cache-evil\"}"), "\(metrics)")
+                let logged = deployment.gatewayLog.all.filter { $0.metadata["node"] == "cache-evil" && $0.level >= .error }
+                #expect(logged.contains { $0.metadata["error"]?.contains("blocks of the chunk verified earlier") == true }, "\(logged)")
+            }
         }
     }
 
-    /// Starts a ``LyingCacheNode`` named `cache-evil` over `disk`, registers it in site `hq`
-    /// (the gateway's own: first in every plan) and waits until the gateway lists it.
-    private func startLiar(in deployment: GatewayDeployment, disk: [UInt8]) async throws -> (node: LyingCacheNode, serving: Task<Void, any Error>) {
+    /// Runs a ``LyingCacheNode`` named `cache-evil` over `disk` while `body` runs, registered in
+    /// site `hq` (the gateway's own: first in every plan) and listed by the gateway.
+    private func withLiar(in deployment: GatewayDeployment, disk: [UInt8], _ body: (LyingCacheNode) async throws -> Void) async throws {
         var quiet = Logger(label: "liar")
         quiet.logLevel = .critical
         let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
-        let serving = Task { try await liar.server.run() }
-        let address = try await liar.address()
-        _ = try await deployment.catalog.unary(
-            CatalogMethods.registerNode,
-            .with {
-                $0.name = "cache-evil"
-                $0.role = .cache
-                $0.site = "hq"
-                $0.rpcAddress = "\(address)"
-                $0.heartbeatTtlMs = 3_600_000
-            })
-        try await deployment.waitUntil("the gateway sees the lying cache") {
-            String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
+        try await withRunningServices([liar.server], logger: quiet) {
+            let address = try await liar.address()
+            _ = try await deployment.catalog.unary(
+                CatalogMethods.registerNode,
+                .with {
+                    $0.name = "cache-evil"
+                    $0.role = .cache
+                    $0.site = "hq"
+                    $0.rpcAddress = "\(address)"
+                    $0.heartbeatTtlMs = 3_600_000
+                })
+            try await deployment.waitUntil("the gateway sees the lying cache") {
+                String(decoding: try await deployment.request("/").body, as: UTF8.self).contains("cache-evil")
+            }
+            try await body(liar)
         }
-        return (liar, serving)
     }
 
     private func memoryHits(_ metrics: String) throws -> Double {

@@ -133,9 +133,7 @@ enum FakeSender {
         }
         let server = try RPCServer(
             configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: tls), router: router, logger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            defer { group.cancelAll() }
+        try await withRunningServices([server], logger: logger) {
             try await body(HostPort(host: "127.0.0.1", port: try await server.localAddress().port ?? 0))
         }
     }

@@ -40,33 +40,32 @@ struct PublishDeployment {
                 configuration: CatalogConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
                 logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await catalogService.run() }
-                defer { group.cancelAll() }
+            try await withRunningServices([catalogService], logger: logger) {
                 let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
                 var configuration = ReplicatorConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
                     tls: try mint(.replicator, "repo-hq"), name: "repo-hq")
                 configuration.heartbeatInterval = .milliseconds(100)
                 let replicator = try ReplicatorService(configuration: configuration, logger: logger)
-                group.addTask { try await replicator.run() }
-                let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
-                let admin = try mint(.admin, "admin")
-                try await withRPCClient(
-                    RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
-                ) { catalog in
-                    _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                    // Placements are reported by registered nodes only: wait for the registration.
-                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
+                try await withRunningServices(replicator.services, logger: logger) {
+                    let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
+                    let admin = try mint(.admin, "admin")
                     try await withRPCClient(
-                        RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
-                    ) { replicatorClient in
-                        try await body(
-                            PublishDeployment(
-                                catalog: catalog, replicator: replicatorClient, repository: replicator.repository, mint: mint,
-                                replicatorAddress: replicatorAddress))
+                        RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
+                    ) { catalog in
+                        _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                        // Placements are reported by registered nodes only: wait for the registration.
+                        while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        try await withRPCClient(
+                            RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
+                        ) { replicatorClient in
+                            try await body(
+                                PublishDeployment(
+                                    catalog: catalog, replicator: replicatorClient, repository: replicator.repository, mint: mint,
+                                    replicatorAddress: replicatorAddress))
+                        }
                     }
                 }
             }

@@ -57,9 +57,7 @@ struct ReplicationDeployment {
                     configuration: CatalogConfiguration(
                         listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
                     logger: logger)
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await catalogService.run() }
-                    defer { group.cancelAll() }
+                try await withRunningServices([catalogService], logger: logger) {
                     let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
                     @Sendable func replicator(_ name: String, site: String, root: String, pulls: Bool) throws -> ReplicatorService {
                         var configuration = ReplicatorConfiguration(
@@ -82,20 +80,20 @@ struct ReplicationDeployment {
                         _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "branch" })
                         let hq = try replicator("repo-hq", site: "hq", root: hqRoot, pulls: false)
                         let branch = try replicator("repo-branch", site: "branch", root: branchRoot, pulls: branchReplicates)
-                        group.addTask { try await hq.run() }
-                        if startBranch { group.addTask { try await branch.run() } }
-                        while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.count < (startBranch ? 2 : 1) {
-                            try await Task.sleep(for: .milliseconds(20))
-                        }
-                        let hqAddress = HostPort(host: "127.0.0.1", port: try await hq.localAddress().port ?? 0)
-                        try await withRPCClient(
-                            RPCClientConfiguration(target: hqAddress, expectedRole: .replicator, tls: admin), logger: logger
-                        ) { hqClient in
-                            try await body(
-                                ReplicationDeployment(
-                                    catalog: catalog, hq: hqClient, hqRepository: hq.repository, branchRepository: branch.repository,
-                                    hqAddress: hqAddress, mint: mint, logger: logger,
-                                    makeBranch: { try replicator("repo-branch", site: "branch", root: branchRoot, pulls: true) }))
+                        try await withRunningServices(hq.services + (startBranch ? branch.services : []), logger: logger) {
+                            while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.count < (startBranch ? 2 : 1) {
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
+                            let hqAddress = HostPort(host: "127.0.0.1", port: try await hq.localAddress().port ?? 0)
+                            try await withRPCClient(
+                                RPCClientConfiguration(target: hqAddress, expectedRole: .replicator, tls: admin), logger: logger
+                            ) { hqClient in
+                                try await body(
+                                    ReplicationDeployment(
+                                        catalog: catalog, hq: hqClient, hqRepository: hq.repository, branchRepository: branch.repository,
+                                        hqAddress: hqAddress, mint: mint, logger: logger,
+                                        makeBranch: { try replicator("repo-branch", site: "branch", root: branchRoot, pulls: true) }))
+                            }
                         }
                     }
                 }

@@ -8,6 +8,7 @@ import ICBDTestSupport
 import Logging
 import NIOCore
 @testable import Replicator
+import ServiceLifecycle
 import SwiftProtobuf
 import Testing
 
@@ -151,8 +152,9 @@ struct ReplicationLinkTests {
             let disk = vmLikeDisk(mebibytes: 48, seed: 21)
             let v1 = try await publish(deployment.hq, image: "win11", files: [("disk.raw", disk)])
             let first = try deployment.makeBranch()
-            let running = Task { try await first.run() }
-            // Wait until some megabytes arrived, then kill the replicator (its task, its children).
+            let firstGroup = ServiceGroup(services: first.services, logger: deployment.logger)
+            let running = Task { try await firstGroup.run() }
+            // Wait until some megabytes arrived, then stop the replicator (its transfer is cut).
             var receiving = false
             for _ in 0..<2000 where !receiving {
                 let placements = try await deployment.catalog.unary(
@@ -161,7 +163,7 @@ struct ReplicationLinkTests {
                 if !receiving { try await Task.sleep(for: .milliseconds(20)) }
             }
             #expect(receiving)
-            running.cancel()
+            await firstGroup.triggerGracefulShutdown()
             _ = await running.result
             let path = deployment.branchRepository.versionPath(of: try Name("win11"), 1)
             // Never a half-received snapshot that counts as present.
@@ -170,15 +172,13 @@ struct ReplicationLinkTests {
             #expect(!placements.contains { $0.state == .present })
 
             let second = try deployment.makeBranch()
-            let again = Task { try await second.run() }
-            defer { again.cancel() }
-            let placement = try await deployment.settledPlacement(image: "win11", version: 1)
-            #expect(placement.state == .present, "\(placement.detail)")
-            #expect(placement.detail.contains("resumed at"), "\(placement.detail)")
-            #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
-            #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
-            again.cancel()
-            _ = await again.result
+            try await withRunningServices(second.services, logger: deployment.logger) {
+                let placement = try await deployment.settledPlacement(image: "win11", version: 1)
+                #expect(placement.state == .present, "\(placement.detail)")
+                #expect(placement.detail.contains("resumed at"), "\(placement.detail)")
+                #expect(try Subvolume.info(at: path).receivedUUID == UUID(uuidString: v1.btrfsUuid))
+                #expect(try Data(contentsOf: URL(fileURLWithPath: path + "/disk.raw")) == Data(disk))
+            }
         }
     }
 

@@ -62,9 +62,7 @@ struct ReplicatorServiceTests {
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: directory.appendingPathComponent("catalog.db").path,
                     tls: try identity(.catalog, "cat1"), name: "cat1"),
                 logger: logger)
-            return try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await catalog.run() }
-                defer { group.cancelAll() }
+            return try await withRunningServices([catalog], logger: logger) {
                 let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
                 var configuration = ReplicatorConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
@@ -72,20 +70,20 @@ struct ReplicatorServiceTests {
                 configuration.heartbeatInterval = .milliseconds(100)
                 configure(&configuration)
                 let replicator = try ReplicatorService(configuration: configuration, logger: logger)
-                group.addTask { try await replicator.run() }
-
-                let admin = RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "admin"))
-                let node = try await withRPCClient(admin, logger: logger) { client in
-                    _ = try await client.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                    // Wait (as long as the test's own limit allows) for the registration.
-                    while true {
-                        if let node = try await client.unary(CatalogMethods.listNodes, .init()).nodes.first(where: { $0.name == "repo-hq" }) {
-                            return node
+                return try await withRunningServices(replicator.services, logger: logger) {
+                    let admin = RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: try identity(.admin, "admin"))
+                    let node = try await withRPCClient(admin, logger: logger) { client in
+                        _ = try await client.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                        // Wait (as long as the test's own limit allows) for the registration.
+                        while true {
+                            if let node = try await client.unary(CatalogMethods.listNodes, .init()).nodes.first(where: { $0.name == "repo-hq" }) {
+                                return node
+                            }
+                            try await Task.sleep(for: .milliseconds(50))
                         }
-                        try await Task.sleep(for: .milliseconds(50))
                     }
+                    return (node, try await replicator.localAddress().port ?? 0)
                 }
-                return (node, try await replicator.localAddress().port ?? 0)
             }
         }
     }

@@ -3,7 +3,6 @@ import ICBDCore
 import ICBDProto
 import ICBDRPC
 import Logging
-import SwiftProtobuf
 import Synchronization
 
 /// A repository the cache can fetch from.
@@ -13,142 +12,138 @@ struct UpstreamSource: Sendable {
     let client: RPCClient
 }
 
-/// Which repositories to ask, from the catalog: replicators of this site first, then of other
-/// sites; for a version, those holding it (placement `present`) first. Node lists and placements
-/// are kept for a few seconds; one client per repository, kept while the cache runs.
+/// What the cache knows of the catalog, kept live by ``follower`` (a ``CatalogFollower`` of
+/// nodes, placements and images): which repositories to ask — replicators of this site first,
+/// then of other sites; for a version, those holding it (placement `present`) first — the
+/// images to search for a chunk named by hash alone, and the versions present on this site
+/// (for warming). Clients of the repositories come from the cache's ``RPCClientPool``; a
+/// repository that leaves the catalog has its client closed.
 final class UpstreamDirectory: Sendable {
+    private struct VersionKey: Hashable {
+        let image: Name
+        let version: Int64
+    }
+
     private struct State {
-        var nodes: [Icbd_Catalog_V1_Node] = []
-        var nodesFetched: ContinuousClock.Instant?
-        var placements: [String: (fetched: ContinuousClock.Instant, present: [Int64: Set<String>])] = [:]
-        var clients: [String: RPCClient] = [:]
-        var images: [String] = []
-        var imagesFetched: ContinuousClock.Instant?
+        var loaded = false
+        var nodes: [Name: NodeRecord] = [:]
+        var placements: [String: PlacementRecord] = [:]
+        var images: Set<Name> = []
     }
 
     private let catalog: RPCClient
     private let site: Name
-    private let tls: TLSIdentity
+    private let pool: RPCClientPool
     private let logger: Logger
-    private let freshness: Duration
+    private let loadWait: Duration
     private let state = Mutex(State())
-    private let newClients: AsyncStream<RPCClient>
-    private let addClient: AsyncStream<RPCClient>.Continuation
 
-    init(catalog: RPCClient, site: Name, tls: TLSIdentity, logger: Logger, freshness: Duration = .seconds(5)) {
+    /// - Parameter loadWait: how long a fill waits for the first listing before failing.
+    init(catalog: RPCClient, site: Name, pool: RPCClientPool, logger: Logger, loadWait: Duration = .seconds(5)) {
         self.catalog = catalog
         self.site = site
-        self.tls = tls
+        self.pool = pool
         self.logger = logger
-        self.freshness = freshness
-        (newClients, addClient) = AsyncStream.makeStream()
+        self.loadWait = loadWait
     }
 
-    /// Runs the repositories' clients until cancelled.
-    func run() async {
-        await withDiscardingTaskGroup { group in
-            for await client in newClients {
-                group.addTask { await client.run() }
-            }
-            group.cancelAll()
-        }
+    /// Keeps the directory current; a `Service` of the cache.
+    var follower: CatalogFollower {
+        CatalogFollower(catalog: catalog, kinds: [.node, .placement, .image], logger: logger, list: list, apply: apply)
     }
 
     /// The repositories to ask for a group of chunks, best first.
     func sources(for group: FillGroup) async throws -> [UpstreamSource] {
-        let nodes = try await replicators()
-        var holders: Set<String> = []
-        if case .file(let image, let version, _) = group {
-            holders = (try? await present(image: image))?[version] ?? []
+        let (nodes, holders) = try await read { state in
+            var holders: Set<Name> = []
+            if case .file(let image, let version, _) = group {
+                holders = Set(
+                    state.placements.values.filter { $0.image.rawValue == image && $0.version == version && $0.state == .present }.map(\.node))
+            }
+            return (state.nodes.values.filter { $0.role == .replicator }, holders)
         }
-        let ranked = nodes.sorted { rank($0, holders) < rank($1, holders) }
+        let ranked = nodes.sorted { (rank($0, holders), $0.name.rawValue) < (rank($1, holders), $1.name.rawValue) }
         return ranked.compactMap { node in
-            guard node.state != .down, let client = client(for: node) else { return nil }
-            return UpstreamSource(node: node.name, site: node.site, client: client)
+            guard node.state != .down, let address = node.rpcAddress, let client = try? pool.client(for: address, role: .replicator) else {
+                return nil
+            }
+            return UpstreamSource(node: node.name.rawValue, site: node.site.rawValue, client: client)
         }
     }
 
     /// The images the catalog lists (at most 1000), for misses that name none.
     func images() async throws -> [String] {
-        let now = ContinuousClock.now
-        if let cached = state.withLock({ state -> [String]? in
-            guard let fetched = state.imagesFetched, now - fetched < freshness else { return nil }
-            return state.images
-        }) {
-            return cached
+        try await read { state in state.images.map(\.rawValue).sorted().prefix(1000).map { $0 } }
+    }
+
+    /// The versions present on this site's replicators.
+    func presentOnSite() async throws -> Set<BootProfileRecorder.Key> {
+        try await read { state in
+            let replicators = Set(state.nodes.values.filter { $0.role == .replicator && $0.site == self.site }.map(\.name))
+            return Set(
+                state.placements.values.filter { $0.state == .present && replicators.contains($0.node) }.map {
+                    BootProfileRecorder.Key(image: $0.image.rawValue, version: $0.version)
+                })
         }
-        let images = try await catalog.allPages(
-            CatalogMethods.listImages, .with { $0.pageSize = 1000 }, options: RPCCallOptions(timeout: .seconds(5))
-        ).images.map(\.image.name)
+    }
+
+    /// The names of this site's cache nodes that are up.
+    func upCachesOnSite() async throws -> [String] {
+        try await read { state in
+            state.nodes.values.filter { $0.role == .cache && $0.site == self.site && $0.state == .up }.map(\.name.rawValue).sorted()
+        }
+    }
+
+    private func rank(_ node: NodeRecord, _ holders: Set<Name>) -> Int {
+        (node.site == site ? 0 : 2) + (holders.isEmpty || holders.contains(node.name) ? 0 : 1) + (node.state == .up ? 0 : 4)
+    }
+
+    /// Reads the state once the first listing is in (waiting at most `loadWait` for it).
+    private func read<Value>(_ body: (State) -> Value) async throws -> Value {
+        let deadline = ContinuousClock.now + loadWait
+        while true {
+            if let value = state.withLock({ $0.loaded ? body($0) : nil }) { return value }
+            guard ContinuousClock.now < deadline else {
+                throw RPCError(code: .unavailable, message: "the cache has not read the catalog yet")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    @Sendable private func list() async throws -> Revision {
+        let options = RPCCallOptions(timeout: .seconds(30))
+        let nodes = try await catalog.allPages(CatalogMethods.listNodes, .init(), options: options)
+        let placements = try await catalog.allPages(CatalogMethods.listPlacements, .init(), options: options)
+        let images = try await catalog.allPages(CatalogMethods.listImages, .init(), options: options)
+        var listed = State()
+        listed.loaded = true
+        for node in try nodes.nodes.map(NodeRecord.init(wire:)) { listed.nodes[node.name] = node }
+        for placement in try placements.placements.map(PlacementRecord.init(wire:)) {
+            listed.placements[CatalogEntity.placement(placement).key] = placement
+        }
+        listed.images = Set(try images.images.map { try ImageRecord(wire: $0.image).name })
+        state.withLock { $0 = listed }
+        retainClients()
+        return Revision(min(nodes.revision, placements.revision, images.revision))
+    }
+
+    @Sendable private func apply(_ change: CatalogChange) async {
         state.withLock { state in
-            state.images = images
-            state.imagesFetched = now
+            for event in change.events {
+                let deleted = event.change == .delete
+                switch event.entity {
+                case .node(let node): state.nodes[node.name] = deleted ? nil : node
+                case .placement(let placement): state.placements[event.entity.key] = deleted ? nil : placement
+                case .image(let image): if deleted { state.images.remove(image.name) } else { state.images.insert(image.name) }
+                default: break
+                }
+            }
         }
-        return images
+        if change.events.contains(where: { $0.entity.kind == .node }) { retainClients() }
     }
 
-    /// Forgets the cached node list (a repository failed: maybe it moved).
-    func invalidate() {
-        state.withLock { $0.nodesFetched = nil }
-    }
-
-    private func rank(_ node: Icbd_Catalog_V1_Node, _ holders: Set<String>) -> Int {
-        (node.site == site.rawValue ? 0 : 2) + (holders.isEmpty || holders.contains(node.name) ? 0 : 1)
-            + (node.state == .up ? 0 : 4)
-    }
-
-    private func replicators() async throws -> [Icbd_Catalog_V1_Node] {
-        let now = ContinuousClock.now
-        if let cached = state.withLock({ state -> [Icbd_Catalog_V1_Node]? in
-            guard let fetched = state.nodesFetched, now - fetched < freshness else { return nil }
-            return state.nodes
-        }) {
-            return cached
-        }
-        let nodes = try await catalog.allPages(
-            CatalogMethods.listNodes, .with { $0.role = .replicator }, options: RPCCallOptions(timeout: .seconds(5))
-        ).nodes
-        state.withLock { state in
-            state.nodes = nodes
-            state.nodesFetched = now
-        }
-        return nodes
-    }
-
-    private func present(image: String) async throws -> [Int64: Set<String>] {
-        let now = ContinuousClock.now
-        if let cached = state.withLock({ state -> [Int64: Set<String>]? in
-            guard let entry = state.placements[image], now - entry.fetched < freshness else { return nil }
-            return entry.present
-        }) {
-            return cached
-        }
-        let placements = try await catalog.allPages(
-            CatalogMethods.listPlacements, .with { $0.image = image }, options: RPCCallOptions(timeout: .seconds(5))
-        ).placements
-        var present: [Int64: Set<String>] = [:]
-        for placement in placements where placement.state == .present {
-            present[placement.version, default: []].insert(placement.node)
-        }
-        state.withLock { state in
-            if state.placements.count > 1024 { state.placements = [:] }  // bounded
-            state.placements[image] = (now, present)
-        }
-        return present
-    }
-
-    private func client(for node: Icbd_Catalog_V1_Node) -> RPCClient? {
-        guard let address = try? HostPort(parsing: node.rpcAddress) else { return nil }
-        let (client, created) = state.withLock { state -> (RPCClient?, Bool) in
-            if let client = state.clients[node.rpcAddress] { return (client, false) }
-            guard state.clients.count < 256,
-                let client = try? RPCClient(
-                    configuration: RPCClientConfiguration(target: address, expectedRole: .replicator, tls: tls), logger: logger)
-            else { return (nil, false) }
-            state.clients[node.rpcAddress] = client
-            return (client, true)
-        }
-        if let client, created { addClient.yield(client) }
-        return client
+    /// Closes the clients of repositories no longer in the catalog (or moved).
+    private func retainClients() {
+        pool.retain(Set(state.withLock { $0.nodes.values.compactMap(\.rpcAddress) }))
     }
 }

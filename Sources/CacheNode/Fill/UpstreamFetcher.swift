@@ -111,7 +111,6 @@ struct UpstreamFetcher: Sendable {
             return nil
         } catch let error as RPCError {
             if error.code != .notFound { progress.allNotFound = false }
-            if error.code == .unavailable { directory.invalidate() }
             progress.lastError = error
             // Not holding a chunk is normal (other sites, other images); anything else is worth a warning.
             logger.log(

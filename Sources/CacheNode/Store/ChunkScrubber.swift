@@ -1,13 +1,20 @@
+import ServiceLifecycle
+
 /// Re-verifies held chunks in the background, oldest verification first, at no more than
 /// `bytesPerSecond` of hashing (a bounded share of one core), so that corruption appearing on
-/// disk after a chunk was verified is found without every read paying for SHA-256.
-struct ChunkScrubber: Sendable {
+/// disk after a chunk was verified is found without every read paying for SHA-256. A
+/// `Service`: it stops at graceful shutdown.
+struct ChunkScrubber: Service {
     let store: ChunkStore
     let bytesPerSecond: Int
     /// How long it waits when nothing is due before asking again (dueness comes with time).
     var idlePause: Duration = .seconds(10)
 
     func run() async {
+        await cancelWhenGracefulShutdown { await scrub() }
+    }
+
+    private func scrub() async {
         while !Task.isCancelled {
             let pause: Duration
             if let bytes = await store.scrubNext() {

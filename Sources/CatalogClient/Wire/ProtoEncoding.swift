@@ -210,3 +210,19 @@ extension EntityKind {
         }
     }
 }
+
+extension Icbd_Catalog_V1_EntityKind {
+    package init(_ kind: EntityKind) {
+        self =
+            switch kind {
+            case .image: .image
+            case .version: .version
+            case .tag: .tag
+            case .site: .site
+            case .node: .node
+            case .placement: .placement
+            case .policy: .policy
+            case .assignment: .assignment
+            }
+    }
+}

@@ -1,62 +1,75 @@
 import Foundation
 import ICBDCore
-import ICBDProto
-import SwiftProtobuf
 
 /// The gateway's copy of the catalog: images with versions and tags, sites, nodes, placements
-/// and boot assignments, as of `revision`. Built from listings and kept current by applying
-/// Watch events in order (each event carries the whole object, so replaying an event already
-/// reflected by a listing is harmless).
+/// and boot assignments, as of `revision`, as domain values. Built from listings and kept
+/// current by applying the catalog's changes in order (each event carries the whole object, so
+/// replaying an event already reflected by a listing is harmless). Keyed by the names requests
+/// carry (`rawValue`s; an assignment by its MAC's text).
 struct CatalogSnapshot: Sendable {
     struct ImageEntry: Sendable {
-        var image: Icbd_Catalog_V1_Image
-        var versions: [Int64: Icbd_Catalog_V1_Version] = [:]
-        var tags: [String: Icbd_Catalog_V1_Tag] = [:]
+        var image: ImageRecord
+        var versions: [Int64: VersionRecord] = [:]
+        var tags: [String: TagRecord] = [:]
     }
 
     struct PlacementKey: Hashable, Sendable {
-        let image: String
+        let image: Name
         let version: Int64
-        let node: String
+        let node: Name
     }
 
     var images: [String: ImageEntry] = [:]
-    var sites: [String: Icbd_Catalog_V1_Site] = [:]
-    var nodes: [String: Icbd_Catalog_V1_Node] = [:]
-    var placements: [PlacementKey: Icbd_Catalog_V1_Placement] = [:]
-    var assignments: [String: Icbd_Catalog_V1_Assignment] = [:]
-    var revision: Int64 = 0
+    var sites: [String: SiteRecord] = [:]
+    var nodes: [String: NodeRecord] = [:]
+    var placements: [PlacementKey: PlacementRecord] = [:]
+    var assignments: [String: AssignmentRecord] = [:]
+    var revision: Revision = .zero
 
-    mutating func apply(_ event: Icbd_Catalog_V1_WatchEvent) {
-        let deleted = event.type == .delete
+    mutating func apply(_ change: CatalogChange) {
+        for event in change.events { apply(event) }
+        revision = change.revision
+    }
+
+    mutating func apply(_ event: CatalogEvent) {
+        let deleted = event.change == .delete
         switch event.entity {
         case .image(let image):
-            if deleted { images[image.name] = nil } else { images[image.name, default: ImageEntry(image: image)].image = image }
+            if deleted {
+                images[image.name.rawValue] = nil
+            } else {
+                images[image.name.rawValue, default: ImageEntry(image: image)].image = image
+            }
         case .version(let version):
             if deleted {
-                images[version.image]?.versions[version.number] = nil
+                images[version.image.rawValue]?.versions[version.number] = nil
             } else {
-                images[version.image, default: ImageEntry(image: .with { $0.name = version.image })].versions[version.number] = version
+                images[version.image.rawValue, default: Self.unlisted(version.image)].versions[version.number] = version
             }
         case .tag(let tag):
             if deleted {
-                images[tag.image]?.tags[tag.name] = nil
+                images[tag.image.rawValue]?.tags[tag.name.rawValue] = nil
             } else {
-                images[tag.image, default: ImageEntry(image: .with { $0.name = tag.image })].tags[tag.name] = tag
+                images[tag.image.rawValue, default: Self.unlisted(tag.image)].tags[tag.name.rawValue] = tag
             }
-        case .site(let site): sites[site.name] = deleted ? nil : site
-        case .node(let node): nodes[node.name] = deleted ? nil : node
+        case .site(let site): sites[site.name.rawValue] = deleted ? nil : site
+        case .node(let node): nodes[node.name.rawValue] = deleted ? nil : node
         case .placement(let placement):
             placements[PlacementKey(image: placement.image, version: placement.version, node: placement.node)] = deleted ? nil : placement
-        case .assignment(let assignment): assignments[assignment.mac] = deleted ? nil : assignment
-        case .policy, .none: break
+        case .assignment(let assignment): assignments[assignment.mac.description] = deleted ? nil : assignment
+        case .policy: break
         }
+    }
+
+    /// The entry of an image whose version or tag arrived before the image itself.
+    private static func unlisted(_ name: Name) -> ImageEntry {
+        ImageEntry(image: ImageRecord(name: name, description: "", created: Date(timeIntervalSince1970: 0), homeSite: nil, revision: .zero))
     }
 
     // MARK: Reads
 
     /// The ready version `reference` names, or why not.
-    func resolve(image: String, reference: VersionReference) -> Result<Icbd_Catalog_V1_Version, GatewayError> {
+    func resolve(image: String, reference: VersionReference) -> Result<VersionRecord, GatewayError> {
         guard let entry = images[image] else { return .failure(.notFound("no image '\(image)'")) }
         let number: Int64
         switch reference {
@@ -75,21 +88,21 @@ struct CatalogSnapshot: Sendable {
     func site(of address: IPAddress) -> String? {
         var best: (name: String, length: Int)?
         for site in sites.values {
-            for text in site.cidrs {
-                guard let cidr = try? CIDR(parsing: text), cidr.contains(address) else { continue }
-                if best == nil || cidr.prefixLength > best?.length ?? 0 { best = (site.name, cidr.prefixLength) }
+            for cidr in site.cidrs where cidr.contains(address) {
+                if best == nil || cidr.prefixLength > best?.length ?? 0 { best = (site.name.rawValue, cidr.prefixLength) }
             }
         }
         return best?.name
     }
 
-    /// Nodes of `role` the catalog says are up.
-    func upNodes(role: Icbd_Catalog_V1_NodeRole) -> [Icbd_Catalog_V1_Node] {
-        nodes.values.filter { $0.role == role && $0.state == .up && !$0.rpcAddress.isEmpty }.sorted { $0.name < $1.name }
+    /// Nodes of `role` the catalog says are up, with an RPC address.
+    func upNodes(role: NodeRole) -> [NodeRecord] {
+        nodes.values.filter { $0.role == role && $0.state == .up && $0.rpcAddress != nil }.sorted { $0.name < $1.name }
     }
 
     /// Repositories holding `version` of `image` (placement present).
     func repositories(holding image: String, version: Int64) -> Set<String> {
-        Set(placements.values.filter { $0.image == image && $0.version == version && $0.state == .present }.map(\.node))
+        Set(
+            placements.values.filter { $0.image.rawValue == image && $0.version == version && $0.state == .present }.map(\.node.rawValue))
     }
 }

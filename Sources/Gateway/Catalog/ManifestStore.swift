@@ -61,8 +61,8 @@ final class ManifestStore: Sendable {
     }
 
     /// The manifest of `file` of `version`.
-    func manifest(of version: Icbd_Catalog_V1_Version, file: Icbd_Catalog_V1_File) async throws -> FileManifest {
-        let key = Key(image: version.image, version: version.number, path: file.path)
+    func manifest(of version: VersionRecord, file: FileRecord) async throws -> FileManifest {
+        let key = Key(image: version.image.rawValue, version: version.number, path: file.path.rawValue)
         let lookup: Result<FileManifest, Never>? = state.withLock { state in
             guard let found = state.manifests[key] else { return nil }
             state.order.removeAll { $0 == key }
@@ -101,7 +101,7 @@ final class ManifestStore: Sendable {
         }
     }
 
-    private static func fetch(_ key: Key, expected: Icbd_Catalog_V1_File, from catalog: RPCClient) async throws -> FileManifest {
+    private static func fetch(_ key: Key, expected: FileRecord, from catalog: RPCClient) async throws -> FileManifest {
         var request = Icbd_Catalog_V1_GetManifestRequest()
         request.image = key.image
         request.version = key.version
@@ -118,7 +118,7 @@ final class ManifestStore: Sendable {
             return entries
         }
         let digest = ChunkManifest.digest(fileSize: expected.size, chunkSize: expected.chunkSize, entries: entries)
-        guard digest == Array(expected.manifestSha256),
+        guard digest == expected.manifestDigest,
             Int64(entries.count) == ChunkManifest.chunkCount(fileSize: expected.size, chunkSize: expected.chunkSize) * 32
         else {
             throw RPCError(code: .dataLoss, message: "the manifest of \(key.image) v\(key.version) \(key.path) does not match its digest")

@@ -15,11 +15,11 @@ extension GatewayResponder {
         guard (try? VersionFilePath(path)) != nil else { throw GatewayError.badRequest("'\(path)' is not a valid file path") }
         let snapshot = view.snapshot
         let version = try snapshot.resolve(image: image, reference: ref).get()
-        guard let file = version.files.first(where: { $0.path == path }) else {
+        guard let file = version.files.first(where: { $0.path.rawValue == path }) else {
             throw GatewayError.notFound("version \(version.number) of '\(image)' has no file '\(path)'")
         }
         let validators = EntityValidators(
-            manifestDigest: Array(file.manifestSha256), lastModified: Date(timeIntervalSince1970: Double(version.createdMs / 1000)))
+            manifestDigest: file.manifestDigest, lastModified: Date(timeIntervalSince1970: version.created.timeIntervalSince1970.rounded(.down)))
         let isVersionURL: Bool
         if case .number = ref { isVersionURL = true } else { isVersionURL = false }
         var headers: HTTPFields = [
@@ -83,7 +83,8 @@ extension GatewayResponder {
         let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
             try await chunks.chunk(
                 ChunkRequest(
-                    image: version.image, version: version.number, path: file.path, index: index, hash: hash, length: length, part: part,
+                    image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash, length: length,
+                    part: part,
                     site: site))
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in

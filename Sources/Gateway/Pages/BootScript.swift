@@ -1,7 +1,6 @@
 import HTTPTypes
 import Hummingbird
 import ICBDCore
-import ICBDProto
 import NIOCore
 
 /// `/boot/{mac}.ipxe`: the iPXE script of a workstation's assigned image, with version-number
@@ -25,10 +24,8 @@ enum BootScript {
         }
         let snapshot = gateway.view.snapshot
         let assigned: ImageReference
-        if let assignment = snapshot.assignments[mac.description],
-            let reference = try? ImageReference(parsing: assignment.ref.isEmpty ? assignment.image : "\(assignment.image):\(assignment.ref)")
-        {
-            assigned = reference
+        if let assignment = snapshot.assignments[mac.description] {
+            assigned = ImageReference(image: assignment.image, version: assignment.version)
         } else if let fallback = gateway.configuration.defaultImage {
             assigned = fallback
         } else {
@@ -38,7 +35,7 @@ enum BootScript {
                     + echo("assign one with: icbd assign \(mac) IMAGE") + "sleep 30\nexit 1\n",
                 head: head)
         }
-        let version: Icbd_Catalog_V1_Version
+        let version: VersionRecord
         switch snapshot.resolve(image: assigned.image.rawValue, reference: assigned.version) {
         case .success(let found): version = found
         case .failure(let error):
@@ -47,7 +44,7 @@ enum BootScript {
         let base = authority.map { "http://\($0)" } ?? ""
         let prefix = "\(base)/v1/images/\(version.image)/\(version.number)/"
         // Paths as the catalog checked them (letters, digits, '.', '_', '-', '/'): safe in a URL and a script line.
-        let files = version.files.map(\.path).filter { (try? VersionFilePath($0)) != nil }
+        let files = version.files.map(\.path.rawValue)
         let kernel = files.first { name(of: $0).hasPrefix("vmlinuz") || name(of: $0).hasPrefix("bzImage") || name(of: $0) == "kernel" }
         let initrd = files.first { name(of: $0).hasPrefix("initrd") }
         let disk = files.first { ["raw", "img", "qcow2"].contains(name(of: $0).split(separator: ".").last.map(String.init) ?? "") }

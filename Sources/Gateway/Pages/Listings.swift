@@ -2,7 +2,6 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import ICBDCore
-import ICBDProto
 import NIOCore
 
 /// The JSON listings: `/v1/images` and `/v1/images/{image}`.
@@ -42,7 +41,7 @@ enum Listings {
     static func images(_ snapshot: CatalogSnapshot, head: Bool) throws -> Response {
         let images = snapshot.images.values.sorted { $0.image.name < $1.image.name }.map { entry in
             ImageSummary(
-                name: entry.image.name, description: entry.image.description_p, tags: entry.tags.mapValues(\.version),
+                name: entry.image.name.rawValue, description: entry.image.description, tags: entry.tags.mapValues(\.version),
                 versions: entry.versions.values.filter { $0.state == .ready }.map(\.number).sorted(),
                 url: "/v1/images/\(entry.image.name)")
         }
@@ -54,27 +53,18 @@ enum Listings {
         let formatter = ISO8601DateFormatter()
         let versions = entry.versions.values.sorted { $0.number < $1.number }.map { version in
             VersionEntry(
-                number: version.number, parent: version.parent == 0 ? nil : version.parent, state: stateName(version.state),
-                created: formatter.string(from: Date(timeIntervalSince1970: Double(version.createdMs) / 1000)),
+                number: version.number, parent: version.parent, state: version.state.rawValue,
+                created: formatter.string(from: version.created),
                 files: version.files.map { file in
                     FileEntry(
-                        path: file.path, size: file.size, chunkSize: file.chunkSize, etag: "\"\(Array(file.manifestSha256).hexString)\"",
+                        path: file.path.rawValue, size: file.size, chunkSize: file.chunkSize, etag: "\"\(file.manifestDigest.hexString)\"",
                         url: "/v1/images/\(name)/\(version.number)/\(file.path)")
                 },
                 presentOn: snapshot.repositories(holding: name, version: version.number).sorted())
         }
         return try json(
-            ImageDetail(name: name, description: entry.image.description_p, tags: entry.tags.mapValues(\.version), versions: versions),
+            ImageDetail(name: name, description: entry.image.description, tags: entry.tags.mapValues(\.version), versions: versions),
             head: head)
-    }
-
-    static func stateName(_ state: Icbd_Catalog_V1_VersionState) -> String {
-        switch state {
-        case .publishing: "publishing"
-        case .ready: "ready"
-        case .retired: "retired"
-        default: "unknown"
-        }
     }
 
     private static func json(_ value: some Encodable, head: Bool) throws -> Response {

@@ -1,6 +1,5 @@
 import Foundation
 import ICBDCore
-import ICBDProto
 
 /// `/`: one self-contained HTML page for a person: sites, nodes with health, images with their
 /// versions and where each is, replication in flight, admission and memory-cache figures.
@@ -30,32 +29,32 @@ enum StatusPage {
             """
         html += "<h2>Sites</h2><table><tr><th>site</th><th>workstation ranges</th><th>description</th></tr>"
         for site in snapshot.sites.values.sorted(by: { $0.name < $1.name }) {
-            html += "<tr><td>\(escape(site.name))</td><td>\(escape(site.cidrs.joined(separator: ", ")))</td><td>\(escape(site.description_p))</td></tr>"
+            html += "<tr><td>\(escape(site.name.rawValue))</td><td>\(escape(site.cidrs.map(\.description).joined(separator: ", ")))</td><td>\(escape(site.description))</td></tr>"
         }
         html += "</table><h2>Nodes</h2><table><tr><th>node</th><th>role</th><th>site</th><th>address</th><th>capacity</th><th>held</th><th>cache hit ratio</th><th>state</th><th>chunks served here</th><th>failed reads</th></tr>"
         for node in snapshot.nodes.values.sorted(by: { ($0.site, $0.name) < ($1.site, $1.name) }) {
             let state: String
             switch node.state {
-            case .up where ejected.contains(node.name): state = "<span class=warn>up, ejected after failed reads</span>"
+            case .up where ejected.contains(node.name.rawValue): state = "<span class=warn>up, ejected after failed reads</span>"
             case .up: state = "<span class=up>up</span>"
             case .draining: state = "<span class=warn>draining</span>"
             default: state = "<span class=down>down</span>"
             }
-            let reads = gateway.metrics.reads(of: node.name)
-            let address = node.rpcAddress.isEmpty ? node.httpAddress : node.rpcAddress
+            let reads = gateway.metrics.reads(of: node.name.rawValue)
+            let address = (node.rpcAddress ?? node.httpAddress)?.description ?? ""
             let capacity = node.capacityBytes > 0 ? ByteCount.text(node.capacityBytes) : ""
-            html += "<tr><td>\(escape(node.name))</td><td>\(role(node.role))</td><td>\(escape(node.site))</td><td>\(escape(address))</td>"
-            let held = node.hasCacheUsage ? ByteCount.text(node.cacheUsage.usedBytes) : ""
-            let nodeHitRatio = node.hasCacheUsage ? String(format: "%.1f %%", node.cacheUsage.hitRatio * 100) : ""
+            html += "<tr><td>\(escape(node.name.rawValue))</td><td>\(role(node.role))</td><td>\(escape(node.site.rawValue))</td><td>\(escape(address))</td>"
+            let held = node.cacheUsage.map { ByteCount.text($0.usedBytes) } ?? ""
+            let nodeHitRatio = node.cacheUsage.map { String(format: "%.1f %%", $0.hitRatio * 100) } ?? ""
             html += "<td>\(capacity)</td><td>\(held)</td><td>\(nodeHitRatio)</td><td>\(state)</td><td>\(reads.served)</td><td>\(reads.failed)</td></tr>"
         }
         html += "</table><h2>Images</h2><table><tr><th>image</th><th>version</th><th>state</th><th>tags</th><th>files</th><th>present on</th></tr>"
         for entry in snapshot.images.values.sorted(by: { $0.image.name < $1.image.name }) {
             for version in entry.versions.values.sorted(by: { $0.number > $1.number }) {
-                let tags = entry.tags.values.filter { $0.version == version.number }.map(\.name).sorted().joined(separator: ", ")
-                let files = version.files.map { "\(escape($0.path)) (\(ByteCount.text($0.size)))" }.joined(separator: "<br>")
-                let present = snapshot.repositories(holding: entry.image.name, version: version.number).sorted().joined(separator: ", ")
-                html += "<tr><td>\(escape(entry.image.name))</td><td>\(version.number)</td><td>\(Listings.stateName(version.state))</td>"
+                let tags = entry.tags.values.filter { $0.version == version.number }.map(\.name.rawValue).sorted().joined(separator: ", ")
+                let files = version.files.map { "\(escape($0.path.rawValue)) (\(ByteCount.text($0.size)))" }.joined(separator: "<br>")
+                let present = snapshot.repositories(holding: entry.image.name.rawValue, version: version.number).sorted().joined(separator: ", ")
+                html += "<tr><td>\(escape(entry.image.name.rawValue))</td><td>\(version.number)</td><td>\(version.state.rawValue)</td>"
                 html += "<td>\(escape(tags))</td><td>\(files)</td><td>\(escape(present))</td></tr>"
             }
         }
@@ -66,7 +65,7 @@ enum StatusPage {
         } else {
             html += "<table><tr><th>image</th><th>version</th><th>to</th><th>detail</th></tr>"
             for placement in receiving {
-                html += "<tr><td>\(escape(placement.image))</td><td>\(placement.version)</td><td>\(escape(placement.node))</td><td>\(escape(placement.detail))</td></tr>"
+                html += "<tr><td>\(escape(placement.image.rawValue))</td><td>\(placement.version)</td><td>\(escape(placement.node.rawValue))</td><td>\(escape(placement.detail))</td></tr>"
             }
             html += "</table>"
         }
@@ -74,12 +73,11 @@ enum StatusPage {
         return html
     }
 
-    private static func role(_ role: Icbd_Catalog_V1_NodeRole) -> String {
+    private static func role(_ role: NodeRole) -> String {
         switch role {
         case .cache: "cache"
         case .replicator: "repository"
         case .gateway: "gateway"
-        default: "?"
         }
     }
 

@@ -39,7 +39,7 @@ struct ChunkRequest: Sendable {
 /// DATA_LOSS: the node is logged, counted and ejected, and the next node of the plan is tried.
 final class ChunkSource: Sendable {
     private let view: CatalogView
-    private let clients: UpstreamClients
+    private let clients: RPCClientPool
     private let health: PassiveHealth
     private let memory: ChunkMemoryCache
     private let blocks: VerifiedBlocks
@@ -49,7 +49,7 @@ final class ChunkSource: Sendable {
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
 
     init(
-        view: CatalogView, clients: UpstreamClients, health: PassiveHealth, memory: ChunkMemoryCache, blocks: VerifiedBlocks,
+        view: CatalogView, clients: RPCClientPool, health: PassiveHealth, memory: ChunkMemoryCache, blocks: VerifiedBlocks,
         metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
     ) {
         self.view = view
@@ -173,7 +173,7 @@ final class ChunkSource: Sendable {
 
     /// Bytes `span` of the chunk as a cache node sends them (unchecked; at most `span.count`).
     private func readFromCache(_ request: ChunkRequest, span: Range<Int>, from upstream: Upstream) async throws -> ByteBuffer {
-        let client = try clients.client(for: upstream)
+        let client = try clients.client(for: upstream.address, role: upstream.role)
         let call = Icbd_Cache_V1_GetChunksRequest.with {
             $0.hashes = [Data(request.hash)]
             $0.image = request.image
@@ -210,7 +210,7 @@ final class ChunkSource: Sendable {
 
     /// The whole chunk as a repository sends it (unchecked; at most the chunk's length).
     private func readFromRepository(_ request: ChunkRequest, from upstream: Upstream) async throws -> ByteBuffer {
-        let client = try clients.client(for: upstream)
+        let client = try clients.client(for: upstream.address, role: upstream.role)
         let call = Icbd_Replicator_V1_ReadChunksRequest.with {
             $0.image = request.image
             $0.version = request.version

@@ -1,5 +1,4 @@
 import ICBDCore
-import ICBDProto
 
 /// A node chunk bytes can be read from.
 struct Upstream: Sendable, Hashable, CustomStringConvertible {
@@ -10,17 +9,20 @@ struct Upstream: Sendable, Hashable, CustomStringConvertible {
     let site: String
     let address: HostPort
 
-    init?(_ node: Icbd_Catalog_V1_Node) {
-        guard let address = try? HostPort(parsing: node.rpcAddress) else { return nil }
+    init?(_ node: NodeRecord) {
+        guard let address = node.rpcAddress else { return nil }
         switch node.role {
         case .cache: kind = .cache
         case .replicator: kind = .repository
-        default: return nil
+        case .gateway: return nil
         }
-        name = node.name
-        site = node.site
+        name = node.name.rawValue
+        site = node.site.rawValue
         self.address = address
     }
+
+    /// The role the node's certificate must carry.
+    var role: Role { kind == .cache ? .cache : .replicator }
 
     var description: String { "\(kind.rawValue) \(name)@\(site)" }
 }

@@ -2,6 +2,7 @@ import ICBDCore
 import Logging
 import NIOCore
 import NIOPosix
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -13,9 +14,10 @@ import Synchronization
 /// in a row. A call in flight when its connection breaks still fails (UNAVAILABLE: it may or
 /// may not have been applied); the next call goes to a peer that answers.
 ///
-/// ``run()`` owns the connection and must be running while calls are made (in a task group or a
-/// `ServiceGroup`); ``withRPCClient(_:logger:_:)`` does that for short-lived tools.
-public final class RPCClient: Sendable {
+/// ``run()`` owns the connection and must be running while calls are made: a `Service` in the
+/// process's `ServiceGroup` (placed before the services that call through it, so that it stops
+/// after them), or ``withRPCClient(_:logger:_:)`` for short-lived tools.
+public final class RPCClient: Service, Sendable {
     private enum ConnectionState {
         case idle(retryAt: ContinuousClock.Instant?, lastError: RPCError?)
         case connecting([CheckedContinuation<ClientConnection, any Error>])
@@ -55,13 +57,18 @@ public final class RPCClient: Sendable {
         (connectRequests, requestConnect) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Maintains the connection until cancelled; then closes it and fails calls in flight.
+    /// Maintains the connection until graceful shutdown (or cancellation); then closes it and
+    /// fails calls in flight.
     public func run() async {
-        await withDiscardingTaskGroup { group in
-            for await _ in connectRequests {
-                group.addTask { await self.connectAndServe() }
+        await withGracefulShutdownHandler {
+            await withDiscardingTaskGroup { group in
+                for await _ in connectRequests {
+                    group.addTask { await self.connectAndServe() }
+                }
+                group.cancelAll()
             }
-            group.cancelAll()
+        } onGracefulShutdown: {
+            self.shutDown()
         }
         let waiters: [CheckedContinuation<ClientConnection, any Error>] = state.withLock { state in
             defer { state.connection = .shutDown }
@@ -69,6 +76,12 @@ public final class RPCClient: Sendable {
             return []
         }
         for waiter in waiters { waiter.resume(throwing: RPCError(code: .unavailable, message: "the client shut down")) }
+    }
+
+    /// Makes ``run()`` close the connection and return (a pool drops the client of a node that
+    /// left; graceful shutdown does the same).
+    public func shutDown() {
+        requestConnect.finish()
     }
 
     // MARK: Calls

@@ -5,6 +5,7 @@ import ICBDProto
 import ICBDRPC
 import Logging
 import NIOPosix
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -13,8 +14,10 @@ import Synchronization
 /// (``CatalogChangeFollower``), a transfer ends or a retry falls due, and at least every
 /// ``ReplicationConfiguration/scanInterval`` as a safety net; runs at most ``ReplicationConfiguration/maximumConcurrentTransfers`` images at once (each
 /// image's versions one after another, oldest first, so each can go incrementally), and retries
-/// a failed version with exponential backoff and jitter, a bounded number of times.
-final class ReplicationScheduler: Sendable {
+/// a failed version with exponential backoff and jitter, a bounded number of times. A
+/// `Service`: it starts once start-up recovery ran and stops at graceful shutdown (transfers in
+/// flight are cut; a later start resumes them from their spools).
+final class ReplicationScheduler: Service, Sendable {
     private struct Retry {
         var failures = 0
         var notBefore = ContinuousClock.now
@@ -32,6 +35,8 @@ final class ReplicationScheduler: Sendable {
     let node: String
     let tls: TLSIdentity
     let metrics: ReplicationMetrics
+    /// Receiving before recovery ran would race it (its new subvolume looks like a leftover).
+    let recovery: RecoveryGate
     let logger: Logger
     /// Called after a version arrived (retention may now delete an older one).
     let arrived: @Sendable () async -> Void
@@ -42,7 +47,8 @@ final class ReplicationScheduler: Sendable {
 
     init(
         repository: ImageRepository, catalog: RPCClient, configuration: ReplicationConfiguration, site: String, node: String,
-        tls: TLSIdentity, metrics: ReplicationMetrics, logger: Logger, arrived: @escaping @Sendable () async -> Void
+        tls: TLSIdentity, metrics: ReplicationMetrics, recovery: RecoveryGate, logger: Logger,
+        arrived: @escaping @Sendable () async -> Void
     ) {
         self.repository = repository
         self.catalog = catalog
@@ -51,14 +57,22 @@ final class ReplicationScheduler: Sendable {
         self.node = node
         self.tls = tls
         self.metrics = metrics
+        self.recovery = recovery
         self.logger = logger
         self.arrived = arrived
         self.estimate = StreamEstimate(manifests: ManifestCache(catalog: catalog, capacityBytes: 8 << 20))
         self.suspects = SuspectSources(period: configuration.suspectSourcePeriod)
     }
 
-    /// Scans and pulls until cancelled.
+    /// Waits for recovery, then scans and pulls until graceful shutdown.
     func run() async {
+        await cancelWhenGracefulShutdown {
+            await self.recovery.waitUntilDone()
+            await self.scanAndPull()
+        }
+    }
+
+    private func scanAndPull() async {
         if let held = try? repository.versions() {
             ReceiveSpool.dropUndurable(root: repository.root, held: held, versionPath: repository.versionPath, logger: logger)
         }
@@ -67,7 +81,7 @@ final class ReplicationScheduler: Sendable {
                 await CatalogChangeFollower(
                     catalog: self.catalog, node: self.node, wakeup: self.wakeup, retryDelay: self.configuration.watchRetryDelay,
                     logger: self.logger
-                ).run()
+                ).follower.run()
             }
             while !Task.isCancelled {
                 do {

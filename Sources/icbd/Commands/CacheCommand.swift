@@ -66,7 +66,7 @@ struct CacheCommand: AsyncParsableCommand {
         configuration.bootProfileWindow = .seconds(bootProfileSeconds)
         configuration.scrubBytesPerSecond = Int(scrubRate.bytes)
         let cache = try CacheService(configuration: configuration, logger: logger)
-        try await runService(cache, role: .cache, name: tls.name.rawValue, metrics: metrics, logger: logger) {
+        try await runService(cache.services, role: .cache, name: tls.name.rawValue, metrics: metrics, logger: logger) {
             try await cache.localAddress()
         }
     }

@@ -54,8 +54,9 @@ struct CatalogCommand: AsyncParsableCommand {
         let dbTimeout = dbTimeout
         configuration.postgres = { $0.operationTimeout = .seconds(dbTimeout) }
         let catalog = try await CatalogService.open(configuration: configuration, logger: logger)
+        // The store's services (a PostgreSQL pool) start first and stop last.
         try await runService(
-            catalog, dependencies: catalog.storeServices, role: .catalog, name: tls.name.rawValue, metrics: metrics, logger: logger
+            catalog.storeServices + [catalog], role: .catalog, name: tls.name.rawValue, metrics: metrics, logger: logger
         ) {
             try await catalog.localAddress()
         }

@@ -65,7 +65,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.ejection = .seconds(ejection)
         configuration.minimumSendRate.bytesPerSecond = Int(minimumSendRate.bytes)
         let gateway = try GatewayService(configuration: configuration, logger: logger)
-        try await runService(gateway, role: .gateway, name: tls.name.rawValue, logger: logger) {
+        try await runService(gateway.services, role: .gateway, name: tls.name.rawValue, logger: logger) {
             try await gateway.localAddress()
         }
     }

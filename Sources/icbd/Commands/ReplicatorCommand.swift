@@ -51,7 +51,7 @@ struct ReplicatorCommand: AsyncParsableCommand {
         case .off: false
         }
         let replicator = try ReplicatorService(configuration: configuration, logger: logger)
-        try await runService(replicator, role: .replicator, name: tls.name.rawValue, metrics: metrics, logger: logger) {
+        try await runService(replicator.services, role: .replicator, name: tls.name.rawValue, metrics: metrics, logger: logger) {
             try await replicator.localAddress()
         }
     }

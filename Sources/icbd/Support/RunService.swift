@@ -4,23 +4,21 @@ import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
-/// Runs one service in a `ServiceGroup` that stops gracefully on SIGTERM and SIGINT, and
-/// announces its address once it listens; with `metrics`, serves the process's metrics beside it.
-/// `dependencies` (a database's connection pool) start before the service and stop after it.
+/// Runs a node's services in the process's one `ServiceGroup`, which stops them gracefully (in
+/// reverse order) on SIGTERM and SIGINT, and announces the node's address once it listens; with
+/// `metrics`, serves the process's metrics beside them.
 func runService(
-    _ service: some Service,
-    dependencies: [any Service] = [],
+    _ parts: [any Service],
     role: Role,
     name: String,
     metrics: MetricsEndpoint? = nil,
     logger: Logger,
     address: @escaping @Sendable () async throws -> SocketAddress
 ) async throws {
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] = dependencies.map { .init(service: $0) } + [
-        .init(service: service),
-        .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore),
-    ]
-    if let metrics { services.append(.init(service: metrics)) }
+    var services = parts.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) }
+    services.append(
+        .init(service: Announcer(role: role, name: name, logger: logger, address: address), successTerminationBehavior: .ignore))
+    if let metrics { services.insert(.init(service: metrics), at: 0) }
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
             services: services,
@@ -30,6 +28,18 @@ func runService(
     )
     try await group.run()
     logger.info("stopped", metadata: ["role": "\(role)", "name": "\(name)"])
+}
+
+/// Runs one service as ``runService(_:role:name:metrics:logger:address:)`` runs a node's parts.
+func runService(
+    _ service: some Service,
+    role: Role,
+    name: String,
+    metrics: MetricsEndpoint? = nil,
+    logger: Logger,
+    address: @escaping @Sendable () async throws -> SocketAddress
+) async throws {
+    try await runService([service], role: role, name: name, metrics: metrics, logger: logger, address: address)
 }
 
 /// Waits for the service to listen and prints its address.

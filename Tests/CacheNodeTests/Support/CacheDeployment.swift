@@ -12,6 +12,7 @@ import Logging
 import NIOCore
 import Replicator
 import ReplicatorClient
+import ServiceLifecycle
 import SwiftProtobuf
 import Synchronization
 
@@ -135,45 +136,50 @@ struct CacheDeployment {
                 logger: logger)
             let reads = ReadChunksLog()
             let replicatorLogger = Logger(label: "replicator") { _ in ReadChunksLogHandler(log: reads) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await catalogService.run() }
-                defer { group.cancelAll() }
+            try await withRunningServices([catalogService], logger: logger) {
                 let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
                 var configuration = ReplicatorConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
                     tls: try mint(.replicator, "repo-hq"), name: "repo-hq")
                 configuration.heartbeatInterval = .milliseconds(100)
                 let replicator = try ReplicatorService(configuration: configuration, logger: replicatorLogger)
-                let replicatorTask = Task { try await replicator.run() }
-                defer { replicatorTask.cancel() }
-                let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
-                let admin = try mint(.admin, "admin")
-                try await withRPCClient(
-                    RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
-                ) { catalog in
-                    _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
-                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    let quiet = logger
-                    let publishNext: @Sendable ([UInt8]) async throws -> PublishedDisk = { bytes in
-                        let published = try await withRPCClient(
-                            RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: quiet
-                        ) { client in
-                            try await publish(client, image: "win11", path: "disk.raw", bytes: bytes)
-                        }
-                        return PublishedDisk(image: "win11", version: published.version, path: "disk.raw", bytes: bytes)
-                    }
-                    let disk = try await publishNext(diskBytes())
-                    try await body(
-                        CacheDeployment(
-                            directory: directory, catalog: catalog, catalogAddress: catalogAddress, mint: mint, reads: reads,
-                            disk: disk, logger: logger,
-                            stopReplicator: {
-                                replicatorTask.cancel()
-                                _ = await replicatorTask.result
-                            }, publishNext: publishNext))
+                // Its own group, so that a test can stop it (by graceful shutdown) while the rest runs.
+                let replicatorGroup = ServiceGroup(services: replicator.services, logger: logger)
+                let replicatorTask = Task { try await replicatorGroup.run() }
+                let stopReplicator: @Sendable () async -> Void = {
+                    await replicatorGroup.triggerGracefulShutdown()
+                    _ = await replicatorTask.result
                 }
+                do {
+                    let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
+                    let admin = try mint(.admin, "admin")
+                    try await withRPCClient(
+                        RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger
+                    ) { catalog in
+                        _ = try await catalog.unary(CatalogMethods.putSite, .with { $0.site.name = "hq" })
+                        while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.isEmpty {
+                            try await Task.sleep(for: .milliseconds(20))
+                        }
+                        let quiet = logger
+                        let publishNext: @Sendable ([UInt8]) async throws -> PublishedDisk = { bytes in
+                            let published = try await withRPCClient(
+                                RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: quiet
+                            ) { client in
+                                try await publish(client, image: "win11", path: "disk.raw", bytes: bytes)
+                            }
+                            return PublishedDisk(image: "win11", version: published.version, path: "disk.raw", bytes: bytes)
+                        }
+                        let disk = try await publishNext(diskBytes())
+                        try await body(
+                            CacheDeployment(
+                                directory: directory, catalog: catalog, catalogAddress: catalogAddress, mint: mint, reads: reads,
+                                disk: disk, logger: logger, stopReplicator: stopReplicator, publishNext: publishNext))
+                    }
+                } catch {
+                    await stopReplicator()
+                    throw error
+                }
+                await stopReplicator()
             }
         }
     }
@@ -191,9 +197,7 @@ struct CacheDeployment {
         configuration.heartbeatInterval = .milliseconds(100)
         configure(&configuration)
         let cache = try CacheService(configuration: configuration, logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await cache.run() }
-            defer { group.cancelAll() }
+        return try await withRunningServices(cache.services, logger: logger) {
             let address = HostPort(host: "127.0.0.1", port: try await cache.localAddress().port ?? 0)
             return try await withRPCClient(
                 RPCClientConfiguration(target: address, expectedRole: .cache, tls: try mint(.gateway, "gw-hq")), logger: logger

@@ -13,6 +13,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Replicator
+import ServiceLifecycle
 import ReplicatorClient
 import SwiftProtobuf
 import Synchronization
@@ -32,14 +33,26 @@ struct GatewayDeployment {
     /// The gateway's HTTP port.
     let port: Int
 
-    /// Cache nodes running in process, each in its own task so that a test can stop one.
+    /// Cache nodes running in process, each in a `ServiceGroup` of its own so that a test can
+    /// stop one (by graceful shutdown, as SIGTERM stops a process).
     final class CacheNodes: Sendable {
-        private let running = Mutex<[String: Task<Void, any Error>]>([:])
+        private struct Running: Sendable {
+            let group: ServiceGroup
+            let task: Task<Void, any Error>
+        }
+
+        private let logger: Logger
+        private let running = Mutex<[String: Running]>([:])
         private let services = Mutex<[String: CacheService]>([:])
+
+        init(logger: Logger) {
+            self.logger = logger
+        }
 
         func start(_ service: CacheService, name: String) {
             services.withLock { $0[name] = service }
-            running.withLock { $0[name] = Task { try await service.run() } }
+            let group = ServiceGroup(services: service.services, logger: logger)
+            running.withLock { $0[name] = Running(group: group, task: Task { try await group.run() }) }
         }
 
         /// The cache node started as `name`.
@@ -49,9 +62,9 @@ struct GatewayDeployment {
 
         /// Stops the cache node `name` (its server closes its connections) and waits for it.
         func stop(_ name: String) async {
-            guard let task = running.withLock({ $0.removeValue(forKey: name) }) else { return }
-            task.cancel()
-            _ = await task.result
+            guard let node = running.withLock({ $0.removeValue(forKey: name) }) else { return }
+            await node.group.triggerGracefulShutdown()
+            _ = await node.task.result
         }
 
         func stopAll() async {
@@ -87,9 +100,7 @@ struct GatewayDeployment {
                 configuration: CatalogConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try mint(.catalog, "cat1"), name: "cat1"),
                 logger: logger)
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await catalogService.run() }
-                defer { group.cancelAll() }
+            try await withRunningServices([catalogService], logger: logger) {
                 let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalogService.localAddress().port ?? 0)
                 let admin = try mint(.admin, "admin")
                 try await withRPCClient(
@@ -102,50 +113,58 @@ struct GatewayDeployment {
                         tls: try mint(.replicator, "repo-hq"), name: "repo-hq")
                     replicatorConfiguration.heartbeatInterval = .milliseconds(200)
                     let replicator = try ReplicatorService(configuration: replicatorConfiguration, logger: logger)
-                    group.addTask { try await replicator.run() }
-                    let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
-                    let caches = CacheNodes()
-                    let cacheRoot = directory + "/caches"
-                    for node in cacheNodes {
-                        var configuration = CacheConfiguration(
-                            listen: HostPort(host: "127.0.0.1", port: 0), directory: cacheRoot + "/" + node.name, capacity: 512 << 20,
-                            site: try Name(node.site), catalog: catalogAddress, tls: try mint(.cache, node.name), name: node.name)
-                        configuration.heartbeatInterval = .milliseconds(200)
-                        try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
-                        caches.start(try CacheService(configuration: configuration, logger: logger), name: node.name)
-                    }
-                    while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.filter({ $0.state == .up }).count < 1 + cacheNodes.count {
-                        try await Task.sleep(for: .milliseconds(20))
-                    }
-                    var gatewayConfiguration = GatewayConfiguration(
-                        listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
-                        tls: try mint(.gateway, "gw-hq"), name: "gw-hq")
-                    gatewayConfiguration.attemptTimeout = .seconds(2)
-                    gatewayConfiguration.cacheUsageRefresh = .milliseconds(200)
-                    configure(&gatewayConfiguration)
-                    let gatewayLog = LogRecords()
-                    var gatewayLogger = Logger(label: "gateway") { _ in LogRecords.Handler(records: gatewayLog) }
-                    gatewayLogger.logLevel = .warning
-                    let gateway = try GatewayService(configuration: gatewayConfiguration, logger: gatewayLogger)
-                    group.addTask { try await gateway.run() }
-                    let port = try await gateway.localAddress().port ?? 0
-                    let http = HTTPClient(eventLoopGroupProvider: .singleton)
-                    do {
-                        try await withRPCClient(
-                            RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
-                        ) { replicatorClient in
-                            try await body(
-                                GatewayDeployment(
-                                    catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
-                                    catalogAddress: catalogAddress, mint: mint, caches: caches, gatewayLog: gatewayLog, port: port))
+                    try await withRunningServices(replicator.services, logger: logger) {
+                        let replicatorAddress = HostPort(host: "127.0.0.1", port: try await replicator.localAddress().port ?? 0)
+                        let caches = CacheNodes(logger: logger)
+                        let cacheRoot = directory + "/caches"
+                        for node in cacheNodes {
+                            var configuration = CacheConfiguration(
+                                listen: HostPort(host: "127.0.0.1", port: 0), directory: cacheRoot + "/" + node.name, capacity: 512 << 20,
+                                site: try Name(node.site), catalog: catalogAddress, tls: try mint(.cache, node.name), name: node.name)
+                            configuration.heartbeatInterval = .milliseconds(200)
+                            try FileManager.default.createDirectory(atPath: configuration.directory, withIntermediateDirectories: true)
+                            caches.start(try CacheService(configuration: configuration, logger: logger), name: node.name)
                         }
-                    } catch {
-                        try? await http.shutdown()
+                        do {
+                            while try await catalog.unary(CatalogMethods.listNodes, .init()).nodes.filter({ $0.state == .up }).count
+                                < 1 + cacheNodes.count
+                            {
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
+                            var gatewayConfiguration = GatewayConfiguration(
+                                listen: HostPort(host: "127.0.0.1", port: 0), site: try Name("hq"), catalog: catalogAddress,
+                                tls: try mint(.gateway, "gw-hq"), name: "gw-hq")
+                            gatewayConfiguration.attemptTimeout = .seconds(2)
+                            gatewayConfiguration.cacheUsageRefresh = .milliseconds(200)
+                            configure(&gatewayConfiguration)
+                            let gatewayLog = LogRecords()
+                            var gatewayLogger = Logger(label: "gateway") { _ in LogRecords.Handler(records: gatewayLog) }
+                            gatewayLogger.logLevel = .warning
+                            let gateway = try GatewayService(configuration: gatewayConfiguration, logger: gatewayLogger)
+                            try await withRunningServices(gateway.services, logger: logger) {
+                                let port = try await gateway.localAddress().port ?? 0
+                                let http = HTTPClient(eventLoopGroupProvider: .singleton)
+                                do {
+                                    try await withRPCClient(
+                                        RPCClientConfiguration(target: replicatorAddress, expectedRole: .replicator, tls: admin), logger: logger
+                                    ) { replicatorClient in
+                                        try await body(
+                                            GatewayDeployment(
+                                                catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
+                                                catalogAddress: catalogAddress, mint: mint, caches: caches, gatewayLog: gatewayLog, port: port))
+                                    }
+                                } catch {
+                                    try? await http.shutdown()
+                                    throw error
+                                }
+                                try await http.shutdown()
+                            }
+                        } catch {
+                            await caches.stopAll()
+                            throw error
+                        }
                         await caches.stopAll()
-                        throw error
                     }
-                    try await http.shutdown()
-                    await caches.stopAll()
                 }
             }
         }
