@@ -3,6 +3,7 @@ import Foundation
 import ICBDCore
 import ICBDProto
 import ICBDRPC
+import ICBDTestSupport
 import Logging
 import NIOCore
 import Synchronization
