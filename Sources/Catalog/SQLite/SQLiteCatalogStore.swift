@@ -3,7 +3,7 @@ import GRDB
 import ICBDCore
 import Logging
 
-/// The embedded catalog store: one SQLite file in WAL mode, through GRDB's async API. The
+/// The embedded catalog store: one SQLite file in WAL mode, through GRDB. The
 /// statements are the shared ones of ``SQLCatalogStore``; this type runs their transactions.
 ///
 /// - Every mutating call is one write transaction (`BEGIN IMMEDIATE`) on the one writer
@@ -45,7 +45,7 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
             var config = GRDB.Configuration()
             config.busyMode = .timeout(Double(configuration.busyTimeout.components.seconds))
             config.foreignKeysEnabled = true
-            // A transaction spans several async calls on its connection (SQLiteTransaction).
+            // A transaction spans several calls on its connection (SQLiteTransaction).
             config.allowsUnsafeTransactions = true
             config.label = "icbd.catalog"
             var writerConfig = config
@@ -155,8 +155,17 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
     func read<T: Sendable>(_ body: @escaping @Sendable (SQLiteTransaction) async throws -> T) async throws -> T {
         do {
             return try await readers.withConnection { connection in
-                try await connection.writeWithoutTransaction { db in try Self.begin(db, .deferred) }
-                return try await Self.finishing(connection) { try await body(SQLiteTransaction(connection: connection)) }
+                // A WAL reader waits for nobody: its begin, statements and end run right away.
+                try connection.inDatabase { db in try Self.begin(db, .deferred) }
+                let value: T
+                do {
+                    value = try await body(SQLiteTransaction(connection: connection))
+                } catch {
+                    Self.rollBack(connection)
+                    throw error
+                }
+                try connection.inDatabase { db in try db.commit() }
+                return value
             }
         } catch {
             throw Self.translate(error)
@@ -170,14 +179,14 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
         try db.beginTransaction(kind)
     }
 
-    /// Runs `body` in the transaction open on `connection`: commits when it returns, rolls back
-    /// when it throws.
+    /// Runs `body` in the write transaction open on `connection`: commits when it returns (through
+    /// GRDB's async API: the commit waits for its fsync), rolls back when it throws.
     private static func finishing<T: Sendable>(_ connection: DatabaseQueue, _ body: () async throws -> T) async throws -> T {
         let value: T
         do {
             value = try await body()
         } catch {
-            try? await connection.writeWithoutTransaction { db in if db.isInsideTransaction { try db.rollback() } }
+            rollBack(connection)
             throw error
         }
         try await connection.writeWithoutTransaction { db in
@@ -187,6 +196,12 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
             }
         }
         return value
+    }
+
+    /// Ends the transaction open on `connection` without keeping anything; the next `begin`
+    /// retries a rollback that failed here.
+    private static func rollBack(_ connection: DatabaseQueue) {
+        try? connection.inDatabase { db in if db.isInsideTransaction { try db.rollback() } }
     }
 
     /// Domain errors pass; SQLite's become storage or availability errors with its message.

@@ -2,8 +2,9 @@ import GRDB
 import Synchronization
 
 /// SQLite connections lent to one transaction at a time. A transaction runs its statements one
-/// by one through GRDB's async API, with awaits in between; holding its connection for the whole
-/// transaction keeps everybody else's statements out of it.
+/// by one, with awaits in between; holding its connection for the whole transaction keeps
+/// everybody else's statements out of it. Waiting for a connection suspends the task, it never
+/// blocks a thread.
 final class SQLiteConnectionPool: Sendable {
     private struct State {
         var idle: [DatabaseQueue]

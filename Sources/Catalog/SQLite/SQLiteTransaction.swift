@@ -1,17 +1,26 @@
 import Foundation
 import GRDB
 
-/// The statements of one transaction on one SQLite connection, each run through GRDB's async
-/// API. The connection is the transaction's alone until it ends (``SQLiteConnectionPool``), so
-/// nobody else's statements come in between.
+/// The statements of one transaction on one SQLite connection. The connection is the
+/// transaction's alone until it ends (``SQLiteConnectionPool``), so nobody else's statements come
+/// in between, and its queue is idle: each statement runs right away on the caller's thread
+/// (GRDB's synchronous access), a function call as in any SQLite program. What can wait — a
+/// writer's `BEGIN IMMEDIATE` on another process's lock, a commit's fsync — goes through GRDB's
+/// async API instead (``SQLiteCatalogStore``), so no task's thread blocks on it. A statement
+/// inside an open transaction waits for no lock: a writer holds the database's write lock since
+/// its `BEGIN IMMEDIATE`, and a WAL reader reads its snapshot.
+///
+/// Each connection keeps its statements prepared (GRDB's statement cache, keyed by the SQL
+/// text): the text of every ``SQLStatement`` is fixed where it is written — values are bound,
+/// never part of it — so the cache holds at most one statement per place in the code.
 struct SQLiteTransaction: SQLTransaction {
     let connection: DatabaseQueue
 
     func fetchAll<T: Sendable>(_ statement: SQLStatement, _ read: @escaping @Sendable (any SQLRow) throws -> T) async throws -> [T] {
         let (sql, arguments) = Self.prepared(statement)
-        return try await connection.writeWithoutTransaction { db in
+        return try connection.inDatabase { db in
             var results: [T] = []
-            let rows = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            let rows = try Row.fetchCursor(try db.cachedStatement(sql: sql), arguments: arguments)
             while let row = try rows.next() { results.append(try read(SQLiteRow(row: row))) }
             return results
         }
@@ -19,7 +28,7 @@ struct SQLiteTransaction: SQLTransaction {
 
     func execute(_ statement: SQLStatement) async throws {
         let (sql, arguments) = Self.prepared(statement)
-        try await connection.writeWithoutTransaction { db in try db.execute(sql: sql, arguments: arguments) }
+        try connection.inDatabase { db in try db.cachedStatement(sql: sql).execute(arguments: arguments) }
     }
 
     /// SQLite's `?` placeholders and GRDB's arguments.
