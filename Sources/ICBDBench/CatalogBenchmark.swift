@@ -62,10 +62,9 @@ public struct CatalogBenchmark: Sendable {
                     store: store, logger: logger))
         }
         let admin = try identity(.admin, "bench-admin")
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            for service in stores.flatMap(\.services) { group.addTask { try await service.run() } }
-            for catalog in catalogs { group.addTask { try await catalog.run() } }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            for service in stores.flatMap(\.services) { services.start(service) }
+            for catalog in catalogs { services.start(catalog) }
             var configurations: [RPCClientConfiguration] = []
             for catalog in catalogs {
                 let target = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
@@ -100,9 +99,8 @@ public struct CatalogBenchmark: Sendable {
                 tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
             logger: logger)
         let admin = try identity(.admin, "bench-admin")
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            services.start(catalog)
             let target = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
             let configuration = RPCClientConfiguration(target: target, expectedRole: .catalog, tls: admin)
             return try await withRPCClient(configuration, logger: logger) { client in
@@ -193,8 +191,36 @@ public struct CatalogBenchmark: Sendable {
         let from = try await moveTag(client, to: 1)
         // Watchers spread over four connections, as if from several gateways and caches.
         let clients = try (0..<4).map { _ in try RPCClient(configuration: configuration, logger: logger) }
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            for connection in clients { group.addTask { await connection.run() } }
+        return try await BenchServices.with(logger: logger) { services in
+            for connection in clients { services.start(connection) }
+            return try await watching(clients, from: from, board: board) {
+                var allSeen = LatencySamples()
+                var each = LatencySamples()
+                for index in 0..<watchedWrites {
+                    let start = ContinuousClock.now
+                    // The tag is on version 1: move it to 2, back to 1, … (a move to where it is
+                    // already changes nothing, and watchers would wait for a revision that never
+                    // comes).
+                    let revision = try await moveTag(client, to: Int64((index + 1) % 2 + 1))
+                    for arrival in await board.waitForAll(revision) { each.append(max(.zero, arrival - start)) }
+                    allSeen.append(ContinuousClock.now - start)
+                }
+                return [
+                    BenchFigure(name: "write to one of \(watchers) watchers, p50", value: each.percentileMilliseconds(50), unit: "ms"),
+                    BenchFigure(name: "write to one of \(watchers) watchers, p99", value: each.percentileMilliseconds(99), unit: "ms"),
+                    BenchFigure(name: "write to all \(watchers) watchers, p50", value: allSeen.percentileMilliseconds(50), unit: "ms"),
+                    BenchFigure(name: "write to all \(watchers) watchers, p99", value: allSeen.percentileMilliseconds(99), unit: "ms"),
+                ]
+            }
+        }
+    }
+
+    /// Runs `body` while the watchers follow the catalog through `clients` from `from`, once all
+    /// have caught up; then ends their calls (cancelled, as a client that goes away).
+    private func watching<R: Sendable>(
+        _ clients: [RPCClient], from: Int64, board: ArrivalBoard, _ body: () async throws -> R
+    ) async throws -> R {
+        try await withThrowingTaskGroup(of: Void.self) { group in
             for watcher in 0..<watchers {
                 group.addTask {
                     var request = Icbd_Catalog_V1_WatchRequest()
@@ -208,22 +234,7 @@ public struct CatalogBenchmark: Sendable {
             }
             defer { group.cancelAll() }
             await board.waitUntilAllCaughtUp()
-            var allSeen = LatencySamples()
-            var each = LatencySamples()
-            for index in 0..<watchedWrites {
-                let start = ContinuousClock.now
-                // The tag is on version 1: move it to 2, back to 1, … (a move to where it is already
-                // changes nothing, and watchers would wait for a revision that never comes).
-                let revision = try await moveTag(client, to: Int64((index + 1) % 2 + 1))
-                for arrival in await board.waitForAll(revision) { each.append(max(.zero, arrival - start)) }
-                allSeen.append(ContinuousClock.now - start)
-            }
-            return [
-                BenchFigure(name: "write to one of \(watchers) watchers, p50", value: each.percentileMilliseconds(50), unit: "ms"),
-                BenchFigure(name: "write to one of \(watchers) watchers, p99", value: each.percentileMilliseconds(99), unit: "ms"),
-                BenchFigure(name: "write to all \(watchers) watchers, p50", value: allSeen.percentileMilliseconds(50), unit: "ms"),
-                BenchFigure(name: "write to all \(watchers) watchers, p99", value: allSeen.percentileMilliseconds(99), unit: "ms"),
-            ]
+            return try await body()
         }
     }
 }

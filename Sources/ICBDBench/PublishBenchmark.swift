@@ -66,16 +66,15 @@ public struct PublishBenchmark: Sendable {
                 listen: HostPort(host: "127.0.0.1", port: 0), databasePath: scratch.appendingPathComponent("catalog.db").path,
                 tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
             logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            services.start(catalog)
             let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
             let replicator = try ReplicatorService(
                 configuration: ReplicatorConfiguration(
                     listen: HostPort(host: "127.0.0.1", port: 0), root: root, site: try Name("hq"), catalog: catalogAddress,
                     tls: try identity(.replicator, "bench-repo"), name: "bench-repo"),
                 logger: logger)
-            group.addTask { try await replicator.run() }
+            services.start(replicator)
             let admin = try identity(.admin, "bench-admin")
             // The site, and the replicator registered in it, so that its placements count.
             try await withRPCClient(RPCClientConfiguration(target: catalogAddress, expectedRole: .catalog, tls: admin), logger: logger) {

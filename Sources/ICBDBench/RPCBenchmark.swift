@@ -54,14 +54,13 @@ public struct RPCBenchmark: Sendable {
             configuration: RPCServerConfiguration(listen: HostPort(host: "127.0.0.1", port: 0), tls: serverIdentity),
             router: router, group: loops.server, logger: logger)
 
-        let report = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            defer { group.cancelAll() }
+        let report = try await BenchServices.with(logger: logger) { services in
+            services.start(server)
             let port = try await server.localAddress().port ?? 0
             let configuration = RPCClientConfiguration(
                 target: HostPort(host: "127.0.0.1", port: port), expectedRole: .cache, tls: clientIdentity)
             let client = try RPCClient(configuration: configuration, group: loops.client, logger: logger)
-            group.addTask { await client.run() }
+            services.start(client)
             var report = BenchReport(bench: "rpc")
             report.figures += try await throughput(
                 client: client, server: serverIdentity, clientIdentity: clientIdentity, loops: loops)

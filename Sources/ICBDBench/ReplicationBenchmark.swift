@@ -60,9 +60,8 @@ public struct ReplicationBenchmark: Sendable {
                 listen: HostPort(host: "127.0.0.1", port: 0), databasePath: database, tls: try identity(.catalog, "bench-catalog"),
                 name: "bench-catalog"),
             logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            services.start(catalog)
             let catalogAddress = HostPort(host: "127.0.0.1", port: try await catalog.localAddress().port ?? 0)
             func replicator(_ name: String, site: String, root: String) throws -> ReplicatorService {
                 var configuration = ReplicatorConfiguration(
@@ -79,8 +78,8 @@ public struct ReplicationBenchmark: Sendable {
                 _ = try await catalogClient.unary(CatalogMethods.putSite, .with { $0.site.name = "branch" })
                 let hq = try replicator("bench-hq", site: "hq", root: hqRoot)
                 let branch = try replicator(Self.branchReplicator, site: "branch", root: branchRoot)
-                group.addTask { try await hq.run() }
-                group.addTask { try await branch.run() }
+                services.start(hq)
+                services.start(branch)
                 while try await catalogClient.unary(CatalogMethods.listNodes, .init()).nodes.count < 2 {
                     try await Task.sleep(for: .milliseconds(20))
                 }

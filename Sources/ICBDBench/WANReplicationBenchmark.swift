@@ -68,9 +68,8 @@ public struct WANReplicationBenchmark: Sendable {
                 listen: HostPort(host: link.hostAddress, port: 0), databasePath: base + "/catalog.db",
                 tls: try identity(.catalog, "bench-catalog"), name: "bench-catalog"),
             logger: logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await catalog.run() }
-            defer { group.cancelAll() }
+        return try await BenchServices.with(logger: logger) { services in
+            services.start(catalog)
             let catalogAddress = HostPort(host: link.hostAddress, port: try await catalog.localAddress().port ?? 0)
             let admin = try identity(.admin, "admin")
             return try await withRPCClient(
@@ -90,7 +89,7 @@ public struct WANReplicationBenchmark: Sendable {
                     tls: try identity(.replicator, "bench-hq"), name: "bench-hq")
                 configuration.heartbeatInterval = .milliseconds(500)
                 let hq = try ReplicatorService(configuration: configuration, logger: logger)
-                group.addTask { try await hq.run() }
+                services.start(hq)
                 let branch = try await Self.startBranch(
                     link: link, root: branchRoot, catalog: catalogAddress, pki: pki.path, log: base + "/branch.log")
                 do {

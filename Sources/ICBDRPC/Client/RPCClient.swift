@@ -379,7 +379,9 @@ extension RPCClient {
     }
 }
 
-/// Runs `body` with a client of `configuration`'s peer, and shuts the client down after.
+/// Runs `body` with a client of `configuration`'s peer, then shuts the client down
+/// (``RPCClient/shutDown()``: its connection closed, calls still in flight failed) and waits for
+/// it, whether `body` returned or threw.
 public func withRPCClient<Result: Sendable>(
     _ configuration: RPCClientConfiguration,
     logger: Logger,
@@ -388,7 +390,7 @@ public func withRPCClient<Result: Sendable>(
     let client = try RPCClient(configuration: configuration, logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await client.run() }
-        defer { group.cancelAll() }
+        defer { client.shutDown() }
         return try await body(client)
     }
 }

@@ -1,5 +1,6 @@
 import ICBDCore
 import ICBDRPC
+import ICBDTestSupport
 import Logging
 import NIOCore
 import NIOPosix
@@ -19,8 +20,7 @@ struct TestServer {
         configure: (inout RPCServerConfiguration) -> Void = { _ in }
     ) throws {
         self.pki = try pki ?? TestPKI()
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = quietLogger()
         self.logger = logger
         var router = RPCRouter()
         router.register(TestService(probes: probes))
@@ -40,11 +40,10 @@ struct TestServer {
         HostPort(host: "127.0.0.1", port: try await server.localAddress().port ?? 0)
     }
 
-    /// Runs the server while `body` runs.
+    /// Runs the server while `body` runs, then shuts it down gracefully (calls still in flight
+    /// get the grace period).
     func run<R: Sendable>(_ body: () async throws -> R) async throws -> R {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            defer { group.cancelAll() }
+        try await withRunningServices([server], logger: logger) {
             _ = try await server.localAddress()
             return try await body()
         }
