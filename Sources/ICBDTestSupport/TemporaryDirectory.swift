@@ -4,10 +4,17 @@ import Foundation
 /// system's), removed after it, whether it returns or throws. (Test support shared by the test
 /// targets; not part of the icbd binary.)
 public func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-test-\(UUID())")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = try temporaryDirectory()
     defer { removeTemporaryDirectory(directory) }
     return try await body(directory)
+}
+
+/// A fresh temporary directory for one test (`icbd-test-UUID` under the system's); whoever
+/// makes it removes it (``removeTemporaryDirectory(_:)``). Prefer ``withTemporaryDirectory(_:)``.
+public func temporaryDirectory() throws -> URL {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-test-\(UUID())")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    return directory
 }
 
 /// Removes a test's temporary directory. A service sent SIGKILL just before may still be exiting,

@@ -10,18 +10,6 @@ import Testing
 
 @testable import CacheNode
 
-func quietLogger() -> Logger {
-    var logger = Logger(label: "test")
-    logger.logLevel = .critical
-    return logger
-}
-
-/// A fresh temporary directory for one test, which removes it.
-func temporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-cache-test-\(UUID())").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
-}
 
 /// A chunk of `size` bytes made from `seed`, with its digest.
 func chunk(_ seed: Int, size: Int = 4096) -> (ChunkDigest, ByteBuffer) {
@@ -55,7 +43,7 @@ func bytesOnDisk(_ directory: String) throws -> Int64 {
 struct ChunkStoreTests {
     @Test(arguments: EvictionPolicyKind.allCases)
     func holdsItsCapacityUnderConcurrentChurn(kind: EvictionPolicyKind) async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let capacity: Int64 = 64 * 4096
         let store = ChunkStore(directory: directory, capacity: capacity, policy: kind, metrics: CacheMetrics(node: "t"), logger: quietLogger())
@@ -82,7 +70,7 @@ struct ChunkStoreTests {
     }
 
     @Test func aReopenedStoreServesWhatItHeldAndNeverAHalfWrittenChunk() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let chunks = (0..<10).map { chunk($0) }
         do {
@@ -108,7 +96,7 @@ struct ChunkStoreTests {
     }
 
     @Test func aCorruptEntryFoundAtStartIsDroppedOnItsFirstReadNotServed() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (digest, bytes) = chunk(1)
         let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
@@ -127,7 +115,7 @@ struct ChunkStoreTests {
     }
 
     @Test func aPartIsReadAloneOnlyFromAnEntryVerifiedAlready() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (digest, bytes) = chunk(2)
         let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
@@ -144,7 +132,7 @@ struct ChunkStoreTests {
     }
 
     @Test func everyReadVerifiesWhenVerificationsDoNotLast() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let metrics = CacheMetrics(node: "t")
         let store = ChunkStore(
@@ -158,7 +146,7 @@ struct ChunkStoreTests {
     }
 
     @Test func theScrubberVerifiesEntriesFoundAtStartThenOnlyWhatIsDue() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let chunks = (0..<3).map { chunk($0) }
         let first = ChunkStore(directory: directory, capacity: 1 << 20, policy: .s3fifo, metrics: CacheMetrics(node: "t"), logger: quietLogger())
@@ -179,7 +167,7 @@ struct ChunkStoreTests {
     }
 
     @Test(.requiresRoot(to: "mount a tmpfs")) func aFullDiskMakesAPassThroughThatStillServesWhatItHolds() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // A 1 MiB tmpfs: full long before the 64 MiB capacity.
         let mounted = try await withTmpfs(size: "1m", at: directory) { () async throws in
@@ -204,7 +192,7 @@ struct ChunkStoreTests {
     }
 
     @Test(.requiresRoot(to: "mount a tmpfs")) func aReadOnlyDirectoryMakesAPassThrough() async throws {
-        let directory = try temporaryDirectory()
+        let directory = try temporaryDirectory().path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let mounted = try await withTmpfs(size: "4m", at: directory) { () async throws in
             let (digest, bytes) = chunk(0)

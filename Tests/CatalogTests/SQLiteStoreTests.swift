@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import ICBDCore
 import ICBDRPC
+import ICBDTestSupport
 import Testing
 
 /// The entries of `bytes`, in pieces of `size` bytes, as an upload delivers them.

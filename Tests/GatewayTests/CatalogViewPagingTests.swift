@@ -20,8 +20,7 @@ struct CatalogViewPagingTests {
     @Test(.timeLimit(.minutes(10)))
     func theViewLoadsAnImageOfFifteenHundredVersionsOfSixtyFourFiles() async throws {
         try await withTemporaryDirectory { directory in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let authority = try CertificateAuthority.create(commonName: "icbd catalog view test CA \(UUID())")
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

@@ -79,8 +79,7 @@ struct TrustBoundaryTests {
     /// Runs a ``LyingCacheNode`` named `cache-evil` over `disk` while `body` runs, registered in
     /// site `hq` (the gateway's own: first in every plan) and listed by the gateway.
     private func withLiar(in deployment: GatewayDeployment, disk: [UInt8], _ body: (LyingCacheNode) async throws -> Void) async throws {
-        var quiet = Logger(label: "liar")
-        quiet.logLevel = .critical
+        let quiet = quietLogger(label: "liar")
         let liar = try LyingCacheNode(identity: try deployment.mint(.cache, "cache-evil"), disk: disk, logger: quiet)
         try await withRunningServices([liar.server], logger: quiet) {
             let address = try await liar.address()

@@ -29,8 +29,7 @@ struct PublishDeployment {
 
     private static func with(in directory: String, _ body: (PublishDeployment) async throws -> Void) async throws {
         try await LoopBtrfs.with(size: "1G") { root in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let authority = try CertificateAuthority.create(commonName: "icbd publish test CA \(UUID())")
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])
@@ -179,8 +178,7 @@ struct PublishTests {
         try await PublishDeployment.with { deployment in
             let cache = RPCClientConfiguration(
                 target: deployment.replicatorAddress, expectedRole: .replicator, tls: try deployment.mint(.cache, "cache-1"))
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let error = await #expect(throws: RPCError.self) {
                 _ = try await withRPCClient(cache, logger: logger) { client in
                     try await publish(client, image: "win11", files: [("disk.raw", [1])])

@@ -51,8 +51,7 @@ struct ReplicatorServiceTests {
         root: String, configure: (inout ReplicatorConfiguration) -> Void = { _ in }
     ) async throws -> (node: Icbd_Catalog_V1_Node, port: Int) {
         try await withTemporaryDirectory { directory in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let authority = try CertificateAuthority.create(commonName: "icbd replicator test CA \(UUID())")
             func identity(_ role: Role, _ name: String) throws -> TLSIdentity {
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

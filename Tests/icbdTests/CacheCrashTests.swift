@@ -86,8 +86,7 @@ struct CacheCrashTests {
 
     /// GetChunks as a gateway; each chunk's pieces joined.
     func chunks(at address: String, deployment: CatalogDeployment, _ request: Icbd_Cache_V1_GetChunksRequest) async throws -> [Data] {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = quietLogger()
         let configuration = RPCClientConfiguration(
             target: try HostPort(parsing: address), expectedRole: .cache, tls: try TLSIdentity.load(directory: deployment.pki, name: "gw1"))
         return try await withRPCClient(configuration, logger: logger) { client in

@@ -52,15 +52,7 @@ struct HACatalogs {
             tls: try TLSIdentity.load(directory: pki, name: name))
         configuration.initialBackoff = .milliseconds(20)
         configuration.maximumBackoff = .milliseconds(200)
-        return try await withRPCClient(configuration, logger: quiet, body)
-    }
-
-    var quiet: Logger { Self.quiet }
-
-    static var quiet: Logger {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
-        return logger
+        return try await withRPCClient(configuration, logger: quietLogger(), body)
     }
 }
 
@@ -96,7 +88,7 @@ struct CatalogHATests {
             try await catalogs.withClient([catalogs.addresses[1]], as: "gw1") { watcherClient in
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        _ = try await CatalogWatch.follow(watcherClient, from: 0, logger: HACatalogs.quiet) { response in
+                        _ = try await CatalogWatch.follow(watcherClient, from: 0, logger: quietLogger()) { response in
                             if !response.events.isEmpty { seen.append(response.revision) }
                             return response.revision < total
                         }
@@ -133,7 +125,7 @@ struct CatalogHATests {
                     let targets = index % 2 == 0 ? [a, b] : [b, a]
                     group.addTask {
                         try await HACatalogs.withClient(targets, pki: pki, as: "gw1") { client in
-                            _ = try await CatalogWatch.follow(client, from: 0, logger: HACatalogs.quiet) { response in
+                            _ = try await CatalogWatch.follow(client, from: 0, logger: quietLogger()) { response in
                                 if !response.events.isEmpty { log.append(response.revision) }
                                 // Until the marker written after everything else.
                                 return !response.events.contains { $0.image.name == "the-end" }
@@ -201,7 +193,7 @@ struct CatalogHATests {
             let end = try await withThrowingTaskGroup(of: Void.self) { group -> Int64 in
                 group.addTask {
                     try await HACatalogs.withClient([b], pki: pki, as: "gw1") { client in
-                        _ = try await CatalogWatch.follow(client, from: 0, logger: HACatalogs.quiet) { response in
+                        _ = try await CatalogWatch.follow(client, from: 0, logger: quietLogger()) { response in
                             if !response.events.isEmpty { seen.append(response.revision) }
                             return !response.events.contains { $0.image.name == "the-end" }
                         }

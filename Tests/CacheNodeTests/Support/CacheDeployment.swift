@@ -123,8 +123,7 @@ struct CacheDeployment {
 
     private static func with(in directory: String, _ body: (CacheDeployment) async throws -> Void) async throws {
         try await LoopBtrfs.with(size: "1G") { root in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let authority = try CertificateAuthority.create(commonName: "icbd cache test CA \(UUID())")
             let mint: @Sendable (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

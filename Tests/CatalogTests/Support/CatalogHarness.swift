@@ -25,21 +25,6 @@ final class ManualClock: Sendable {
     }
 }
 
-/// A fresh temporary directory for one test; whoever makes it removes it (``StoreFixture``,
-/// ``SQLiteStoreTests``, ``withTemporaryDirectory(_:)``).
-func temporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-catalog-test-\(UUID())")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
-
-/// Silent, unless `ICBD_TEST_LOG` names a level (trace, debug, …) to debug a test with.
-func quietLogger() -> Logger {
-    var logger = Logger(label: "test")
-    logger.logLevel = ProcessInfo.processInfo.environment["ICBD_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
-    return logger
-}
-
 /// A catalog on 127.0.0.1:0 with a real database (an SQLite file in a temporary directory or
 /// a database on a real PostgreSQL server, ``StoreFixture``), real mutual TLS with
 /// certificates minted for the test, and clients of any role and name.

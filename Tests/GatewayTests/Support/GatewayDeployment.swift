@@ -89,8 +89,7 @@ struct GatewayDeployment {
         configure: (inout GatewayConfiguration) -> Void, _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
         try await LoopBtrfs.with(size: "1G") { root in
-            var logger = Logger(label: "test")
-            logger.logLevel = .critical
+            let logger = quietLogger()
             let authority = try CertificateAuthority.create(commonName: "icbd gateway test CA \(UUID())")
             let mint: (Role, String) throws -> TLSIdentity = { role, name in
                 try authority.issueIdentity(PeerIdentity(role: role, name: name), ipAddresses: ["127.0.0.1"])

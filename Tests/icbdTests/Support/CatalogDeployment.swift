@@ -39,8 +39,7 @@ final class CatalogDeployment: Sendable {
 
     /// Runs `body` with an RPC client presenting the certificate `name` of the PKI.
     func withClient<R: Sendable>(_ address: String, as name: String = "admin", _ body: (RPCClient) async throws -> R) async throws -> R {
-        var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        let logger = quietLogger()
         let configuration = RPCClientConfiguration(
             target: try HostPort(parsing: address), expectedRole: .catalog, tls: try TLSIdentity.load(directory: pki, name: name))
         return try await withRPCClient(configuration, logger: logger, body)
