@@ -202,6 +202,36 @@ final class SQLiteStoreTests: Sendable {
         }
     }
 
+    /// A write whose caller is cancelled mid-way either commits or leaves nothing, and never
+    /// leaves the database locked: another connection to the file (a second catalog process)
+    /// can write at once after each such write.
+    @Test func cancelledWritesNeverLeaveTheDatabaseLocked() async throws {
+        let store = try open()
+        defer { try? store.close() }
+        var other = GRDB.Configuration()
+        other.busyMode = .immediateError
+        let neighbour = try DatabaseQueue(path: path, configuration: other)
+        defer { try? neighbour.close() }
+        var committed = 0
+        for round in 0..<200 {
+            let write = Task {
+                try await store.createImage(
+                    name: try Name("image-\(round)"), description: "", homeSite: nil, ifMissing: false, by: .admin, at: now)
+            }
+            // Cancelled anywhere from before its BEGIN to after its COMMIT.
+            for _ in 0..<(round % 40) { await Task.yield() }
+            write.cancel()
+            if (try? await write.value) != nil { committed += 1 }
+            try await neighbour.writeWithoutTransaction { db in
+                try db.execute(sql: "BEGIN IMMEDIATE")
+                try db.execute(sql: "ROLLBACK")
+            }
+        }
+        // What committed is there, what did not is not.
+        let images = try await store.listImages(after: nil, limit: 1000).value.items.map(\.image.name.rawValue)
+        #expect(images.count == committed, "\(committed) writes returned, \(images.count) images stored")
+    }
+
     @Test func theRevisionSurvivesReopeningAndNeverGoesBack() async throws {
         var store = try open()
         try await readyVersion(store, "win11")

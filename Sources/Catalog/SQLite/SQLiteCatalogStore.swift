@@ -135,9 +135,17 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
     ) async throws -> T {
         do {
             return try await writer.withConnection { connection in
-                let current = try await connection.writeWithoutTransaction { db in
-                    try Self.begin(db, .immediate)
-                    return Revision(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
+                let current: Revision
+                do {
+                    current = try await connection.writeWithoutTransaction { db in
+                        try Self.begin(db, .immediate)
+                        return Revision(try Int64.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'revision'") ?? 0)
+                    }
+                } catch {
+                    // A caller cancelled while this ran interrupts it, maybe after its BEGIN:
+                    // the writer goes back without a transaction open.
+                    Self.rollBack(connection)
+                    throw error
                 }
                 let (value, change) = try await Self.finishing(connection) { try await body(SQLiteTransaction(connection: connection), current) }
                 // Still holding the writer: watchers learn of changes in commit order.
@@ -181,6 +189,13 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
 
     /// Runs `body` in the write transaction open on `connection`: commits when it returns (through
     /// GRDB's async API: the commit waits for its fsync), rolls back when it throws.
+    ///
+    /// Once `body` returned, the transaction ends here whatever becomes of the caller. GRDB skips
+    /// the block of a cancelled task: a caller cancelled between its `BEGIN IMMEDIATE` and its
+    /// `COMMIT` would give the writer back still holding the database's write lock, and another
+    /// process (or another store on the file) would wait for it in vain until this store wrote
+    /// again. So the commit runs in a task of its own, which the caller's cancellation does not
+    /// reach, and a commit that fails is rolled back.
     private static func finishing<T: Sendable>(_ connection: DatabaseQueue, _ body: () async throws -> T) async throws -> T {
         let value: T
         do {
@@ -189,11 +204,11 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
             rollBack(connection)
             throw error
         }
-        try await connection.writeWithoutTransaction { db in
-            do { try db.commit() } catch {
-                if db.isInsideTransaction { try? db.rollback() }
-                throw error
-            }
+        do {
+            try await Task { try await connection.writeWithoutTransaction { db in try db.commit() } }.value
+        } catch {
+            rollBack(connection)
+            throw error
         }
         return value
     }
