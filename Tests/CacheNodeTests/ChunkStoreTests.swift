@@ -10,7 +10,6 @@ import Testing
 
 @testable import CacheNode
 
-
 /// A chunk of `size` bytes made from `seed`, with its digest.
 func chunk(_ seed: Int, size: Int = 4096) -> (ChunkDigest, ByteBuffer) {
     var bytes = [UInt8](repeating: 0, count: size)

@@ -147,7 +147,14 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
                     Self.rollBack(connection)
                     throw error
                 }
-                let (value, change) = try await Self.finishing(connection) { try await body(SQLiteTransaction(connection: connection), current) }
+                // The commit waits for its fsync, through the async API, in a task of its own:
+                // GRDB skips the block of a cancelled task, and a caller cancelled between BEGIN
+                // IMMEDIATE and COMMIT would give the writer back holding the database's write
+                // lock, for other processes (or another store on the file) to wait on in vain.
+                let commit = { try await Task { try await connection.writeWithoutTransaction { db in try db.commit() } }.value }
+                let (value, change) = try await Self.finishing(connection, commit: commit) {
+                    try await body(SQLiteTransaction(connection: connection), current)
+                }
                 // Still holding the writer: watchers learn of changes in commit order.
                 if let change {
                     recent.append(change)
@@ -165,52 +172,36 @@ public final class SQLiteCatalogStore: SQLCatalogStore {
             return try await readers.withConnection { connection in
                 // A WAL reader waits for nobody: its begin, statements and end run right away.
                 try connection.inDatabase { db in try Self.begin(db, .deferred) }
-                let value: T
-                do {
-                    value = try await body(SQLiteTransaction(connection: connection))
-                } catch {
-                    Self.rollBack(connection)
-                    throw error
+                return try await Self.finishing(connection, commit: { try connection.inDatabase { db in try db.commit() } }) {
+                    try await body(SQLiteTransaction(connection: connection))
                 }
-                try connection.inDatabase { db in try db.commit() }
-                return value
             }
         } catch {
             throw Self.translate(error)
         }
     }
 
-    /// Begins a transaction, first rolling back one a cancelled caller left open (GRDB does not
-    /// run a statement for a cancelled task, so its rollback may not have run).
+    /// Begins a transaction, first rolling back one still open because a rollback failed
+    /// (``rollBack(_:)`` cannot report it).
     private static func begin(_ db: Database, _ kind: Database.TransactionKind) throws {
         if db.isInsideTransaction { try db.rollback() }
         try db.beginTransaction(kind)
     }
 
-    /// Runs `body` in the write transaction open on `connection`: commits when it returns (through
-    /// GRDB's async API: the commit waits for its fsync), rolls back when it throws.
-    ///
-    /// Once `body` returned, the transaction ends here whatever becomes of the caller. GRDB skips
-    /// the block of a cancelled task: a caller cancelled between its `BEGIN IMMEDIATE` and its
-    /// `COMMIT` would give the writer back still holding the database's write lock, and another
-    /// process (or another store on the file) would wait for it in vain until this store wrote
-    /// again. So the commit runs in a task of its own, which the caller's cancellation does not
-    /// reach, and a commit that fails is rolled back.
-    private static func finishing<T: Sendable>(_ connection: DatabaseQueue, _ body: () async throws -> T) async throws -> T {
-        let value: T
+    /// Runs `body` in the transaction open on `connection` and ends it there, whatever becomes of
+    /// the caller: `commit` when `body` returns, a rollback when `body` or `commit` throws, so the
+    /// connection never goes back to its pool with a transaction open.
+    private static func finishing<T: Sendable>(
+        _ connection: DatabaseQueue, commit: () async throws -> Void, _ body: () async throws -> T
+    ) async throws -> T {
         do {
-            value = try await body()
+            let value = try await body()
+            try await commit()
+            return value
         } catch {
             rollBack(connection)
             throw error
         }
-        do {
-            try await Task { try await connection.writeWithoutTransaction { db in try db.commit() } }.value
-        } catch {
-            rollBack(connection)
-            throw error
-        }
-        return value
     }
 
     /// Ends the transaction open on `connection` without keeping anything; the next `begin`
