@@ -31,6 +31,13 @@ public struct GatewayConfiguration: Sendable {
     public var attemptTimeout: Duration = .seconds(5)
     /// How long a node that failed a read is tried last.
     public var ejection: Duration = .seconds(30)
+    /// The directory of the cache node on this host (its `--dir`), whose chunk files the gateway
+    /// reads directly, verified (the same-host path); nil: every read goes over mutual TLS.
+    public var localCache: String?
+    /// How long a verified local chunk file counts before it is hashed again.
+    public var localVerificationLifetime: Duration = .seconds(3600)
+    /// Local chunk files remembered as verified (about 100 bytes each).
+    public var localVerifiedFiles = 262_144
     /// Recently served chunks kept in memory.
     public var memoryCacheBytes = defaultMemoryCacheBytes
     /// 256 MiB: `icbd gateway --memory-cache` and `icbd bench gateway` start from it.

@@ -11,6 +11,7 @@ final class GatewayMetrics: Sendable {
     private let bytesSent: Counter
     private let memoryHits: Counter
     private let memoryMisses: Counter
+    private let sameHostReads: [SameHostRead: Counter]
     private let admitted: Gauge
     private let admissionLimit: Gauge
     private let memoryBytes: Gauge
@@ -23,6 +24,16 @@ final class GatewayMetrics: Sendable {
     private let upstreamErrors: LabeledCounters<String>
     private let corruptChunks: LabeledCounters<String>
     private let slowReadersClosed: Counter
+
+    /// What a read of the local cache node's file found (``SameHostChunks``).
+    enum SameHostRead: String, CaseIterable {
+        /// The bytes, verified.
+        case hit
+        /// No file for the chunk.
+        case absent
+        /// A file that is not the chunk.
+        case refused
+    }
 
     private struct RequestKey: Hashable {
         let route: String
@@ -43,6 +54,10 @@ final class GatewayMetrics: Sendable {
         bytesSent = registry.makeCounter(name: "icbd_gateway_body_bytes_total")
         memoryHits = registry.makeCounter(name: "icbd_gateway_memory_chunk_reads_total", labels: [("result", "hit")])
         memoryMisses = registry.makeCounter(name: "icbd_gateway_memory_chunk_reads_total", labels: [("result", "miss")])
+        sameHostReads = Dictionary(
+            uniqueKeysWithValues: SameHostRead.allCases.map { [registry] result in
+                (result, registry.makeCounter(name: "icbd_gateway_same_host_chunk_reads_total", labels: [("result", result.rawValue)]))
+            })
         admitted = registry.makeGauge(name: "icbd_gateway_upstream_responses_in_flight")
         admissionLimit = registry.makeGauge(name: "icbd_gateway_admission_limit")
         memoryBytes = registry.makeGauge(name: "icbd_gateway_memory_chunk_bytes")
@@ -93,6 +108,10 @@ final class GatewayMetrics: Sendable {
     func sent(bytes: Int) { bytesSent.increment(by: Int64(bytes)) }
     func memoryRead(hit: Bool, chunks: Int = 1) {
         (hit ? memoryHits : memoryMisses).increment(by: Int64(chunks))
+    }
+
+    func sameHostRead(_ result: SameHostRead) {
+        sameHostReads[result]?.increment()
     }
 
     /// Prometheus text exposition.

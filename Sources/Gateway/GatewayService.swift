@@ -42,6 +42,11 @@ public final class GatewayService: Service, Sendable {
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
             chunks: ChunkSource(
                 view: view, clients: pool, health: health, memory: memory,
+                sameHost: configuration.localCache.map { directory in
+                    SameHostChunks(
+                        directory: directory,
+                        verified: VerifiedFiles(capacity: configuration.localVerifiedFiles, lifetime: configuration.localVerificationLifetime))
+                },
                 blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
                 attemptTimeout: configuration.attemptTimeout, logger: logger),
             memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)

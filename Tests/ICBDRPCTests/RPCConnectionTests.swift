@@ -1,4 +1,5 @@
 import Foundation
+import ICBDTestSupport
 import ICBDCore
 import ICBDProto
 import SwiftProtobuf
@@ -175,18 +176,5 @@ enum FrameBytes {
             let body: [UInt8] = (try? frame.serializedBytes()) ?? []
             return withUnsafeBytes(of: UInt32(body.count).bigEndian) { Array($0) } + body
         }
-    }
-}
-
-/// A deterministic random generator (SplitMix64), so random-input tests repeat exactly.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

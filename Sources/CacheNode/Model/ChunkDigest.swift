@@ -1,4 +1,5 @@
 import Crypto
+import ICBDCore
 import NIOCore
 
 /// The SHA-256 of a chunk: its name in the cache, on disk and on the wire.
@@ -54,10 +55,7 @@ public struct ChunkDigest: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// 64 lowercase hex digits.
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        return String(decoding: bytes.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] }, as: UTF8.self)
-    }
+    public var hex: String { bytes.hexString }
 
     public var description: String { hex }
 

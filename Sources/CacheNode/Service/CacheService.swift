@@ -37,6 +37,15 @@ public final class CacheService: Service, Sendable {
         let store = ChunkStore(
             directory: configuration.directory, capacity: configuration.capacity, policy: configuration.eviction, metrics: metrics,
             logger: logger, verifyInterval: configuration.verifyInterval)
+        // Tells a gateway on this host which node owns the directory (the same-host path).
+        do {
+            try CacheNodeIdentity(name: configuration.name, site: configuration.site.rawValue)
+                .write(to: CacheDirectoryLayout(directory: configuration.directory))
+        } catch {
+            logger.warning(
+                "cannot write the node's identity into its directory; a gateway on this host reads its chunks but fills through any node",
+                metadata: ["error": "\(error)"])
+        }
         let scheduler = FillScheduler(
             store: store, metrics: metrics, batchSize: configuration.batchSize, warmWorkers: configuration.warmCalls)
         var catalogClient = RPCClientConfiguration(target: configuration.catalog, expectedRole: .catalog, tls: configuration.tls)

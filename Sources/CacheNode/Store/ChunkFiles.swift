@@ -1,24 +1,25 @@
+import CacheClient
 import Foundation
 import Glibc
 import NIOCore
 
-/// The cache directory on disk, with blocking calls only (run them on a thread pool):
-///
-///     DIR/chunks/ab/abcd…(64 hex digits)   one file per chunk, named by its SHA-256
-///     DIR/tmp/                             chunks being written; emptied at start
-///
-/// A chunk is written to `tmp/`, fsynced, then renamed into `chunks/`: a file under `chunks/`
-/// is always whole, so a crash mid-write leaves only a temporary file, which the next start
-/// removes.
+/// The cache directory on disk (``CacheDirectoryLayout``: a gateway on the same host reads the
+/// chunk files too), with blocking calls only (run them on a thread pool). A chunk is written to
+/// `tmp/`, fsynced, then renamed into `chunks/`: a file under `chunks/` is always whole, so a
+/// crash mid-write leaves only a temporary file, which the next start removes.
 struct ChunkFiles: Sendable {
-    let directory: String
+    let layout: CacheDirectoryLayout
 
-    var chunksDirectory: String { directory + "/chunks" }
-    var temporaryDirectory: String { directory + "/tmp" }
+    init(directory: String) {
+        layout = CacheDirectoryLayout(directory: directory)
+    }
+
+    var directory: String { layout.directory }
+    var chunksDirectory: String { layout.chunksDirectory }
+    var temporaryDirectory: String { layout.temporaryDirectory }
 
     func path(of digest: ChunkDigest) -> String {
-        let hex = digest.hex
-        return "\(chunksDirectory)/\(hex.prefix(2))/\(hex)"
+        layout.chunkPath(hex: digest.hex)
     }
 
     /// Creates the layout and empties `tmp/`.
@@ -60,7 +61,8 @@ struct ChunkFiles: Sendable {
     /// such file.
     func read(_ digest: ChunkDigest, part: ChunkPart? = nil) throws(ChunkFileError) -> ByteBuffer? {
         let path = path(of: digest)
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        // Not following a link, not waiting on a FIFO: only a regular file is a chunk.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
         guard fd >= 0 else {
             if errno == ENOENT { return nil }
             throw ChunkFileError(errno: errno, operation: "open", path: path)
@@ -68,6 +70,7 @@ struct ChunkFiles: Sendable {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw ChunkFileError(errno: errno, operation: "stat", path: path) }
+        guard info.st_mode & S_IFMT == S_IFREG else { throw ChunkFileError(errno: EINVAL, operation: "read a regular file", path: path) }
         let size = Int(info.st_size)
         let start = min(part?.offset ?? 0, size)
         let length = part.map { $0.length == 0 ? size - start : min($0.length, size - start) } ?? size

@@ -26,9 +26,11 @@ struct ChunkRequest: Sendable {
     let site: String
 }
 
-/// Reads chunks from upstreams: memory first, then the plan's nodes one after another until
-/// one answers (each attempt bounded by `attemptTimeout`); a node that fails is ejected for a
-/// while. Concurrent reads of one chunk share one upstream read.
+/// Reads chunks from upstreams: memory first, then the local cache node's files (the same-host
+/// path, ``SameHostChunks``, when the gateway has one), then the plan's nodes one after another
+/// until one answers (each attempt bounded by `attemptTimeout`; the local node first, so that a
+/// miss fills it); a node that fails is ejected for a while. Concurrent reads of one chunk share
+/// one upstream read.
 ///
 /// No byte from an upstream reaches a client or memory unchecked: a cache node or repository is
 /// another host, and what it sends is not trusted. The first read of a chunk fetches it whole
@@ -42,6 +44,7 @@ final class ChunkSource: Sendable {
     private let clients: RPCClientPool
     private let health: PassiveHealth
     private let memory: ChunkMemoryCache
+    private let sameHost: SameHostChunks?
     private let blocks: VerifiedBlocks
     private let metrics: GatewayMetrics
     private let attemptTimeout: Duration
@@ -49,13 +52,14 @@ final class ChunkSource: Sendable {
     private let inFlight = Mutex<[[UInt8]: Task<ByteBuffer, any Error>]>([:])
 
     init(
-        view: CatalogView, clients: RPCClientPool, health: PassiveHealth, memory: ChunkMemoryCache, blocks: VerifiedBlocks,
-        metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
+        view: CatalogView, clients: RPCClientPool, health: PassiveHealth, memory: ChunkMemoryCache, sameHost: SameHostChunks?,
+        blocks: VerifiedBlocks, metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
     ) {
         self.view = view
         self.clients = clients
         self.health = health
         self.memory = memory
+        self.sameHost = sameHost
         self.blocks = blocks
         self.metrics = metrics
         self.attemptTimeout = attemptTimeout
@@ -69,6 +73,23 @@ final class ChunkSource: Sendable {
             return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
+        if let sameHost {
+            switch await sameHost.read(request.hash, length: request.length, part: request.part) {
+            case .bytes(let bytes):
+                metrics.sameHostRead(.hit)
+                return bytes
+            case .absent:
+                metrics.sameHostRead(.absent)
+            case .wrong(let problem):
+                metrics.sameHostRead(.refused)
+                logger.error(
+                    "the local cache node's file is not the chunk; reading it from the nodes",
+                    metadata: [
+                        "image": "\(request.image)", "version": "\(request.version)", "path": "\(request.path)", "chunk": "\(request.index)",
+                        "problem": "\(problem)",
+                    ])
+            }
+        }
         if request.part.count < request.length, let digests = blocks.digests(of: request.hash) {
             return try await fetchPart(request, digests: digests)
         }
@@ -108,7 +129,7 @@ final class ChunkSource: Sendable {
     ) async throws -> ByteBuffer {
         let plan = UpstreamPlan.order(
             chunk: request.hash, site: request.site, image: request.image, version: request.version, snapshot: view.snapshot,
-            isEjected: health.isEjected)
+            local: sameHost?.nodeName, isEjected: health.isEjected)
         guard !plan.isEmpty else {
             throw GatewayError.unavailable("no cache node or repository is up to read from", retryAfter: 5)
         }

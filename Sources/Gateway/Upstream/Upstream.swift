@@ -27,16 +27,23 @@ struct Upstream: Sendable, Hashable, CustomStringConvertible {
     var description: String { "\(kind.rawValue) \(name)@\(site)" }
 }
 
-/// The order in which a chunk's upstreams are tried: the client site's caches in rendezvous
-/// order of the chunk's hash, then each other site's caches (same ranking), then the
-/// repositories holding the version (the client's site first). Nodes ejected for failing go
-/// last rather than nowhere: a wrong ejection must not fail a read that could succeed.
+/// The order in which a chunk's upstreams are tried: the gateway's `local` cache node (the one on
+/// its host, whose files it reads directly: a miss read through it fills it), then the client
+/// site's caches in rendezvous order of the chunk's hash, then each other site's caches (same
+/// ranking), then the repositories holding the version (the client's site first). Nodes ejected
+/// for failing go last rather than nowhere: a wrong ejection must not fail a read that could
+/// succeed.
 enum UpstreamPlan {
     static func order(
-        chunk hash: [UInt8], site: String, image: String, version: Int64, snapshot: CatalogSnapshot, isEjected: (String) -> Bool
+        chunk hash: [UInt8], site: String, image: String, version: Int64, snapshot: CatalogSnapshot, local: String? = nil,
+        isEjected: (String) -> Bool
     ) -> [Upstream] {
-        let caches = snapshot.upNodes(role: .cache).compactMap(Upstream.init)
-        var plan = RendezvousOrder.rank(caches.filter { $0.site == site }, for: hash, name: \.name)
+        var caches = snapshot.upNodes(role: .cache).compactMap(Upstream.init)
+        var plan: [Upstream] = []
+        if let local, let index = caches.firstIndex(where: { $0.name == local }) {
+            plan.append(caches.remove(at: index))
+        }
+        plan += RendezvousOrder.rank(caches.filter { $0.site == site }, for: hash, name: \.name)
         let otherSites = Set(caches.map(\.site)).subtracting([site]).sorted()
         for other in otherSites {
             plan += RendezvousOrder.rank(caches.filter { $0.site == other }, for: hash, name: \.name)

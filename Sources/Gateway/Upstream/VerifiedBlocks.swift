@@ -13,44 +13,28 @@ final class VerifiedBlocks: Sendable {
     /// The unit a part read moves and checks.
     static let blockSize = 64 << 10
 
-    private struct State {
-        var digests: [[UInt8]: [SHA256.Digest]] = [:]
-        /// Chunks in the order they were recorded: a ring once full.
-        var order: [[UInt8]] = []
-        var oldest = 0
-    }
-
-    private let state = Mutex(State())
+    private let digests: Mutex<InsertionOrderedCache<[UInt8], [SHA256.Digest]>>
     let capacity: Int
 
     init(capacity: Int) {
         self.capacity = max(0, capacity)
+        digests = Mutex(InsertionOrderedCache(capacity: capacity))
     }
 
     /// Records the block digests of `chunk`, whose whole `bytes` matched the manifest.
     func record(_ chunk: [UInt8], verified bytes: ByteBuffer) {
         guard capacity > 0 else { return }
-        let digests = bytes.withUnsafeReadableBytes { raw in
+        let blocks = bytes.withUnsafeReadableBytes { raw in
             stride(from: 0, to: raw.count, by: Self.blockSize).map { start in
                 SHA256.hash(data: UnsafeRawBufferPointer(rebasing: raw[start..<min(start + Self.blockSize, raw.count)]))
             }
         }
-        let capacity = capacity
-        state.withLock { (state: inout State) -> Void in
-            if state.digests.updateValue(digests, forKey: chunk) != nil { return }
-            if state.order.count < capacity {
-                state.order.append(chunk)
-            } else {
-                state.digests.removeValue(forKey: state.order[state.oldest])
-                state.order[state.oldest] = chunk
-                state.oldest = (state.oldest + 1) % capacity
-            }
-        }
+        digests.withLock { (digests: inout InsertionOrderedCache<[UInt8], [SHA256.Digest]>) -> Void in digests.insert(blocks, for: chunk) }
     }
 
     /// The block digests of `chunk`, when its whole bytes were verified here.
     func digests(of chunk: [UInt8]) -> [SHA256.Digest]? {
-        state.withLock { $0.digests[chunk] }
+        digests.withLock { $0[chunk] }
     }
 
     /// The bytes of the blocks that cover `part` of a chunk of `length` bytes.

@@ -31,6 +31,12 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Recently served chunks kept in memory (e.g. 256MiB; 0 disables).")
     var memoryCache = ByteSize(bytes: 256 << 20)
 
+    @Option(
+        help: ArgumentHelp(
+            "The directory (--dir) of the cache node on this host: its chunk files are read directly, each verified, instead of over TLS; a miss fills through that node first.",
+            valueName: "dir"))
+    var localCache: String?
+
     @Option(help: "Seconds one upstream read may take before the next node is tried.")
     var upstreamTimeout: Int = 5
 
@@ -61,6 +67,7 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.admissionLimit = admissionLimit
         configuration.readAhead = readAhead
         configuration.memoryCacheBytes = Int(memoryCache.bytes)
+        configuration.localCache = localCache
         configuration.attemptTimeout = .seconds(upstreamTimeout)
         configuration.ejection = .seconds(ejection)
         configuration.minimumSendRate.bytesPerSecond = Int(minimumSendRate.bytes)

@@ -32,6 +32,11 @@ struct GatewayDeployment {
     let gatewayLog: LogRecords
     /// The gateway's HTTP port.
     let port: Int
+    /// Where the cache nodes keep their directories: `cacheRoot/NAME`.
+    let cacheRoot: String
+
+    /// The directory of cache node `name`.
+    func cacheDirectory(_ name: String) -> String { cacheRoot + "/" + name }
 
     /// Cache nodes running in process, each in a `ServiceGroup` of its own so that a test can
     /// stop one (by graceful shutdown, as SIGTERM stops a process).
@@ -74,18 +79,19 @@ struct GatewayDeployment {
 
     /// Runs `body` with a deployment; its temporary directory (the catalog's database, the
     /// caches' directories) and BTRFS are removed after it, whether it returns or throws.
+    /// `localCache`: the cache node whose directory the gateway reads directly (the same-host path).
     static func with(
-        caches cacheNodes: [(name: String, site: String)] = [],
+        caches cacheNodes: [(name: String, site: String)] = [], localCache: String? = nil,
         configure: (inout GatewayConfiguration) -> Void = { _ in },
         _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
         try await withTemporaryDirectory { directory in
-            try await with(in: directory.path, caches: cacheNodes, configure: configure, body)
+            try await with(in: directory.path, caches: cacheNodes, localCache: localCache, configure: configure, body)
         }
     }
 
     private static func with(
-        in directory: String, caches cacheNodes: [(name: String, site: String)],
+        in directory: String, caches cacheNodes: [(name: String, site: String)], localCache: String?,
         configure: (inout GatewayConfiguration) -> Void, _ body: (GatewayDeployment) async throws -> Void
     ) async throws {
         try await LoopBtrfs.with(size: "1G") { root in
@@ -135,6 +141,7 @@ struct GatewayDeployment {
                                 tls: try mint(.gateway, "gw-hq"), name: "gw-hq")
                             gatewayConfiguration.attemptTimeout = .seconds(2)
                             gatewayConfiguration.cacheUsageRefresh = .milliseconds(200)
+                            gatewayConfiguration.localCache = localCache.map { cacheRoot + "/" + $0 }
                             configure(&gatewayConfiguration)
                             let gatewayLog = LogRecords()
                             var gatewayLogger = Logger(label: "gateway") { _ in LogRecords.Handler(records: gatewayLog) }
@@ -150,7 +157,8 @@ struct GatewayDeployment {
                                         try await body(
                                             GatewayDeployment(
                                                 catalog: catalog, replicator: replicatorClient, http: http, base: "http://127.0.0.1:\(port)",
-                                                catalogAddress: catalogAddress, mint: mint, caches: caches, gatewayLog: gatewayLog, port: port))
+                                                catalogAddress: catalogAddress, mint: mint, caches: caches, gatewayLog: gatewayLog, port: port,
+                                                cacheRoot: cacheRoot))
                                     }
                                 } catch {
                                     try? await http.shutdown()
@@ -181,6 +189,14 @@ struct GatewayDeployment {
         for field in response.headers { fields[field.name.lowercased()] = field.value }
         let body = try await response.body.collect(upTo: 256 << 20)
         return (Int(response.status.code), fields, Array(body.readableBytesView))
+    }
+
+    /// The sum of the gateway's Prometheus samples whose line starts with `series` (a name, or a
+    /// name and the start of its labels, e.g. `icbd_gateway_upstream_chunks_total{node="a"`).
+    func metric(_ series: String) async throws -> Double {
+        let text = String(decoding: try await request("/metrics").body, as: UTF8.self)
+        return text.split(separator: "\n").filter { $0.hasPrefix(series) }.compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+            .reduce(0, +)
     }
 
     /// Publishes `files` as the next version of `image` and waits until the gateway lists it.
