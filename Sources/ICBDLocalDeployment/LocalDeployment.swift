@@ -11,7 +11,7 @@ import SwiftProtobuf
 
 /// The two-site deployment `icbd up` runs on this machine's loopback: a catalog; site `hq`
 /// (primary) with one replicator; site `branch` with one replicator, two cache nodes and a
-/// gateway. Each
+/// gateway that reads cache-branch-1's chunk files directly (the same-host path). Each
 /// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
 /// to branch.
 public actor LocalDeployment {
@@ -105,7 +105,7 @@ public actor LocalDeployment {
         _ = try await startService(
             "gateway-branch",
             ["gateway", "--listen", "127.0.0.1:\(configuration.gatewayPort)", "--site", "branch", "--catalog", catalog,
-             "--default-image", "sample", "--name", "gateway-branch"])
+             "--default-image", "sample", "--local-cache", configuration.directory + "/cache-branch-1", "--name", "gateway-branch"])
     }
 
     /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
