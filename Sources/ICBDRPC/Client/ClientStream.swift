@@ -55,6 +55,12 @@ final class ClientStream: Sendable {
         }
     }
 
+    /// Cancels the call with `error` after `delay` unless it is over by then; cancel the
+    /// returned task when it is.
+    func cancel(after delay: Duration, _ error: RPCError) -> Scheduled<Void> {
+        writer.schedule(after: delay) { [self] in cancel(error) }
+    }
+
     /// The connection failed under the call.
     func failed(_ error: RPCError) {
         state.withLock { $0.over = true }

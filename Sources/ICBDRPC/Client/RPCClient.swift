@@ -161,16 +161,13 @@ public final class RPCClient: Service, Sendable {
     }
 
     /// The server enforces a call's deadline; this is the client's own guard against a server
-    /// that cannot answer in time (one second later).
+    /// that cannot answer in time (one second later), a timer on the connection's event loop.
     private func withLocalDeadline<Result: Sendable>(
         _ timeout: Duration?, stream: ClientStream, _ body: () async throws -> Result
     ) async throws -> Result {
         guard let timeout else { return try await body() }
-        let deadline = ContinuousClock.now + timeout + .seconds(1)
-        let timer = Task {
-            try await Task.sleep(until: deadline)
-            stream.cancel(RPCError(code: .deadlineExceeded, message: "\(stream.method): no answer within the deadline"))
-        }
+        let timer = stream.cancel(
+            after: timeout + .seconds(1), RPCError(code: .deadlineExceeded, message: "\(stream.method): no answer within the deadline"))
         defer { timer.cancel() }
         return try await body()
     }

@@ -141,11 +141,10 @@ final class ServerConnection: Sendable {
     private enum Outcome {
         case returned(Result<ByteBuffer?, any Error>)
         case stopped(StopReason)
-        case deadlineExceeded
     }
 
-    /// Runs one call to its Status: the handler races the client's Cancel, the deadline and the
-    /// connection's end; whichever comes first decides the Status, and the handler is cancelled.
+    /// Runs one call to its Status: the handler races the client's Cancel, the deadline (a timer
+    /// on the event loop that fires the stream's stop signal) and the connection's end; whichever comes first decides the Status, and the handler is cancelled.
     private func run(_ stream: ServerStream, method: String) async {
         var logger = self.logger
         logger[metadataKey: "method"] = "\(method)"
@@ -163,6 +162,8 @@ final class ServerConnection: Sendable {
             await stream.finish(RPCError(code: .permissionDenied, message: "\(peer) may not call \(method); it needs role \(handler.allowedRoles.map(\.rawValue).sorted().joined(separator: " or "))"))
             return
         }
+        let deadline = stream.stopAtDeadline()
+        defer { deadline?.cancel() }
         await withTaskGroup(of: Outcome?.self) { group in
             group.addTask {
                 do {
@@ -172,16 +173,6 @@ final class ServerConnection: Sendable {
                 }
             }
             group.addTask { await stream.stopSignal.wait().map(Outcome.stopped) }
-            if let deadline = stream.context.deadline {
-                group.addTask {
-                    do {
-                        try await Task.sleep(until: deadline)
-                        return .deadlineExceeded
-                    } catch {
-                        return nil
-                    }
-                }
-            }
             while let next = await group.next() {
                 guard let outcome = next else { continue }
                 group.cancelAll()
@@ -205,7 +196,7 @@ final class ServerConnection: Sendable {
             return RPCError(code: .cancelled, message: "the client cancelled the call")
         case .stopped(.connectionClosed):
             return RPCError(code: .unavailable, message: "the connection closed")
-        case .deadlineExceeded:
+        case .stopped(.deadlineExceeded):
             return RPCError(code: .deadlineExceeded, message: "the call's deadline passed")
         }
     }

@@ -37,6 +37,13 @@ package final class ServerStream: Sendable {
         try await writer.send(message, tail: tail, on: id, window: sendWindow)
     }
 
+    /// Stops the call at its deadline, if it has one, by a timer on the connection's event loop;
+    /// cancel the returned timer when the call is over.
+    func stopAtDeadline() -> Scheduled<Void>? {
+        guard let deadline = context.deadline else { return nil }
+        return writer.schedule(after: deadline - .now) { [stopSignal] in stopSignal.fire(.deadlineExceeded) }
+    }
+
     /// The single request of a unary or server-streaming call. It counts against the
     /// connection's budget until the client's End, which may never come.
     func singleRequest() async throws -> ByteBuffer {

@@ -7,13 +7,26 @@ import Synchronization
 /// an order across tasks (stream ids of `Open` frames) submits under its own lock. Writers that
 /// produce data wait afterwards until the channel is writable again: per connection, at most
 /// the channel's high watermark plus one frame per writing call is buffered.
+///
+/// Flushes are coalesced: frames submitted while a flush is already queued on the event loop go
+/// out with it, so a stream's message and Status, or the responses of several calls answered
+/// at once, leave in one TLS record and one `write` instead of one each.
 package struct FrameWriter: Sendable {
     private let channel: any Channel
     private let gate: WritabilityGate
+    /// Whether a flush is queued on the channel's event loop.
+    private let flushQueued: NIOLoopBoundBox<Bool>
 
     package init(channel: any Channel, gate: WritabilityGate) {
         self.channel = channel
         self.gate = gate
+        flushQueued = NIOLoopBoundBox.makeBoxSendingValue(false, eventLoop: channel.eventLoop)
+    }
+
+    /// Runs `task` on the connection's event loop after `delay`, unless cancelled first: a
+    /// deadline without a task of its own.
+    package func schedule(after delay: Duration, _ task: @escaping @Sendable () -> Void) -> Scheduled<Void> {
+        channel.eventLoop.scheduleTask(in: TimeAmount(delay), task)
     }
 
     /// Submits frames without waiting; for control frames and ordered submission.
@@ -23,9 +36,15 @@ package struct FrameWriter: Sendable {
 
     package func submit(_ frames: [RPCFrame]) {
         let channel = self.channel
+        let flushQueued = self.flushQueued
         channel.eventLoop.execute {
             for frame in frames { channel.write(frame, promise: nil) }
-            channel.flush()
+            guard !flushQueued.value else { return }
+            flushQueued.value = true
+            channel.eventLoop.execute {
+                flushQueued.value = false
+                channel.flush()
+            }
         }
     }
 

@@ -6,6 +6,8 @@ package enum StopReason: Sendable, Equatable {
     case cancelled
     /// The connection closed under the call.
     case connectionClosed
+    /// The call's deadline passed.
+    case deadlineExceeded
 }
 
 /// A one-shot event carrying a reason (why a call stops, that a server drained); the first
