@@ -13,8 +13,8 @@ import ServiceLifecycle
 public final class GatewayService: Service, Sendable {
     public let configuration: GatewayConfiguration
     /// The parts, in start order; graceful shutdown stops them in reverse: membership, then the
-    /// HTTP server (requests in flight finish), the catalog view, the upstream pool, and the
-    /// catalog client last.
+    /// HTTP server (requests in flight finish), the same-host read notes, the catalog view, the
+    /// upstream pool, and the catalog client last.
     public let services: [any Service]
     private let logger: Logger
     private let http: GatewayHTTPServer
@@ -37,17 +37,18 @@ public final class GatewayService: Service, Sendable {
         let metrics = GatewayMetrics()
         let health = PassiveHealth(ejection: configuration.ejection)
         let memory = ChunkMemoryCache(capacityBytes: configuration.memoryCacheBytes)
+        let sameHost = configuration.localCache.map { directory in
+            SameHostChunks(
+                directory: directory,
+                verified: VerifiedFiles(capacity: configuration.localVerifiedFiles, lifetime: configuration.localVerificationLifetime))
+        }
+        let sameHostNotes = sameHost.map { SameHostReadNotes(local: $0, view: view, clients: pool, logger: logger) }
         let responder = GatewayResponder(
             configuration: configuration, view: view,
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
             chunks: ChunkSource(
                 view: view, clients: pool, health: health, memory: memory,
-                sameHost: configuration.localCache.map { directory in
-                    SameHostChunks(
-                        directory: directory,
-                        verified: VerifiedFiles(capacity: configuration.localVerifiedFiles, lifetime: configuration.localVerificationLifetime))
-                },
-                blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
+                sameHost: sameHost, sameHostNotes: sameHostNotes, blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
                 attemptTimeout: configuration.attemptTimeout, logger: logger),
             memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)
         let http = GatewayHTTPServer(configuration: configuration, responder: responder, logger: logger) { [logger] peer, taken, waiting in
@@ -70,12 +71,14 @@ public final class GatewayService: Service, Sendable {
                 let address = try await http.localAddress()
                 return NodeMembership.Endpoints(http: HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0))
             })
-        services = [
+        var services: [any Service] = [
             catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh),
             // No RPC server here, but its clients refuse revoked cache nodes too.
             RevocationFollower(list: configuration.tls.revocations, catalog: catalog, logger: logger),
-            http, membership,
         ]
+        // Stopped after the HTTP server, so the last responses' reads are noted too.
+        if let sameHostNotes { services.append(sameHostNotes.service) }
+        self.services = services + [http, membership]
     }
 
     /// Runs ``services`` in a `ServiceGroup` of their own until graceful shutdown: for a process

@@ -75,6 +75,19 @@ public nonisolated struct Icbd_Cache_V1_GetChunksResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Icbd_Cache_V1_NoteReadsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// of the chunks named, those the node holds
+  public var chunksHeld: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Icbd_Cache_V1_WarmRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -198,6 +211,36 @@ nonisolated extension Icbd_Cache_V1_GetChunksResponse: SwiftProtobuf.Message, Sw
   public static func ==(lhs: Icbd_Cache_V1_GetChunksResponse, rhs: Icbd_Cache_V1_GetChunksResponse) -> Bool {
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Cache_V1_NoteReadsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NoteReadsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}chunks_held\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.chunksHeld) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.chunksHeld != 0 {
+      try visitor.visitSingularInt64Field(value: self.chunksHeld, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Cache_V1_NoteReadsResponse, rhs: Icbd_Cache_V1_NoteReadsResponse) -> Bool {
+    if lhs.chunksHeld != rhs.chunksHeld {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

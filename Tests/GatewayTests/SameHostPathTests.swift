@@ -1,10 +1,12 @@
 import AsyncHTTPClient
+import CacheNode
 import Foundation
 import Gateway
 import Glibc
 import ICBDTestSupport
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The same-host path (`--local-cache`): the gateway reads the chunk files of the cache node on
@@ -48,6 +50,12 @@ struct SameHostPathTests {
             #expect(try await deployment.metric("icbd_gateway_upstream_chunks_total") == remote, "every range came from the local files")
             #expect(try await deployment.metric(#"icbd_gateway_same_host_chunk_reads_total{result="hit""#) >= 48)
             #expect(try await deployment.metric(#"icbd_gateway_same_host_chunk_reads_total{result="refused""#) == 0)
+            // The node learns of the reads it did not serve (recency, hits, boot profiles).
+            let local = try #require(deployment.caches.service("cache-hq-1"))
+            try await deployment.waitUntil("the local node is told of the gateway's reads") {
+                local.metrics.sameHostReads.load(ordering: .relaxed) >= 8
+            }
+            #expect(deployment.caches.service("cache-hq-2")?.metrics.sameHostReads.load(ordering: .relaxed) == 0)
         }
     }
 

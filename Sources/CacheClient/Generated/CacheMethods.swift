@@ -17,6 +17,14 @@ public enum CacheMethods {
         service: service, method: "GetChunks", kind: .serverStreaming,
         allowedRoles: [.gateway, .cache, .admin])
 
+    /// gateway: chunks the caller read from this node's directory itself (the same-host path: a
+    /// gateway on the node's host reads its chunk files directly), so that the node counts them as
+    /// its own reads: recency for eviction, hits, boot profiles. The request names chunks as
+    /// GetChunks does (no offset or length); chunks the node does not hold are ignored.
+    public static let noteReads = RPCMethod<Icbd_Cache_V1_GetChunksRequest, Icbd_Cache_V1_NoteReadsResponse>(
+        service: service, method: "NoteReads", kind: .unary,
+        allowedRoles: [.gateway])
+
     /// admin, replicator: pulls a version's chunks in the background at low priority, those a
     /// recorded boot profile names first. Returns once the warm is queued.
     public static let warm = RPCMethod<Icbd_Cache_V1_WarmRequest, Icbd_Cache_V1_WarmResponse>(

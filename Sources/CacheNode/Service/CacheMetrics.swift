@@ -20,6 +20,8 @@ public final class CacheMetrics: Sendable {
     public let corruptEntries = Atomic<Int64>(0)
     /// Chunks from a repository whose bytes did not match their hash.
     public let upstreamMismatches = Atomic<Int64>(0)
+    /// Chunks a gateway on this host read from the store's files itself (counted as hits too).
+    public let sameHostReads = Atomic<Int64>(0)
 
     private let hitCounter: Counter
     private let missCounter: Counter
@@ -29,6 +31,7 @@ public final class CacheMetrics: Sendable {
     private let joinCounter: Counter
     private let corruptCounter: Counter
     private let mismatchCounter: Counter
+    private let sameHostCounter: Counter
     private let fillTimer: Timer
     private let verifyTimer: Timer
 
@@ -42,6 +45,7 @@ public final class CacheMetrics: Sendable {
         joinCounter = Counter(label: "icbd_cache_single_flight_joins_total", dimensions: dimensions)
         corruptCounter = Counter(label: "icbd_cache_corrupt_entries_total", dimensions: dimensions)
         mismatchCounter = Counter(label: "icbd_cache_upstream_mismatches_total", dimensions: dimensions)
+        sameHostCounter = Counter(label: "icbd_cache_same_host_reads_total", dimensions: dimensions)
         fillTimer = Timer(label: "icbd_cache_fill_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
         verifyTimer = Timer(label: "icbd_cache_verify_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
     }
@@ -49,6 +53,13 @@ public final class CacheMetrics: Sendable {
     func hit(bytes: Int) {
         hits.add(1, ordering: .relaxed)
         hitCounter.increment()
+    }
+
+    /// A gateway on this host read a held chunk from its file (a hit the node did not serve).
+    func sameHostRead() {
+        sameHostReads.add(1, ordering: .relaxed)
+        sameHostCounter.increment()
+        hit(bytes: 0)
     }
 
     func miss() {

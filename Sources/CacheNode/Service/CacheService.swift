@@ -125,6 +125,13 @@ struct CacheRPCService: RPCService {
         router.serverStreaming(CacheMethods.getChunks) { request, writer, _ in
             try await cache.serve(request, to: writer)
         }
+        router.unary(CacheMethods.noteReads) { request, _ in
+            guard request.offset == 0, request.length == 0 else {
+                throw RPCError(code: .invalidArgument, message: "NoteReads names whole chunks: no offset or length")
+            }
+            let wants = try ChunkCache.wants(of: request)
+            return .with { $0.chunksHeld = Int64(cache.noteSameHostReads(wants)) }
+        }
         router.unary(CacheMethods.warm) { request, _ in
             let image: Name
             do { image = try Name(request.image) } catch { throw RPCError(code: .invalidArgument, message: "image: \(error)") }

@@ -100,6 +100,19 @@ public final class ChunkCache: Sendable {
         throw RPCError(code: .unavailable, message: "chunk \(want.digest) was evicted each time it was fetched; the cache is too small")
     }
 
+    /// Counts chunks that a gateway on this host read from the store's files itself (the
+    /// same-host path) as reads of its own: their recency for eviction, hits, boot profiles.
+    /// Returns how many of them the store holds (the others are ignored).
+    func noteSameHostReads(_ wants: [ChunkWant]) -> Int {
+        var held = 0
+        for want in wants where store.noteAccess(want.digest) {
+            held += 1
+            metrics.sameHostRead()
+            observer?(want)
+        }
+        return held
+    }
+
     private func send(_ digest: ChunkDigest, _ bytes: ByteBuffer, to writer: RPCResponseWriter<Icbd_Cache_V1_GetChunksResponse>)
         async throws
     {

@@ -1,3 +1,4 @@
+import CFileStatus
 import CacheClient
 import Foundation
 import Glibc
@@ -68,10 +69,10 @@ struct ChunkFiles: Sendable {
             throw ChunkFileError(errno: errno, operation: "open", path: path)
         }
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw ChunkFileError(errno: errno, operation: "stat", path: path) }
-        guard info.st_mode & S_IFMT == S_IFREG else { throw ChunkFileError(errno: EINVAL, operation: "read a regular file", path: path) }
-        let size = Int(info.st_size)
+        var status = icbd_file_status()
+        guard icbd_file_status_of(fd, &status) == 0 else { throw ChunkFileError(errno: errno, operation: "stat", path: path) }
+        guard status.is_regular != 0 else { throw ChunkFileError(errno: EINVAL, operation: "read a regular file", path: path) }
+        let size = Int(status.size)
         let start = min(part?.offset ?? 0, size)
         let length = part.map { $0.length == 0 ? size - start : min($0.length, size - start) } ?? size
         var buffer = ByteBufferAllocator().buffer(capacity: length)

@@ -87,6 +87,12 @@ public final class ChunkStore: Sendable {
         state.withLock { $0.policy.contains(digest) }
     }
 
+    /// Records a read of the chunk made elsewhere (a gateway reading the file itself) for the
+    /// eviction policy; returns whether the chunk is held.
+    public func noteAccess(_ digest: ChunkDigest) -> Bool {
+        state.withLock { $0.policy.recordAccess(digest) }
+    }
+
     /// The chunk's bytes, or those of `part`; nil when it is not held (or was corrupt, and is
     /// now dropped). Hashed against its digest first when its verification is due (see
     /// ``VerificationSchedule``): then the whole chunk is read, else only `part`.

@@ -45,6 +45,7 @@ final class ChunkSource: Sendable {
     private let health: PassiveHealth
     private let memory: ChunkMemoryCache
     private let sameHost: SameHostChunks?
+    private let sameHostNotes: SameHostReadNotes?
     private let blocks: VerifiedBlocks
     private let metrics: GatewayMetrics
     private let attemptTimeout: Duration
@@ -53,13 +54,14 @@ final class ChunkSource: Sendable {
 
     init(
         view: CatalogView, clients: RPCClientPool, health: PassiveHealth, memory: ChunkMemoryCache, sameHost: SameHostChunks?,
-        blocks: VerifiedBlocks, metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
+        sameHostNotes: SameHostReadNotes?, blocks: VerifiedBlocks, metrics: GatewayMetrics, attemptTimeout: Duration, logger: Logger
     ) {
         self.view = view
         self.clients = clients
         self.health = health
         self.memory = memory
         self.sameHost = sameHost
+        self.sameHostNotes = sameHostNotes
         self.blocks = blocks
         self.metrics = metrics
         self.attemptTimeout = attemptTimeout
@@ -77,6 +79,8 @@ final class ChunkSource: Sendable {
             switch await sameHost.read(request.hash, length: request.length, part: request.part) {
             case .bytes(let bytes):
                 metrics.sameHostRead(.hit)
+                sameHostNotes?.note(
+                    image: request.image, version: request.version, path: request.path, index: request.index, hash: request.hash)
                 return bytes
             case .absent:
                 metrics.sameHostRead(.absent)

@@ -1,7 +1,7 @@
+import CFileStatus
 import CacheClient
 import Crypto
 import Foundation
-import CDispatch  // where this toolchain's Glibc defines `struct stat`
 import Glibc
 import NIOCore
 import NIOPosix
@@ -103,9 +103,9 @@ final class SameHostChunks: Sendable {
     }
 
     private static func identity(_ fd: Int32) -> (file: VerifiedFiles.FileIdentity, isRegular: Bool)? {
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return nil }
-        return (VerifiedFiles.FileIdentity(info), info.st_mode & S_IFMT == S_IFREG)
+        var status = icbd_file_status()
+        guard icbd_file_status_of(fd, &status) == 0 else { return nil }
+        return (VerifiedFiles.FileIdentity(status), status.is_regular != 0)
     }
 
     /// Exactly the bytes `range` of the file; nil on an error or a short file.

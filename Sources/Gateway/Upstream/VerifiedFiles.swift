@@ -1,5 +1,4 @@
-import CDispatch  // where this toolchain's Glibc defines `struct stat`
-import Glibc
+import CFileStatus
 import Synchronization
 
 /// The chunk files of the local cache node whose whole bytes this gateway hashed and found to be
@@ -22,12 +21,12 @@ final class VerifiedFiles: Sendable {
         let changedSeconds: Int
         let changedNanoseconds: Int
 
-        init(_ info: stat) {
-            device = UInt64(info.st_dev)
-            inode = UInt64(info.st_ino)
-            size = Int64(info.st_size)
-            changedSeconds = info.st_ctim.tv_sec
-            changedNanoseconds = info.st_ctim.tv_nsec
+        init(_ status: icbd_file_status) {
+            device = status.device
+            inode = status.inode
+            size = status.size
+            changedSeconds = Int(status.changed_seconds)
+            changedNanoseconds = Int(status.changed_nanoseconds)
         }
 
         /// The change time, in seconds since the epoch.
