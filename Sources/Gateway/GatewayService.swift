@@ -48,8 +48,8 @@ public final class GatewayService: Service, Sendable {
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
             chunks: ChunkSource(
                 view: view, clients: pool, health: health, memory: memory,
-                sameHost: sameHost, sameHostNotes: sameHostNotes, blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
-                attemptTimeout: configuration.attemptTimeout, logger: logger),
+                sameHost: sameHost, sameHostNotes: sameHostNotes, blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks),
+                metrics: metrics, attemptTimeout: configuration.attemptTimeout, logger: logger),
             memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)
         let http = GatewayHTTPServer(configuration: configuration, responder: responder, logger: logger) { [logger] peer, taken, waiting in
             metrics.slowReaderClosed()

@@ -75,25 +75,7 @@ final class ChunkSource: Sendable {
             return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
-        if let sameHost {
-            switch await sameHost.read(request.hash, length: request.length, part: request.part) {
-            case .bytes(let bytes):
-                metrics.sameHostRead(.hit)
-                sameHostNotes?.note(
-                    image: request.image, version: request.version, path: request.path, index: request.index, hash: request.hash)
-                return bytes
-            case .absent:
-                metrics.sameHostRead(.absent)
-            case .wrong(let problem):
-                metrics.sameHostRead(.refused)
-                logger.error(
-                    "the local cache node's file is not the chunk; reading it from the nodes",
-                    metadata: [
-                        "image": "\(request.image)", "version": "\(request.version)", "path": "\(request.path)", "chunk": "\(request.index)",
-                        "problem": "\(problem)",
-                    ])
-            }
-        }
+        if let bytes = await readSameHost(request) { return bytes }
         if request.part.count < request.length, let digests = blocks.digests(of: request.hash) {
             return try await fetchPart(request, digests: digests)
         }
@@ -107,6 +89,29 @@ final class ChunkSource: Sendable {
         // Cancelling this response does not cancel a read another response may share; the
         // read ends by its own timeouts.
         return try Self.slice(try await task.value, request.part)
+    }
+
+    /// The part from the local cache node's file of the chunk (the same-host path), verified;
+    /// nil when there is no such path, no such file, or a file that is not the chunk (logged).
+    private func readSameHost(_ request: ChunkRequest) async -> ByteBuffer? {
+        guard let sameHost else { return nil }
+        switch await sameHost.read(request.hash, length: request.length, part: request.part) {
+        case .bytes(let bytes):
+            metrics.sameHostRead(.hit)
+            sameHostNotes?.note(image: request.image, version: request.version, path: request.path, index: request.index, hash: request.hash)
+            return bytes
+        case .absent:
+            metrics.sameHostRead(.absent)
+        case .wrong(let problem):
+            metrics.sameHostRead(.refused)
+            logger.error(
+                "the local cache node's file is not the chunk; reading it from the nodes",
+                metadata: [
+                    "image": "\(request.image)", "version": "\(request.version)", "path": "\(request.path)", "chunk": "\(request.index)",
+                    "problem": "\(problem)",
+                ])
+        }
+        return nil
     }
 
     /// Reads the whole chunk from the first upstream of the plan that answers it verified, and
