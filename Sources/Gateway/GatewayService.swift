@@ -37,6 +37,7 @@ public final class GatewayService: Service, Sendable {
         let metrics = GatewayMetrics()
         let health = PassiveHealth(ejection: configuration.ejection)
         let memory = ChunkMemoryCache(capacityBytes: configuration.memoryCacheBytes)
+        let boots = BootObserver(configuration: configuration.boots, metrics: metrics.boots, logger: logger)
         let responder = GatewayResponder(
             configuration: configuration, view: view,
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
@@ -44,7 +45,7 @@ public final class GatewayService: Service, Sendable {
                 view: view, clients: pool, health: health, memory: memory,
                 blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks), metrics: metrics,
                 attemptTimeout: configuration.attemptTimeout, logger: logger),
-            memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)
+            memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, boots: boots, logger: logger)
         let http = GatewayHTTPServer(configuration: configuration, responder: responder, logger: logger) { [logger] peer, taken, waiting in
             metrics.slowReaderClosed()
             logger.warning(
@@ -66,7 +67,7 @@ public final class GatewayService: Service, Sendable {
                 return NodeMembership.Endpoints(http: HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0))
             })
         services = [
-            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh),
+            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh), boots,
             // No RPC server here, but its clients refuse revoked cache nodes too.
             RevocationFollower(list: configuration.tls.revocations, catalog: catalog, logger: logger),
             http, membership,
