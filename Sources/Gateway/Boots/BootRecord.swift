@@ -31,7 +31,7 @@ struct BootRecord: Sendable, Equatable {
     }
 
     /// The durations a boot is measured by (the `phase` label of `icbd_boot_seconds`).
-    enum Phase: String, Sendable, CaseIterable {
+    enum Phase: String, Sendable {
         /// First script request → the script that boots (longer than a request only after waiting).
         case script
         /// That script → kernel and initrd sent whole (`sanboot`: the first disk read sent).

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Read latencies of one boot in constant memory: a count per bucket of a log scale (four
-/// buckets an octave from 100 µs to about 105 s, 82 counts), from which percentiles are read as
+/// buckets an octave from 100 µs to about 2 min, 82 counts), from which percentiles are read as
 /// the upper bound of the bucket they fall in (at most 19 % above the true value).
 struct LatencySketch: Sendable, Equatable {
     private static let lowest = 100e-6
