@@ -129,6 +129,29 @@ struct BootTrackingTests {
         }
     }
 
+    @Test func bootsThatNeverLoadOrStartOverAreCountedAsFailures() async throws {
+        try await GatewayDeployment.with(caches: [("cache-hq-1", "hq")], configure: Self.configure) { deployment in
+            try await deployment.publish("linux", Self.files)
+            let stuck = Workstation(deployment: deployment, mac: "52:54:00:00:00:21", address: "10.1.0.21")
+            let restarting = Workstation(deployment: deployment, mac: "52:54:00:00:00:22", address: "10.1.0.22")
+            for workstation in [stuck, restarting] { try await Self.assign(workstation.mac, "linux", in: deployment) }
+            // Its script, then nothing: iPXE could not fetch the kernel.
+            #expect(try await stuck.script().status == 200)
+            // A kernel, then the script again: the machine started over before it was up.
+            try await restarting.boot(reads: 0)
+            #expect(try await restarting.script().status == 200)
+            try await deployment.waitUntil("the stuck boot fails") {
+                Self.sample(try await Self.metrics(deployment), "icbd_boot_failures_total", Self.linux1.merging(["reason": "not_loaded"]) { $1 }) == 1
+            }
+            let metrics = try await Self.metrics(deployment)
+            #expect(Self.sample(metrics, "icbd_boot_failures_total", Self.linux1.merging(["reason": "restarted"]) { $1 }) == 1)
+            #expect(Self.sample(metrics, "icbd_boots_total", Self.linux1.merging(["outcome": "failed"]) { $1 }) == 2)
+            let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
+            #expect(page.contains("<td>52:54:00:00:00:21</td><td>10.1.0.21</td><td>hq</td><td>linux:1</td><td>failed (kernel/initrd not loaded)</td>"))
+            #expect(page.contains("<td>52:54:00:00:00:22</td><td>10.1.0.22</td><td>hq</td><td>linux:1</td><td>failed (restarted)</td>"))
+        }
+    }
+
     @Test func anUnassignedWorkstationWaitsWithTheReasonThenBootsOnceAssigned() async throws {
         try await GatewayDeployment.with(configure: Self.configure) { deployment in
             try await deployment.publish("linux", Self.files)
