@@ -15,10 +15,14 @@ struct VersionBootSummary: Sendable, Equatable {
 
     /// One summary per version among `records`, newest version first.
     static func of(_ records: [BootRecord]) -> [VersionBootSummary] {
-        var byVersion: [String: [BootRecord]] = [:]
+        struct Version: Hashable {
+            let image: String
+            let number: Int64
+        }
+        var byVersion: [Version: [BootRecord]] = [:]
         for record in records where !record.isOpen {
             guard let target = record.target else { continue }
-            byVersion["\(target.image)\u{0}\(target.version)", default: []].append(record)
+            byVersion[Version(image: target.image, number: target.version), default: []].append(record)
         }
         return byVersion.values.compactMap { records -> VersionBootSummary? in
             guard let target = records.first?.target else { return nil }
