@@ -54,6 +54,8 @@ public struct GatewayConfiguration: Sendable {
     public var maximumHeaderFieldBytes = 8 << 10
     /// How often the gateway heartbeats its registration.
     public var heartbeatInterval: Duration = .seconds(5)
+    /// How boots are followed, and the bounds of what is kept of them.
+    public var boots = BootTrackingConfiguration()
     /// How often the status page's cache usage (bytes held, hit ratio) is read from the catalog.
     public var cacheUsageRefresh: Duration = .seconds(15)
 

@@ -19,11 +19,13 @@ final class GatewayMetrics: Sendable {
     private let perNode = Mutex<[String: (served: Int, failed: Int)]>([:])
     // Labelled counters are made once per label set: the registry validates names and labels
     // on every make, a cost paid per request otherwise.
-    private let requests: LabeledCounters<RequestKey>
-    private let upstreamChunks: LabeledCounters<Upstream>
-    private let upstreamErrors: LabeledCounters<String>
-    private let corruptChunks: LabeledCounters<String>
+    private let requests: LabeledMetrics<RequestKey, Counter>
+    private let upstreamChunks: LabeledMetrics<Upstream, Counter>
+    private let upstreamErrors: LabeledMetrics<String, Counter>
+    private let corruptChunks: LabeledMetrics<String, Counter>
     private let slowReadersClosed: Counter
+    /// Boots by site and version (docs/gateway.md "Boots").
+    let boots: BootMetrics
 
     /// What a read of the local cache node's file found (``SameHostChunks``).
     enum SameHostRead: String, CaseIterable {
@@ -50,6 +52,7 @@ final class GatewayMetrics: Sendable {
         ]
         failovers = registry.makeCounter(name: "icbd_gateway_failovers_total")
         slowReadersClosed = registry.makeCounter(name: "icbd_gateway_slow_readers_closed_total")
+        boots = BootMetrics(registry: registry)
         rejected = registry.makeCounter(name: "icbd_gateway_admissions_rejected_total")
         bytesSent = registry.makeCounter(name: "icbd_gateway_body_bytes_total")
         memoryHits = registry.makeCounter(name: "icbd_gateway_memory_chunk_reads_total", labels: [("result", "hit")])
@@ -61,16 +64,16 @@ final class GatewayMetrics: Sendable {
         admitted = registry.makeGauge(name: "icbd_gateway_upstream_responses_in_flight")
         admissionLimit = registry.makeGauge(name: "icbd_gateway_admission_limit")
         memoryBytes = registry.makeGauge(name: "icbd_gateway_memory_chunk_bytes")
-        requests = LabeledCounters { [registry] key in
+        requests = LabeledMetrics { [registry] key in
             registry.makeCounter(name: "icbd_gateway_requests_total", labels: [("route", key.route), ("status", "\(key.status)")])
         }
-        upstreamChunks = LabeledCounters { [registry] upstream in
+        upstreamChunks = LabeledMetrics { [registry] upstream in
             registry.makeCounter(name: "icbd_gateway_upstream_chunks_total", labels: [("node", upstream.name), ("kind", upstream.kind.rawValue)])
         }
-        upstreamErrors = LabeledCounters { [registry] node in
+        upstreamErrors = LabeledMetrics { [registry] node in
             registry.makeCounter(name: "icbd_gateway_upstream_errors_total", labels: [("node", node)])
         }
-        corruptChunks = LabeledCounters { [registry] node in
+        corruptChunks = LabeledMetrics { [registry] node in
             registry.makeCounter(name: "icbd_gateway_upstream_corrupt_chunks_total", labels: [("node", node)])
         }
     }
@@ -123,21 +126,21 @@ final class GatewayMetrics: Sendable {
     }
 }
 
-/// The counters of one metric, one per label set, made on first use and kept.
-private final class LabeledCounters<Key: Hashable & Sendable>: Sendable {
-    private let counters = Mutex<[Key: Counter]>([:])
-    private let make: @Sendable (Key) -> Counter
+/// The counters (gauges, histograms) of one metric, one per label set, made on first use and kept.
+final class LabeledMetrics<Key: Hashable & Sendable, Metric: Sendable>: Sendable {
+    private let metrics = Mutex<[Key: Metric]>([:])
+    private let make: @Sendable (Key) -> Metric
 
-    init(make: @escaping @Sendable (Key) -> Counter) {
+    init(make: @escaping @Sendable (Key) -> Metric) {
         self.make = make
     }
 
-    subscript(key: Key) -> Counter {
-        counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = make(key)
-            counters[key] = counter
-            return counter
+    subscript(key: Key) -> Metric {
+        metrics.withLock { metrics in
+            if let metric = metrics[key] { return metric }
+            let metric = make(key)
+            metrics[key] = metric
+            return metric
         }
     }
 }

@@ -43,6 +43,7 @@ public final class GatewayService: Service, Sendable {
                 verified: VerifiedFiles(capacity: configuration.localVerifiedFiles, lifetime: configuration.localVerificationLifetime))
         }
         let sameHostNotes = sameHost.map { SameHostReadNotes(local: $0, view: view, clients: pool, logger: logger) }
+        let boots = BootObserver(configuration: configuration.boots, metrics: metrics.boots, logger: logger)
         let responder = GatewayResponder(
             configuration: configuration, view: view,
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
@@ -50,7 +51,8 @@ public final class GatewayService: Service, Sendable {
                 view: view, clients: pool, health: health, memory: memory,
                 sameHost: sameHost, sameHostNotes: sameHostNotes, blocks: VerifiedBlocks(capacity: configuration.verifiedBlockChunks),
                 metrics: metrics, attemptTimeout: configuration.attemptTimeout, logger: logger),
-            memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, logger: logger)
+            memory: memory, admission: AdmissionGate(limit: configuration.admissionLimit), health: health, metrics: metrics, boots: boots,
+            logger: logger)
         let http = GatewayHTTPServer(configuration: configuration, responder: responder, logger: logger) { [logger] peer, taken, waiting in
             metrics.slowReaderClosed()
             logger.warning(
@@ -72,7 +74,7 @@ public final class GatewayService: Service, Sendable {
                 return NodeMembership.Endpoints(http: HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0))
             })
         var services: [any Service] = [
-            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh),
+            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh), boots,
             // No RPC server here, but its clients refuse revoked cache nodes too.
             RevocationFollower(list: configuration.tls.revocations, catalog: catalog, logger: logger),
         ]

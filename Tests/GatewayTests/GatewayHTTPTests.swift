@@ -179,15 +179,6 @@ struct GatewayHTTPTests {
         }
     }
 
-    @Test func unknownMACWithoutADefaultIsAnIPXEReadable404() async throws {
-        try await GatewayDeployment.with { deployment in
-            try await deployment.publish("linux", [("vmlinuz", Self.kernel)])
-            let answer = try await deployment.request("/boot/52:54:00:00:00:02.ipxe")
-            #expect(answer.status == 404)
-            #expect(String(decoding: answer.body, as: UTF8.self).hasPrefix("#!ipxe\necho "))
-        }
-    }
-
     @Test func aDeadCacheIsSkippedWithinTheResponseAndEjected() async throws {
         try await GatewayDeployment.with { deployment in
             let disk = sampleDisk(mebibytes: 6)

@@ -40,6 +40,10 @@ struct GatewayCommandLineTests {
          "--trusted-proxy", "10.0.0.1/8"],
         ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", "127.0.0.1:1", "--tls-dir", "d", "--name", "g",
          "--admission-limit", "0"],
+        ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", "127.0.0.1:1", "--tls-dir", "d", "--name", "g",
+         "--boot-settle", "0"],
+        ["gateway", "--listen", "127.0.0.1:0", "--site", "hq", "--catalog", "127.0.0.1:1", "--tls-dir", "d", "--name", "g",
+         "--boot-workstations", "0"],
     ])
     func gatewayUsageErrorsExitWithTwo(arguments: [String]) async throws {
         let result = try await CommandRunner.run(arguments)

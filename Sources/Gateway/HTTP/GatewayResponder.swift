@@ -20,6 +20,7 @@ struct GatewayResponder: HTTPResponder {
     let admission: AdmissionGate
     let health: PassiveHealth
     let metrics: GatewayMetrics
+    let boots: BootObserver
     let logger: Logger
 
     func respond(to request: Request, context: Context) async throws -> Response {
@@ -73,12 +74,16 @@ struct GatewayResponder: HTTPResponder {
             case 4: throw GatewayError.notFound("name a file: /v1/images/IMAGE/REF/FILE")
             default:
                 let path = segments[4...].joined(separator: "/")
-                return ("file", try await file(image: segments[2], reference: segments[3], path: path, request: request, context: context))
+                return ("file", try await observedFile(image: segments[2], reference: segments[3], path: path, request: request, context: context))
             }
         case "boot" where segments.count == 2:
-            return ("boot", try BootScript.response(segment: segments[1], authority: authority, head: head, gateway: self))
+            let client = clientAddress(request, context: context)
+            let site = client.flatMap { view.snapshot.site(of: $0) } ?? configuration.site.rawValue
+            return ("boot", try BootScript.response(segment: segments[1], authority: authority, head: head, client: client, site: site, gateway: self))
+        case "boot" where segments.count == 3 && segments[2] == "up":
+            return ("boot_up", try bootedSignal(macSegment: segments[1], request: request, context: context))
         default:
-            throw GatewayError.notFound("no such page: try /v1/images, /boot/MAC.ipxe or /")
+            throw GatewayError.notFound("no such page: try /v1/images, /boot/MAC.ipxe, /boot/MAC/up or /")
         }
     }
 
@@ -92,12 +97,16 @@ struct GatewayResponder: HTTPResponder {
         return nil
     }
 
-    /// The site of the client: its address (or, from a trusted proxy, the nearest untrusted
-    /// address of `X-Forwarded-For`) in a site's CIDRs; otherwise the gateway's own site.
+    /// The site of the client: its address (``clientAddress(_:context:)``) in a site's CIDRs;
+    /// otherwise the gateway's own site.
     func clientSite(_ request: Request, context: Context, snapshot: CatalogSnapshot) -> String {
-        guard let peerText = context.remoteAddress?.ipAddress, var client = try? IPAddress(parsing: peerText) else {
-            return configuration.site.rawValue
-        }
+        clientAddress(request, context: context).flatMap { snapshot.site(of: $0) } ?? configuration.site.rawValue
+    }
+
+    /// The client's address: the peer's, or, from a trusted proxy, the nearest untrusted address
+    /// of `X-Forwarded-For`; nil when the peer has no IP address.
+    func clientAddress(_ request: Request, context: Context) -> IPAddress? {
+        guard let peerText = context.remoteAddress?.ipAddress, var client = try? IPAddress(parsing: peerText) else { return nil }
         let forwarded = request.headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value).joined(separator: ",")
         if configuration.trustedProxies.contains(where: { $0.contains(client) }), !forwarded.isEmpty {
             for hop in forwarded.split(separator: ",").reversed() {
@@ -106,7 +115,7 @@ struct GatewayResponder: HTTPResponder {
                 if !configuration.trustedProxies.contains(where: { $0.contains(address) }) { break }
             }
         }
-        return snapshot.site(of: client) ?? configuration.site.rawValue
+        return client
     }
 
     static func plain(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = [:], head: Bool = false) -> Response {

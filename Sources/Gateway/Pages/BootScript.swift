@@ -4,7 +4,10 @@ import ICBDCore
 import NIOCore
 
 /// `/boot/{mac}.ipxe`: the iPXE script of a workstation's assigned image, with version-number
-/// URLs (a tag moving mid-boot cannot mix versions) built from the request's `Host`.
+/// URLs (a tag moving mid-boot cannot mix versions) built from the request's `Host`. A
+/// workstation that cannot boot (no assignment, a version not ready or held by no repository, no
+/// kernel or disk) gets a waiting script instead: 200, the reason and the fix on its console, a
+/// sleep, and the same URL chained again, so it boots by itself once the operator acts.
 ///
 /// Nothing of the request reaches a script as sent: the MAC is written as parsed (a path that
 /// is not one gets a fixed refusal, never an echo of it), the `Host` only once ``HostHeader``
@@ -12,8 +15,11 @@ import NIOCore
 /// breaks, no iPXE settings expansion).
 enum BootScript {
     /// The script for path segment `segment` (`MAC.ipxe`, percent-decoded); `authority` is the
-    /// request's validated `Host`, nil when it sent none (the URLs are then relative).
-    static func response(segment: String, authority: String?, head: Bool, gateway: GatewayResponder) throws -> Response {
+    /// request's validated `Host`, nil when it sent none (the URLs are then relative). A GET from
+    /// a known `client` is reported to the boot observer (the start of a boot, or a wait).
+    static func response(
+        segment: String, authority: String?, head: Bool, client: IPAddress?, site: String, gateway: GatewayResponder
+    ) throws -> Response {
         guard segment.hasSuffix(".ipxe") else { throw GatewayError.notFound("boot scripts are /boot/MAC.ipxe") }
         let mac: MACAddress
         do { mac = try MACAddress(parsing: String(segment.dropLast(".ipxe".count))) } catch {
@@ -22,6 +28,18 @@ enum BootScript {
                 "#!ipxe\n" + echo("icbd: the path does not name a MAC address; ask for /boot/52:54:00:12:34:56.ipxe") + "exit 1\n",
                 head: head)
         }
+        let base = authority.map { "http://\($0)" } ?? ""
+        func waiting(_ reason: String, fix: String) -> Response {
+            if !head, let client { gateway.boots.scriptServed(mac: mac, client: client, site: site, target: nil, waitingReason: reason) }
+            let retry = gateway.boots.configuration.waitingRetry
+            let seconds = max(1, retry.components.seconds + (retry.components.attoseconds > 0 ? 1 : 0))
+            return script(
+                .ok,
+                "#!ipxe\n" + echo("icbd: \(reason)") + echo("icbd: \(fix)") + echo("icbd: asking again in \(seconds) s")
+                    + "sleep \(seconds)\nchain --replace --autofree \(base)/boot/\(mac).ipxe\n",
+                head: head)
+        }
+        let assignFix = "assign an image with: icbd assign \(mac) IMAGE[:REF]"
         let snapshot = gateway.view.snapshot
         let assigned: ImageReference
         if let assignment = snapshot.assignments[mac.description] {
@@ -29,19 +47,18 @@ enum BootScript {
         } else if let fallback = gateway.configuration.defaultImage {
             assigned = fallback
         } else {
-            return script(
-                .notFound,
-                "#!ipxe\n" + echo("icbd: no image is assigned to \(mac) and site \(gateway.configuration.site) has no default image")
-                    + echo("assign one with: icbd assign \(mac) IMAGE") + "sleep 30\nexit 1\n",
-                head: head)
+            return waiting("no image is assigned to \(mac) and site \(gateway.configuration.site) has no default image", fix: assignFix)
         }
         let version: VersionRecord
         switch snapshot.resolve(image: assigned.image.rawValue, reference: assigned.version) {
         case .success(let found): version = found
-        case .failure(let error):
-            return script(.notFound, "#!ipxe\n" + echo("icbd: \(mac) boots \(assigned), but \(error.reason)") + "sleep 30\nexit 1\n", head: head)
+        case .failure(let error): return waiting("\(mac) boots \(assigned), but \(error.reason)", fix: assignFix)
         }
-        let base = authority.map { "http://\($0)" } ?? ""
+        guard !snapshot.repositories(holding: version.image.rawValue, version: version.number).isEmpty else {
+            return waiting(
+                "version \(version.number) of \(version.image) is on no repository yet",
+                fix: "it boots once replication ends (icbd replication status), or \(assignFix)")
+        }
         let prefix = "\(base)/v1/images/\(version.image)/\(version.number)/"
         // Paths as the catalog checked them (letters, digits, '.', '_', '-', '/'): safe in a URL and a script line.
         let files = version.files.map(\.path.rawValue)
@@ -58,7 +75,12 @@ enum BootScript {
         } else if let disk {
             lines.append("sanboot \(prefix)\(disk)")
         } else {
-            return script(.notFound, "#!ipxe\n" + echo("icbd: \(version.image) version \(version.number) has no kernel or disk to boot") + "exit 1\n", head: head)
+            return waiting("\(version.image) version \(version.number) has no kernel or disk to boot", fix: assignFix)
+        }
+        if !head, let client {
+            let target = BootRecord.Target(
+                image: version.image.rawValue, version: version.number, loads: Set([kernel, initrd].compactMap { $0 }))
+            gateway.boots.scriptServed(mac: mac, client: client, site: site, target: target)
         }
         return script(.ok, lines.joined(separator: "\n") + "\n", head: head)
     }

@@ -58,7 +58,9 @@ enum StatusPage {
                 html += "<td>\(escape(tags))</td><td>\(files)</td><td>\(escape(present))</td></tr>"
             }
         }
-        html += "</table><h2>Replication in flight</h2>"
+        html += "</table>"
+        html += boots(gateway.boots.records)
+        html += "<h2>Replication in flight</h2>"
         let receiving = snapshot.placements.values.filter { $0.state == .receiving }.sorted { ($0.image, $0.version) < ($1.image, $1.version) }
         if receiving.isEmpty {
             html += "<p>none</p>"
@@ -71,6 +73,48 @@ enum StatusPage {
         }
         html += "<p><a href=\"/v1/images\">/v1/images</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p></body></html>\n"
         return html
+    }
+
+    /// Boots: workstations waiting, per-version success and times, the most recent boots.
+    private static func boots(_ records: [BootRecord]) -> String {
+        let waiting = records.filter { if case .waiting = $0.outcome { true } else { false } }
+        var html = "<h2>Boots</h2><p class=figures><span>workstations waiting <b>\(waiting.count)</b></span>"
+        html += "<span>boots held <b>\(records.count)</b></span></p>"
+        let summaries = VersionBootSummary.of(records)
+        if !summaries.isEmpty {
+            html += "<table><tr><th>image</th><th>version</th><th>boots ended</th><th>success rate</th><th>failed</th>"
+            html += "<th>median to kernel+initrd</th><th>median to up</th></tr>"
+            for summary in summaries {
+                let rate = summary.successRate.map { String(format: "%.1f %%", $0 * 100) } ?? "–"
+                html += "<tr><td>\(escape(summary.image))</td><td>\(summary.version)</td><td>\(summary.ended)</td><td>\(rate)</td>"
+                html += "<td>\(summary.failed)</td><td>\(seconds(summary.medianLoaded))</td><td>\(seconds(summary.medianUp))</td></tr>"
+            }
+            html += "</table>"
+        }
+        guard !records.isEmpty else { return html + "<p>no boots yet</p>" }
+        html += "<table><tr><th>started</th><th>MAC</th><th>client</th><th>site</th><th>version</th><th>outcome</th><th>to script</th>"
+        html += "<th>to kernel+initrd</th><th>to up</th><th>read</th><th>disk reads p50 / p99</th><th>errors</th><th>503s</th></tr>"
+        let formatter = ISO8601DateFormatter()
+        for record in records.prefix(recentBoots) {
+            let phases = record.phases
+            var outcome = escape(record.outcomeText)
+            if case .waiting(let reason) = record.outcome { outcome += ": " + escape(reason) }
+            let latency = record.diskReads == 0 ? "" : "\(seconds(record.readLatencyP50)) / \(seconds(record.readLatencyP99)) (\(record.diskReads))"
+            html += "<tr><td>\(formatter.string(from: record.started))</td><td>\(record.mac)</td><td>\(record.client)</td><td>\(escape(record.site))</td>"
+            html += "<td>\(record.target.map { escape("\($0.image):\($0.version)") } ?? "")</td><td>\(outcome)</td>"
+            html += "<td>\(seconds(phases[.script]))</td><td>\(seconds(phases[.loaded]))</td><td>\(seconds(phases[.booted] ?? phases[.settled]))</td>"
+            html += "<td>\(record.bytesRead > 0 ? ByteCount.text(record.bytesRead) : "")</td><td>\(latency)</td><td>\(record.errors)</td><td>\(record.unavailable)</td></tr>"
+        }
+        return html + "</table>"
+    }
+
+    /// Recent boots listed on the page.
+    private static let recentBoots = 50
+
+    private static func seconds(_ duration: Duration?) -> String {
+        guard let duration else { return "" }
+        let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        return value < 1 ? String(format: "%.1f ms", value * 1000) : String(format: "%.2f s", value)
     }
 
     private static func role(_ role: NodeRole) -> String {

@@ -19,7 +19,7 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(name: .customLong("trusted-proxy"), help: "CIDR of a reverse proxy whose X-Forwarded-For is believed (repeatable).")
     var trustedProxies: [CIDR] = []
 
-    @Option(help: "IMAGE[:REF] booted by workstations without an assignment; none: they get 404.")
+    @Option(help: "IMAGE[:REF] booted by workstations without an assignment; none: they get a script that says so and asks again.")
     var defaultImage: ImageReference?
 
     @Option(help: "Responses reading from upstreams at once; beyond it new ones get 503 with Retry-After.")
@@ -46,6 +46,18 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Bytes per second a client must take while response bytes wait for it (e.g. 32KiB; measured over 20 s); slower connections are closed, freeing their admission slot. 0 disables.")
     var minimumSendRate = ByteSize(bytes: 32 << 10)
 
+    @Option(help: "Seconds without disk reads after which a boot that loaded its kernel and initrd, and sent no booted signal, counts as settled.")
+    var bootSettle: Int = 30
+
+    @Option(help: "Seconds a workstation that cannot boot waits before it asks for its script again.")
+    var bootWaitingRetry: Int = 10
+
+    @Option(help: "Finished boots kept in memory per workstation.")
+    var bootHistory: Int = 10
+
+    @Option(help: "Workstations whose boots are kept in memory; beyond it the least recently heard from is forgotten.")
+    var bootWorkstations: Int = 4096
+
     @OptionGroup var tls: TLSOptions
     @OptionGroup var logging: LoggingOptions
 
@@ -54,6 +66,10 @@ struct GatewayCommand: AsyncParsableCommand {
         guard (1...64).contains(readAhead) else { throw ValidationError("--read-ahead must be from 1 to 64 chunks") }
         guard (1...300).contains(upstreamTimeout) else { throw ValidationError("--upstream-timeout must be from 1 to 300 seconds") }
         guard (0...3600).contains(ejection) else { throw ValidationError("--ejection must be from 0 to 3600 seconds") }
+        guard (1...3600).contains(bootSettle) else { throw ValidationError("--boot-settle must be from 1 to 3600 seconds") }
+        guard (1...3600).contains(bootWaitingRetry) else { throw ValidationError("--boot-waiting-retry must be from 1 to 3600 seconds") }
+        guard (1...1000).contains(bootHistory) else { throw ValidationError("--boot-history must be from 1 to 1000 boots") }
+        guard (1...1_000_000).contains(bootWorkstations) else { throw ValidationError("--boot-workstations must be from 1 to 1000000") }
     }
 
     func run() async throws {
@@ -71,6 +87,10 @@ struct GatewayCommand: AsyncParsableCommand {
         configuration.attemptTimeout = .seconds(upstreamTimeout)
         configuration.ejection = .seconds(ejection)
         configuration.minimumSendRate.bytesPerSecond = Int(minimumSendRate.bytes)
+        configuration.boots.settleQuietTime = .seconds(bootSettle)
+        configuration.boots.waitingRetry = .seconds(bootWaitingRetry)
+        configuration.boots.bootsPerWorkstation = bootHistory
+        configuration.boots.maximumWorkstations = bootWorkstations
         let gateway = try GatewayService(configuration: configuration, logger: logger)
         try await runService(gateway.services, role: .gateway, name: tls.name.rawValue, logger: logger) {
             try await gateway.localAddress()

@@ -1,0 +1,97 @@
+import Foundation
+import ICBDCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The gateway's live ``BootTracker``: requests report to it, it applies the tracker's actions
+/// (metrics, logs), and, as a `Service`, sweeps every `sweepInterval` for boots that settled,
+/// failed or stopped waiting.
+final class BootObserver: Service, Sendable {
+    let configuration: BootTrackingConfiguration
+    private let tracker: Mutex<BootTracker>
+    /// Whether some boot in progress may own a read: when none does, a file request skips the
+    /// client-address lookup altogether.
+    private let following = Atomic<Bool>(false)
+    private let metrics: BootMetrics
+    private let logger: Logger
+
+    init(configuration: BootTrackingConfiguration, metrics: BootMetrics, logger: Logger) {
+        self.configuration = configuration
+        self.tracker = Mutex(BootTracker(configuration: configuration))
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    func scriptServed(mac: MACAddress, client: IPAddress, site: String, target: BootRecord.Target?, waitingReason: String = "") {
+        let now = ContinuousClock.now
+        apply(update { $0.scriptServed(mac: mac, client: client, site: site, target: target, waitingReason: waitingReason, now: now, date: Date()) })
+    }
+
+    var isFollowingReads: Bool { following.load(ordering: .relaxed) }
+
+    func readStarted(client: IPAddress, image: String, reference: String, path: String) -> (BootTracker.Read, ContinuousClock.Instant)? {
+        let now = ContinuousClock.now
+        return tracker.withLock { $0.readStarted(client: client, image: image, reference: reference, path: path, now: now) }.map { ($0, now) }
+    }
+
+    func readEnded(_ read: BootTracker.Read, started: ContinuousClock.Instant, result: BootTracker.ReadResult) {
+        let now = ContinuousClock.now
+        tracker.withLock { $0.readEnded(read, result: result, latency: now - started, now: now) }
+    }
+
+    func bootedSignal(mac: MACAddress, client: IPAddress) {
+        let now = ContinuousClock.now
+        apply(update { $0.bootedSignal(mac: mac, client: client, now: now) })
+    }
+
+    /// Every boot held, newest first.
+    var records: [BootRecord] { tracker.withLock { $0.records } }
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: self.configuration.sweepInterval)
+                let now = ContinuousClock.now
+                self.apply(self.update { $0.sweep(now: now) })
+            }
+        }
+    }
+
+    /// Runs `change` on the tracker and notes whether boots in progress remain.
+    private func update(_ change: (inout BootTracker) -> [BootTracker.Action]) -> [BootTracker.Action] {
+        tracker.withLock { tracker in
+            let actions = change(&tracker)
+            following.store(tracker.isFollowingReads, ordering: .relaxed)
+            return actions
+        }
+    }
+
+    private func apply(_ actions: [BootTracker.Action]) {
+        for action in actions {
+            metrics.apply(action)
+            switch action {
+            case .waitingBegan(let record):
+                logger.info("a workstation cannot boot and waits", metadata: ["mac": "\(record.mac)", "client": "\(record.client)", "reason": "\(Self.reason(record))"])
+            case .waitingEnded: break
+            case .finished(let record):
+                var metadata: Logger.Metadata = [
+                    "mac": "\(record.mac)", "client": "\(record.client)", "site": "\(record.site)", "outcome": "\(record.outcomeText)",
+                    "bytes_read": "\(record.bytesRead)", "disk_reads": "\(record.diskReads)", "errors": "\(record.errors)", "unavailable": "\(record.unavailable)",
+                ]
+                if let target = record.target { metadata["version"] = "\(target.image):\(target.version)" }
+                for (phase, duration) in record.phases { metadata["\(phase.rawValue)_seconds"] = "\(duration)" }
+                if case .failed = record.outcome {
+                    logger.warning("a boot failed", metadata: metadata)
+                } else {
+                    logger.info("a boot ended", metadata: metadata)
+                }
+            }
+        }
+    }
+
+    private static func reason(_ record: BootRecord) -> String {
+        if case .waiting(let reason) = record.outcome { return reason }
+        return ""
+    }
+}
