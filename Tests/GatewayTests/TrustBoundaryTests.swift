@@ -109,6 +109,10 @@ struct TrustBoundaryTests {
         try await GatewayDeployment.with(configure: {
             $0.minimumSendRate = MinimumSendRate(bytesPerSecond: 16 << 10, window: .seconds(1))
             $0.memoryCacheBytes = 4 << 20
+            // 256 responses read from the repository at once: on a loaded machine a read may
+            // take longer than the deployment's 2 s, and a response whose reads all time out is
+            // cut as failed, not as slow. Only the slow-reader guard may end these responses.
+            $0.attemptTimeout = .seconds(60)
         }) { deployment in
             let disk = sampleDisk(mebibytes: 16)
             try await deployment.publish("win11", [("disk.raw", disk)])
