@@ -21,7 +21,9 @@ struct BootTrackingTests {
 
     static func configure(_ configuration: inout GatewayConfiguration) {
         configuration.trustedProxies = (try? CIDR(parsing: "127.0.0.1/32")).map { [$0] } ?? []
-        configuration.boots.settleQuietTime = .milliseconds(300)
+        // Long enough that a boot's own reads, on a loaded machine, never leave a gap this long
+        // (its boot would settle before its booted signal); short enough to wait for.
+        configuration.boots.settleQuietTime = .seconds(3)
         configuration.boots.sweepInterval = .milliseconds(50)
         configuration.boots.waitingRetry = .seconds(1)
     }
@@ -105,7 +107,7 @@ struct BootTrackingTests {
 
             // One that never does: its boot settles once its disk reads stop, and is not "booted".
             try await silent.boot(reads: 8)
-            try await deployment.waitUntil("the silent workstation's boot settles") {
+            try await deployment.waitUntil("the silent workstation's boot settles", seconds: 30) {
                 Self.sample(try await Self.metrics(deployment), "icbd_boots_total", Self.linux1.merging(["outcome": "settled"]) { $1 }) == 1
             }
             metrics = try await Self.metrics(deployment)
