@@ -55,11 +55,12 @@ public struct StormBenchmark: Sendable {
                 // One boot each first: it fills the caches, and the page cache with nginx's files.
                 _ = try await storm("icbd, cold", 1, gateway, expected)
                 _ = try await storm("nginx, cold", 1, nginxURL, expected)
-                var storms: [Int: [AlternatingRounds.Pair<Storm>]] = [:]
+                var storms: [(workstations: Int, rounds: [AlternatingRounds.Pair<Storm>])] = []
                 for count in counts {
-                    storms[count] = try await AlternatingRounds(count: rounds).run { side in
+                    let pairs = try await AlternatingRounds(count: rounds).run { side in
                         try await storm(side == .ours ? "icbd" : "nginx", count, side == .ours ? gateway : nginxURL, expected)
                     }
+                    storms.append((count, pairs))
                 }
                 return try await report(of: storms)
             }
@@ -80,12 +81,11 @@ public struct StormBenchmark: Sendable {
         return Storm(p50: outcome.percentile(0.5), p99: outcome.percentile(0.99), max: outcome.seconds.max() ?? 0)
     }
 
-    private func report(of storms: [Int: [AlternatingRounds.Pair<Storm>]]) async throws -> BenchReport {
+    private func report(of storms: [(workstations: Int, rounds: [AlternatingRounds.Pair<Storm>])]) async throws -> BenchReport {
         var report = BenchReport(
             bench: "storm", configuration: ["diskSize": "\(ByteSize(bytes: diskSize))", "rounds": "\(rounds)", "baseline": "nginx, same host"])
         var table: [(workstations: Int, median: AlternatingRounds.Pair<Storm>)] = []
-        for count in counts {
-            let pairs = storms[count] ?? []
+        for (count, pairs) in storms {
             let figure = BenchFigure(
                 name: "storm of \(count): p99 boot time", unit: "s", baseline: "nginx, the template's files on this host",
                 rounds: pairs.map { BenchRound(value: $0.ours.p99, baseline: $0.baseline.p99) }, goal: Self.goal(workstations: count))
