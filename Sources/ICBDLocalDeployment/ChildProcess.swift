@@ -23,6 +23,7 @@ public final class ChildProcess: Sendable {
             Self.binary.path, arguments, stdout: URL(fileURLWithPath: logs + "/\(name).out"), stderr: URL(fileURLWithPath: log))
     }
 
+    /// The child's pid (e.g. for its CPU time in /proc).
     public var pid: pid_t { child.pid }
 
     /// The `HOST:PORT` of the `listening ROLE NAME HOST:PORT` line, once printed (at most 60 s).
