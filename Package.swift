@@ -307,6 +307,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ICBDBenchTests",
+            dependencies: ["ICBDBench", "ICBDProcess"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "icbdTests",
             dependencies: [
                 "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDRPC", "ICBDProto", "ICBDTestSupport",

@@ -15,11 +15,24 @@ public struct BenchFigure: Encodable, Sendable {
     var ratio: Double?
     var goal: String?
     var met: Bool?
+    /// Each round's values, for a figure taken from alternating rounds (``AlternatingRounds``).
+    var rounds: [BenchRound]? = nil
+}
+
+/// One round of a figure: icbd's value and the baseline's, measured back to back.
+struct BenchRound: Encodable, Sendable, Equatable {
+    let value: Double
+    let baseline: Double
+
+    /// value / baseline (0 without a baseline).
+    var ratio: Double { baseline > 0 ? value / baseline : 0 }
 }
 
 /// What `icbd bench AREA` prints: a table for people or one JSON object.
 public struct BenchReport: Encodable, Sendable {
     let bench: String
+    /// What was measured, where a bench has a choice (sizes, paths, connections, rounds).
+    var configuration: [String: String]? = nil
     public var figures: [BenchFigure] = []
 
     /// The report as a table for people, or (`json`) one JSON object.
@@ -30,6 +43,9 @@ public struct BenchReport: Encodable, Sendable {
             return String(decoding: try encoder.encode(self), as: UTF8.self)
         }
         var lines = ["bench \(bench)"]
+        if let configuration {
+            lines.append("  " + configuration.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         for figure in figures {
             var line = "  \(figure.name.padding(toLength: 44, withPad: " ", startingAt: 0)) \(format(figure.value)) \(figure.unit)"
             if let baseline = figure.baseline, let ratio = figure.ratio {

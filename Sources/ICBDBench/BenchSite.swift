@@ -26,11 +26,12 @@ struct BenchSite {
 
     /// Starts the catalog (its database in `directory`) and the repository, adds site `hq` and
     /// registers the repository; then `register`, as an admin, adds whatever the bench needs.
+    /// `authority`: the CA of the site's certificates (default: a new one, in memory only).
     static func start(
-        repository: MemoryRepository, directory: URL, services: BenchServices, logger: Logger,
+        repository: MemoryRepository, directory: URL, services: BenchServices, logger: Logger, authority: CertificateAuthority? = nil,
         register: (RPCClient) async throws -> Void = { _ in }
     ) async throws -> BenchSite {
-        let authority = try CertificateAuthority.create(commonName: "icbd bench CA")
+        let authority = try authority ?? CertificateAuthority.create(commonName: "icbd bench CA")
         func identity(_ role: Role, _ name: String) throws -> TLSIdentity { try Self.identity(role, name, from: authority) }
         let catalog = try CatalogService(
             configuration: CatalogConfiguration(

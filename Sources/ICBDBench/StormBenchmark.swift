@@ -6,98 +6,105 @@ import ICBDSample
 import ICBDStorm
 
 /// `icbd bench storm`: boot storms of N workstations through the gateway of `icbd up`'s
-/// deployment, with the branch's cache nodes and then without them (every read from a
-/// repository: the baseline), as completion times and their ratio to one workstation's boot.
+/// deployment (its cache nodes holding the template), next to the same storms against nginx
+/// serving the template's files from this host: the same client, the same traces, every byte
+/// checked. For each N, alternating rounds; the figure is the median round's ratio of
+/// completion times.
 public struct StormBenchmark: Sendable {
     var diskSize: Int64 = 1 << 30
     var counts = [50, 100, 200]
+    /// Alternating rounds (icbd, nginx) per workstation count.
+    var rounds = 3
     var directory: String
     /// Where to write the completion-time table (CSV) and, when gnuplot is installed, its plot.
     var plot: String?
 
-    public init(diskSize: Int64, counts: [Int], directory: String, plot: String?) {
+    public init(diskSize: Int64, counts: [Int], rounds: Int, directory: String, plot: String?) {
         self.diskSize = diskSize
         self.counts = counts
+        self.rounds = rounds
         self.directory = directory
         self.plot = plot
     }
 
-    struct Row {
-        let setup: String
-        let workstations: Int
+    /// The issue's goal: a storm of 200 completes within 1.5× nginx's time.
+    static func goal(workstations: Int) -> BenchGoal? { workstations == 200 ? .ratioAtMost(1.5) : nil }
+
+    /// One storm's completion times.
+    struct Storm {
         let p50: Double
         let p99: Double
         let max: Double
-        let bytes: Int64
     }
 
     public func run() async throws -> BenchReport {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/nginx") else {
+            throw BenchError("/usr/sbin/nginx is missing: run scripts/bootstrap (Debian nginx-light)")
+        }
+        let www = directory + "/nginx"
+        defer { try? FileManager.default.removeItem(atPath: www) }
         let deployment = LocalDeployment(.init(directory: directory, keep: false, diskSize: diskSize, gatewayPort: 0))
         do {
             try await deployment.start()
             let gateway = "http://" + (await deployment.addresses["gateway-branch"] ?? "")
             let template = SampleTemplate(diskSize: diskSize)
             let expected = ExpectedTemplate(template: template, trace: BootTrace(diskSize: diskSize))
-            var rows: [Row] = []
-            // With caches: one boot fills them (a cold boot), then the storms.
-            rows.append(try await storm("caches, cold", 1, gateway, expected))
-            rows.append(try await storm("caches", 1, gateway, expected))
-            for count in counts { rows.append(try await storm("caches", count, gateway, expected)) }
-            await deployment.stopService("cache-branch-1")
-            await deployment.stopService("cache-branch-2")
-            rows.append(try await storm("no caches", 1, gateway, expected))
-            for count in counts { rows.append(try await storm("no caches", count, gateway, expected)) }
+            try await NginxTemplateSite.write(template, bootScriptOf: gateway, root: www + "/root")
+            let result = try await Nginx.with(root: www + "/root", directory: www, locations: NginxTemplateSite.locations) { nginx in
+                let nginxURL = "http://127.0.0.1:\(nginx.port)"
+                // One boot each first: it fills the caches, and the page cache with nginx's files.
+                _ = try await storm("icbd, cold", 1, gateway, expected)
+                _ = try await storm("nginx, cold", 1, nginxURL, expected)
+                var storms: [(workstations: Int, rounds: [AlternatingRounds.Pair<Storm>])] = []
+                for count in counts {
+                    let pairs = try await AlternatingRounds(count: rounds).run { side in
+                        try await storm(side == .ours ? "icbd" : "nginx", count, side == .ours ? gateway : nginxURL, expected)
+                    }
+                    storms.append((count, pairs))
+                }
+                return try await report(of: storms)
+            }
             await deployment.stop()
-            if let plot { try await write(rows, to: plot) }
-            return report(rows)
+            return result
         } catch {
             await deployment.stop()
             throw error
         }
     }
 
-    private func storm(_ setup: String, _ count: Int, _ gateway: String, _ expected: ExpectedTemplate) async throws -> Row {
-        let outcome = try await BootStorm(gateway: gateway, workstations: count, expected: expected).run()
+    private func storm(_ setup: String, _ count: Int, _ server: String, _ expected: ExpectedTemplate) async throws -> Storm {
+        let outcome = try await BootStorm(gateway: server, workstations: count, expected: expected).run()
         guard outcome.failures.isEmpty else {
             throw BenchError("\(outcome.failures.count) of \(count) workstations failed (\(setup)): \(outcome.failures.first ?? "")")
         }
         say(String(format: "bench storm: %@, %d workstations: p50 %.2f s, p99 %.2f s", setup, count, outcome.percentile(0.5), outcome.percentile(0.99)))
-        return Row(
-            setup: setup, workstations: count, p50: outcome.percentile(0.5), p99: outcome.percentile(0.99),
-            max: outcome.seconds.max() ?? 0, bytes: outcome.bytes)
+        return Storm(p50: outcome.percentile(0.5), p99: outcome.percentile(0.99), max: outcome.seconds.max() ?? 0)
     }
 
-    private func report(_ rows: [Row]) -> BenchReport {
-        var report = BenchReport(bench: "storm")
-        for setup in ["caches", "no caches"] {
-            guard let single = rows.first(where: { $0.setup == setup && $0.workstations == 1 }) else { continue }
-            for row in rows where row.setup == setup && row.workstations > 1 {
-                let ratio = row.p99 / single.p99
-                report.figures.append(
-                    BenchFigure(
-                        name: "\(setup): p99 boot of \(row.workstations) (p50 \(String(format: "%.2f", row.p50)), max \(String(format: "%.2f", row.max)))",
-                        value: row.p99, unit: "s", baseline: .init(name: "one workstation", value: single.p99), ratio: ratio,
-                        goal: setup == "caches" && row.workstations == counts.max() ? "ratio <= 3" : nil,
-                        met: setup == "caches" && row.workstations == counts.max() ? ratio <= 3 : nil))
-            }
+    private func report(of storms: [(workstations: Int, rounds: [AlternatingRounds.Pair<Storm>])]) async throws -> BenchReport {
+        var report = BenchReport(
+            bench: "storm", configuration: ["diskSize": "\(ByteSize(bytes: diskSize))", "rounds": "\(rounds)", "baseline": "nginx, same host"])
+        var table: [(workstations: Int, median: AlternatingRounds.Pair<Storm>)] = []
+        for (count, pairs) in storms {
+            let figure = BenchFigure(
+                name: "storm of \(count): p99 boot time", unit: "s", baseline: "nginx, the template's files on this host",
+                rounds: pairs.map { BenchRound(value: $0.ours.p99, baseline: $0.baseline.p99) }, goal: Self.goal(workstations: count))
+            report.figures.append(figure)
+            if let median = AlternatingRounds.medianRound(of: (figure.rounds ?? []).map(\.ratio)) { table.append((count, pairs[median])) }
         }
-        for count in counts {
-            guard let cached = rows.first(where: { $0.setup == "caches" && $0.workstations == count }),
-                let uncached = rows.first(where: { $0.setup == "no caches" && $0.workstations == count })
-            else { continue }
-            report.figures.append(
-                BenchFigure(
-                    name: "p99 of \(count) with caches vs without", value: cached.p99, unit: "s",
-                    baseline: .init(name: "no caches (repository reads)", value: uncached.p99), ratio: cached.p99 / uncached.p99))
-        }
+        if let plot { try await write(table, to: plot) }
         return report
     }
 
-    /// `PATH.csv` always; `PATH` (a PNG) through gnuplot when it is installed.
-    private func write(_ rows: [Row], to path: String) async throws {
-        var csv = "setup,workstations,p50_s,p99_s,max_s,bytes\n"
-        for row in rows where row.setup != "caches, cold" {
-            csv += "\(row.setup),\(row.workstations),\(row.p50),\(row.p99),\(row.max),\(row.bytes)\n"
+    /// `PATH.csv` (the median round of each count) always; `PATH` (a PNG) through gnuplot when
+    /// it is installed.
+    private func write(_ table: [(workstations: Int, median: AlternatingRounds.Pair<Storm>)], to path: String) async throws {
+        var csv = "setup,workstations,p50_s,p99_s,max_s\n"
+        for (setup, side) in [("icbd", \AlternatingRounds.Pair<Storm>.ours), ("nginx", \.baseline)] {
+            for row in table {
+                let storm = row.median[keyPath: side]
+                csv += "\(setup),\(row.workstations),\(storm.p50),\(storm.p99),\(storm.max)\n"
+            }
         }
         try csv.write(toFile: path + ".csv", atomically: true, encoding: .utf8)
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gnuplot") else {
@@ -108,15 +115,15 @@ public struct StormBenchmark: Sendable {
             set terminal pngcairo size 800,500 noenhanced
             set output '\(path)'
             set datafile separator ','
-            set title 'Boot storm: completion time vs concurrent workstations (icbd bench storm)'
+            set title 'Boot storm: completion time vs concurrent workstations (icbd bench storm, median rounds)'
             set xlabel 'workstations booting at once'
             set ylabel 'seconds to finish a boot trace'
             set key top left
             set grid
-            plot '< grep "^caches," \(path).csv' using 2:4 with linespoints title 'p99, caches', \\
-                 '< grep "^caches," \(path).csv' using 2:3 with linespoints title 'p50, caches', \\
-                 '< grep "^no caches," \(path).csv' using 2:4 with linespoints title 'p99, no caches (repository)', \\
-                 '< grep "^no caches," \(path).csv' using 2:3 with linespoints title 'p50, no caches (repository)'
+            plot '< grep "^icbd," \(path).csv' using 2:4 with linespoints title 'p99, icbd (gateway and cache nodes)', \\
+                 '< grep "^icbd," \(path).csv' using 2:3 with linespoints title 'p50, icbd', \\
+                 '< grep "^nginx," \(path).csv' using 2:4 with linespoints title 'p99, nginx (same files, same host)', \\
+                 '< grep "^nginx," \(path).csv' using 2:3 with linespoints title 'p50, nginx'
             """
         let scriptPath = path + ".gnuplot"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)

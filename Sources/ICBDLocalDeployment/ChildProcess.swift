@@ -3,7 +3,8 @@ import Glibc
 import ICBDCore
 import ICBDProcess
 
-/// An `icbd` subcommand run as a child process of `icbd up`, its output in a log file.
+/// An `icbd` subcommand run as a child process of `icbd up` (or of `icbd bench`), its output in
+/// a log file.
 public final class ChildProcess: Sendable {
     let name: String
     let log: String
@@ -15,15 +16,18 @@ public final class ChildProcess: Sendable {
     }
 
     /// Starts `icbd ARGUMENTS`; stdout goes to `LOGS/NAME.out`, stderr (the log) to `LOGS/NAME.log`.
-    init(_ name: String, _ arguments: [String], logs: String) async throws {
+    public init(_ name: String, _ arguments: [String], logs: String) async throws {
         self.name = name
         log = logs + "/\(name).log"
         child = try await ChildRun(
             Self.binary.path, arguments, stdout: URL(fileURLWithPath: logs + "/\(name).out"), stderr: URL(fileURLWithPath: log))
     }
 
+    /// The child's pid (e.g. for its CPU time in /proc).
+    public var pid: pid_t { child.pid }
+
     /// The `HOST:PORT` of the `listening ROLE NAME HOST:PORT` line, once printed (at most 60 s).
-    func listeningAddress() async throws -> String {
+    public func listeningAddress() async throws -> String {
         for _ in 0..<1200 {
             if let line = child.stdout.split(separator: "\n").first(where: { $0.hasPrefix("listening ") }) {
                 return String(line.split(separator: " ")[3])
@@ -36,7 +40,7 @@ public final class ChildProcess: Sendable {
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
-    func stop(grace: Duration = .seconds(10)) async {
+    public func stop(grace: Duration = .seconds(10)) async {
         child.send(SIGTERM)
         let deadline = ContinuousClock.now + grace
         while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }

@@ -43,13 +43,19 @@ struct BenchCommand: AsyncParsableCommand {
     struct Gateway: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "gateway",
-            abstract: "Random 64 KiB and 1 MiB Range reads (wrk) through the gateway from a cache node vs nginx serving the same file.")
+            abstract: "Random 64 KiB and 1 MiB Range reads (wrk) through a gateway from a cache node (child processes) vs nginx serving the same file.")
 
         @Option(help: "Size of the disk image, e.g. 1GiB.")
         var size = "1GiB"
 
-        @Option(help: "Seconds per wrk run (two runs per path and size, alternating).")
+        @Option(help: "Seconds per wrk run.")
         var seconds = 10
+
+        @Option(help: "Rounds per range size, each a wrk run of the gateway and one of nginx, which goes first alternating; the median round is reported.")
+        var rounds = 5
+
+        @Flag(help: "Reads reach the cache node only over mutual TLS (default: the gateway is given the cache node's directory, --local-cache, as on one host).")
+        var remote = false
 
         @Option(help: "wrk connections.")
         var connections = 16
@@ -77,9 +83,11 @@ struct BenchCommand: AsyncParsableCommand {
             } catch {
                 throw ValidationError("\(error)")
             }
-            guard seconds >= 1, connections >= 1 else { throw ValidationError("--seconds and --connections must be positive") }
+            guard seconds >= 1, connections >= 1, rounds >= 1 else { throw ValidationError("--seconds, --connections and --rounds must be positive") }
             options.seconds = seconds
             options.connections = connections
+            options.rounds = rounds
+            options.remote = remote
             options.directory = dir
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
@@ -247,13 +255,16 @@ struct BenchCommand: AsyncParsableCommand {
     struct Storm: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "storm",
-            abstract: "Boot storms of 50, 100 and 200 workstations through icbd up's gateway, with caches and without (needs root).")
+            abstract: "Boot storms of 50, 100 and 200 workstations through icbd up's gateway vs nginx serving the template's files (needs root).")
 
         @Option(help: "Size of the sample template's disk.")
         var diskSize = "1GiB"
 
         @Option(help: "Workstation counts, comma-separated.")
         var workstations = "50,100,200"
+
+        @Option(help: "Rounds per workstation count, each a storm through icbd and one against nginx, which goes first alternating; the median round is reported.")
+        var rounds = 3
 
         @Option(help: "Directory for the deployment (removed afterwards).")
         var dir = FileManager.default.temporaryDirectory.appendingPathComponent("icbd-bench-storm").path
@@ -271,13 +282,14 @@ struct BenchCommand: AsyncParsableCommand {
             else {
                 throw ValidationError("--workstations: comma-separated counts from 1 to 2000, e.g. 50,100,200")
             }
+            guard rounds >= 1 else { throw ValidationError("--rounds must be positive") }
         }
 
         private var counts: [Int] { workstations.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
 
         func run() async throws {
             let report = try await StormBenchmark(
-                diskSize: try ByteSize(parsing: diskSize).bytes, counts: counts, directory: dir, plot: plot
+                diskSize: try ByteSize(parsing: diskSize).bytes, counts: counts, rounds: rounds, directory: dir, plot: plot
             ).run()
             print(try report.render(json: json))
         }
