@@ -68,6 +68,20 @@ extension GatewayResponder {
             let body = held.slices.count == 1 ? ResponseBody(byteBuffer: held.slices[0]) : ResponseBody(contentsOf: held.slices)
             return Response(status: status, headers: headers, body: body)
         }
+        // A range within one chunk whose file the local cache node holds: read and answered at
+        // once, one write of head and body, as from memory.
+        if range.lowerBound / manifest.chunkSize == range.upperBound / manifest.chunkSize,
+            let hash = manifest.hash(of: range.lowerBound / manifest.chunkSize)
+        {
+            let index = range.lowerBound / manifest.chunkSize
+            let request = ChunkRequest(
+                image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash,
+                length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: range), site: configuration.site.rawValue)
+            if let bytes = await chunks.sameHostPart(request) {
+                metrics.sent(bytes: Int(length))
+                return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: bytes))
+            }
+        }
         let upstreamBound = needsUpstream(manifest, range)
         let ticket = upstreamBound ? admission.tryEnter() : nil
         if upstreamBound {

@@ -91,6 +91,13 @@ final class ChunkSource: Sendable {
         return try Self.slice(try await task.value, request.part)
     }
 
+    /// The bytes `part` of a chunk from the local cache node's file (the same-host path) when it
+    /// holds the chunk: what a range within one chunk is answered with at once, without a
+    /// streamed body. Nil without a same-host path or such a file.
+    func sameHostPart(_ request: ChunkRequest) async -> ByteBuffer? {
+        await readSameHost(request)
+    }
+
     /// The part from the local cache node's file of the chunk (the same-host path), verified;
     /// nil when there is no such path, no such file, or a file that is not the chunk (logged).
     private func readSameHost(_ request: ChunkRequest) async -> ByteBuffer? {

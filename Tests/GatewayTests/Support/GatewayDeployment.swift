@@ -191,6 +191,23 @@ struct GatewayDeployment {
         return (Int(response.status.code), fields, Array(body.readableBytesView))
     }
 
+    /// GETs `path` whole, running `action` once, as soon as `bytes` of the body have arrived
+    /// (a node stopped with the response in flight); returns the status and the body.
+    func get(_ path: String, after bytes: Int, _ action: () async throws -> Void) async throws -> (status: Int, body: [UInt8]) {
+        let response = try await http.execute(HTTPClientRequest(url: base + path), timeout: .seconds(120))
+        var received: [UInt8] = []
+        var acted = false
+        for try await part in response.body {
+            received += part.readableBytesView
+            if !acted && received.count >= bytes {
+                try await action()
+                acted = true
+            }
+        }
+        guard acted else { throw DeploymentError("the body of \(path) ended at \(received.count) bytes, before \(bytes)") }
+        return (Int(response.status.code), received)
+    }
+
     /// The sum of the gateway's Prometheus samples whose line starts with `series` (a name, or a
     /// name and the start of its labels, e.g. `icbd_gateway_upstream_chunks_total{node="a"`).
     func metric(_ series: String) async throws -> Double {
