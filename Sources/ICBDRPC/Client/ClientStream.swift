@@ -10,7 +10,9 @@ final class ClientStream: Sendable {
     let responses: InboundMessages
     let sendWindow = SendWindow()
     private let writer: FrameWriter
-    private let state: Mutex<(over: Bool, requestsEnded: Bool)>
+    /// `failure`: why the call ended, when it did not end with the server's OK (what a later
+    /// `send` reports, rather than "finished").
+    private let state: Mutex<(over: Bool, requestsEnded: Bool, failure: RPCError?)>
     /// Tells the connection to ignore this stream's later frames.
     private let onAbandon: @Sendable (UInt32) -> Void
 
@@ -20,7 +22,7 @@ final class ClientStream: Sendable {
         onAbandon: @escaping @Sendable (UInt32) -> Void
     ) {
         self.id = id
-        self.state = Mutex((over: false, requestsEnded: requestsEnded))
+        self.state = Mutex((over: false, requestsEnded: requestsEnded, failure: nil))
         self.method = method
         self.writer = writer
         self.onAbandon = onAbandon
@@ -29,9 +31,12 @@ final class ClientStream: Sendable {
 
     /// Sends one request message, waiting for window.
     func send(_ message: ByteBuffer, tail: ByteBuffer? = nil) async throws {
-        guard !state.withLock({ $0.over || $0.requestsEnded }) else {
-            throw RPCError(code: .failedPrecondition, message: "\(method): the call's requests are finished")
+        let refusal: RPCError? = state.withLock { state in
+            if let failure = state.failure { return failure }
+            guard state.over || state.requestsEnded else { return nil }
+            return RPCError(code: .failedPrecondition, message: "\(method): the call's requests are finished")
         }
+        if let refusal { throw refusal }
         try await writer.send(message, tail: tail, on: id, window: sendWindow)
     }
 
@@ -46,7 +51,10 @@ final class ClientStream: Sendable {
 
     /// The server's Status arrived.
     func finished(_ status: Icbd_Rpc_V1_Status) {
-        state.withLock { $0.over = true }
+        state.withLock { state in
+            state.over = true
+            if status.code != 0 { state.failure = RPCError(status: status) }
+        }
         sendWindow.fail(RPCError(code: .failedPrecondition, message: "\(method): the call is over"))
         if status.code == 0 {
             responses.finish(.finished)
@@ -63,21 +71,26 @@ final class ClientStream: Sendable {
 
     /// The connection failed under the call.
     func failed(_ error: RPCError) {
-        state.withLock { $0.over = true }
+        state.withLock { state in
+            state.over = true
+            state.failure = state.failure ?? error
+        }
         sendWindow.fail(error)
         responses.finish(.failed(error))
     }
 
     /// Abandons the call unless it is over: sends Cancel, and the caller sees `error`.
     func cancel(_ error: RPCError? = nil) {
+        let error = error ?? RPCError(code: .cancelled, message: "\(method): the call was cancelled")
         let send = state.withLock { state in
             defer { state.over = true }
-            return !state.over
+            guard !state.over else { return false }
+            state.failure = error
+            return true
         }
         guard send else { return }
         onAbandon(id)
         writer.submit(RPCFrame(stream: id, kind: .cancel))
-        let error = error ?? RPCError(code: .cancelled, message: "\(method): the call was cancelled")
         sendWindow.fail(error)
         responses.finish(.failed(error))
     }
