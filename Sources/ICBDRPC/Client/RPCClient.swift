@@ -284,7 +284,14 @@ public final class RPCClient: Service, Sendable {
                 await withTaskCancellationHandler {
                     await connection.run(inbound)
                 } onCancel: {
-                    connection.close(RPCError(code: .unavailable, message: "the client shut down"))
+                    // Not here: closing resumes the calls' waiting tasks, and a cancellation
+                    // handler runs under the runtime's lock of a task being cancelled; with
+                    // another thread cancelling the same tree (a graceful shutdown) the two
+                    // deadlocked in `withStatusRecordLock` (a serial test phase hung so,
+                    // 2026-12-07). The event loop closes it, holding no task's lock.
+                    connection.channel.eventLoop.execute {
+                        connection.close(RPCError(code: .unavailable, message: "the client shut down"))
+                    }
                 }
                 group.cancelAll()
             }
