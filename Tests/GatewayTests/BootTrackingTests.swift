@@ -142,7 +142,7 @@ struct BootTrackingTests {
             // A kernel, then the script again: the machine started over before it was up.
             try await restarting.boot(reads: 0)
             #expect(try await restarting.script().status == 200)
-            try await deployment.waitUntil("the stuck boot fails") {
+            try await deployment.waitUntil("the stuck boot fails", seconds: 30) {
                 Self.sample(try await Self.metrics(deployment), "icbd_boot_failures_total", Self.linux1.merging(["reason": "not_loaded"]) { $1 }) == 1
             }
             let metrics = try await Self.metrics(deployment)
