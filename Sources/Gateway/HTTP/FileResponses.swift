@@ -69,7 +69,9 @@ extension GatewayResponder {
             return Response(status: status, headers: headers, body: body)
         }
         // A range within one chunk whose file the local cache node holds: read and answered at
-        // once, one write of head and body, as from memory.
+        // once, one write of head and body, as from memory. (Not held: the streamer below does
+        // not read the file again.)
+        var sameHostTried = false
         if range.lowerBound / manifest.chunkSize == range.upperBound / manifest.chunkSize,
             let hash = manifest.hash(of: range.lowerBound / manifest.chunkSize)
         {
@@ -81,6 +83,7 @@ extension GatewayResponder {
                 metrics.sent(bytes: Int(length))
                 return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: bytes))
             }
+            sameHostTried = true
         }
         let upstreamBound = needsUpstream(manifest, range)
         let ticket = upstreamBound ? admission.tryEnter() : nil
@@ -94,12 +97,14 @@ extension GatewayResponder {
         let site = clientSite(request, context: context, snapshot: snapshot)
         let chunks = self.chunks
         let metrics = self.metrics
+        let sameHostRead = sameHostTried
         let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
             try await chunks.chunk(
                 ChunkRequest(
                     image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash, length: length,
                     part: part,
-                    site: site))
+                    site: site),
+                sameHostTried: sameHostRead)
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
             defer { ticket?.release() }

@@ -69,13 +69,14 @@ final class ChunkSource: Sendable {
     }
 
     /// The bytes of `request.part` of the chunk, exactly, cut from a verified chunk.
-    func chunk(_ request: ChunkRequest) async throws -> ByteBuffer {
+    /// `sameHostTried`: the caller read the local file already and found none (or a wrong one).
+    func chunk(_ request: ChunkRequest, sameHostTried: Bool = false) async throws -> ByteBuffer {
         if let held = memory.get(request.hash) {
             metrics.memoryRead(hit: true)
             return try Self.slice(held, request.part)
         }
         metrics.memoryRead(hit: false)
-        if let bytes = await readSameHost(request) { return bytes }
+        if !sameHostTried, let bytes = await readSameHost(request) { return bytes }
         if request.part.count < request.length, let digests = blocks.digests(of: request.hash) {
             return try await fetchPart(request, digests: digests)
         }
