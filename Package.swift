@@ -108,7 +108,7 @@ let package = Package(
         .systemLibrary(name: "CBtrfsUtil", providers: [.apt(["libbtrfsutil-dev"])]),
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .systemLibrary(name: "CFileStatus"),
+        .systemLibrary(name: "CFileAccess"),
         .target(
             name: "Replicator",
             dependencies: [
@@ -146,7 +146,7 @@ let package = Package(
         .target(
             name: "CacheNode",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileStatus",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileAccess",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -160,7 +160,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileStatus",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileAccess",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

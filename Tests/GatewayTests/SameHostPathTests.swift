@@ -44,7 +44,8 @@ struct SameHostPathTests {
             // The first read fills the local node: it comes first in every chunk's plan.
             #expect(try await deployment.request(Self.image).body == disk)
             #expect(try await deployment.metric(#"icbd_gateway_upstream_chunks_total{node="cache-hq-2""#) == 0)
-            #expect(try chunkFiles(deployment, of: "cache-hq-1").count == 8, "9 chunks, one of them zeros (never stored)")
+            // 9 chunks, one of them zeros (never stored); the node stores what it fills after answering.
+            try await deployment.waitUntil("the local node holds 8 chunk files") { try chunkFiles(deployment, of: "cache-hq-1").count == 8 }
             let remote = try await deployment.metric("icbd_gateway_upstream_chunks_total")
             try await expectRandomRanges(deployment, of: disk, count: 48, seed: 7)
             #expect(try await deployment.metric("icbd_gateway_upstream_chunks_total") == remote, "every range came from the local files")
@@ -69,6 +70,8 @@ struct SameHostPathTests {
             // later reads of them hash nothing, so a change must be seen by its change time.
             try await Task.sleep(for: .milliseconds(1100))
             #expect(try await deployment.request(Self.image).body == disk)
+            // The node stores what it fills after answering: wait for its 8 chunk files.
+            try await deployment.waitUntil("the local node holds 8 chunk files") { try chunkFiles(deployment, of: "cache-hq-1").count == 8 }
             let files = try chunkFiles(deployment, of: "cache-hq-1")
             // Rewritten in place (same inode, same size, other bytes).
             let inPlace = open(files[0], O_WRONLY)

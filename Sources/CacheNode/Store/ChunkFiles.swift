@@ -1,4 +1,4 @@
-import CFileStatus
+import CFileAccess
 import CacheClient
 import Foundation
 import Glibc
