@@ -152,10 +152,11 @@ struct RolloutTests {
             let rest = try await Self.stations(deployment, started, in: 5000..<10_000, count: 2, from: 0)
             let base = deployment.base
 
-            // Step 1, 10 %: the first slice boots version 2, everyone else version 1.
+            // Step 1, 10 %: the first slice boots version 2, everyone else version 1 (first: the
+            // first slice's boots are the step's minimum, and the slice grows right after them).
             try await Self.caughtUp(deployment, base)
-            for station in first { #expect(try await Self.boot(deployment, base, station) == (2, true), "\(station)") }
             for station in second + rest { #expect(try await Self.boot(deployment, base, station) == (1, true), "\(station)") }
+            for station in first { #expect(try await Self.boot(deployment, base, station) == (2, true), "\(station)") }
             try await deployment.waitUntil("the rollout reaches step 2") { try await Self.rollout(deployment).step == 1 }
 
             // Step 2, 50 %: the second slice joins the first, which stays on version 2 (two
