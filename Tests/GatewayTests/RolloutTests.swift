@@ -224,6 +224,9 @@ struct RolloutTests {
             let image = try await deployment.catalog.allPages(CatalogMethods.getImage, .with { $0.name = "linux" })
             #expect(image.tags.first { $0.name == "stable" }?.version == 1)
             #expect(image.rollouts.first?.state == .rolledBack)
+            // The gateway's status page says so.
+            let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
+            #expect(page.contains("<td>linux</td><td>stable</td><td>1 → 2</td><td>every</td><td>1/2 (10 %)</td><td>rolled_back</td>"), "\(page)")
             // The failures are kept as the gateway reported them.
             let failed = try await deployment.catalog.unary(CatalogMethods.listBoots, .with { $0.image = "linux" }).boots.filter { $0.version == 2 }
             #expect(failed.count >= 2)
