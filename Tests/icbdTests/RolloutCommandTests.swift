@@ -67,7 +67,10 @@ struct RolloutCommandTests {
 
     @Test func anOperatorStartsFollowsPausesAndAbortsARollout() async throws {
         let deployment = try await CatalogDeployment()
-        let catalog = try await deployment.start()
+        let catalog = try await ServiceProcess(
+            ["catalog", "--listen", "127.0.0.1:0", "--db", deployment.database, "--tls-dir", deployment.pki, "--name", "cat1",
+             "--metrics", "127.0.0.1:0"],
+            in: deployment.directory)
         let address = try await catalog.listeningAddress()
         func run<Shape: Decodable>(_ shape: Shape.Type, _ arguments: [String]) async throws -> Shape {
             try JSONShape.decode(shape, try await deployment.cli(arguments + ["--json"], address))
@@ -111,9 +114,22 @@ struct RolloutCommandTests {
         let again = try await deployment.cli(["rollout", "abort", "win11", "stable"], address)
         #expect(again.status == 1 && again.stderr.contains("is aborted; only a running rollout"), "\(again.stderr)")
 
-        // Boots, as a gateway reports them.
+        // Boots, as a gateway reports them: one of version 1, then two failures of version 2
+        // in a new rollout, which rolls it back.
+        #expect(try await deployment.cli(["rollout", "start", "win11", "stable", "2", "--steps", "50%,100%", "--min-boots", "2"], address).status == 0)
         try await deployment.withClient(address, as: "gw1") { gateway in
             _ = try await gateway.unary(CatalogMethods.registerNode, .with { $0.name = "gw1"; $0.role = .gateway; $0.site = "hq" })
+            let failed: [Icbd_Catalog_V1_Boot] = (1...2).map { index in
+                .with {
+                    $0.mac = "52:54:00:00:00:0\(index)"
+                    $0.image = "win11"
+                    $0.version = 2
+                    $0.outcome = .failed
+                    $0.failure = "not_loaded"
+                    $0.startedMs = Date().milliseconds - 60_000
+                }
+            }
+            _ = try await gateway.unary(CatalogMethods.reportBoots, .with { $0.boots = failed })
             _ = try await gateway.unary(
                 CatalogMethods.reportBoots,
                 .with {
@@ -130,11 +146,18 @@ struct RolloutCommandTests {
                     ]
                 })
         }
+        let rolledBack = try await deployment.cli(["rollout", "status"], address)
+        #expect(rolledBack.stdout.contains("rolled_back") && rolledBack.stdout.contains("2 of 2 boots of version 2 failed (100.0 %)"), "\(rolledBack.stdout)")
+        let scrape = try await CommandRunner.runTool("/usr/bin/curl", ["-sf", try await catalog.announcedLine(prefix: "metrics ")])
+        #expect(scrape.stdout.contains(#"icbd_rollout_rollbacks_total{image="win11",tag="stable"} 1"#), "\(scrape.stdout)")
         let boots = try await run(Boots.self, ["boot", "list", "--site", "hq", "--image", "win11"])
-        #expect(boots.boots.map(\.mac.description) == ["52:54:00:12:34:56"])
+        #expect(boots.boots.map(\.mac.description) == ["52:54:00:12:34:56", "52:54:00:00:00:02", "52:54:00:00:00:01"], "newest first")
+        #expect(boots.boots.last?.outcome == "failed" && boots.boots.last?.failure == "not_loaded")
         #expect(boots.boots.first?.gateway.rawValue == "gw1" && boots.boots.first?.upMilliseconds == 21_500 && boots.boots.first?.outcome == "booted")
         let listed = try await deployment.cli(["boot", "list"], address)
-        #expect(listed.stdout.contains("52:54:00:12:34:56  hq    gw1      win11:1  booted   -       21.5 s  3.0 MiB"), "\(listed.stdout)")
+        let lines = listed.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().joined(separator: " ") }
+        #expect(lines.contains("52:54:00:12:34:56 hq gw1 win11:1 booted - 21.5 s 3.0 MiB 0"), "\(listed.stdout)")
+        #expect(lines.contains("52:54:00:00:00:01 hq gw1 win11:2 failed (not_loaded) - - 0 B 0"), "\(listed.stdout)")
 
         #expect(try await catalog.stop(with: SIGTERM) == 0)
     }
