@@ -285,6 +285,7 @@ let package = Package(
             name: "GatewayTests",
             dependencies: [
                 "Gateway", "CacheNode", "Replicator", "Catalog", "CatalogClient", "ReplicatorClient", "CacheClient", "ICBDCore", "ICBDProcess", "ICBDProto", "ICBDRPC", "ICBDTestSupport",
+                "ICBDSample", "ICBDStorm",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
