@@ -61,19 +61,24 @@ public struct BootTally: Sendable, Hashable, Codable {
     public var meanUpMilliseconds: Double? { up == 0 ? nil : Double(upMilliseconds) / Double(up) }
 
     public mutating func add(_ boot: BootReport) {
-        boots += 1
-        if boot.outcome == .failed { failed += 1 }
+        var one = BootTally(boots: 1, failed: boot.outcome == .failed ? 1 : 0, up: 0, upMilliseconds: 0)
         if let milliseconds = boot.upMilliseconds, boot.outcome.cameUp {
-            up += 1
-            upMilliseconds = upMilliseconds.addingReportingOverflow(milliseconds).overflow ? .max : upMilliseconds + milliseconds
+            one.up = 1
+            one.upMilliseconds = milliseconds
         }
+        add(one)
     }
 
+    /// Adds `other`; every figure stops at `Int64.max` rather than overflow (a damaged row).
     public mutating func add(_ other: BootTally) {
-        boots += other.boots
-        failed += other.failed
-        up += other.up
-        upMilliseconds += other.upMilliseconds
+        func sum(_ a: Int64, _ b: Int64) -> Int64 {
+            let (value, overflow) = a.addingReportingOverflow(b)
+            return overflow ? (b > 0 ? .max : .min) : value
+        }
+        boots = sum(boots, other.boots)
+        failed = sum(failed, other.failed)
+        up = sum(up, other.up)
+        upMilliseconds = sum(upMilliseconds, other.upMilliseconds)
     }
 }
 

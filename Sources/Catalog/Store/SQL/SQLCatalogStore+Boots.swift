@@ -5,36 +5,44 @@ extension SQLCatalogStore {
     public func recordBoots(_ boots: [BootReport], at now: Date) async throws -> Revisioned<BootsRecorded> {
         try await commit { db, changes in
             var result = BootsRecorded()
-            var rollouts: [String: RolloutRecord] = [:]
+            // Looked up once per image (and version) of the report, added up once per version
+            // and site: a report of 256 boots holds the writers' lock for few statements.
+            var known: [VersionKey: Bool] = [:]
+            var rolloutsOfImage: [Name: [RolloutRecord]] = [:]
+            var tallies: [TallyKey: BootTally] = [:]
+            var counted: [String: RolloutRecord] = [:]
             var touched: [String] = []
             for boot in boots {
-                let known = try await db.boolean(
-                    "SELECT EXISTS (SELECT 1 FROM versions WHERE image = \(boot.image) AND number = \(boot.version)) AS value")
-                guard known else {
+                let version = VersionKey(image: boot.image, number: boot.version)
+                if known[version] == nil {
+                    known[version] = try await db.boolean(
+                        "SELECT EXISTS (SELECT 1 FROM versions WHERE image = \(boot.image) AND number = \(boot.version)) AS value")
+                }
+                guard known[version] == true else {
                     result.ignored += 1
                     continue
                 }
                 try await Self.insertBoot(db, boot)
-                try await Self.addToTally(db, boot)
+                tallies[TallyKey(version: version, site: boot.site), default: BootTally()].add(boot)
                 result.recorded += 1
-                for rollout in try await Self.fetchRollouts(db, image: boot.image)
+                if rolloutsOfImage[boot.image] == nil { rolloutsOfImage[boot.image] = try await Self.fetchRollouts(db, image: boot.image) }
+                for rollout in rolloutsOfImage[boot.image] ?? []
                 where rollout.state == .active && rollout.toVersion == boot.version && (rollout.site == nil || rollout.site == boot.site) {
                     let key = "\(rollout.image)/\(rollout.tag)"
-                    var counted = rollouts[key] ?? rollout
-                    counted.progress.add(boot)
-                    if rollouts[key] == nil { touched.append(key) }
-                    rollouts[key] = counted
+                    if counted[key] == nil { touched.append(key) }
+                    counted[key, default: rollout].progress.add(boot)
                 }
             }
+            for (key, tally) in tallies { try await Self.addToTally(db, key, tally) }
             try await db.execute(
                 """
                 DELETE FROM boots WHERE id <= (SELECT id FROM boots ORDER BY id DESC LIMIT 1 OFFSET \(BootReport.keptInAll))
                 """)
             for key in touched {
-                guard let counted = rollouts[key] else { continue }
-                let baseline = try await Self.tally(db, image: counted.image, version: counted.fromVersion, site: counted.site)
-                let decision = RolloutRules.decide(counted, baseline: baseline)
-                var next = RolloutRules.applying(decision, to: counted, at: now)
+                guard let rollout = counted[key] else { continue }
+                let baseline = try await Self.tally(db, image: rollout.image, version: rollout.fromVersion, site: rollout.site)
+                let decision = RolloutRules.decide(rollout, baseline: baseline)
+                var next = RolloutRules.applying(decision, to: rollout, at: now)
                 if decision == .wait {
                     // Progress only: kept without a revision, like a heartbeat's time.
                     try await db.execute(
@@ -87,16 +95,18 @@ extension SQLCatalogStore {
             """)
     }
 
-    /// Adds `boot` to its version's tally at its site.
-    static func addToTally(_ db: Transaction, _ boot: BootReport) async throws {
-        var tally =
+    /// Adds `tally` to its version's tally at its site.
+    static func addToTally(_ db: Transaction, _ key: TallyKey, _ tally: BootTally) async throws {
+        let image = key.version.image
+        let version = key.version.number
+        var total =
             try await db.fetchOne(
-                "SELECT tally FROM version_boots WHERE image = \(boot.image) AND version = \(boot.version) AND site = \(boot.site)",
+                "SELECT tally FROM version_boots WHERE image = \(image) AND version = \(version) AND site = \(key.site)",
                 { try CatalogRows.json($0, "tally", as: BootTally.self) }) ?? BootTally()
-        tally.add(boot)
+        total.add(tally)
         try await db.execute(
             """
-            INSERT INTO version_boots (image, version, site, tally) VALUES (\(boot.image), \(boot.version), \(boot.site), \(try CatalogRows.jsonText(tally)))
+            INSERT INTO version_boots (image, version, site, tally) VALUES (\(image), \(version), \(key.site), \(try CatalogRows.jsonText(total)))
             ON CONFLICT (image, version, site) DO UPDATE SET tally = excluded.tally
             """)
     }
@@ -110,4 +120,16 @@ extension SQLCatalogStore {
             """, { try CatalogRows.json($0, "tally", as: BootTally.self) })
         return tallies.reduce(into: BootTally()) { $0.add($1) }
     }
+}
+
+/// A version of an image, within one report.
+struct VersionKey: Hashable, Sendable {
+    let image: Name
+    let number: Int64
+}
+
+/// The tally of a version at a site.
+struct TallyKey: Hashable, Sendable {
+    let version: VersionKey
+    let site: Name
 }
