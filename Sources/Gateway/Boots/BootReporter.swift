@@ -78,8 +78,10 @@ final class BootReporter: Sendable {
                 logger.error("the catalog refused a report of boots; they are dropped", metadata: ["boots": "\(batch.count)", "error": "\(error)"])
             } catch {
                 queue.withLock { queue in
+                    // Boots that ended meanwhile stay; the oldest of the batch go if both do not fit.
                     let room = max(0, capacity - queue.boots.count)
-                    queue.boots.insert(contentsOf: batch.prefix(room), at: 0)
+                    queue.boots.insert(contentsOf: batch.suffix(room), at: 0)
+                    queue.dropped += batch.count - min(room, batch.count)
                 }
                 logger.debug("boots not reported yet", metadata: ["boots": "\(batch.count)", "error": "\(error)"])
                 return
