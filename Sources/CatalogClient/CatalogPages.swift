@@ -84,3 +84,8 @@ extension Icbd_Catalog_V1_ListAssignmentsRequest: PagedCatalogRequest {}
 extension Icbd_Catalog_V1_ListAssignmentsResponse: PagedCatalogResponse {
     public mutating func append(page: Self) { assignments += page.assignments }
 }
+
+extension Icbd_Catalog_V1_ListRolloutsRequest: PagedCatalogRequest {}
+extension Icbd_Catalog_V1_ListRolloutsResponse: PagedCatalogResponse {
+    public mutating func append(page: Self) { rollouts += page.rollouts }
+}

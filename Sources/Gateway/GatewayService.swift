@@ -43,7 +43,9 @@ public final class GatewayService: Service, Sendable {
                 verified: VerifiedFiles(capacity: configuration.localVerifiedFiles, lifetime: configuration.localVerificationLifetime))
         }
         let sameHostNotes = sameHost.map { SameHostReadNotes(local: $0, view: view, clients: pool, logger: logger) }
-        let boots = BootObserver(configuration: configuration.boots, metrics: metrics.boots, logger: logger)
+        let reporter = BootReporter(
+            catalog: catalog, interval: configuration.boots.reportInterval, capacity: configuration.boots.reportQueue, logger: logger)
+        let boots = BootObserver(configuration: configuration.boots, metrics: metrics.boots, reporter: reporter, logger: logger)
         let responder = GatewayResponder(
             configuration: configuration, view: view,
             manifests: ManifestStore(catalog: catalog, capacityBytes: configuration.manifestCacheBytes),
@@ -74,7 +76,7 @@ public final class GatewayService: Service, Sendable {
                 return NodeMembership.Endpoints(http: HostPort(host: address.ipAddress ?? configuration.listen.host, port: address.port ?? 0))
             })
         var services: [any Service] = [
-            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh), boots,
+            catalog, pool, view.follower, view.cacheUsage(every: configuration.cacheUsageRefresh), reporter.service, boots,
             // No RPC server here, but its clients refuse revoked cache nodes too.
             RevocationFollower(list: configuration.tls.revocations, catalog: catalog, logger: logger),
         ]

@@ -269,6 +269,7 @@ public nonisolated enum Icbd_Catalog_V1_EntityKind: SwiftProtobuf.Enum, Swift.Ca
   case placement // = 6
   case policy // = 7
   case assignment // = 8
+  case rollout // = 9
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -286,6 +287,7 @@ public nonisolated enum Icbd_Catalog_V1_EntityKind: SwiftProtobuf.Enum, Swift.Ca
     case 6: self = .placement
     case 7: self = .policy
     case 8: self = .assignment
+    case 9: self = .rollout
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -301,6 +303,7 @@ public nonisolated enum Icbd_Catalog_V1_EntityKind: SwiftProtobuf.Enum, Swift.Ca
     case .placement: return 6
     case .policy: return 7
     case .assignment: return 8
+    case .rollout: return 9
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -316,6 +319,119 @@ public nonisolated enum Icbd_Catalog_V1_EntityKind: SwiftProtobuf.Enum, Swift.Ca
     .placement,
     .policy,
     .assignment,
+    .rollout,
+  ]
+
+}
+
+public nonisolated enum Icbd_Catalog_V1_RolloutState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the slice grows when its boots meet the criteria
+  case active // = 1
+
+  /// the slice keeps the new version and does not grow
+  case paused // = 2
+
+  /// the slice's boots failed: everyone resolves the old version
+  case rolledBack // = 3
+
+  /// an operator stopped it: everyone resolves the old version
+  case aborted // = 4
+
+  /// the last step succeeded: the tag points at the new version
+  case completed // = 5
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .active
+    case 2: self = .paused
+    case 3: self = .rolledBack
+    case 4: self = .aborted
+    case 5: self = .completed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .active: return 1
+    case .paused: return 2
+    case .rolledBack: return 3
+    case .aborted: return 4
+    case .completed: return 5
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Icbd_Catalog_V1_RolloutState] = [
+    .unspecified,
+    .active,
+    .paused,
+    .rolledBack,
+    .aborted,
+    .completed,
+  ]
+
+}
+
+public nonisolated enum Icbd_Catalog_V1_BootOutcome: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the booted signal
+  case booted // = 1
+
+  /// loaded, then its reads stopped
+  case settled // = 2
+
+  /// loaded, still reading at the maximum boot time
+  case unsettled // = 3
+  case failed // = 4
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .booted
+    case 2: self = .settled
+    case 3: self = .unsettled
+    case 4: self = .failed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .booted: return 1
+    case .settled: return 2
+    case .unsettled: return 3
+    case .failed: return 4
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Icbd_Catalog_V1_BootOutcome] = [
+    .unspecified,
+    .booted,
+    .settled,
+    .unsettled,
+    .failed,
   ]
 
 }
@@ -715,6 +831,9 @@ public nonisolated struct Icbd_Catalog_V1_GetImageResponse: Sendable {
 
   /// empty: the last page
   public var nextPageToken: String = String()
+
+  /// first page only: the rollout of each tag that had one
+  public var rollouts: [Icbd_Catalog_V1_Rollout] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1996,6 +2115,14 @@ public nonisolated struct Icbd_Catalog_V1_WatchEvent: Sendable {
     set {entity = .assignment(newValue)}
   }
 
+  public var rollout: Icbd_Catalog_V1_Rollout {
+    get {
+      if case .rollout(let v)? = entity {return v}
+      return Icbd_Catalog_V1_Rollout()
+    }
+    set {entity = .rollout(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   /// for DELETE: the object as it was
@@ -2008,6 +2135,7 @@ public nonisolated struct Icbd_Catalog_V1_WatchEvent: Sendable {
     case placement(Icbd_Catalog_V1_Placement)
     case policy(Icbd_Catalog_V1_Policy)
     case assignment(Icbd_Catalog_V1_Assignment)
+    case rollout(Icbd_Catalog_V1_Rollout)
 
   }
 
@@ -2249,6 +2377,445 @@ public nonisolated struct Icbd_Catalog_V1_ListRevocationsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Icbd_Catalog_V1_BootTally: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// ended (booted, settled, unsettled, failed)
+  public var boots: Int64 = 0
+
+  public var failed: Int64 = 0
+
+  /// booted or settled
+  public var up: Int64 = 0
+
+  /// the sum of their times to up
+  public var upMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_Rollout: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String {
+    get {_storage._image}
+    set {_uniqueStorage()._image = newValue}
+  }
+
+  public var tag: String {
+    get {_storage._tag}
+    set {_uniqueStorage()._tag = newValue}
+  }
+
+  /// the revision it started at: the seed of its slices
+  public var id: Int64 {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  public var fromVersion: Int64 {
+    get {_storage._fromVersion}
+    set {_uniqueStorage()._fromVersion = newValue}
+  }
+
+  public var toVersion: Int64 {
+    get {_storage._toVersion}
+    set {_uniqueStorage()._toVersion = newValue}
+  }
+
+  /// empty: every site
+  public var site: String {
+    get {_storage._site}
+    set {_uniqueStorage()._site = newValue}
+  }
+
+  /// basis points (1-10000), growing, the last 10000
+  public var steps: [Int32] {
+    get {_storage._steps}
+    set {_uniqueStorage()._steps = newValue}
+  }
+
+  /// index of the current step
+  public var step: Int32 {
+    get {_storage._step}
+    set {_uniqueStorage()._step = newValue}
+  }
+
+  public var state: Icbd_Catalog_V1_RolloutState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var minBoots: Int64 {
+    get {_storage._minBoots}
+    set {_uniqueStorage()._minBoots = newValue}
+  }
+
+  /// 0-1, above the old version's failure rate
+  public var maxFailureRate: Double {
+    get {_storage._maxFailureRate}
+    set {_uniqueStorage()._maxFailureRate = newValue}
+  }
+
+  /// times the old version's mean time to up
+  public var maxSlowdown: Double {
+    get {_storage._maxSlowdown}
+    set {_uniqueStorage()._maxSlowdown = newValue}
+  }
+
+  /// why it is where it is
+  public var detail: String {
+    get {_storage._detail}
+    set {_uniqueStorage()._detail = newValue}
+  }
+
+  public var startedMs: Int64 {
+    get {_storage._startedMs}
+    set {_uniqueStorage()._startedMs = newValue}
+  }
+
+  public var updatedMs: Int64 {
+    get {_storage._updatedMs}
+    set {_uniqueStorage()._updatedMs = newValue}
+  }
+
+  /// the current step's boots of the new version
+  public var progress: Icbd_Catalog_V1_BootTally {
+    get {_storage._progress ?? Icbd_Catalog_V1_BootTally()}
+    set {_uniqueStorage()._progress = newValue}
+  }
+  /// Returns true if `progress` has been explicitly set.
+  public var hasProgress: Bool {_storage._progress != nil}
+  /// Clears the value of `progress`. Subsequent reads from it will return its default value.
+  public mutating func clearProgress() {_uniqueStorage()._progress = nil}
+
+  public var revision: Int64 {
+    get {_storage._revision}
+    set {_uniqueStorage()._revision = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Icbd_Catalog_V1_StartRolloutRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  /// an existing tag other than "latest", on a ready version
+  public var tag: String = String()
+
+  /// ready, not the tag's version
+  public var version: Int64 = 0
+
+  /// basis points, 1-20 steps, growing, the last 10000
+  public var steps: [Int32] = []
+
+  /// empty: every site
+  public var site: String = String()
+
+  /// 0: 5
+  public var minBoots: Int64 = 0
+
+  /// absent: 0.1
+  public var maxFailureRate: Double {
+    get {_maxFailureRate ?? 0}
+    set {_maxFailureRate = newValue}
+  }
+  /// Returns true if `maxFailureRate` has been explicitly set.
+  public var hasMaxFailureRate: Bool {self._maxFailureRate != nil}
+  /// Clears the value of `maxFailureRate`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxFailureRate() {self._maxFailureRate = nil}
+
+  /// absent: 1.5
+  public var maxSlowdown: Double {
+    get {_maxSlowdown ?? 0}
+    set {_maxSlowdown = newValue}
+  }
+  /// Returns true if `maxSlowdown` has been explicitly set.
+  public var hasMaxSlowdown: Bool {self._maxSlowdown != nil}
+  /// Clears the value of `maxSlowdown`. Subsequent reads from it will return its default value.
+  public mutating func clearMaxSlowdown() {self._maxSlowdown = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _maxFailureRate: Double? = nil
+  fileprivate var _maxSlowdown: Double? = nil
+}
+
+public nonisolated struct Icbd_Catalog_V1_StartRolloutResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rollout: Icbd_Catalog_V1_Rollout {
+    get {_rollout ?? Icbd_Catalog_V1_Rollout()}
+    set {_rollout = newValue}
+  }
+  /// Returns true if `rollout` has been explicitly set.
+  public var hasRollout: Bool {self._rollout != nil}
+  /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
+  public mutating func clearRollout() {self._rollout = nil}
+
+  public var revision: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rollout: Icbd_Catalog_V1_Rollout? = nil
+}
+
+public nonisolated struct Icbd_Catalog_V1_ControlRolloutRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var image: String = String()
+
+  public var tag: String = String()
+
+  public var action: Icbd_Catalog_V1_ControlRolloutRequest.Action = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum Action: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case unspecified // = 0
+    case pause // = 1
+    case resume // = 2
+    case abort // = 3
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .unspecified
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .unspecified
+      case 1: self = .pause
+      case 2: self = .resume
+      case 3: self = .abort
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .unspecified: return 0
+      case .pause: return 1
+      case .resume: return 2
+      case .abort: return 3
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Icbd_Catalog_V1_ControlRolloutRequest.Action] = [
+      .unspecified,
+      .pause,
+      .resume,
+      .abort,
+    ]
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_ControlRolloutResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var rollout: Icbd_Catalog_V1_Rollout {
+    get {_rollout ?? Icbd_Catalog_V1_Rollout()}
+    set {_rollout = newValue}
+  }
+  /// Returns true if `rollout` has been explicitly set.
+  public var hasRollout: Bool {self._rollout != nil}
+  /// Clears the value of `rollout`. Subsequent reads from it will return its default value.
+  public mutating func clearRollout() {self._rollout = nil}
+
+  public var revision: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _rollout: Icbd_Catalog_V1_Rollout? = nil
+}
+
+public nonisolated struct Icbd_Catalog_V1_ListRolloutsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 0: 1000; at most 1000
+  public var pageSize: Int32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_ListRolloutsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// by image, then tag
+  public var rollouts: [Icbd_Catalog_V1_Rollout] = []
+
+  public var revision: Int64 = 0
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_Boot: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var mac: String = String()
+
+  /// in a report: ignored (the gateway's registered site counts)
+  public var site: String = String()
+
+  /// in a report: ignored (the caller)
+  public var gateway: String = String()
+
+  public var image: String = String()
+
+  public var version: Int64 = 0
+
+  public var outcome: Icbd_Catalog_V1_BootOutcome = .unspecified
+
+  /// failed: not_loaded or restarted
+  public var failure: String = String()
+
+  public var startedMs: Int64 = 0
+
+  /// script -> kernel and initrd loaded (clamped to an hour)
+  public var loadedMs: Int64 {
+    get {_loadedMs ?? 0}
+    set {_loadedMs = newValue}
+  }
+  /// Returns true if `loadedMs` has been explicitly set.
+  public var hasLoadedMs: Bool {self._loadedMs != nil}
+  /// Clears the value of `loadedMs`. Subsequent reads from it will return its default value.
+  public mutating func clearLoadedMs() {self._loadedMs = nil}
+
+  /// script -> booted signal or last read of a settled boot
+  public var upMs: Int64 {
+    get {_upMs ?? 0}
+    set {_upMs = newValue}
+  }
+  /// Returns true if `upMs` has been explicitly set.
+  public var hasUpMs: Bool {self._upMs != nil}
+  /// Clears the value of `upMs`. Subsequent reads from it will return its default value.
+  public mutating func clearUpMs() {self._upMs = nil}
+
+  public var bytesRead: Int64 = 0
+
+  public var diskReads: Int64 = 0
+
+  public var errors: Int64 = 0
+
+  /// reads refused with 503
+  public var unavailable: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _loadedMs: Int64? = nil
+  fileprivate var _upMs: Int64? = nil
+}
+
+public nonisolated struct Icbd_Catalog_V1_ReportBootsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// at most 256
+  public var boots: [Icbd_Catalog_V1_Boot] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_ReportBootsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recorded: Int32 = 0
+
+  /// of versions the catalog does not know
+  public var ignored: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_ListBootsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// empty: every site
+  public var site: String = String()
+
+  /// empty: every image
+  public var image: String = String()
+
+  /// newest first; 0: 100; at most 1000
+  public var limit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Icbd_Catalog_V1_ListBootsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// newest first
+  public var boots: [Icbd_Catalog_V1_Boot] = []
+
+  public var revision: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "icbd.catalog.v1"
@@ -2274,7 +2841,15 @@ nonisolated extension Icbd_Catalog_V1_PlacementState: SwiftProtobuf._ProtoNamePr
 }
 
 nonisolated extension Icbd_Catalog_V1_EntityKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENTITY_KIND_UNSPECIFIED\0\u{1}ENTITY_KIND_IMAGE\0\u{1}ENTITY_KIND_VERSION\0\u{1}ENTITY_KIND_TAG\0\u{1}ENTITY_KIND_SITE\0\u{1}ENTITY_KIND_NODE\0\u{1}ENTITY_KIND_PLACEMENT\0\u{1}ENTITY_KIND_POLICY\0\u{1}ENTITY_KIND_ASSIGNMENT\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENTITY_KIND_UNSPECIFIED\0\u{1}ENTITY_KIND_IMAGE\0\u{1}ENTITY_KIND_VERSION\0\u{1}ENTITY_KIND_TAG\0\u{1}ENTITY_KIND_SITE\0\u{1}ENTITY_KIND_NODE\0\u{1}ENTITY_KIND_PLACEMENT\0\u{1}ENTITY_KIND_POLICY\0\u{1}ENTITY_KIND_ASSIGNMENT\0\u{1}ENTITY_KIND_ROLLOUT\0")
+}
+
+nonisolated extension Icbd_Catalog_V1_RolloutState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ROLLOUT_STATE_UNSPECIFIED\0\u{1}ROLLOUT_STATE_ACTIVE\0\u{1}ROLLOUT_STATE_PAUSED\0\u{1}ROLLOUT_STATE_ROLLED_BACK\0\u{1}ROLLOUT_STATE_ABORTED\0\u{1}ROLLOUT_STATE_COMPLETED\0")
+}
+
+nonisolated extension Icbd_Catalog_V1_BootOutcome: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0BOOT_OUTCOME_UNSPECIFIED\0\u{1}BOOT_OUTCOME_BOOTED\0\u{1}BOOT_OUTCOME_SETTLED\0\u{1}BOOT_OUTCOME_UNSETTLED\0\u{1}BOOT_OUTCOME_FAILED\0")
 }
 
 nonisolated extension Icbd_Catalog_V1_Image: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -3022,7 +3597,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetImageResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}versions\0\u{1}tags\0\u{1}placements\0\u{1}policy\0\u{1}revision\0\u{3}next_page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}versions\0\u{1}tags\0\u{1}placements\0\u{1}policy\0\u{1}revision\0\u{3}next_page_token\0\u{1}rollouts\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3037,6 +3612,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
       case 5: try { try decoder.decodeSingularMessageField(value: &self._policy) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      case 8: try { try decoder.decodeRepeatedMessageField(value: &self.rollouts) }()
       default: break
       }
     }
@@ -3068,6 +3644,9 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
     if !self.nextPageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 7)
     }
+    if !self.rollouts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rollouts, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3079,6 +3658,7 @@ nonisolated extension Icbd_Catalog_V1_GetImageResponse: SwiftProtobuf.Message, S
     if lhs._policy != rhs._policy {return false}
     if lhs.revision != rhs.revision {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.rollouts != rhs.rollouts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -5338,7 +5918,7 @@ nonisolated extension Icbd_Catalog_V1_WatchRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Icbd_Catalog_V1_WatchEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WatchEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}image\0\u{1}version\0\u{1}tag\0\u{1}site\0\u{1}node\0\u{1}placement\0\u{1}policy\0\u{1}assignment\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}type\0\u{1}image\0\u{1}version\0\u{1}tag\0\u{1}site\0\u{1}node\0\u{1}placement\0\u{1}policy\0\u{1}assignment\0\u{1}rollout\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -5451,6 +6031,19 @@ nonisolated extension Icbd_Catalog_V1_WatchEvent: SwiftProtobuf.Message, SwiftPr
           self.entity = .assignment(v)
         }
       }()
+      case 10: try {
+        var v: Icbd_Catalog_V1_Rollout?
+        var hadOneofValue = false
+        if let current = self.entity {
+          hadOneofValue = true
+          if case .rollout(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.entity = .rollout(v)
+        }
+      }()
       default: break
       }
     }
@@ -5496,6 +6089,10 @@ nonisolated extension Icbd_Catalog_V1_WatchEvent: SwiftProtobuf.Message, SwiftPr
     case .assignment?: try {
       guard case .assignment(let v)? = self.entity else { preconditionFailure() }
       try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    }()
+    case .rollout?: try {
+      guard case .rollout(let v)? = self.entity else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
     }()
     case nil: break
     }
@@ -5926,6 +6523,738 @@ nonisolated extension Icbd_Catalog_V1_ListRevocationsResponse: SwiftProtobuf.Mes
 
   public static func ==(lhs: Icbd_Catalog_V1_ListRevocationsResponse, rhs: Icbd_Catalog_V1_ListRevocationsResponse) -> Bool {
     if lhs.revocations != rhs.revocations {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_BootTally: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BootTally"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}boots\0\u{1}failed\0\u{1}up\0\u{3}up_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.boots) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.failed) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.up) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.upMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.boots != 0 {
+      try visitor.visitSingularInt64Field(value: self.boots, fieldNumber: 1)
+    }
+    if self.failed != 0 {
+      try visitor.visitSingularInt64Field(value: self.failed, fieldNumber: 2)
+    }
+    if self.up != 0 {
+      try visitor.visitSingularInt64Field(value: self.up, fieldNumber: 3)
+    }
+    if self.upMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.upMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_BootTally, rhs: Icbd_Catalog_V1_BootTally) -> Bool {
+    if lhs.boots != rhs.boots {return false}
+    if lhs.failed != rhs.failed {return false}
+    if lhs.up != rhs.up {return false}
+    if lhs.upMs != rhs.upMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_Rollout: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Rollout"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}tag\0\u{1}id\0\u{3}from_version\0\u{3}to_version\0\u{1}site\0\u{1}steps\0\u{1}step\0\u{1}state\0\u{3}min_boots\0\u{3}max_failure_rate\0\u{3}max_slowdown\0\u{1}detail\0\u{3}started_ms\0\u{3}updated_ms\0\u{1}progress\0\u{1}revision\0")
+
+  fileprivate class _StorageClass {
+    var _image: String = String()
+    var _tag: String = String()
+    var _id: Int64 = 0
+    var _fromVersion: Int64 = 0
+    var _toVersion: Int64 = 0
+    var _site: String = String()
+    var _steps: [Int32] = []
+    var _step: Int32 = 0
+    var _state: Icbd_Catalog_V1_RolloutState = .unspecified
+    var _minBoots: Int64 = 0
+    var _maxFailureRate: Double = 0
+    var _maxSlowdown: Double = 0
+    var _detail: String = String()
+    var _startedMs: Int64 = 0
+    var _updatedMs: Int64 = 0
+    var _progress: Icbd_Catalog_V1_BootTally? = nil
+    var _revision: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _image = source._image
+      _tag = source._tag
+      _id = source._id
+      _fromVersion = source._fromVersion
+      _toVersion = source._toVersion
+      _site = source._site
+      _steps = source._steps
+      _step = source._step
+      _state = source._state
+      _minBoots = source._minBoots
+      _maxFailureRate = source._maxFailureRate
+      _maxSlowdown = source._maxSlowdown
+      _detail = source._detail
+      _startedMs = source._startedMs
+      _updatedMs = source._updatedMs
+      _progress = source._progress
+      _revision = source._revision
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._image) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._tag) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._id) }()
+        case 4: try { try decoder.decodeSingularInt64Field(value: &_storage._fromVersion) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._toVersion) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._site) }()
+        case 7: try { try decoder.decodeRepeatedInt32Field(value: &_storage._steps) }()
+        case 8: try { try decoder.decodeSingularInt32Field(value: &_storage._step) }()
+        case 9: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 10: try { try decoder.decodeSingularInt64Field(value: &_storage._minBoots) }()
+        case 11: try { try decoder.decodeSingularDoubleField(value: &_storage._maxFailureRate) }()
+        case 12: try { try decoder.decodeSingularDoubleField(value: &_storage._maxSlowdown) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._detail) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._startedMs) }()
+        case 15: try { try decoder.decodeSingularInt64Field(value: &_storage._updatedMs) }()
+        case 16: try { try decoder.decodeSingularMessageField(value: &_storage._progress) }()
+        case 17: try { try decoder.decodeSingularInt64Field(value: &_storage._revision) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._image.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._image, fieldNumber: 1)
+      }
+      if !_storage._tag.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._tag, fieldNumber: 2)
+      }
+      if _storage._id != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._id, fieldNumber: 3)
+      }
+      if _storage._fromVersion != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._fromVersion, fieldNumber: 4)
+      }
+      if _storage._toVersion != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._toVersion, fieldNumber: 5)
+      }
+      if !_storage._site.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._site, fieldNumber: 6)
+      }
+      if !_storage._steps.isEmpty {
+        try visitor.visitPackedInt32Field(value: _storage._steps, fieldNumber: 7)
+      }
+      if _storage._step != 0 {
+        try visitor.visitSingularInt32Field(value: _storage._step, fieldNumber: 8)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 9)
+      }
+      if _storage._minBoots != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._minBoots, fieldNumber: 10)
+      }
+      if _storage._maxFailureRate.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._maxFailureRate, fieldNumber: 11)
+      }
+      if _storage._maxSlowdown.bitPattern != 0 {
+        try visitor.visitSingularDoubleField(value: _storage._maxSlowdown, fieldNumber: 12)
+      }
+      if !_storage._detail.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._detail, fieldNumber: 13)
+      }
+      if _storage._startedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._startedMs, fieldNumber: 14)
+      }
+      if _storage._updatedMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._updatedMs, fieldNumber: 15)
+      }
+      try { if let v = _storage._progress {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      } }()
+      if _storage._revision != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._revision, fieldNumber: 17)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_Rollout, rhs: Icbd_Catalog_V1_Rollout) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._image != rhs_storage._image {return false}
+        if _storage._tag != rhs_storage._tag {return false}
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._fromVersion != rhs_storage._fromVersion {return false}
+        if _storage._toVersion != rhs_storage._toVersion {return false}
+        if _storage._site != rhs_storage._site {return false}
+        if _storage._steps != rhs_storage._steps {return false}
+        if _storage._step != rhs_storage._step {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._minBoots != rhs_storage._minBoots {return false}
+        if _storage._maxFailureRate != rhs_storage._maxFailureRate {return false}
+        if _storage._maxSlowdown != rhs_storage._maxSlowdown {return false}
+        if _storage._detail != rhs_storage._detail {return false}
+        if _storage._startedMs != rhs_storage._startedMs {return false}
+        if _storage._updatedMs != rhs_storage._updatedMs {return false}
+        if _storage._progress != rhs_storage._progress {return false}
+        if _storage._revision != rhs_storage._revision {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_StartRolloutRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartRolloutRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}tag\0\u{1}version\0\u{1}steps\0\u{1}site\0\u{3}min_boots\0\u{3}max_failure_rate\0\u{3}max_slowdown\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tag) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 4: try { try decoder.decodeRepeatedInt32Field(value: &self.steps) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.site) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.minBoots) }()
+      case 7: try { try decoder.decodeSingularDoubleField(value: &self._maxFailureRate) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self._maxSlowdown) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if !self.tag.isEmpty {
+      try visitor.visitSingularStringField(value: self.tag, fieldNumber: 2)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 3)
+    }
+    if !self.steps.isEmpty {
+      try visitor.visitPackedInt32Field(value: self.steps, fieldNumber: 4)
+    }
+    if !self.site.isEmpty {
+      try visitor.visitSingularStringField(value: self.site, fieldNumber: 5)
+    }
+    if self.minBoots != 0 {
+      try visitor.visitSingularInt64Field(value: self.minBoots, fieldNumber: 6)
+    }
+    try { if let v = self._maxFailureRate {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 7)
+    } }()
+    try { if let v = self._maxSlowdown {
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 8)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_StartRolloutRequest, rhs: Icbd_Catalog_V1_StartRolloutRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.tag != rhs.tag {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.steps != rhs.steps {return false}
+    if lhs.site != rhs.site {return false}
+    if lhs.minBoots != rhs.minBoots {return false}
+    if lhs._maxFailureRate != rhs._maxFailureRate {return false}
+    if lhs._maxSlowdown != rhs._maxSlowdown {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_StartRolloutResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".StartRolloutResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rollout\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rollout) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rollout {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_StartRolloutResponse, rhs: Icbd_Catalog_V1_StartRolloutResponse) -> Bool {
+    if lhs._rollout != rhs._rollout {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ControlRolloutRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlRolloutRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}image\0\u{1}tag\0\u{1}action\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tag) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.action) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 1)
+    }
+    if !self.tag.isEmpty {
+      try visitor.visitSingularStringField(value: self.tag, fieldNumber: 2)
+    }
+    if self.action != .unspecified {
+      try visitor.visitSingularEnumField(value: self.action, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ControlRolloutRequest, rhs: Icbd_Catalog_V1_ControlRolloutRequest) -> Bool {
+    if lhs.image != rhs.image {return false}
+    if lhs.tag != rhs.tag {return false}
+    if lhs.action != rhs.action {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ControlRolloutRequest.Action: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ACTION_UNSPECIFIED\0\u{1}PAUSE\0\u{1}RESUME\0\u{1}ABORT\0")
+}
+
+nonisolated extension Icbd_Catalog_V1_ControlRolloutResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ControlRolloutResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rollout\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._rollout) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._rollout {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ControlRolloutResponse, rhs: Icbd_Catalog_V1_ControlRolloutResponse) -> Bool {
+    if lhs._rollout != rhs._rollout {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ListRolloutsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListRolloutsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ListRolloutsRequest, rhs: Icbd_Catalog_V1_ListRolloutsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ListRolloutsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListRolloutsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rollouts\0\u{1}revision\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rollouts) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.rollouts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rollouts, fieldNumber: 1)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ListRolloutsResponse, rhs: Icbd_Catalog_V1_ListRolloutsResponse) -> Bool {
+    if lhs.rollouts != rhs.rollouts {return false}
+    if lhs.revision != rhs.revision {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_Boot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Boot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}mac\0\u{1}site\0\u{1}gateway\0\u{1}image\0\u{1}version\0\u{1}outcome\0\u{1}failure\0\u{3}started_ms\0\u{3}loaded_ms\0\u{3}up_ms\0\u{3}bytes_read\0\u{3}disk_reads\0\u{1}errors\0\u{1}unavailable\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.mac) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.site) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.gateway) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.outcome) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.failure) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.startedMs) }()
+      case 9: try { try decoder.decodeSingularInt64Field(value: &self._loadedMs) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self._upMs) }()
+      case 11: try { try decoder.decodeSingularInt64Field(value: &self.bytesRead) }()
+      case 12: try { try decoder.decodeSingularInt64Field(value: &self.diskReads) }()
+      case 13: try { try decoder.decodeSingularInt64Field(value: &self.errors) }()
+      case 14: try { try decoder.decodeSingularInt64Field(value: &self.unavailable) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.mac.isEmpty {
+      try visitor.visitSingularStringField(value: self.mac, fieldNumber: 1)
+    }
+    if !self.site.isEmpty {
+      try visitor.visitSingularStringField(value: self.site, fieldNumber: 2)
+    }
+    if !self.gateway.isEmpty {
+      try visitor.visitSingularStringField(value: self.gateway, fieldNumber: 3)
+    }
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 4)
+    }
+    if self.version != 0 {
+      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 5)
+    }
+    if self.outcome != .unspecified {
+      try visitor.visitSingularEnumField(value: self.outcome, fieldNumber: 6)
+    }
+    if !self.failure.isEmpty {
+      try visitor.visitSingularStringField(value: self.failure, fieldNumber: 7)
+    }
+    if self.startedMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startedMs, fieldNumber: 8)
+    }
+    try { if let v = self._loadedMs {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 9)
+    } }()
+    try { if let v = self._upMs {
+      try visitor.visitSingularInt64Field(value: v, fieldNumber: 10)
+    } }()
+    if self.bytesRead != 0 {
+      try visitor.visitSingularInt64Field(value: self.bytesRead, fieldNumber: 11)
+    }
+    if self.diskReads != 0 {
+      try visitor.visitSingularInt64Field(value: self.diskReads, fieldNumber: 12)
+    }
+    if self.errors != 0 {
+      try visitor.visitSingularInt64Field(value: self.errors, fieldNumber: 13)
+    }
+    if self.unavailable != 0 {
+      try visitor.visitSingularInt64Field(value: self.unavailable, fieldNumber: 14)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_Boot, rhs: Icbd_Catalog_V1_Boot) -> Bool {
+    if lhs.mac != rhs.mac {return false}
+    if lhs.site != rhs.site {return false}
+    if lhs.gateway != rhs.gateway {return false}
+    if lhs.image != rhs.image {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.failure != rhs.failure {return false}
+    if lhs.startedMs != rhs.startedMs {return false}
+    if lhs._loadedMs != rhs._loadedMs {return false}
+    if lhs._upMs != rhs._upMs {return false}
+    if lhs.bytesRead != rhs.bytesRead {return false}
+    if lhs.diskReads != rhs.diskReads {return false}
+    if lhs.errors != rhs.errors {return false}
+    if lhs.unavailable != rhs.unavailable {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ReportBootsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportBootsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}boots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.boots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.boots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.boots, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ReportBootsRequest, rhs: Icbd_Catalog_V1_ReportBootsRequest) -> Bool {
+    if lhs.boots != rhs.boots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ReportBootsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReportBootsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}recorded\0\u{1}ignored\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.recorded) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.ignored) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.recorded != 0 {
+      try visitor.visitSingularInt32Field(value: self.recorded, fieldNumber: 1)
+    }
+    if self.ignored != 0 {
+      try visitor.visitSingularInt32Field(value: self.ignored, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ReportBootsResponse, rhs: Icbd_Catalog_V1_ReportBootsResponse) -> Bool {
+    if lhs.recorded != rhs.recorded {return false}
+    if lhs.ignored != rhs.ignored {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ListBootsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListBootsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}site\0\u{1}image\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.site) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.image) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.site.isEmpty {
+      try visitor.visitSingularStringField(value: self.site, fieldNumber: 1)
+    }
+    if !self.image.isEmpty {
+      try visitor.visitSingularStringField(value: self.image, fieldNumber: 2)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ListBootsRequest, rhs: Icbd_Catalog_V1_ListBootsRequest) -> Bool {
+    if lhs.site != rhs.site {return false}
+    if lhs.image != rhs.image {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Icbd_Catalog_V1_ListBootsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListBootsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}boots\0\u{1}revision\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.boots) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.revision) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.boots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.boots, fieldNumber: 1)
+    }
+    if self.revision != 0 {
+      try visitor.visitSingularInt64Field(value: self.revision, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Icbd_Catalog_V1_ListBootsResponse, rhs: Icbd_Catalog_V1_ListBootsResponse) -> Bool {
+    if lhs.boots != rhs.boots {return false}
+    if lhs.revision != rhs.revision {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -13,11 +13,58 @@ struct Workstation: Sendable {
     let mac: String
     let gateway: String  // http://HOST:PORT
     let expected: ExpectedTemplate
+    /// Sent as `X-Forwarded-For`, so that a gateway that trusts the storm's host as a proxy
+    /// tells the workstations apart (docs/gateway.md "Boots"); nil: none.
+    var address: String?
+    /// A version whose kernel does not start here (`icbd storm --fail-version`): the machine
+    /// loads it and starts over.
+    var failVersion: Int64?
+    var restartDelay: Duration = .seconds(1)
+    var maximumRestarts = 60
+    /// Whether it sends the boot layer's booted signal (`GET /boot/MAC/up`) once it booted.
+    var sendsBootedSignal = false
 
-    /// Boots once; returns the bytes read. Throws, saying what was wrong, on a failed or wrong read.
-    func boot(with client: HTTPClient) async throws -> Int64 {
-        let script = String(decoding: try await get("\(gateway)/boot/\(mac).ipxe", client: client), as: UTF8.self)
-        guard script.hasPrefix("#!ipxe") else { throw StormError("\(mac): the boot script is not an iPXE script: \(script.prefix(200))") }
+    /// How one workstation's boot went: the bytes read and checked, the version that booted,
+    /// and how often it started over on the failing version first.
+    struct Boot: Sendable {
+        var bytes: Int64 = 0
+        var version: Int64 = 0
+        var restarts = 0
+    }
+
+    /// Boots until a version other than `failVersion` came up (then sends the booted signal,
+    /// if it does).
+    /// Throws, saying what was wrong, on a failed or wrong read, or when the failing version is
+    /// all it is ever given.
+    func boot(with client: HTTPClient) async throws -> Boot {
+        var boot = Boot()
+        var script: String
+        while true {
+            script = String(decoding: try await get("\(gateway)/boot/\(mac).ipxe", client: client), as: UTF8.self)
+            guard script.hasPrefix("#!ipxe") else { throw StormError("\(mac): the boot script is not an iPXE script: \(script.prefix(200))") }
+            boot.version = Self.version(in: script) ?? 0
+            guard let failVersion, boot.version == failVersion else { break }
+            // Its kernel and initrd load, and the kernel does not start: the machine starts over.
+            for command in ["kernel", "initrd"] { boot.bytes += Int64(try await get(try url(after: command, in: script), client: client).count) }
+            guard boot.restarts < maximumRestarts else {
+                throw StormError("\(mac): given version \(failVersion), which does not boot here, \(boot.restarts + 1) times; nothing rolled it back")
+            }
+            boot.restarts += 1
+            try await Task.sleep(for: restartDelay)
+        }
+        boot.bytes += try await load(script, with: client)
+        if sendsBootedSignal { _ = try await get("\(gateway)/boot/\(mac)/up", client: client, status: .noContent) }
+        return boot
+    }
+
+    /// The version a boot script names (`# MAC boots IMAGE version N`).
+    static func version(in script: String) -> Int64? {
+        script.split(separator: "\n").first { $0.hasPrefix("# ") && $0.contains(" version ") }?.split(separator: " ").last.flatMap { Int64($0) }
+    }
+
+    /// Loads what `script` names, checked against the template, and reads the trace; returns
+    /// the bytes read.
+    private func load(_ script: String, with client: HTTPClient) async throws -> Int64 {
         let kernelURL = try url(after: "kernel", in: script)
         let initrdURL = try url(after: "initrd", in: script)
         var bytes: Int64 = 0
@@ -46,15 +93,18 @@ struct Workstation: Sendable {
         return target.hasPrefix("http") ? String(target) : gateway + (target.hasPrefix("/") ? "" : "/") + target
     }
 
-    /// GET, following 503 + Retry-After (at most 30 times), expecting 200, or 206 for a range.
-    private func get(_ url: String, client: HTTPClient, range: BootTrace.Read? = nil) async throws -> [UInt8] {
+    /// GET, following 503 + Retry-After (at most 30 times), expecting `status` (200), or 206 for a range.
+    private func get(
+        _ url: String, client: HTTPClient, range: BootTrace.Read? = nil, status expected: HTTPResponseStatus = .ok
+    ) async throws -> [UInt8] {
         var request = HTTPClientRequest(url: url)
         if let range { request.headers.add(name: "Range", value: "bytes=\(range.offset)-\(range.offset + Int64(range.length) - 1)") }
+        if let address { request.headers.add(name: "X-Forwarded-For", value: address) }
         for _ in 0..<30 {
             let response = try await client.execute(request, timeout: .seconds(120))
             let body = try await response.body.collect(upTo: 256 << 20)
             switch response.status {
-            case .ok where range == nil, .partialContent where range != nil:
+            case expected where range == nil, .partialContent where range != nil:
                 return Array(body.readableBytesView)
             case .serviceUnavailable:
                 let wait = Int(response.headers.first(name: "Retry-After") ?? "") ?? 1

@@ -10,7 +10,7 @@ struct ICBD: AsyncParsableCommand {
         version: SoftwareVersion.current,
         subcommands: [
             PKICommand.self, CatalogCommand.self, ReplicatorCommand.self, CacheCommand.self, GatewayCommand.self, HealthCommand.self, ImageCommand.self, SiteCommand.self, NodeCommand.self,
-            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self, ReplicationCommand.self, UpCommand.self, StormCommand.self, SampleCommand.self, ValidateCommand.self,
+            AssignCommand.self, UnassignCommand.self, AssignmentsCommand.self, BenchCommand.self, ReplicationCommand.self, UpCommand.self, StormCommand.self, SampleCommand.self, ValidateCommand.self, RolloutCommand.self, BootCommand.self,
         ]
     )
 }

@@ -14,6 +14,13 @@ struct RetentionPlanTests {
         #expect(plan.delete == [2])
     }
 
+    @Test func neverDeletesAVersionOfARunningRollout() {
+        // A tag rolls out from 1 to 2: the rollout alone keeps both (keep 2 would delete 1, 2, 3).
+        let plan = RetentionPlan(present: [1, 2, 3, 4, 5], states: ready, tagged: [], keep: 2, neededByOtherSites: [], inRunningRollouts: [1, 2])
+        #expect(plan.delete == [3])
+        #expect(plan.keptForRollouts == [1, 2])
+    }
+
     @Test func retiredVersionsGoWhateverTheCount() {
         var states = ready
         states[5] = .retired

@@ -22,6 +22,7 @@ enum PostgresSchema {
         ("v2-cache-nodes", version2CacheNodes),
         ("v3-image-homes", version3ImageHomes),
         ("v4-revocations", version4Revocations),
+        ("v5-rollouts", version5Rollouts),
     ]
 
     static var knownMigrations: [String] { migrations.map(\.id) }

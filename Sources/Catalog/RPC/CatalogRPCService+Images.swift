@@ -33,6 +33,7 @@ extension CatalogRPCService {
             if position == .start {
                 response.tags = detail.value.tags.map(Icbd_Catalog_V1_Tag.init)
                 if let policy = detail.value.policy { response.policy = .init(policy) }
+                response.rollouts = detail.value.rollouts.map(Icbd_Catalog_V1_Rollout.init)
             }
             response.revision = detail.revision.rawValue
             var space = try pager.space(items: size, used: response)

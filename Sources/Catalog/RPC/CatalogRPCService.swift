@@ -45,6 +45,8 @@ public struct CatalogRPCService: RPCService {
         registerWatch(into: &router)
         registerBootProfiles(into: &router)
         registerRevocations(into: &router)
+        registerRollouts(into: &router)
+        registerBoots(into: &router)
     }
 
     /// Refuses a node-scoped call made by another node; admins act for anyone.

@@ -24,6 +24,9 @@ enum SQLiteSchema {
         migrator.registerMigration("v4-revocations") { db in
             try db.execute(sql: version4Revocations)
         }
+        migrator.registerMigration("v5-rollouts") { db in
+            try db.execute(sql: version5Rollouts)
+        }
         return migrator
     }
 

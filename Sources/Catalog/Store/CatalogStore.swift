@@ -97,6 +97,25 @@ public protocol CatalogStore: Sendable {
     /// up to `version` that has any; empty when there is none.
     func bootProfiles(image: Name, version: Int64, atOrBefore: Bool) async throws -> [BootProfileRecord]
 
+    // MARK: Rollouts (docs/catalog.md "Rollouts")
+    /// Starts a rollout of `spec.tag` to `spec.version` (``RolloutRules/checkStart(_:tag:version:running:)``),
+    /// replacing the tag's finished rollout; its id is the revision it commits at.
+    func startRollout(_ spec: RolloutSpec, at now: Date) async throws -> Revisioned<RolloutRecord>
+    /// Pauses, resumes or aborts the running rollout of `tag` (``RolloutRules/apply(_:to:at:)``).
+    func controlRollout(image: Name, tag: Name, _ control: RolloutRules.Control, at now: Date) async throws -> Revisioned<RolloutRecord>
+    /// Every tag's rollout (running or last), by image and tag.
+    func listRollouts() async throws -> Revisioned<[RolloutRecord]>
+
+    // MARK: Boots (outside the revisioned model, except the rollout decisions they cause)
+    /// Keeps `boots` (the last ``BootReport/keptPerWorkstation`` per workstation,
+    /// ``BootReport/keptInAll`` in all), adds them to their version's tally, and judges the
+    /// rollouts whose new version they booted (``RolloutRules/decide(_:baseline:)``); a decision
+    /// other than waiting is one revision. Boots of versions the catalog does not know are
+    /// ignored. Returns how many were kept and the rollouts that changed state or step.
+    func recordBoots(_ boots: [BootReport], at now: Date) async throws -> Revisioned<BootsRecorded>
+    /// The boots kept, newest first, at most `limit`.
+    func listBoots(site: Name?, image: Name?, limit: Int) async throws -> Revisioned<[BootReport]>
+
     // MARK: Certificate revocation (outside the revisioned model: no revision, no Watch event)
     /// Adds `revocation`, first dropping the entries expired at `now`; a serial revoked already
     /// keeps its first entry (`created` false). `.failedPrecondition` when
@@ -115,6 +134,17 @@ public protocol CatalogStore: Sendable {
     /// Drops change-log entries so that at most `retaining` revisions stay; returns the oldest
     /// revision a watcher can still resume after.
     func compactChanges(retaining: Int) async throws -> Revision
+}
+
+/// What a boot report did.
+public struct BootsRecorded: Sendable {
+    public var recorded = 0
+    /// Boots of versions the catalog does not know.
+    public var ignored = 0
+    /// Rollouts that advanced, completed or rolled back, as they are now.
+    public var decided: [RolloutRecord] = []
+
+    public init() {}
 }
 
 /// How manifests are paged in storage and on the wire.

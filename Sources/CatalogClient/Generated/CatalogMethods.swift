@@ -158,4 +158,29 @@ public enum CatalogMethods {
     public static let listRevocations = RPCMethod<Icbd_Catalog_V1_ListRevocationsRequest, Icbd_Catalog_V1_ListRevocationsResponse>(
         service: service, method: "ListRevocations", kind: .unary,
         allowedRoles: Set(Role.allCases))
+
+    /// Staged rollouts (docs/catalog.md "Rollouts"): admin starts and controls; every role reads
+    /// (gateways resolve tags per workstation with them; watched as ENTITY_KIND_ROLLOUT).
+    public static let startRollout = RPCMethod<Icbd_Catalog_V1_StartRolloutRequest, Icbd_Catalog_V1_StartRolloutResponse>(
+        service: service, method: "StartRollout", kind: .unary,
+        allowedRoles: [.admin])
+
+    public static let controlRollout = RPCMethod<Icbd_Catalog_V1_ControlRolloutRequest, Icbd_Catalog_V1_ControlRolloutResponse>(
+        service: service, method: "ControlRollout", kind: .unary,
+        allowedRoles: [.admin])
+
+    public static let listRollouts = RPCMethod<Icbd_Catalog_V1_ListRolloutsRequest, Icbd_Catalog_V1_ListRolloutsResponse>(
+        service: service, method: "ListRollouts", kind: .unary,
+        allowedRoles: Set(Role.allCases))
+
+    /// Finished boots (docs/gateway.md "Boots"): gateways report the boots they served, at most
+    /// 256 a call, counted at the gateway's registered site; the catalog keeps the last 10 per
+    /// workstation and judges rollouts by them. Admin reads.
+    public static let reportBoots = RPCMethod<Icbd_Catalog_V1_ReportBootsRequest, Icbd_Catalog_V1_ReportBootsResponse>(
+        service: service, method: "ReportBoots", kind: .unary,
+        allowedRoles: [.gateway])
+
+    public static let listBoots = RPCMethod<Icbd_Catalog_V1_ListBootsRequest, Icbd_Catalog_V1_ListBootsResponse>(
+        service: service, method: "ListBoots", kind: .unary,
+        allowedRoles: [.admin])
 }

@@ -162,7 +162,7 @@ extension ImageDetail {
         self.init(
             image: try ImageRecord(wire: wire.image), versions: try wire.versions.map(VersionRecord.init(wire:)),
             tags: try wire.tags.map(TagRecord.init(wire:)), placements: try wire.placements.map(PlacementRecord.init(wire:)),
-            policy: wire.hasPolicy ? try PolicyRecord(wire: wire.policy) : nil)
+            policy: wire.hasPolicy ? try PolicyRecord(wire: wire.policy) : nil, rollouts: try wire.rollouts.map(RolloutRecord.init(wire:)))
     }
 }
 
@@ -178,6 +178,7 @@ extension CatalogEvent {
             case .placement(let value)?: .placement(try PlacementRecord(wire: value))
             case .policy(let value)?: .policy(try PolicyRecord(wire: value))
             case .assignment(let value)?: .assignment(try AssignmentRecord(wire: value))
+            case .rollout(let value)?: .rollout(try RolloutRecord(wire: value))
             case nil: throw WireDecoding.failure("watch event", "it carries no object")
             }
         self.init(wire.type == .delete ? .delete : .put, entity)

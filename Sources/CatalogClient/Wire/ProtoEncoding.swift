@@ -191,6 +191,7 @@ extension Icbd_Catalog_V1_WatchEvent {
             case .placement(let value): .placement(.init(value))
             case .policy(let value): .policy(.init(value))
             case .assignment(let value): .assignment(.init(value))
+            case .rollout(let value): .rollout(.init(value))
             }
     }
 }
@@ -206,6 +207,7 @@ extension EntityKind {
         case .placement: self = .placement
         case .policy: self = .policy
         case .assignment: self = .assignment
+        case .rollout: self = .rollout
         case .unspecified, .UNRECOGNIZED: return nil
         }
     }
@@ -223,6 +225,7 @@ extension Icbd_Catalog_V1_EntityKind {
             case .placement: .placement
             case .policy: .policy
             case .assignment: .assignment
+            case .rollout: .rollout
             }
     }
 }

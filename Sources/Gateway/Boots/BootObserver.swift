@@ -14,12 +14,15 @@ final class BootObserver: Service, Sendable {
     /// client-address lookup altogether.
     private let following = Atomic<Bool>(false)
     private let metrics: BootMetrics
+    /// Where boots that ended go: the catalog.
+    private let reporter: BootReporter
     private let logger: Logger
 
-    init(configuration: BootTrackingConfiguration, metrics: BootMetrics, logger: Logger) {
+    init(configuration: BootTrackingConfiguration, metrics: BootMetrics, reporter: BootReporter, logger: Logger) {
         self.configuration = configuration
         self.tracker = Mutex(BootTracker(configuration: configuration))
         self.metrics = metrics
+        self.reporter = reporter
         self.logger = logger
     }
 
@@ -75,6 +78,7 @@ final class BootObserver: Service, Sendable {
                 logger.info("a workstation cannot boot and waits", metadata: ["mac": "\(record.mac)", "client": "\(record.client)", "reason": "\(Self.reason(record))"])
             case .waitingEnded: break
             case .finished(let record):
+                reporter.finished(record)
                 var metadata: Logger.Metadata = [
                     "mac": "\(record.mac)", "client": "\(record.client)", "site": "\(record.site)", "outcome": "\(record.outcomeText)",
                     "bytes_read": "\(record.bytesRead)", "disk_reads": "\(record.diskReads)", "errors": "\(record.errors)", "unavailable": "\(record.unavailable)",

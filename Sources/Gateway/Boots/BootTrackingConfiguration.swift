@@ -16,6 +16,10 @@ public struct BootTrackingConfiguration: Sendable {
     public var maximumWorkstations = 4096
     /// How often boots are checked for settling, giving up, and waiting workstations that went away.
     public var sweepInterval: Duration = .seconds(1)
+    /// How often boots that ended are reported to the catalog (`ReportBoots`).
+    public var reportInterval: Duration = .seconds(1)
+    /// Boots that ended kept for the catalog while it is unreachable (the oldest dropped first).
+    public var reportQueue = 4096
 
     public init() {}
 }

@@ -11,6 +11,8 @@ struct CatalogSnapshot: Sendable {
         var image: ImageRecord
         var versions: [Int64: VersionRecord] = [:]
         var tags: [String: TagRecord] = [:]
+        /// By tag: the running or last rollout of each tag that had one.
+        var rollouts: [String: RolloutRecord] = [:]
     }
 
     struct PlacementKey: Hashable, Sendable {
@@ -57,6 +59,12 @@ struct CatalogSnapshot: Sendable {
         case .placement(let placement):
             placements[PlacementKey(image: placement.image, version: placement.version, node: placement.node)] = deleted ? nil : placement
         case .assignment(let assignment): assignments[assignment.mac.description] = deleted ? nil : assignment
+        case .rollout(let rollout):
+            if deleted {
+                images[rollout.image.rawValue]?.rollouts[rollout.tag.rawValue] = nil
+            } else {
+                images[rollout.image.rawValue, default: Self.unlisted(rollout.image)].rollouts[rollout.tag.rawValue] = rollout
+            }
         case .policy: break
         }
     }
@@ -68,15 +76,20 @@ struct CatalogSnapshot: Sendable {
 
     // MARK: Reads
 
-    /// The ready version `reference` names, or why not.
-    func resolve(image: String, reference: VersionReference) -> Result<VersionRecord, GatewayError> {
+    /// The ready version `reference` names, or why not. For a `workstation` (a boot script), a
+    /// tag in a running rollout resolves to the version of the workstation's slice
+    /// (``RolloutRecord/version(for:at:)``); otherwise to where the tag points.
+    func resolve(
+        image: String, reference: VersionReference, workstation: (mac: MACAddress, site: Name?)? = nil
+    ) -> Result<VersionRecord, GatewayError> {
         guard let entry = images[image] else { return .failure(.notFound("no image '\(image)'")) }
         let number: Int64
         switch reference {
         case .number(let value): number = value
         case .tag(let tag):
             guard let found = entry.tags[tag.rawValue] else { return .failure(.notFound("image '\(image)' has no tag '\(tag)'")) }
-            number = found.version
+            let rollout = workstation.flatMap { entry.rollouts[tag.rawValue]?.version(for: $0.mac, at: $0.site) }
+            number = rollout ?? found.version
         }
         guard let version = entry.versions[number], version.state == .ready else {
             return .failure(.notFound("image '\(image)' has no ready version \(number)"))

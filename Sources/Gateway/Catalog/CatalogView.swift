@@ -122,6 +122,7 @@ final class CatalogView: Sendable {
                 var entry = CatalogSnapshot.ImageEntry(image: image.image)
                 for version in image.versions { entry.versions[version.number] = version }
                 for tag in image.tags { entry.tags[tag.name.rawValue] = tag }
+                for rollout in image.rollouts { entry.rollouts[rollout.tag.rawValue] = rollout }
                 snapshot.images[image.image.name.rawValue] = entry
                 for placement in image.placements {
                     snapshot.placements[.init(image: placement.image, version: placement.version, node: placement.node)] = placement

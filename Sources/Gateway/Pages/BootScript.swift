@@ -50,7 +50,7 @@ enum BootScript {
             return waiting("no image is assigned to \(mac) and site \(gateway.configuration.site) has no default image", fix: assignFix)
         }
         let version: VersionRecord
-        switch snapshot.resolve(image: assigned.image.rawValue, reference: assigned.version) {
+        switch snapshot.resolve(image: assigned.image.rawValue, reference: assigned.version, workstation: (mac, try? Name(site))) {
         case .success(let found): version = found
         case .failure(let error): return waiting("\(mac) boots \(assigned), but \(error.reason)", fix: assignFix)
         }

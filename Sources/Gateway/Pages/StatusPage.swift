@@ -59,6 +59,7 @@ enum StatusPage {
             }
         }
         html += "</table>"
+        html += rollouts(snapshot)
         html += boots(gateway.boots.records)
         html += "<h2>Replication in flight</h2>"
         let receiving = snapshot.placements.values.filter { $0.state == .receiving }.sorted { ($0.image, $0.version) < ($1.image, $1.version) }
@@ -73,6 +74,19 @@ enum StatusPage {
         }
         html += "<p><a href=\"/v1/images\">/v1/images</a> · <a href=\"/metrics\">/metrics</a> · <a href=\"/readyz\">/readyz</a></p></body></html>\n"
         return html
+    }
+
+    /// Rollouts: each tag's running or last rollout, its step and why it is where it is.
+    private static func rollouts(_ snapshot: CatalogSnapshot) -> String {
+        let rollouts = snapshot.images.values.flatMap(\.rollouts.values).sorted { ($0.image, $0.tag) < ($1.image, $1.tag) }
+        guard !rollouts.isEmpty else { return "" }
+        var html = "<h2>Rollouts</h2><table><tr><th>image</th><th>tag</th><th>versions</th><th>site</th><th>step</th><th>state</th><th>step's boots</th><th>failed</th><th>detail</th></tr>"
+        for rollout in rollouts {
+            html += "<tr><td>\(escape(rollout.image.rawValue))</td><td>\(escape(rollout.tag.rawValue))</td><td>\(rollout.fromVersion) → \(rollout.toVersion)</td>"
+            html += "<td>\(escape(rollout.site?.rawValue ?? "every"))</td><td>\(rollout.step + 1)/\(rollout.steps.count) (\(RolloutRecord.percent(rollout.slice)))</td>"
+            html += "<td>\(rollout.state.rawValue)</td><td>\(rollout.progress.boots)</td><td>\(rollout.progress.failed)</td><td>\(escape(rollout.detail))</td></tr>"
+        }
+        return html + "</table>"
     }
 
     /// Boots: workstations waiting, per-version success and times, the most recent boots.

@@ -8,6 +8,7 @@ public enum CatalogEntity: Sendable, Hashable, Codable {
     case placement(PlacementRecord)
     case policy(PolicyRecord)
     case assignment(AssignmentRecord)
+    case rollout(RolloutRecord)
 
     public var kind: EntityKind {
         switch self {
@@ -19,6 +20,7 @@ public enum CatalogEntity: Sendable, Hashable, Codable {
         case .placement: .placement
         case .policy: .policy
         case .assignment: .assignment
+        case .rollout: .rollout
         }
     }
 
@@ -33,13 +35,14 @@ public enum CatalogEntity: Sendable, Hashable, Codable {
         case .placement(let placement): "\(placement.image)/\(placement.version)/\(placement.node)"
         case .policy(let policy): "\(policy.image)"
         case .assignment(let assignment): "\(assignment.mac)"
+        case .rollout(let rollout): "\(rollout.image)/\(rollout.tag)"
         }
     }
 }
 
 /// The kinds of catalog objects, for filtering a watch.
 public enum EntityKind: String, Sendable, Hashable, Codable, CaseIterable {
-    case image, version, tag, site, node, placement, policy, assignment
+    case image, version, tag, site, node, placement, policy, assignment, rollout
 }
 
 /// One object written or deleted.

@@ -148,10 +148,14 @@ public struct ImageDetail: Sendable, Hashable, Codable {
     public var tags: [TagRecord]
     public var placements: [PlacementRecord]
     public var policy: PolicyRecord?
+    /// The rollouts of its tags (one per tag: the running or last one).
+    public var rollouts: [RolloutRecord]
 
     public init(
-        image: ImageRecord, versions: [VersionRecord], tags: [TagRecord], placements: [PlacementRecord], policy: PolicyRecord?
+        image: ImageRecord, versions: [VersionRecord], tags: [TagRecord], placements: [PlacementRecord], policy: PolicyRecord?,
+        rollouts: [RolloutRecord] = []
     ) {
+        self.rollouts = rollouts
         self.image = image
         self.versions = versions
         self.tags = tags

@@ -36,9 +36,18 @@ struct RetentionPass: Sendable {
                 neededElsewhere[placement.node] = max(neededElsewhere[placement.node] ?? 0, placement.version)
             }
             let keep = answer.hasPolicy ? Int(answer.policy.keepVersions) : defaultKeep
+            let rollouts = answer.rollouts.filter { $0.state == .active || $0.state == .paused }
             let plan = RetentionPlan(
                 present: Set(local.keys), states: states, tagged: Set(answer.tags.map(\.version)), keep: keep,
-                neededByOtherSites: Set(neededElsewhere.values))
+                neededByOtherSites: Set(neededElsewhere.values), inRunningRollouts: Set(rollouts.flatMap { [$0.fromVersion, $0.toVersion] }))
+            for number in plan.keptForRollouts {
+                logger.info(
+                    "retention keeps a version beyond the versions to keep: a running rollout names it",
+                    metadata: [
+                        "image": "\(image)", "version": "\(number)", "keep": "\(keep)",
+                        "rollouts": "\(rollouts.map { "\($0.tag): \($0.fromVersion) to \($0.toVersion)" }.joined(separator: ", "))",
+                    ])
+            }
             for number in plan.delete {
                 try repository.deleteVersion(of: image, number)
                 logger.info("retention deleted a version", metadata: ["image": "\(image)", "version": "\(number)"])

@@ -159,3 +159,23 @@ extension Argument where Value: CommandLineValue {
         self.init(help: .of(help, Value.self), transform: { try Value(commandLine: $0) })
     }
 }
+
+/// `5%,25%,100%`: the slices of a rollout, each a percentage of the workstations (at most two
+/// decimals), in basis points.
+struct RolloutSteps: CommandLineValue {
+    let basisPoints: [Int]
+
+    init(commandLine text: String) throws {
+        basisPoints = try text.split(separator: ",", omittingEmptySubsequences: false).map { word in
+            let number = word.trimmingCharacters(in: .whitespaces)
+            guard number.hasSuffix("%"), let percent = Double(number.dropLast()), percent.isFinite,
+                let basisPoints = Int(exactly: (percent * 100).rounded()), abs(percent * 100 - Double(basisPoints)) < 1e-6
+            else {
+                throw CommandLineValueError("'\(word)' is not a percentage such as 5% or 2.5%; give the steps as 5%,25%,100%")
+            }
+            return basisPoints
+        }
+    }
+
+    static var valueName: String? { "percent,percent,…" }
+}

@@ -131,6 +131,31 @@ enum CatalogRows {
             recorded: try date(row, "recorded_ms"), entries: try json(row, "entries", as: [BootProfileEntry].self))
     }
 
+    static func rollout(_ row: any SQLRow) throws -> RolloutRecord {
+        let step = try row.integer(required: "step")
+        let steps = try json(row, "steps", as: [Int].self)
+        guard steps.indices.contains(Int(step)) else { throw damaged("rollout step \(step) of \(steps.count) steps") }
+        return RolloutRecord(
+            image: try name(row, "image"), tag: try name(row, "tag"), id: try row.integer(required: "id"),
+            fromVersion: try row.integer(required: "from_version"), toVersion: try row.integer(required: "to_version"),
+            site: try optionalName(row, "site"), steps: steps, step: Int(step),
+            state: try enumValue(row, "state", as: RolloutState.self), criteria: try json(row, "criteria", as: RolloutCriteria.self),
+            detail: try row.text(required: "detail"), started: try date(row, "started_ms"), updated: try date(row, "updated_ms"),
+            progress: try json(row, "progress", as: BootTally.self), revision: try revision(row))
+    }
+
+    static func boot(_ row: any SQLRow) throws -> BootReport {
+        let macText = try row.text(required: "mac")
+        guard let mac = try? MACAddress(parsing: macText) else { throw damaged("boot of MAC '\(macText)'") }
+        return BootReport(
+            mac: mac, site: try name(row, "site"), gateway: try name(row, "gateway"), image: try name(row, "image"),
+            version: try row.integer(required: "version"), outcome: try enumValue(row, "outcome", as: BootReport.Outcome.self),
+            failure: try row.text("failure"), started: try date(row, "started_ms"), loadedMilliseconds: try row.integer("loaded_ms"),
+            upMilliseconds: try row.integer("up_ms"), bytesRead: try row.integer(required: "bytes_read"),
+            diskReads: try row.integer(required: "disk_reads"), errors: try row.integer(required: "errors"),
+            unavailable: try row.integer(required: "unavailable"))
+    }
+
     static func revocation(_ row: any SQLRow) throws -> RevocationRecord {
         let text = try row.text(required: "serial")
         guard let serial = CertificateSerial(parsing: text) else { throw damaged("serial '\(text)' is not a certificate serial") }

@@ -72,7 +72,8 @@ extension SQLCatalogStore {
                 "SELECT * FROM placements WHERE image = \(name) ORDER BY version, node", CatalogRows.placement)
             return ImageDetail(
                 image: image, versions: try await Self.fetchVersions(db, image: name), tags: try await Self.fetchTags(db, image: name),
-                placements: placements, policy: try await Self.fetchPolicy(db, image: name))
+                placements: placements, policy: try await Self.fetchPolicy(db, image: name),
+                rollouts: try await Self.fetchRollouts(db, image: name))
         }
     }
 

@@ -10,6 +10,7 @@ extension SQLCatalogStore {
             let current = try await Self.fetchTag(db, image: image, name: tag)
             try CatalogRules.check(expected, current: current?.revision, "tag '\(tag)' of image '\(image)'")
             if let current, current.version == version { return current }
+            try await Self.refuseWhileRolling(db, image: image, tag: tag, "moved")
             let moved = try await Self.writeTag(db, image: image, name: tag, version: version, revision: changes.revision)
             changes.put(.tag(moved))
             return moved
@@ -23,6 +24,7 @@ extension SQLCatalogStore {
                 throw CatalogStoreError.notFound("image '\(image)' has no tag '\(tag)'")
             }
             try CatalogRules.check(expected, current: current.revision, "tag '\(tag)' of image '\(image)'")
+            try await Self.refuseWhileRolling(db, image: image, tag: tag, "deleted")
             if let booting = try await Self.fetchAssignments(db, image: image).first(where: { $0.version == .tag(tag) }) {
                 throw CatalogStoreError.precondition(
                     "workstation \(booting.mac) boots '\(image):\(tag)'; assign it elsewhere before deleting the tag")
@@ -33,6 +35,13 @@ extension SQLCatalogStore {
     }
 
     // MARK: Shared
+
+    /// A tag in a running rollout moves only by the rollout.
+    static func refuseWhileRolling(_ db: Transaction, image: Name, tag: Name, _ what: String) async throws {
+        guard let rollout = try await runningRollout(db, image: image, tag: tag) else { return }
+        throw CatalogStoreError.precondition(
+            "tag '\(tag)' of image '\(image)' is in a rollout to version \(rollout.toVersion) (\(rollout.state.rawValue)) and cannot be \(what); abort it first: icbd rollout abort \(image) \(tag)")
+    }
 
     static func fetchTag(_ db: Transaction, image: Name, name: Name) async throws -> TagRecord? {
         try await db.fetchOne("SELECT * FROM tags WHERE image = \(image) AND name = \(name)", CatalogRows.tag)

@@ -90,6 +90,10 @@ extension SQLCatalogStore {
             let version = try await Self.requireVersion(db, image: image, number: number)
             try CatalogRules.check(expected, current: version.revision, "version \(number) of image '\(image)'")
             guard version.state != .retired else { return version }
+            if let rollout = RolloutRules.holds(try await Self.fetchRollouts(db, image: image), version: number) {
+                throw CatalogStoreError.precondition(
+                    "version \(number) of image '\(image)' is in the rollout of tag '\(rollout.tag)' (version \(rollout.fromVersion) to \(rollout.toVersion), \(rollout.state.rawValue)); workstations boot it until the rollout ends: icbd rollout abort \(image) \(rollout.tag)")
+            }
             let tags = try await Self.fetchTags(db, image: image)
             let plan = try CatalogRules.planRetire(
                 version, tags: tags, versions: try await Self.fetchVersions(db, image: image),
