@@ -109,7 +109,7 @@ let package = Package(
         .systemLibrary(name: "CBtrfsUtil", providers: [.apt(["libbtrfsutil-dev"])]),
         .systemLibrary(name: "CLZ4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CMalloc"),
-        .systemLibrary(name: "CFileAccess"),
+        .systemLibrary(name: "CFileStatus"),
         .target(
             name: "Replicator",
             dependencies: [
@@ -147,7 +147,7 @@ let package = Package(
         .target(
             name: "CacheNode",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileAccess",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileStatus",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "Gateway",
             dependencies: [
-                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileAccess",
+                "ICBDCore", "ICBDProto", "ICBDRPC", "CatalogClient", "ReplicatorClient", "CacheClient", "CFileStatus",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

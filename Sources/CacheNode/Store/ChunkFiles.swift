@@ -1,4 +1,4 @@
-import CFileAccess
+import CFileStatus
 import CacheClient
 import Foundation
 import Glibc

@@ -1,4 +1,4 @@
-import CFileAccess
+import CFileStatus
 import CacheClient
 import Crypto
 import Foundation
@@ -57,14 +57,8 @@ final class SameHostChunks: Sendable {
     }
 
     /// Bytes `part` of the chunk `hash` of `length` bytes, from the node's file of it.
-    ///
-    /// A verified file whose bytes are in the page cache is read on the calling thread
-    /// (``readResident(_:hash:length:part:)``); anything else, on the thread pool.
     func read(_ hash: [UInt8], length: Int, part: Range<Int>) async -> Outcome {
         let path = layout.chunkPath(sha256: hash)
-        if verified.remembers(hash), let bytes = Self.readResident(path, hash: hash, length: length, part: part, verified: verified) {
-            return .bytes(bytes)
-        }
         let verified = verified
         do {
             return try await threadPool.runIfActive { Self.read(path, hash: hash, length: length, part: part, verified: verified) }
@@ -106,24 +100,6 @@ final class SameHostChunks: Sendable {
             return .wrong("the chunk of \(length) bytes has no bytes \(part)")
         }
         return .bytes(bytes)
-    }
-
-    /// The part of a verified, unchanged file when every byte of it is in the page cache, read
-    /// without waiting for the disk (`preadv2` with `RWF_NOWAIT`); nil in every other case, which
-    /// the full read on the thread pool then handles (and explains).
-    private static func readResident(_ path: String, hash: [UInt8], length: Int, part: Range<Int>, verified: VerifiedFiles) -> ByteBuffer? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let before = identity(fd), before.isRegular, before.file.size == Int64(length),
-            verified.isVerified(hash, file: before.file)
-        else { return nil }
-        var buffer = ByteBufferAllocator().buffer(capacity: part.count)
-        let count = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: part.count) { pointer in
-            max(0, icbd_read_resident(fd, pointer.baseAddress, part.count, off_t(part.lowerBound)))
-        }
-        guard count == part.count, identity(fd)?.file == before.file else { return nil }
-        return buffer
     }
 
     private static func identity(_ fd: Int32) -> (file: VerifiedFiles.FileIdentity, isRegular: Bool)? {

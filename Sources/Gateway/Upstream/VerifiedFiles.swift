@@ -1,4 +1,4 @@
-import CFileAccess
+import CFileStatus
 import Synchronization
 
 /// The chunk files of the local cache node whose whole bytes this gateway hashed and found to be
@@ -52,12 +52,6 @@ final class VerifiedFiles: Sendable {
     func isVerified(_ chunk: [UInt8], file: FileIdentity, now: ContinuousClock.Instant = .now) -> Bool {
         guard let entry = entries.withLock({ $0[chunk] }) else { return false }
         return entry.file == file && now - entry.verifiedAt < lifetime
-    }
-
-    /// Whether a verification of some file of `chunk` is remembered (the file may have changed
-    /// since: ``isVerified(_:file:now:)`` tells).
-    func remembers(_ chunk: [UInt8]) -> Bool {
-        entries.withLock { $0[chunk] != nil }
     }
 
     /// Records that the bytes of `file` hash to `chunk` (read while its identity stayed `file`);
