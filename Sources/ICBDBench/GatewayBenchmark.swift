@@ -32,6 +32,9 @@ public struct GatewayBenchmark: Sendable {
         /// Reads reach the cache node only over mutual TLS; otherwise the gateway is given the
         /// node's directory (`--local-cache`), as on a host running both.
         public var remote = false
+        /// Measures the cost of boot recording instead of comparing with nginx
+        /// (``measureBootRecording(_:size:directory:)``).
+        public var bootRecording = false
         public var directory = FileManager.default.temporaryDirectory.path
 
         public init() {}
@@ -44,6 +47,7 @@ public struct GatewayBenchmark: Sendable {
             [
                 "imageSize": "\(ByteSize(bytes: Int64(megabytes) << 20))", "seconds": "\(seconds)", "connections": "\(connections)",
                 "rounds": "\(rounds)", "memoryCache": "\(ByteSize(bytes: Int64(memoryCache)))", "path": path,
+                "baseline": bootRecording ? "the same gateway, reads of no boot" : "nginx",
             ]
         }
     }
@@ -104,7 +108,7 @@ public struct GatewayBenchmark: Sendable {
             let site = try await BenchSite.start(
                 repository: repository, directory: directory, services: services, logger: logger, authority: authority
             ) { admin in
-                try await Self.register(admin, size: size, entries: entries)
+                try await Self.register(admin, size: size, entries: entries, bootable: options.bootRecording)
             }
             let logs = directory.appendingPathComponent("logs").path
             try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
@@ -121,12 +125,18 @@ public struct GatewayBenchmark: Sendable {
                 "--admission-limit", "4096", "--name", "bench-gateway",
             ]
             if !options.remote { gatewayArguments += ["--local-cache", cacheDirectory] }
+            if options.bootRecording { gatewayArguments += ["--trusted-proxy", "127.0.0.1/32", "--default-image", "bench"] }
             return try await Self.withChild("cache", cacheArguments + common, logs: logs) { cache, _ in
                 try await Self.withChild("gateway", gatewayArguments + common, logs: logs) { gateway, address in
                     let gatewayURL = "http://\(address)/v1/images/bench/1/disk.raw"
                     try await waitForCache(gatewayURL)
                     // Warm: the whole image through the gateway once, so every chunk is held by the cache.
                     try await Self.curl(["-sf", "-o", "/dev/null", gatewayURL])
+                    if options.bootRecording {
+                        return try await measureBootRecording(
+                            Servers(gatewayURL: gatewayURL, gateway: gateway.pid, cache: cache.pid, nginxURL: "", nginx: 0), size: size,
+                            directory: directory)
+                    }
                     return try await Nginx.with(root: directory.appendingPathComponent("www").path, directory: directory.path) { nginx in
                         let servers = Servers(
                             gatewayURL: gatewayURL, gateway: gateway.pid, cache: cache.pid,
@@ -204,7 +214,7 @@ public struct GatewayBenchmark: Sendable {
 
     /// One wrk run against `url`, with the CPU time `processes` (each with its descendants)
     /// spent meanwhile, per GiB of response bodies.
-    private static func run(_ wrk: Wrk, _ url: String, script: String, bytes: Int, processes: [pid_t]) async throws -> Run {
+    static func run(_ wrk: Wrk, _ url: String, script: String, bytes: Int, processes: [pid_t]) async throws -> Run {
         let before = try processes.map(cpuSeconds)
         let result = try await wrk.run(url, script: script)
         let after = try processes.map(cpuSeconds)
@@ -233,8 +243,9 @@ public struct GatewayBenchmark: Sendable {
         }
     }
 
-    /// Registers image `bench` version 1 with one file, as a replicator would.
-    private static func register(_ admin: RPCClient, size: Int64, entries: [UInt8]) async throws {
+    /// Registers image `bench` version 1 with one file, as a replicator would; `bootable`: also
+    /// present on the bench's repository, as a boot script needs.
+    private static func register(_ admin: RPCClient, size: Int64, entries: [UInt8], bootable: Bool) async throws {
         _ = try await admin.unary(CatalogMethods.createImage, .with { $0.name = "bench"; $0.ifMissing = true })
         _ = try await admin.unary(
             CatalogMethods.createVersion,
@@ -263,6 +274,10 @@ public struct GatewayBenchmark: Sendable {
             }
         }
         _ = try await admin.unary(CatalogMethods.completeVersion, .with { $0.image = "bench"; $0.number = 1 })
+        if bootable {
+            _ = try await admin.unary(
+                CatalogMethods.setPlacement, .with { $0.image = "bench"; $0.version = 1; $0.node = "bench-repo"; $0.state = .present })
+        }
     }
 
     /// Waits (bounded) until the gateway serves the file: its catalog view and the cache are up.

@@ -48,15 +48,17 @@ struct Wrk {
         return nil
     }
 
-    /// A Lua script asking for random `bytes`-aligned ranges of `bytes` in a file of `size`.
-    static func rangeScript(size: Int64, bytes: Int) -> String {
-        """
-        math.randomseed(os.time())
-        local slots = \(size / Int64(bytes))
-        request = function()
-          local first = math.random(0, slots - 1) * \(bytes)
-          return wrk.format("GET", nil, {["Range"] = "bytes=" .. first .. "-" .. (first + \(bytes - 1))})
-        end
-        """
+    /// A Lua script asking for random `bytes`-aligned ranges of `bytes` in a file of `size`,
+    /// each request with `headers` too.
+    static func rangeScript(size: Int64, bytes: Int, headers: [String: String] = [:]) -> String {
+        let others = headers.sorted { $0.key < $1.key }.map { "[\"\($0.key)\"] = \"\($0.value)\", " }.joined()
+        return """
+            math.randomseed(os.time())
+            local slots = \(size / Int64(bytes))
+            request = function()
+              local first = math.random(0, slots - 1) * \(bytes)
+              return wrk.format("GET", nil, {\(others)["Range"] = "bytes=" .. first .. "-" .. (first + \(bytes - 1))})
+            end
+            """
     }
 }

@@ -52,4 +52,24 @@ struct GatewayBenchmarkTests {
         let other = GatewayBenchmark.Goals(options)
         #expect(other.requests64KiB == nil && other.p99of64KiB == nil && other.throughput1MiB == nil)
     }
+
+    @Test func bootRecordingRunsSayWhichWorkstationReadsAndCountItsBootsFromTheMetrics() {
+        let script = Wrk.rangeScript(size: 1 << 30, bytes: 64 << 10, headers: ["X-Forwarded-For": "10.9.0.1"])
+        #expect(script.contains(#"{["X-Forwarded-For"] = "10.9.0.1", ["Range"] = "bytes=" .. first"#))
+        #expect(Wrk.rangeScript(size: 1 << 30, bytes: 64 << 10).contains(#"{["Range"] = "bytes=" .. first"#))
+        let metrics = """
+            # TYPE icbd_boots_total counter
+            icbd_boots_total{site="hq",image="bench",version="1",outcome="booted"} 3
+            icbd_boots_total{site="hq",image="bench",version="1",outcome="failed"} 1
+            icbd_boots_total{site="branch",image="bench",version="1",outcome="booted"} 2
+            icbd_boot_seconds_count{site="hq",image="bench",version="1",phase="loaded"} 4
+            """
+        #expect(GatewayBenchmark.sum(of: "icbd_boots_total", with: #"outcome="booted""#, in: metrics) == 5)
+        #expect(GatewayBenchmark.sum(of: "icbd_boot_seconds_count", with: #"phase="loaded""#, in: metrics) == 4)
+        #expect(GatewayBenchmark.sum(of: "icbd_boots", with: #"outcome="booted""#, in: metrics) == 0)
+        var options = GatewayBenchmark.Options()
+        #expect(options.description["baseline"] == "nginx")
+        options.bootRecording = true
+        #expect(options.description["baseline"] == "the same gateway, reads of no boot")
+    }
 }

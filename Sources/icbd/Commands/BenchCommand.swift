@@ -57,6 +57,9 @@ struct BenchCommand: AsyncParsableCommand {
         @Flag(help: "Reads reach the cache node only over mutual TLS (default: the gateway is given the cache node's directory, --local-cache, as on one host).")
         var remote = false
 
+        @Flag(help: "Measure what following boots costs instead: 64 KiB reads that belong to a boot in progress vs the same reads of no boot, alternating, against the same gateway (no nginx).")
+        var bootRecording = false
+
         @Option(help: "wrk connections.")
         var connections = 16
 
@@ -88,6 +91,7 @@ struct BenchCommand: AsyncParsableCommand {
             options.connections = connections
             options.rounds = rounds
             options.remote = remote
+            options.bootRecording = bootRecording
             options.directory = dir
             var logging = logging
             if logging.logLevel == "info" { logging.logLevel = "warning" }
