@@ -16,16 +16,20 @@ extension GatewayBenchmark {
     /// the last one ending as restarted) and after it sends the booted signal, so each recorded
     /// run is one whole boot; the bench then checks that the gateway counted exactly that many
     /// booted boots that loaded, or the figure would measure nothing.
-    func measureBootRecording(_ servers: Servers, size: Int64, directory: URL) async throws -> BenchReport {
+    func measureBootRecording(gateway address: String, process: pid_t, size: Int64, directory: URL) async throws -> BenchReport {
         let wrk = Wrk(connections: options.connections, seconds: options.seconds)
         let bytes = 64 << 10
-        let scripts = try [Self.bootingWorkstation.address, Self.quietWorkstation].map { address in
-            let path = directory.appendingPathComponent("ranges-from-\(address).lua").path
-            try Wrk.rangeScript(size: size, bytes: bytes, headers: ["X-Forwarded-For": address])
+        /// The Lua script of wrk runs whose reads come from `workstation`.
+        func script(from workstation: String) throws -> String {
+            let path = directory.appendingPathComponent("ranges-from-\(workstation).lua").path
+            try Wrk.rangeScript(size: size, bytes: bytes, headers: ["X-Forwarded-For": workstation])
                 .write(toFile: path, atomically: true, encoding: .utf8)
             return path
         }
-        let gateway = servers.gatewayURL.components(separatedBy: "/v1/")[0]
+        let recorded = try script(from: Self.bootingWorkstation.address)
+        let unrecorded = try script(from: Self.quietWorkstation)
+        let gateway = "http://\(address)"
+        let disk = Self.diskURL(at: address)
         let booting = ["-sf", "-H", "X-Forwarded-For: \(Self.bootingWorkstation.address)"]
         let pairs = try await AlternatingRounds(count: options.rounds).run { side in
             switch side {
@@ -34,11 +38,11 @@ extension GatewayBenchmark {
                 guard script.contains("/v1/images/bench/1/") else {
                     throw BenchError("the gateway's boot script does not name version 1 of bench:\n\(script)")
                 }
-                let run = try await Self.run(wrk, servers.gatewayURL, script: scripts[0], bytes: bytes, processes: [servers.gateway])
+                let run = try await Self.run(wrk, disk, script: recorded, bytes: bytes, processes: [process])
                 try await Self.curl(booting + ["-o", "/dev/null", "\(gateway)/boot/\(Self.bootingWorkstation.mac)/up"])
                 return run
             case .baseline:
-                return try await Self.run(wrk, servers.gatewayURL, script: scripts[1], bytes: bytes, processes: [servers.gateway])
+                return try await Self.run(wrk, disk, script: unrecorded, bytes: bytes, processes: [process])
             }
         }
         let metrics = try await Self.curl(["-sf", "\(gateway)/metrics"])

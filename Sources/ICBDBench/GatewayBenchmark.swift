@@ -33,7 +33,7 @@ public struct GatewayBenchmark: Sendable {
         /// node's directory (`--local-cache`), as on a host running both.
         public var remote = false
         /// Measures the cost of boot recording instead of comparing with nginx
-        /// (``measureBootRecording(_:size:directory:)``).
+        /// (``measureBootRecording(gateway:process:size:directory:)``).
         public var bootRecording = false
         public var directory = FileManager.default.temporaryDirectory.path
 
@@ -128,14 +128,12 @@ public struct GatewayBenchmark: Sendable {
             if options.bootRecording { gatewayArguments += ["--trusted-proxy", "127.0.0.1/32", "--default-image", "bench"] }
             return try await Self.withChild("cache", cacheArguments + common, logs: logs) { cache, _ in
                 try await Self.withChild("gateway", gatewayArguments + common, logs: logs) { gateway, address in
-                    let gatewayURL = "http://\(address)/v1/images/bench/1/disk.raw"
+                    let gatewayURL = Self.diskURL(at: address)
                     try await waitForCache(gatewayURL)
                     // Warm: the whole image through the gateway once, so every chunk is held by the cache.
                     try await Self.curl(["-sf", "-o", "/dev/null", gatewayURL])
                     if options.bootRecording {
-                        return try await measureBootRecording(
-                            Servers(gatewayURL: gatewayURL, gateway: gateway.pid, cache: cache.pid, nginxURL: "", nginx: 0), size: size,
-                            directory: directory)
+                        return try await measureBootRecording(gateway: address, process: gateway.pid, size: size, directory: directory)
                     }
                     return try await Nginx.with(root: directory.appendingPathComponent("www").path, directory: directory.path) { nginx in
                         let servers = Servers(
@@ -279,6 +277,9 @@ public struct GatewayBenchmark: Sendable {
                 CatalogMethods.setPlacement, .with { $0.image = "bench"; $0.version = 1; $0.node = "bench-repo"; $0.state = .present })
         }
     }
+
+    /// The URL of the bench's disk image, by version number, at the gateway on `address`.
+    static func diskURL(at address: String) -> String { "http://\(address)/v1/images/bench/1/disk.raw" }
 
     /// Waits (bounded) until the gateway serves the file: its catalog view and the cache are up.
     private func waitForCache(_ url: String) async throws {
