@@ -13,7 +13,9 @@ import SwiftProtobuf
 /// (primary) with one replicator; site `branch` with one replicator, two cache nodes and a
 /// gateway that reads cache-branch-1's chunk files directly (the same-host path). Each
 /// replicator owns a loop-mounted BTRFS. A sample template is published at hq and replicated
-/// to branch.
+/// to branch, and tag `stable` is its first version: the gateway boots `sample:stable` for
+/// workstations without an assignment, so a new version reaches them only when the tag moves
+/// (by hand or by a rollout, ``rolloutDemo()``).
 public actor LocalDeployment {
     /// Where it lives, whether its data outlives a stop, the sample's size and the gateway's port.
     public struct Configuration: Sendable {
@@ -37,7 +39,7 @@ public actor LocalDeployment {
     /// Each running service's `HOST:PORT`, by name (e.g. `gateway-branch`).
     public private(set) var addresses: [String: String] = [:]
 
-    private var pki: String { configuration.directory + "/pki" }
+    private nonisolated var pki: String { configuration.directory + "/pki" }
     private var logs: String { configuration.directory + "/logs" }
 
     public init(_ configuration: Configuration) {
@@ -89,6 +91,12 @@ public actor LocalDeployment {
                 ["image", "publish", "sample", sample, "--replicator", replicators["hq"] ?? "", "--tls-dir", pki, "--name", "admin"])
             try? FileManager.default.removeItem(atPath: sample)
         }
+        try await withCatalog(catalog) { catalog in
+            let image = try await catalog.unary(CatalogMethods.getImage, .with { $0.name = "sample" })
+            guard !image.tags.contains(where: { $0.name == "stable" }), let first = image.versions.first(where: { $0.state == .ready }) else { return }
+            _ = try await catalog.unary(CatalogMethods.moveTag, .with { $0.image = "sample"; $0.tag = "stable"; $0.version = first.number })
+            say("      tag stable -> version \(first.number)")
+        }
 
         progress(6, steps, "replication of the sample to branch")
         try await waitForPlacement(image: "sample", node: "replicator-branch", catalog: catalog)
@@ -105,13 +113,54 @@ public actor LocalDeployment {
         _ = try await startService(
             "gateway-branch",
             ["gateway", "--listen", "127.0.0.1:\(configuration.gatewayPort)", "--site", "branch", "--catalog", catalog,
-             "--default-image", "sample", "--local-cache", configuration.directory + "/cache-branch-1", "--name", "gateway-branch"])
+             "--default-image", "sample:stable", "--trusted-proxy", "127.0.0.1/32", "--local-cache", configuration.directory + "/cache-branch-1", "--name", "gateway-branch"])
     }
 
     /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
     public func stopService(_ name: String) async {
         for child in children where child.name == name { await child.stop() }
         addresses[name] = nil
+    }
+
+    /// `icbd up --rollout-demo`: a staged rollout that rolls back by itself (docs/operations.md
+    /// "Rolling out a new version"). Publishes a next version of the sample whose kernel is cut
+    /// short, rolls tag `stable` out to it (25 %, then everyone), and boots `workstations` storm
+    /// workstations, each from its own address (the gateway trusts this host as a proxy), that
+    /// cannot start it: the slice's boots fail, the rollout rolls back, and every workstation
+    /// boots the old version, every byte checked. Says each step and what the storm and
+    /// `icbd rollout status` printed; throws if the storm failed.
+    public func rolloutDemo(workstations: Int = 40) async throws {
+        let steps = 4
+        guard let catalog = addresses["catalog"], let replicator = addresses["replicator-hq"], let gateway = addresses["gateway-branch"] else {
+            throw UpError("the rollout demo needs the deployment up (catalog, replicator-hq, gateway-branch)")
+        }
+        let admin = ["--catalog", catalog, "--tls-dir", pki, "--name", "admin"]
+        say("\nRollout demo: a bad version of the sample, rolled out a slice at a time")
+
+        progress(1, steps, "a next version of the sample whose kernel is cut short (it loads, and does not start)")
+        let next = configuration.directory + "/sample"
+        try SampleTemplate(diskSize: configuration.diskSize, changedMiB: 2).write(to: next)
+        let kernel = try FileHandle(forWritingTo: URL(fileURLWithPath: next + "/vmlinuz"))
+        try kernel.truncate(atOffset: 4096)
+        try kernel.close()
+        try await ChildProcess.run(["image", "publish", "sample", next, "--replicator", replicator, "--tls-dir", pki, "--name", "admin"])
+        try? FileManager.default.removeItem(atPath: next)
+        let bad = try await waitForPlacement(image: "sample", node: "replicator-branch", catalog: catalog)
+
+        progress(2, steps, "icbd rollout start sample stable \(bad) --steps 25%,100% --min-boots 3")
+        say(indented(try await ChildProcess.run(["rollout", "start", "sample", "stable", "\(bad)", "--steps", "25%,100%", "--min-boots", "3"] + admin)))
+
+        progress(3, steps, "icbd storm -n \(workstations) --client-addresses 10.1.0.0/16 --booted-signal --fail-version \(bad)")
+        say(
+            indented(
+                try await ChildProcess.run([
+                    "storm", "--gateway", "http://\(gateway)", "-n", "\(workstations)", "--disk-size", "\(ByteSize(bytes: configuration.diskSize))",
+                    "--client-addresses", "10.1.0.0/16", "--booted-signal", "--fail-version", "\(bad)",
+                ])))
+
+        progress(4, steps, "icbd rollout status")
+        say(indented(try await ChildProcess.run(["rollout", "status"] + admin)))
+        say("The rollout ended by itself; see it on \("http://\(gateway)/") (Rollouts, Boots) and with icbd boot list.")
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
@@ -135,6 +184,7 @@ public actor LocalDeployment {
             "  \(gateway)/v1/images/sample/latest/disk.raw  the disk (Range reads: curl -r 0-1048575 ...)",
             "Try:",
             "  icbd storm --gateway \(gateway) -n 50 --disk-size \(ByteSize(bytes: configuration.diskSize))   50 workstations booting at once",
+            "  icbd rollout status --catalog \(catalog) --tls-dir \(pki)   (icbd up --rollout-demo shows one rolling back)",
             "  icbd image show sample --catalog \(catalog) --tls-dir \(pki)",
             "  icbd node list --catalog \(catalog) --tls-dir \(pki)",
             "  icbd replication status --catalog \(catalog) --tls-dir \(pki)",
@@ -146,6 +196,22 @@ public actor LocalDeployment {
 
     private func progress(_ step: Int, _ of: Int, _ what: String) {
         say("[\(step)/\(of)] \(what)")
+    }
+
+    /// A command's output, its lines indented under the step that ran it.
+    private func indented(_ output: String) -> String {
+        output.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n")
+    }
+
+    /// Runs `body` with an admin's RPC client of the catalog at `address`.
+    private nonisolated func withCatalog<Result: Sendable>(
+        _ address: String, _ body: @Sendable (RPCClient) async throws -> Result
+    ) async throws -> Result {
+        var logger = Logger(label: "icbd.up")
+        logger.logLevel = .critical
+        let client = RPCClientConfiguration(
+            target: try HostPort(parsing: address), expectedRole: .catalog, tls: try TLSIdentity.load(directory: pki, name: "admin"))
+        return try await withRPCClient(client, logger: logger, body)
     }
 
     private func mintCertificates() async throws {
@@ -169,14 +235,12 @@ public actor LocalDeployment {
         return address
     }
 
-    /// Waits until `node` reports the newest version of `image` present, showing progress.
-    private func waitForPlacement(image: String, node: String, catalog: String) async throws {
+    /// Waits until `node` reports the newest version of `image` present, showing progress;
+    /// returns that version's number.
+    @discardableResult
+    private func waitForPlacement(image: String, node: String, catalog address: String) async throws -> Int64 {
         let logs = self.logs
-        var logger = Logger(label: "icbd.up")
-        logger.logLevel = .critical
-        let client = RPCClientConfiguration(
-            target: try HostPort(parsing: catalog), expectedRole: .catalog, tls: try TLSIdentity.load(directory: pki, name: "admin"))
-        try await withRPCClient(client, logger: logger) { catalog in
+        return try await withCatalog(address) { catalog in
             var last = ""
             for _ in 0..<3000 {
                 let answer = try await catalog.allPages(CatalogMethods.getImage, .with { $0.name = image })
@@ -185,7 +249,7 @@ public actor LocalDeployment {
                 switch placement?.state {
                 case .present?:
                     say("      v\(newest) present at \(node)")
-                    return
+                    return newest
                 case .failed?:
                     throw UpError("replicating v\(newest) of '\(image)' to \(node) failed: \(placement?.detail ?? "")")
                 default:
@@ -198,4 +262,5 @@ public actor LocalDeployment {
             throw UpError("v? of '\(image)' did not reach \(node) within 10 minutes; see \(logs)")
         }
     }
+
 }

@@ -33,14 +33,23 @@ final class BootObserver: Service, Sendable {
 
     var isFollowingReads: Bool { following.load(ordering: .relaxed) }
 
-    func readStarted(client: IPAddress, image: String, reference: String, path: String) -> (BootTracker.Read, ContinuousClock.Instant)? {
-        let now = ContinuousClock.now
-        return tracker.withLock { $0.readStarted(client: client, image: image, reference: reference, path: path, now: now) }.map { ($0, now) }
+    /// A read that belongs to a boot in progress: ``ended(_:)`` is called once, when it ends.
+    struct Read: Sendable {
+        fileprivate let observer: BootObserver
+        fileprivate let read: BootTracker.Read
+        fileprivate let started: ContinuousClock.Instant
+
+        func ended(_ result: BootTracker.ReadResult) {
+            let now = ContinuousClock.now
+            observer.tracker.withLock { $0.readEnded(read, result: result, latency: now - started, now: now) }
+        }
     }
 
-    func readEnded(_ read: BootTracker.Read, started: ContinuousClock.Instant, result: BootTracker.ReadResult) {
+    /// The read of `path` from `client`, if it belongs to a boot in progress.
+    func readStarted(client: IPAddress, image: String, reference: String, path: String) -> Read? {
         let now = ContinuousClock.now
-        tracker.withLock { $0.readEnded(read, result: result, latency: now - started, now: now) }
+        return tracker.withLock { $0.readStarted(client: client, image: image, reference: reference, path: path, now: now) }
+            .map { Read(observer: self, read: $0, started: now) }
     }
 
     func bootedSignal(mac: MACAddress, client: IPAddress) {

@@ -4,39 +4,28 @@ import ICBDCore
 
 extension GatewayResponder {
     /// A file request, reported to the boot observer when it is a GET that belongs to a boot in
-    /// progress (docs/gateway.md "Boots"): its end (body written whole or cut, or refused), its
-    /// bytes and its latency, request to last byte.
+    /// progress (docs/gateway.md "Boots"): its end (body sent whole or cut, or refused), its bytes
+    /// and its latency. The body is not wrapped: ``file(image:reference:path:request:context:bootRead:)``
+    /// reports the end where it makes the body, so a body in one buffer keeps its single write of
+    /// head, body and end.
     func observedFile(image: String, reference: String, path: String, request: Request, context: Context) async throws -> Response {
         guard request.method == .get, boots.isFollowingReads, let client = clientAddress(request, context: context),
-            let (read, started) = boots.readStarted(client: client, image: image, reference: reference, path: path)
+            let read = boots.readStarted(client: client, image: image, reference: reference, path: path)
         else {
             return try await file(image: image, reference: reference, path: path, request: request, context: context)
         }
         let response: Response
         do {
-            response = try await file(image: image, reference: reference, path: path, request: request, context: context)
+            response = try await file(image: image, reference: reference, path: path, request: request, context: context, bootRead: read)
         } catch {
-            boots.readEnded(read, started: started, result: .refused(status: Int((error as? GatewayError)?.status.code ?? 500)))
+            read.ended(.refused(status: Int((error as? GatewayError)?.status.code ?? 500)))
             throw error
         }
-        let length = response.headers[.contentLength].flatMap { Int($0) } ?? 0
-        guard response.status == .ok || response.status == .partialContent else {
-            boots.readEnded(read, started: started, result: response.status.code >= 400 ? .refused(status: response.status.code) : .sent(bytes: 0))
-            return response
+        // A 200 or 206 reported its end itself; any other answer (304) is one now.
+        if response.status != .ok && response.status != .partialContent {
+            read.ended(response.status.code >= 400 ? .refused(status: response.status.code) : .sent(bytes: 0))
         }
-        let body = response.body
-        let boots = self.boots
-        var observed = response
-        observed.body = ResponseBody(contentLength: body.contentLength) { writer in
-            do {
-                try await body.write(writer)
-            } catch {
-                boots.readEnded(read, started: started, result: .cut)
-                throw error
-            }
-            boots.readEnded(read, started: started, result: .sent(bytes: length))
-        }
-        return observed
+        return response
     }
 
     /// `GET /boot/{mac}/up`, the boot layer's "the OS is up": 204, and the MAC's boot in progress

@@ -6,8 +6,12 @@ import ICBDProto
 import NIOCore
 
 extension GatewayResponder {
-    /// GET or HEAD of a file of a version, by number or tag, with ranges and validators.
-    func file(image: String, reference: String, path: String, request: Request, context: Context) async throws -> Response {
+    /// GET or HEAD of a file of a version, by number or tag, with ranges and validators. A 200 or
+    /// 206 answer reports the end of `bootRead` (a read of a boot in progress): a body in memory
+    /// as it is handed over, a streamed one when its last byte is written or it breaks off.
+    func file(
+        image: String, reference: String, path: String, request: Request, context: Context, bootRead: BootObserver.Read? = nil
+    ) async throws -> Response {
         let ref: VersionReference
         do { ref = try VersionReference(parsing: reference) } catch {
             throw GatewayError.badRequest("'\(reference)' is neither a version number nor a tag name")
@@ -56,6 +60,7 @@ extension GatewayResponder {
         headers[.contentType] = "application/octet-stream"
         headers[.contentLength] = "\(length)"
         guard request.method == .get, let range else {
+            bootRead?.ended(.sent(bytes: 0))
             return Response(status: status, headers: headers, body: .init())
         }
         let manifest: FileManifest
@@ -65,6 +70,7 @@ extension GatewayResponder {
         if let held = HeldRange(range, of: manifest, memory: memory, maximumChunks: configuration.readAhead) {
             metrics.memoryRead(hit: true, chunks: held.memoryChunks)
             metrics.sent(bytes: Int(length))
+            bootRead?.ended(.sent(bytes: Int(length)))
             let body = held.slices.count == 1 ? ResponseBody(byteBuffer: held.slices[0]) : ResponseBody(contentsOf: held.slices)
             return Response(status: status, headers: headers, body: body)
         }
@@ -81,6 +87,7 @@ extension GatewayResponder {
                 length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: range), site: configuration.site.rawValue)
             if let bytes = await chunks.sameHostPart(request) {
                 metrics.sent(bytes: Int(length))
+                bootRead?.ended(.sent(bytes: Int(length)))
                 return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: bytes))
             }
             sameHostTried = true
@@ -108,9 +115,15 @@ extension GatewayResponder {
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
             defer { ticket?.release() }
-            let written = try await streamer.write(range, to: &writer)
-            metrics.sent(bytes: written)
-            try await writer.finish(nil)
+            do {
+                let written = try await streamer.write(range, to: &writer)
+                metrics.sent(bytes: written)
+                try await writer.finish(nil)
+            } catch {
+                bootRead?.ended(.cut)
+                throw error
+            }
+            bootRead?.ended(.sent(bytes: Int(length)))
         }
         return Response(status: status, headers: headers, body: body)
     }

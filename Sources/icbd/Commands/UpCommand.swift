@@ -22,6 +22,9 @@ struct UpCommand: AsyncParsableCommand {
     @Option(help: "The gateway's HTTP port on 127.0.0.1 (0: any free one).")
     var gatewayPort = 8080
 
+    @Flag(help: "Once up, show a staged rollout rolling back by itself: a next version of the sample whose kernel does not start, tag stable rolled out to it, 40 storm workstations booting.")
+    var rolloutDemo = false
+
     func validate() throws {
         guard getuid() == 0 else { throw ValidationError("icbd up needs root: it mounts loop-file BTRFS filesystems") }
         guard (try? ByteSize(parsing: diskSize).bytes).map({ $0 >= 64 << 20 }) == true else {
@@ -42,6 +45,7 @@ struct UpCommand: AsyncParsableCommand {
                 do {
                     try await deployment.start()
                     say(await deployment.summary())
+                    if rolloutDemo { try await deployment.rolloutDemo() }
                     try await Task.sleep(for: .seconds(100 * 365 * 86_400))
                     return .success(())
                 } catch is CancellationError {
