@@ -41,6 +41,16 @@ struct CatalogParsingTests {
     }
 
     @Test(arguments: [
+        ("0.0.0.0", [0, 0, 0, 0] as [UInt8]?), ("10.9.0.1", [10, 9, 0, 1]), ("255.255.255.255", [255, 255, 255, 255]),
+        ("192.168.100.7", [192, 168, 100, 7]), ("256.0.0.1", nil), ("1.2.3", nil), ("1.2.3.4.5", nil), ("01.2.3.4", nil),
+        ("1.2.3.00", nil), ("1..3.4", nil), ("1.2.3.", nil), (".1.2.3", nil), ("1.2.3.4 ", nil), ("1.2.3.-4", nil),
+        ("1000.2.3.4", nil), ("", nil), ("１.2.3.4", nil),
+    ])
+    func ipv4AddressesParseStrictly(text: String, bytes: [UInt8]?) {
+        #expect((try? IPAddress(parsing: text))?.bytes == bytes, "\(text)")
+    }
+
+    @Test(arguments: [
         ("10.0.0.0/8", "10.1.0.0/16", true),
         ("10.1.0.0/16", "10.0.0.0/8", true),
         ("10.1.0.0/16", "10.2.0.0/16", false),

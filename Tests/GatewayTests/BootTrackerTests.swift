@@ -27,7 +27,7 @@ struct BootTrackerTests {
         _ tracker: inout BootTracker, _ path: String, from start: Int, to end: Int, result: BootTracker.ReadResult = .sent(bytes: 1000),
         client: IPAddress? = nil, reference: String = "3"
     ) -> Bool {
-        guard let read = tracker.readStarted(client: client ?? self.client, image: "linux", reference: reference, path: path, now: at(start)) else {
+        guard let read = tracker.readStarted(client: client ?? self.client, image: "linux", reference: reference, path: path) else {
             return false
         }
         tracker.readEnded(read, result: result, latency: at(end) - at(start), now: at(end))
@@ -69,7 +69,7 @@ struct BootTrackerTests {
         #expect(read(&tracker, "disk.raw", from: 2000, to: 7000))
         #expect(tracker.sweep(now: at(36_999)).isEmpty, "29.999 s of quiet")
         // A read in flight is not quiet, however long it takes.
-        let started = tracker.readStarted(client: client, image: "linux", reference: "3", path: "disk.raw", now: at(36_999))
+        let started = tracker.readStarted(client: client, image: "linux", reference: "3", path: "disk.raw")
         let slow = try #require(started)
         #expect(tracker.sweep(now: at(90_000)).isEmpty)
         tracker.readEnded(slow, result: .sent(bytes: 10), latency: .seconds(60), now: at(96_000))

@@ -1,11 +1,20 @@
 import Foundation
 import ICBDCore
+import NIOCore
 import Testing
 
 @testable import Gateway
 
 @Suite("HTTP ranges, validators and paths, as plain values")
 struct HTTPSemanticsTests {
+    /// The client address starts from the socket's peer, read from its bytes.
+    @Test func aPeersAddressIsReadFromItsSocketAddress() throws {
+        for text in ["127.0.0.1", "10.9.0.2", "255.254.0.1", "::1", "fe80::1:2", "2001:db8::ff00:42:8329"] {
+            #expect(IPAddress(peer: try SocketAddress(ipAddress: text, port: 8080)) == (try IPAddress(parsing: text)), "\(text)")
+        }
+        #expect(IPAddress(peer: try SocketAddress(unixDomainSocketPath: "/run/icbd.sock")) == nil)
+    }
+
     @Test(arguments: [
         ("bytes=0-99", ByteRangeRequest.partial(0...99)),
         ("bytes=100-", .partial(100...999)),

@@ -1,6 +1,7 @@
 import Foundation
 import ICBDCore
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -13,6 +14,10 @@ final class BootObserver: Service, Sendable {
     /// Whether some boot in progress may own a read: when none does, a file request skips the
     /// client-address lookup altogether.
     private let following = Atomic<Bool>(false)
+    /// The tracker's ``BootTracker/revision``, for the look-ups of ``readStarted(client:image:reference:path:)``.
+    private let revision = Atomic<UInt64>(0)
+    /// Each thread's last look-up, of whichever observer (one thread-specific key per process).
+    private static let lookups = ThreadSpecificVariable<ThreadLookup>()
     private let metrics: BootMetrics
     /// Where boots that ended go: the catalog.
     private let reporter: BootReporter
@@ -39,16 +44,35 @@ final class BootObserver: Service, Sendable {
         fileprivate let read: BootTracker.Read
         fileprivate let started: ContinuousClock.Instant
 
+        /// Records the end in the boot's figures; takes the tracker's lock only for a read that
+        /// may complete the boot's loading.
         func ended(_ result: BootTracker.ReadResult) {
             let now = ContinuousClock.now
-            observer.tracker.withLock { $0.readEnded(read, result: result, latency: now - started, now: now) }
+            if read.record(result, latency: now - started, now: now) {
+                observer.tracker.withLock { $0.readLoaded(read, now: now) }
+            }
         }
     }
 
-    /// The read of `path` from `client`, if it belongs to a boot in progress.
+    /// The read of `path` from `client`, if it belongs to a boot in progress. The boot at the
+    /// client's address is looked up under the tracker's lock only when this thread's last
+    /// look-up (``ThreadLookup``) is of another client or older than the tracker's last change,
+    /// so that the reads of a boot, many at once, do not queue for the lock.
     func readStarted(client: IPAddress, image: String, reference: String, path: String) -> Read? {
         let now = ContinuousClock.now
-        return tracker.withLock { $0.readStarted(client: client, image: image, reference: reference, path: path, now: now) }
+        let lookup: ThreadLookup
+        if let current = Self.lookups.currentValue {
+            lookup = current
+        } else {
+            lookup = ThreadLookup()
+            Self.lookups.currentValue = lookup
+        }
+        if lookup.revision != revision.load(ordering: .acquiring) || lookup.client != client || lookup.observer !== self {
+            (lookup.boot, lookup.revision) = tracker.withLock { ($0.bootInProgress(at: client), $0.revision) }
+            lookup.client = client
+            lookup.observer = self
+        }
+        return lookup.boot.flatMap { BootTracker.read(of: $0, image: image, reference: reference, path: path) }
             .map { Read(observer: self, read: $0, started: now) }
     }
 
@@ -75,6 +99,7 @@ final class BootObserver: Service, Sendable {
         tracker.withLock { tracker in
             let actions = change(&tracker)
             following.store(tracker.isFollowingReads, ordering: .relaxed)
+            revision.store(tracker.revision, ordering: .releasing)
             return actions
         }
     }
@@ -107,4 +132,13 @@ final class BootObserver: Service, Sendable {
         if case .waiting(let reason) = record.outcome { return reason }
         return ""
     }
+}
+
+/// One thread's last look-up of a boot in progress by client address (``BootObserver``): its
+/// answer holds while the tracker's revision is the same. Touched only by its own thread.
+final class ThreadLookup: @unchecked Sendable {
+    weak var observer: BootObserver?
+    var client: IPAddress?
+    var revision: UInt64 = .max
+    var boot: BootTracker.BootInProgress?
 }

@@ -10,6 +10,11 @@ import ICBDCore
 /// script named (by number), belongs to that boot. A booted signal counts only from that
 /// address too. Bounded: `maximumWorkstations` workstations (the one least recently heard from
 /// is forgotten first), `bootsPerWorkstation` finished boots each, one open boot each.
+///
+/// A read's figures (bytes, counts, latency) go to its boot's ``BootReadFigures`` without the
+/// tracker: ``Read/record(_:latency:now:)`` needs no lock, so the many reads of a boot never
+/// wait for each other; only a read that may complete the boot's loading comes back
+/// (``readLoaded(_:now:)``).
 struct BootTracker: Sendable {
     enum Action: Sendable, Equatable {
         /// A workstation began to wait (the gauge of boots waiting at its site goes up)…
@@ -20,11 +25,25 @@ struct BootTracker: Sendable {
         case finished(BootRecord)
     }
 
-    /// A read attributed to an open boot, to be handed back to ``readEnded(_:result:latency:now:)``.
+    /// A read attributed to an open boot: its end is recorded with ``record(_:latency:now:)``,
+    /// and handed to ``readLoaded(_:now:)`` when that says so.
     struct Read: Sendable {
         fileprivate let mac: MACAddress
         fileprivate let serial: UInt64
         fileprivate let path: String
+        fileprivate let figures: BootReadFigures
+        /// The kernel or initrd of the boot's script.
+        fileprivate let isLoad: Bool
+        /// The boot loads nothing before its disk (`sanboot`): its first disk read loads it.
+        fileprivate let loadsNothing: Bool
+
+        /// Records the read's end in its boot's figures; true when the tracker must hear of it
+        /// (a kernel or initrd sent whole, or the first disk read of a boot that loads nothing).
+        func record(_ result: ReadResult, latency: Duration, now: ContinuousClock.Instant) -> Bool {
+            let diskReadsBefore = figures.readEnded(result, isLoad: isLoad, latency: latency, now: now)
+            if case .sent = result, isLoad { return true }
+            return loadsNothing && diskReadsBefore == 0
+        }
     }
 
     enum ReadResult: Sendable {
@@ -39,21 +58,39 @@ struct BootTracker: Sendable {
     private struct OpenBoot: Sendable {
         var record: BootRecord
         let serial: UInt64
-        var latency = LatencySketch()
+        let figures: BootReadFigures
+        /// The loads (kernel, initrd) sent whole so far.
         var loaded: Set<String> = []
-        var readsInFlight = 0
-        /// The script or the last read's end: quiet is measured from here.
-        var lastActivity: ContinuousClock.Instant
+        /// The last script served: quiet is measured from here or the last read's end.
+        var lastScript: ContinuousClock.Instant
     }
 
     private struct Workstation: Sendable {
         var open: OpenBoot?
         /// Finished boots, oldest first.
         var history: [BootRecord] = []
+        /// Its last script or signal (its reads are in its open boot's figures).
         var lastHeard: ContinuousClock.Instant
+
+        /// When it was last heard from, reads included.
+        var heard: ContinuousClock.Instant {
+            max(lastHeard, open?.figures.lastReadEnd ?? lastHeard)
+        }
+    }
+
+    /// A boot in progress as the reads at its client address see it: what
+    /// ``read(of:image:reference:path:)`` needs to attribute a read, without the tracker.
+    struct BootInProgress: Sendable {
+        fileprivate let mac: MACAddress
+        fileprivate let serial: UInt64
+        fileprivate let figures: BootReadFigures
+        fileprivate let target: BootRecord.Target
     }
 
     let configuration: BootTrackingConfiguration
+    /// Goes up whenever the boots in progress or their client addresses change: a
+    /// ``BootInProgress`` looked up at one revision holds until the next.
+    private(set) var revision: UInt64 = 0
     private var workstations: [MACAddress: Workstation] = [:]
     /// Client address → the MAC whose boot in progress asked for its script from there.
     private var clients: [IPAddress: MACAddress] = [:]
@@ -71,6 +108,7 @@ struct BootTracker: Sendable {
         mac: MACAddress, client: IPAddress, site: String, target: BootRecord.Target?, waitingReason: String,
         now: ContinuousClock.Instant, date: Date
     ) -> [Action] {
+        revision &+= 1
         var actions: [Action] = []
         if workstations[mac] == nil {
             actions += makeRoom()
@@ -88,7 +126,7 @@ struct BootTracker: Sendable {
                     open.record.target = target
                     open.record.outcome = .inProgress
                     open.record.scriptServedAt = now
-                    open.lastActivity = now
+                    open.lastScript = now
                     clients[client] = mac
                 } else {
                     open.record.outcome = .waiting(reason: waitingReason)
@@ -109,47 +147,49 @@ struct BootTracker: Sendable {
         } else {
             actions.append(.waitingBegan(record))
         }
-        workstations[mac]?.open = OpenBoot(record: record, serial: nextSerial, lastActivity: now)
+        workstations[mac]?.open = OpenBoot(record: record, serial: nextSerial, figures: BootReadFigures(origin: now), lastScript: now)
         return actions
     }
 
-    /// A GET of a file from `client`: the read, if it belongs to a boot in progress (the version
-    /// its script named, by number); nil otherwise (nothing to record).
-    mutating func readStarted(client: IPAddress, image: String, reference: String, path: String, now: ContinuousClock.Instant) -> Read? {
-        guard let mac = clients[client], var open = workstations[mac]?.open, let target = open.record.target,
-            open.record.outcome == .inProgress, target.image == image, reference == String(target.version)
+    /// The boot in progress whose script went to `client`, if any.
+    func bootInProgress(at client: IPAddress) -> BootInProgress? {
+        guard let mac = clients[client], let open = workstations[mac]?.open, let target = open.record.target,
+            open.record.outcome == .inProgress
         else { return nil }
-        open.readsInFlight += 1
-        workstations[mac]?.open = open
-        workstations[mac]?.lastHeard = now
-        return Read(mac: mac, serial: open.serial, path: path)
+        return BootInProgress(mac: mac, serial: open.serial, figures: open.figures, target: target)
     }
 
-    /// The end of a read ``readStarted(client:image:reference:path:now:)`` attributed.
-    mutating func readEnded(_ read: Read, result: ReadResult, latency: Duration, now: ContinuousClock.Instant) {
-        guard var open = workstations[read.mac]?.open, open.serial == read.serial else { return }  // that boot has ended
-        open.readsInFlight -= 1
-        open.lastActivity = now
-        let isLoad = open.record.target?.loads.contains(read.path) ?? false
-        switch result {
-        case .sent(let bytes):
-            open.record.bytesRead += Int64(bytes)
-            open.record.lastReadAt = now
-            if isLoad {
-                open.loaded.insert(read.path)
-            } else {
-                open.record.diskReads += 1
-                open.latency.record(latency)
-            }
-            if open.record.loadedAt == nil, let target = open.record.target,
-                target.loads.isEmpty ? open.record.diskReads > 0 : open.loaded.isSuperset(of: target.loads)
-            {
-                open.record.loadedAt = now
-            }
-        case .refused(status: 503): open.record.unavailable += 1
-        case .refused, .cut: open.record.errors += 1
-        }
+    /// A GET of `path` of `image` at `reference` by the client of `boot`: the read, if it is of
+    /// the version the boot's script named (by number); nil otherwise (nothing to record).
+    static func read(of boot: BootInProgress, image: String, reference: String, path: String) -> Read? {
+        guard boot.target.image == image, Int64(reference) == boot.target.version else { return nil }
+        boot.figures.readStarted()
+        return Read(
+            mac: boot.mac, serial: boot.serial, path: path, figures: boot.figures, isLoad: boot.target.loads.contains(path),
+            loadsNothing: boot.target.loads.isEmpty)
+    }
+
+    /// A GET of a file from `client`: the read, if it belongs to a boot in progress
+    /// (``bootInProgress(at:)``, ``read(of:image:reference:path:)``).
+    func readStarted(client: IPAddress, image: String, reference: String, path: String) -> Read? {
+        bootInProgress(at: client).flatMap { Self.read(of: $0, image: image, reference: reference, path: path) }
+    }
+
+    /// A read whose ``Read/record(_:latency:now:)`` returned true: its boot is loaded once each
+    /// of its loads was sent whole (a boot that loads nothing: at its first disk read).
+    mutating func readLoaded(_ read: Read, now: ContinuousClock.Instant) {
+        guard var open = workstations[read.mac]?.open, open.serial == read.serial, open.record.loadedAt == nil,
+            let target = open.record.target
+        else { return }  // that boot has ended, or loaded already
+        if read.isLoad { open.loaded.insert(read.path) }
+        if target.loads.isEmpty || open.loaded.isSuperset(of: target.loads) { open.record.loadedAt = now }
         workstations[read.mac]?.open = open
+    }
+
+    /// The end of a read ``readStarted(client:image:reference:path:)`` attributed: recorded,
+    /// and handed to ``readLoaded(_:now:)`` when it may load its boot.
+    mutating func readEnded(_ read: Read, result: ReadResult, latency: Duration, now: ContinuousClock.Instant) {
+        if read.record(result, latency: latency, now: now) { readLoaded(read, now: now) }
     }
 
     /// `GET /boot/{mac}/up` from `client`: the boot in progress of `mac` booted, if that boot's
@@ -173,8 +213,11 @@ struct BootTracker: Sendable {
                 let loaded = open.record.loadedAt != nil
                 if let served = open.record.scriptServedAt, now - served >= configuration.maximumBootTime {
                     actions += finish(mac, outcome: loaded ? .unsettled : .failed(.notLoaded), at: now)
-                } else if open.readsInFlight == 0, now - open.lastActivity >= configuration.settleQuietTime {
-                    actions += finish(mac, outcome: loaded ? .settled : .failed(.notLoaded), at: open.lastActivity)
+                } else if open.figures.readsInFlight == 0 {
+                    let quietSince = max(open.lastScript, open.figures.lastReadEnd ?? open.lastScript)
+                    if now - quietSince >= configuration.settleQuietTime {
+                        actions += finish(mac, outcome: loaded ? .settled : .failed(.notLoaded), at: quietSince)
+                    }
                 }
             default: break
             }
@@ -201,16 +244,16 @@ struct BootTracker: Sendable {
 
     // MARK: Helpers
 
-    /// The record of an open boot with its read latency so far.
+    /// The record of an open boot with its reads' figures so far.
     private static func current(_ open: OpenBoot) -> BootRecord {
         var record = open.record
-        record.readLatencyP50 = open.latency.percentile(0.5)
-        record.readLatencyP99 = open.latency.percentile(0.99)
+        open.figures.fill(&record)
         return record
     }
 
     private mutating func finish(_ mac: MACAddress, outcome: BootRecord.Outcome, at end: ContinuousClock.Instant) -> [Action] {
         guard let open = workstations[mac]?.open else { return [] }
+        revision &+= 1
         var actions: [Action] = []
         if case .waiting = open.record.outcome { actions.append(.waitingEnded(open.record)) }
         var record = Self.current(open)
@@ -230,8 +273,9 @@ struct BootTracker: Sendable {
     /// progress, if any, is dropped unrecorded; a waiting one stops counting as waiting).
     private mutating func makeRoom() -> [Action] {
         guard workstations.count >= configuration.maximumWorkstations,
-            let (mac, oldest) = workstations.min(by: { $0.value.lastHeard < $1.value.lastHeard })
+            let (mac, oldest) = workstations.min(by: { $0.value.heard < $1.value.heard })
         else { return [] }
+        revision &+= 1
         workstations[mac] = nil
         guard let open = oldest.open else { return [] }
         if clients[open.record.client] == mac { clients[open.record.client] = nil }

@@ -106,17 +106,18 @@ struct GatewayResponder: HTTPResponder {
     /// The client's address: the peer's, or, from a trusted proxy, the nearest untrusted address
     /// of `X-Forwarded-For`; nil when the peer has no IP address.
     func clientAddress(_ request: Request, context: Context) -> IPAddress? {
-        guard let peerText = context.remoteAddress?.ipAddress, var client = try? IPAddress(parsing: peerText) else { return nil }
-        let forwarded = request.headers.filter { $0.name.canonicalName == "x-forwarded-for" }.map(\.value).joined(separator: ",")
-        if configuration.trustedProxies.contains(where: { $0.contains(client) }), !forwarded.isEmpty {
-            for hop in forwarded.split(separator: ",").reversed() {
-                guard let address = try? IPAddress(parsing: String(hop.trimmingSpaces)) else { break }
+        guard var client = context.remoteAddress.flatMap(IPAddress.init(peer:)) else { return nil }
+        guard configuration.trustedProxies.contains(where: { $0.contains(client) }) else { return client }
+        for value in request.headers[values: .xForwardedFor].reversed() {
+            for hop in value.split(separator: ",").reversed() {
+                guard let address = try? IPAddress(parsing: String(hop.trimmingSpaces)) else { return client }
                 client = address
-                if !configuration.trustedProxies.contains(where: { $0.contains(address) }) { break }
+                if !configuration.trustedProxies.contains(where: { $0.contains(address) }) { return client }
             }
         }
         return client
     }
+
 
     static func plain(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = [:], head: Bool = false) -> Response {
         var fields = headers

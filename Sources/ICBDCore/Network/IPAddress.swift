@@ -32,16 +32,30 @@ public struct IPAddress: Sendable, Hashable, CustomStringConvertible {
         isIPv4 ? bytes.map(String.init).joined(separator: ".") : Self.formatIPv6(bytes)
     }
 
+    /// Four numbers 0–255 without leading zeros, separated by dots; read byte by byte (it runs
+    /// for every `X-Forwarded-For` hop of every request).
     static func parseIPv4(_ text: Substring) -> [UInt8]? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
         var bytes: [UInt8] = []
-        for part in parts {
-            guard (1...3).contains(part.count), part.allSatisfy({ $0.isASCII && $0.isNumber }),
-                part.count == 1 || part.first != "0", let value = UInt8(part)
-            else { return nil }
-            bytes.append(value)
+        bytes.reserveCapacity(4)
+        var value = 0
+        var digits = 0
+        for character in text.utf8 {
+            switch character {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                guard digits < 3, digits == 0 || value != 0 else { return nil }  // at most 3 digits, no leading zero
+                value = value * 10 + Int(character - UInt8(ascii: "0"))
+                digits += 1
+            case UInt8(ascii: "."):
+                guard digits > 0, value <= 255, bytes.count < 3 else { return nil }
+                bytes.append(UInt8(value))
+                value = 0
+                digits = 0
+            default:
+                return nil
+            }
         }
+        guard digits > 0, value <= 255, bytes.count == 3 else { return nil }
+        bytes.append(UInt8(value))
         return bytes
     }
 
