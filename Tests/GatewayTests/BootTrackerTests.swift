@@ -61,6 +61,27 @@ struct BootTrackerTests {
         #expect(!read(&tracker, "disk.raw", from: 21_000, to: 21_001))
     }
 
+    /// The read path keeps each thread's last look-up of a client's boot while the revision
+    /// holds (BootObserver): it must move whenever the boot at an address starts or ends, and
+    /// only then.
+    @Test func theRevisionMovesWhenABootStartsOrEndsNotWhenItReads() throws {
+        var tracker = tracker()
+        let before = tracker.revision
+        #expect(tracker.bootInProgress(at: client) == nil)
+        _ = tracker.scriptServed(mac: mac, client: client, site: "hq", target: target, waitingReason: "", now: at(0), date: date)
+        let started = tracker.revision
+        #expect(started != before)
+        let boot = try #require(tracker.bootInProgress(at: client))
+        #expect(BootTracker.read(of: boot, image: "linux", reference: "4", path: "disk.raw") == nil, "another version's read is not the boot's")
+        #expect(read(&tracker, "vmlinuz", from: 100, to: 900))
+        #expect(read(&tracker, "disk.raw", from: 1000, to: 1100))
+        #expect(tracker.sweep(now: at(2000)).isEmpty)
+        #expect(tracker.revision == started, "reads and a quiet sweep change nothing a look-up holds")
+        _ = tracker.bootedSignal(mac: mac, client: client, now: at(3000))
+        #expect(tracker.revision != started)
+        #expect(tracker.bootInProgress(at: client) == nil)
+    }
+
     @Test func aBootWithoutTheSignalSettlesAtItsLastReadOnceQuiet() throws {
         var tracker = tracker { $0.settleQuietTime = .seconds(30) }
         _ = tracker.scriptServed(mac: mac, client: client, site: "hq", target: target, waitingReason: "", now: at(0), date: date)
