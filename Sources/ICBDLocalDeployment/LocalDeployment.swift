@@ -113,7 +113,8 @@ public actor LocalDeployment {
         _ = try await startService(
             "gateway-branch",
             ["gateway", "--listen", "127.0.0.1:\(configuration.gatewayPort)", "--site", "branch", "--catalog", catalog,
-             "--default-image", "sample:stable", "--trusted-proxy", "127.0.0.1/32", "--local-cache", configuration.directory + "/cache-branch-1", "--name", "gateway-branch"])
+             "--default-image", "sample:stable", "--trusted-proxy", "127.0.0.1/32", "--local-cache",
+             configuration.directory + "/cache-branch-1", "--name", "gateway-branch"])
     }
 
     /// Stops one service (SIGTERM), e.g. the caches for a benchmark's baseline.
@@ -160,7 +161,7 @@ public actor LocalDeployment {
 
         progress(4, steps, "icbd rollout status")
         say(indented(try await ChildProcess.run(["rollout", "status"] + admin)))
-        say("The rollout ended by itself; see it on \("http://\(gateway)/") (Rollouts, Boots) and with icbd boot list.")
+        say("The rollout ended by itself; see it on http://\(gateway)/ (Rollouts, Boots) and with icbd boot list.")
     }
 
     /// Stops every child (SIGTERM, in reverse order) and unmounts the filesystems.
@@ -262,5 +263,4 @@ public actor LocalDeployment {
             throw UpError("v? of '\(image)' did not reach \(node) within 10 minutes; see \(logs)")
         }
     }
-
 }
