@@ -6,7 +6,7 @@ import Synchronization
 /// tracker reads them when it sweeps, shows or ends the boot (``BootTracker``).
 final class BootReadFigures: Sendable {
     /// Where the instants below count from (the boot's script).
-    let origin: ContinuousClock.Instant
+    private let origin: ContinuousClock.Instant
     private let inFlight = Atomic<Int>(0)
     private let bytes = Atomic<Int64>(0)
     private let diskReads = Atomic<Int>(0)
