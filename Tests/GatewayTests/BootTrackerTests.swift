@@ -27,11 +27,21 @@ struct BootTrackerTests {
         _ tracker: inout BootTracker, _ path: String, from start: Int, to end: Int, result: BootTracker.ReadResult = .sent(bytes: 1000),
         client: IPAddress? = nil, reference: String = "3"
     ) -> Bool {
-        guard let read = tracker.readStarted(client: client ?? self.client, image: "linux", reference: reference, path: path) else {
-            return false
-        }
-        tracker.readEnded(read, result: result, latency: at(end) - at(start), now: at(end))
+        guard let read = started(tracker, client: client ?? self.client, reference: reference, path: path) else { return false }
+        ended(&tracker, read, result: result, latency: at(end) - at(start), now: at(end))
         return true
+    }
+
+    /// A read's start as the gateway's read path makes it (BootObserver): the boot at the
+    /// client's address, then the read of it.
+    func started(_ tracker: BootTracker, client: IPAddress, reference: String, path: String) -> BootTracker.Read? {
+        tracker.bootInProgress(at: client).flatMap { BootTracker.read(of: $0, image: "linux", reference: reference, path: path) }
+    }
+
+    /// A read's end as the gateway's read path records it: its boot's figures, and the tracker
+    /// when the read may complete the loading.
+    func ended(_ tracker: inout BootTracker, _ read: BootTracker.Read, result: BootTracker.ReadResult, latency: Duration, now: ContinuousClock.Instant) {
+        if read.record(result, latency: latency, now: now) { tracker.readLoaded(read, now: now) }
     }
 
     func finished(_ actions: [BootTracker.Action]) -> [BootRecord] {
@@ -90,10 +100,10 @@ struct BootTrackerTests {
         #expect(read(&tracker, "disk.raw", from: 2000, to: 7000))
         #expect(tracker.sweep(now: at(36_999)).isEmpty, "29.999 s of quiet")
         // A read in flight is not quiet, however long it takes.
-        let started = tracker.readStarted(client: client, image: "linux", reference: "3", path: "disk.raw")
+        let started = started(tracker, client: client, reference: "3", path: "disk.raw")
         let slow = try #require(started)
         #expect(tracker.sweep(now: at(90_000)).isEmpty)
-        tracker.readEnded(slow, result: .sent(bytes: 10), latency: .seconds(60), now: at(96_000))
+        ended(&tracker, slow, result: .sent(bytes: 10), latency: .seconds(60), now: at(96_000))
         let record = try #require(finished(tracker.sweep(now: at(126_000))).first)
         #expect(record.outcome == .settled)
         #expect(record.phases == [.script: .zero, .loaded: .milliseconds(1500), .settled: .milliseconds(96_000)])

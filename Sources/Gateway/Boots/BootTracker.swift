@@ -169,12 +169,6 @@ struct BootTracker: Sendable {
             loadsNothing: boot.target.loads.isEmpty)
     }
 
-    /// A GET of a file from `client`: the read, if it belongs to a boot in progress
-    /// (``bootInProgress(at:)``, ``read(of:image:reference:path:)``).
-    func readStarted(client: IPAddress, image: String, reference: String, path: String) -> Read? {
-        bootInProgress(at: client).flatMap { Self.read(of: $0, image: image, reference: reference, path: path) }
-    }
-
     /// A read whose ``Read/record(_:latency:now:)`` returned true: its boot is loaded once each
     /// of its loads was sent whole (a boot that loads nothing: at its first disk read).
     mutating func readLoaded(_ read: Read, now: ContinuousClock.Instant) {
@@ -184,12 +178,6 @@ struct BootTracker: Sendable {
         if read.isLoad { open.loaded.insert(read.path) }
         if target.loads.isEmpty || open.loaded.isSuperset(of: target.loads) { open.record.loadedAt = now }
         workstations[read.mac]?.open = open
-    }
-
-    /// The end of a read ``readStarted(client:image:reference:path:)`` attributed: recorded,
-    /// and handed to ``readLoaded(_:now:)`` when it may load its boot.
-    mutating func readEnded(_ read: Read, result: ReadResult, latency: Duration, now: ContinuousClock.Instant) {
-        if read.record(result, latency: latency, now: now) { readLoaded(read, now: now) }
     }
 
     /// `GET /boot/{mac}/up` from `client`: the boot in progress of `mac` booted, if that boot's

@@ -118,7 +118,6 @@ struct GatewayResponder: HTTPResponder {
         return client
     }
 
-
     static func plain(_ status: HTTPResponse.Status, _ text: String, headers: HTTPFields = [:], head: Bool = false) -> Response {
         var fields = headers
         fields[.contentType] = "text/plain; charset=utf-8"
