@@ -24,6 +24,7 @@ final class GatewayMetrics: Sendable {
     private let upstreamErrors: LabeledMetrics<String, Counter>
     private let corruptChunks: LabeledMetrics<String, Counter>
     private let slowReadersClosed: Counter
+    private let immediateResponses: Counter
     /// Boots by site and version (docs/gateway.md "Boots").
     let boots: BootMetrics
 
@@ -52,6 +53,7 @@ final class GatewayMetrics: Sendable {
         ]
         failovers = registry.makeCounter(name: "icbd_gateway_failovers_total")
         slowReadersClosed = registry.makeCounter(name: "icbd_gateway_slow_readers_closed_total")
+        immediateResponses = registry.makeCounter(name: "icbd_gateway_immediate_responses_total")
         boots = BootMetrics(registry: registry)
         rejected = registry.makeCounter(name: "icbd_gateway_admissions_rejected_total")
         bytesSent = registry.makeCounter(name: "icbd_gateway_body_bytes_total")
@@ -106,6 +108,9 @@ final class GatewayMetrics: Sendable {
     func reads(of node: String) -> (served: Int, failed: Int) {
         perNode.withLock { $0[node] ?? (0, 0) }
     }
+
+    /// A file response answered on the event loop that read the request (``ImmediateReadHandler``).
+    func immediateResponse() { immediateResponses.increment() }
 
     func admissionRejected() { rejected.increment() }
     func sent(bytes: Int) { bytesSent.increment(by: Int64(bytes)) }

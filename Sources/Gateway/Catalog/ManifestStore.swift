@@ -42,6 +42,12 @@ final class ManifestStore: Sendable {
         let image: String
         let version: Int64
         let path: String
+
+        init(_ version: VersionRecord, _ file: FileRecord) {
+            image = version.image.rawValue
+            self.version = version.number
+            path = file.path.rawValue
+        }
     }
 
     private struct State {
@@ -62,14 +68,8 @@ final class ManifestStore: Sendable {
 
     /// The manifest of `file` of `version`.
     func manifest(of version: VersionRecord, file: FileRecord) async throws -> FileManifest {
-        let key = Key(image: version.image.rawValue, version: version.number, path: file.path.rawValue)
-        let lookup: Result<FileManifest, Never>? = state.withLock { state in
-            guard let found = state.manifests[key] else { return nil }
-            state.order.removeAll { $0 == key }
-            state.order.append(key)
-            return .success(found)
-        }
-        if case .success(let found) = lookup { return found }
+        let key = Key(version, file)
+        if let found = held(key) { return found }
         let task: Task<FileManifest, any Error> = state.withLock { state in
             if let running = state.fetching[key] { return running }
             let catalog = self.catalog
@@ -84,6 +84,22 @@ final class ManifestStore: Sendable {
         } catch {
             _ = state.withLock { $0.fetching.removeValue(forKey: key) }
             throw error
+        }
+    }
+
+    /// The manifest of `file` of `version` if it is held now (no call to the catalog).
+    func held(of version: VersionRecord, file: FileRecord) -> FileManifest? {
+        held(Key(version, file))
+    }
+
+    private func held(_ key: Key) -> FileManifest? {
+        state.withLock { state in
+            guard let found = state.manifests[key] else { return nil }
+            if state.order.last != key {
+                state.order.removeAll { $0 == key }
+                state.order.append(key)
+            }
+            return found
         }
     }
 

@@ -5,6 +5,25 @@ import ICBDCore
 import ICBDProto
 import NIOCore
 
+/// What a GET or HEAD of a file answers, as far as the catalog view alone decides it.
+enum FileAnswer {
+    /// An answer without bytes of the file to read: 304, a HEAD, an empty file.
+    case complete(Response)
+    /// The bytes `range` of `file`.
+    case body(FileBody)
+}
+
+/// A 200 or 206 answer whose body is bytes of a file of a version.
+struct FileBody {
+    let version: VersionRecord
+    let file: FileRecord
+    let status: HTTPResponse.Status
+    /// Every field of the answer, Content-Length and Content-Range included.
+    let headers: HTTPFields
+    let range: ClosedRange<Int64>
+    var length: Int { Int(range.upperBound - range.lowerBound + 1) }
+}
+
 extension GatewayResponder {
     /// GET or HEAD of a file of a version, by number or tag, with ranges and validators. A 200 or
     /// 206 answer reports the end of `bootRead` (a read of a boot in progress): a body in memory
@@ -12,13 +31,82 @@ extension GatewayResponder {
     func file(
         image: String, reference: String, path: String, request: Request, context: Context, bootRead: BootObserver.Read? = nil
     ) async throws -> Response {
+        let body: FileBody
+        switch try fileAnswer(image: image, reference: reference, path: path, request: request.head) {
+        case .complete(let response):
+            if response.status == .ok || response.status == .partialContent { bootRead?.ended(.sent(bytes: 0)) }
+            return response
+        case .body(let planned):
+            body = planned
+        }
+        let manifest: FileManifest
+        do { manifest = try await manifests.manifest(of: body.version, file: body.file) } catch {
+            throw GatewayError.unavailable("the catalog did not answer with the file's manifest: \(error)", retryAfter: configuration.retryAfterSeconds)
+        }
+        if let slices = heldBytes(body, of: manifest) {
+            bootRead?.ended(.sent(bytes: body.length))
+            let bytes = slices.count == 1 ? ResponseBody(byteBuffer: slices[0]) : ResponseBody(contentsOf: slices)
+            return Response(status: body.status, headers: body.headers, body: bytes)
+        }
+        // A range within one chunk whose file the local cache node holds: read and answered at
+        // once, one write of head and body, as from memory. (Not held: the streamer below does
+        // not read the file again.)
+        var sameHostTried = false
+        if let request = singleChunk(body, of: manifest) {
+            if let bytes = await chunks.sameHostPart(request) {
+                metrics.sent(bytes: body.length)
+                bootRead?.ended(.sent(bytes: body.length))
+                return Response(status: body.status, headers: body.headers, body: ResponseBody(byteBuffer: bytes))
+            }
+            sameHostTried = true
+        }
+        let upstreamBound = needsUpstream(manifest, body.range)
+        let ticket = upstreamBound ? admission.tryEnter() : nil
+        if upstreamBound {
+            guard ticket != nil else {
+                metrics.admissionRejected()
+                throw GatewayError.unavailable(
+                    "too many boots in progress (\(admission.limit) upstream reads); retry shortly", retryAfter: configuration.retryAfterSeconds)
+            }
+        }
+        let site = clientSite(request, context: context, snapshot: view.snapshot)
+        let chunks = self.chunks
+        let metrics = self.metrics
+        let sameHostRead = sameHostTried
+        let (version, file, range, length) = (body.version, body.file, body.range, body.length)
+        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
+            try await chunks.chunk(
+                ChunkRequest(
+                    image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash, length: length,
+                    part: part,
+                    site: site),
+                sameHostTried: sameHostRead)
+        }
+        let streamed = ResponseBody(contentLength: length) { writer in
+            defer { ticket?.release() }
+            do {
+                let written = try await streamer.write(range, to: &writer)
+                metrics.sent(bytes: written)
+                try await writer.finish(nil)
+            } catch {
+                bootRead?.ended(.cut)
+                throw error
+            }
+            bootRead?.ended(.sent(bytes: length))
+        }
+        return Response(status: body.status, headers: body.headers, body: streamed)
+    }
+
+    /// What a GET or HEAD of `path` of the version `reference` of `image` answers, decided from
+    /// the catalog view: the file, its validators and its range. Throws the refusal (400, 404,
+    /// 416).
+    func fileAnswer(image: String, reference: String, path: String, request: HTTPRequest) throws -> FileAnswer {
         let ref: VersionReference
         do { ref = try VersionReference(parsing: reference) } catch {
             throw GatewayError.badRequest("'\(reference)' is neither a version number nor a tag name")
         }
         guard (try? VersionFilePath(path)) != nil else { throw GatewayError.badRequest("'\(path)' is not a valid file path") }
-        let snapshot = view.snapshot
-        let version = try snapshot.resolve(image: image, reference: ref).get()
+        let version = try view.snapshot.resolve(image: image, reference: ref).get()
         guard let file = version.files.first(where: { $0.path.rawValue == path }) else {
             throw GatewayError.notFound("version \(version.number) of '\(image)' has no file '\(path)'")
         }
@@ -34,12 +122,12 @@ extension GatewayResponder {
             .cacheControl: isVersionURL ? "public, max-age=31536000, immutable" : "no-cache",
         ]
         if case .tag = ref, let name = HTTPField.Name("X-Icbd-Version") { headers[name] = "\(version.number)" }
-        if validators.notModified(ifNoneMatch: request.headers[.ifNoneMatch]) {
-            return Response(status: .notModified, headers: headers)
+        if validators.notModified(ifNoneMatch: request.headerFields[.ifNoneMatch]) {
+            return .complete(Response(status: .notModified, headers: headers))
         }
         var selection = ByteRangeRequest.whole
-        if validators.rangeApplies(ifRange: request.headers[.ifRange]) {
-            selection = ByteRangeRequest(header: request.headers[.range], size: file.size)
+        if validators.rangeApplies(ifRange: request.headerFields[.ifRange]) {
+            selection = ByteRangeRequest(header: request.headerFields[.range], size: file.size)
         }
         let range: ClosedRange<Int64>?
         var status = HTTPResponse.Status.ok
@@ -60,72 +148,27 @@ extension GatewayResponder {
         headers[.contentType] = "application/octet-stream"
         headers[.contentLength] = "\(length)"
         guard request.method == .get, let range else {
-            bootRead?.ended(.sent(bytes: 0))
-            return Response(status: status, headers: headers, body: .init())
+            return .complete(Response(status: status, headers: headers, body: .init()))
         }
-        let manifest: FileManifest
-        do { manifest = try await manifests.manifest(of: version, file: file) } catch {
-            throw GatewayError.unavailable("the catalog did not answer with the file's manifest: \(error)", retryAfter: configuration.retryAfterSeconds)
-        }
-        if let held = HeldRange(range, of: manifest, memory: memory, maximumChunks: configuration.readAhead) {
-            metrics.memoryRead(hit: true, chunks: held.memoryChunks)
-            metrics.sent(bytes: Int(length))
-            bootRead?.ended(.sent(bytes: Int(length)))
-            let body = held.slices.count == 1 ? ResponseBody(byteBuffer: held.slices[0]) : ResponseBody(contentsOf: held.slices)
-            return Response(status: status, headers: headers, body: body)
-        }
-        // A range within one chunk whose file the local cache node holds: read and answered at
-        // once, one write of head and body, as from memory. (Not held: the streamer below does
-        // not read the file again.)
-        var sameHostTried = false
-        if range.lowerBound / manifest.chunkSize == range.upperBound / manifest.chunkSize,
-            let hash = manifest.hash(of: range.lowerBound / manifest.chunkSize)
-        {
-            let index = range.lowerBound / manifest.chunkSize
-            let request = ChunkRequest(
-                image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash,
-                length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: range), site: configuration.site.rawValue)
-            if let bytes = await chunks.sameHostPart(request) {
-                metrics.sent(bytes: Int(length))
-                bootRead?.ended(.sent(bytes: Int(length)))
-                return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: bytes))
-            }
-            sameHostTried = true
-        }
-        let upstreamBound = needsUpstream(manifest, range)
-        let ticket = upstreamBound ? admission.tryEnter() : nil
-        if upstreamBound {
-            guard ticket != nil else {
-                metrics.admissionRejected()
-                throw GatewayError.unavailable(
-                    "too many boots in progress (\(admission.limit) upstream reads); retry shortly", retryAfter: configuration.retryAfterSeconds)
-            }
-        }
-        let site = clientSite(request, context: context, snapshot: snapshot)
-        let chunks = self.chunks
-        let metrics = self.metrics
-        let sameHostRead = sameHostTried
-        let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
-            try await chunks.chunk(
-                ChunkRequest(
-                    image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash, length: length,
-                    part: part,
-                    site: site),
-                sameHostTried: sameHostRead)
-        }
-        let body = ResponseBody(contentLength: Int(length)) { writer in
-            defer { ticket?.release() }
-            do {
-                let written = try await streamer.write(range, to: &writer)
-                metrics.sent(bytes: written)
-                try await writer.finish(nil)
-            } catch {
-                bootRead?.ended(.cut)
-                throw error
-            }
-            bootRead?.ended(.sent(bytes: Int(length)))
-        }
-        return Response(status: status, headers: headers, body: body)
+        return .body(FileBody(version: version, file: file, status: status, headers: headers, range: range))
+    }
+
+    /// The body's bytes when each of its chunks is zeros or in memory (``HeldRange``), counted
+    /// as memory hits and bytes sent; nil otherwise.
+    func heldBytes(_ body: FileBody, of manifest: FileManifest) -> [ByteBuffer]? {
+        guard let held = HeldRange(body.range, of: manifest, memory: memory, maximumChunks: configuration.readAhead) else { return nil }
+        metrics.memoryRead(hit: true, chunks: held.memoryChunks)
+        metrics.sent(bytes: body.length)
+        return held.slices
+    }
+
+    /// The chunk the body lies within, when it lies within one chunk that is not zeros.
+    func singleChunk(_ body: FileBody, of manifest: FileManifest) -> ChunkRequest? {
+        let index = body.range.lowerBound / manifest.chunkSize
+        guard index == body.range.upperBound / manifest.chunkSize, let hash = manifest.hash(of: index) else { return nil }
+        return ChunkRequest(
+            image: body.version.image.rawValue, version: body.version.number, path: body.file.path.rawValue, index: index, hash: hash,
+            length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: body.range), site: configuration.site.rawValue)
     }
 
     /// Whether the range needs a chunk that is neither zeros nor in memory (looking at the

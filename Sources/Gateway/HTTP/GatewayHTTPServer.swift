@@ -3,11 +3,13 @@ import ICBDCore
 import HummingbirdCore
 import Logging
 import NIOCore
+import NIOHTTP1
 import ServiceLifecycle
 import Synchronization
 
-/// The gateway's HTTP server: Hummingbird's `Application` over the ``GatewayResponder``, with
-/// the slow-reader guard and bounded request heads. A `Service`: at graceful shutdown it stops
+/// The gateway's HTTP server: Hummingbird's `Application` over the ``GatewayResponder``, its
+/// connections built by ``GatewayHTTP1Channel`` (bounded request heads, the slow-reader guard,
+/// reads answered on the event loop when they need no waiting). A `Service`: at graceful shutdown it stops
 /// accepting and lets requests in flight finish. Says where it listens once it does.
 final class GatewayHTTPServer: Service, Sendable {
     private let configuration: GatewayConfiguration
@@ -15,6 +17,7 @@ final class GatewayHTTPServer: Service, Sendable {
     private let logger: Logger
     private let slowReaderClosed: @Sendable (SocketAddress?, Int, Int) -> Void
     private let boundAddress = Mutex<SocketAddress?>(nil)
+    static let serverName = "icbd-gateway"
     private let addressWaiters = Mutex<[CheckedContinuation<SocketAddress, any Error>]>([])
 
     init(
@@ -41,15 +44,18 @@ final class GatewayHTTPServer: Service, Sendable {
     }
 
     func run() async throws {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        (limits.maxHeaderFieldSize, limits.maxHeaderListSize, limits.maxHeaderFieldCount) = (32 << 10, 64 << 10, 100)
+        let (gateway, decoderLimits, rate, slowReaderClosed) = (responder, limits, configuration.minimumSendRate, slowReaderClosed)
         let application = Application(
             responder: responder,
-            server: .http1(
-                configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [SlowReaderGuard(rate: self.configuration.minimumSendRate, onClose: self.slowReaderClosed)],
-                    idleTimeout: .seconds(120),
-                    httpDecoderConfiguration: .init(maxHeaderFieldSize: 32 << 10, maxHeaderListSize: 64 << 10, maxHeaderFieldCount: 100))),
+            server: HTTPServerBuilder { respond in
+                GatewayHTTP1Channel(
+                    responder: respond, gateway: gateway, serverName: Self.serverName, minimumSendRate: rate,
+                    slowReaderClosed: slowReaderClosed, idleTimeout: .seconds(120), decoderLimits: decoderLimits)
+            },
             configuration: ApplicationConfiguration(
-                address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: "icbd-gateway"),
+                address: .hostname(configuration.listen.host, port: configuration.listen.port), serverName: Self.serverName),
             onServerRunning: { [self] channel in
                 guard let address = channel.localAddress else { return }
                 boundAddress.withLock { $0 = address }

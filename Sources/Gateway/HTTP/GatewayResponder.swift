@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import ICBDProto
 import ICBDCore
 import Logging
@@ -39,21 +40,7 @@ struct GatewayResponder: HTTPResponder {
     }
 
     private func dispatch(_ request: Request, context: Context) async throws -> (String, Response) {
-        guard request.uri.string.utf8.count <= configuration.maximumURILength else {
-            throw GatewayError(status: .uriTooLong, reason: "the URL is longer than \(configuration.maximumURILength) bytes")
-        }
-        for field in request.headers where field.value.utf8.count > configuration.maximumHeaderFieldBytes {
-            throw GatewayError(
-                status: .requestHeaderFieldsTooLarge,
-                reason: "header \(field.name) is longer than \(configuration.maximumHeaderFieldBytes) bytes")
-        }
-        guard request.method == .get || request.method == .head else {
-            throw GatewayError(status: .methodNotAllowed, reason: "only GET and HEAD", headers: [.allow: "GET, HEAD"])
-        }
-        let authority = try HostHeader.validated(
-            request.head.authority, extraHostFields: request.headers.count { $0.name.canonicalName == "host" }
-        ).get()
-        let segments = try RequestPath.segments(request.uri.path).get()
+        let (segments, authority) = try routable(request.head, uri: request.uri)
         let head = request.method == .head
         switch segments.first {
         case nil:
@@ -87,6 +74,26 @@ struct GatewayResponder: HTTPResponder {
         }
     }
 
+    /// The checks every request passes before it is routed (the URL's and header fields'
+    /// lengths, the method, the Host field): the path's decoded segments and the authority.
+    func routable(_ head: HTTPRequest, uri: URI) throws -> (segments: [String], authority: String?) {
+        guard uri.string.utf8.count <= configuration.maximumURILength else {
+            throw GatewayError(status: .uriTooLong, reason: "the URL is longer than \(configuration.maximumURILength) bytes")
+        }
+        for field in head.headerFields where field.value.utf8.count > configuration.maximumHeaderFieldBytes {
+            throw GatewayError(
+                status: .requestHeaderFieldsTooLarge,
+                reason: "header \(field.name) is longer than \(configuration.maximumHeaderFieldBytes) bytes")
+        }
+        guard head.method == .get || head.method == .head else {
+            throw GatewayError(status: .methodNotAllowed, reason: "only GET and HEAD", headers: [.allow: "GET, HEAD"])
+        }
+        let authority = try HostHeader.validated(
+            head.authority, extraHostFields: head.headerFields.count { $0.name.canonicalName == "host" }
+        ).get()
+        return (try RequestPath.segments(uri.path).get(), authority)
+    }
+
     /// Nil when ready: the catalog view is loaded and some cache or repository is up.
     func readinessProblem() -> String? {
         guard view.isLoaded else { return "the catalog view is not loaded yet" }
@@ -106,9 +113,14 @@ struct GatewayResponder: HTTPResponder {
     /// The client's address: the peer's, or, from a trusted proxy, the nearest untrusted address
     /// of `X-Forwarded-For`; nil when the peer has no IP address.
     func clientAddress(_ request: Request, context: Context) -> IPAddress? {
-        guard var client = context.remoteAddress.flatMap(IPAddress.init(peer:)) else { return nil }
+        clientAddress(request.headers, peer: context.remoteAddress)
+    }
+
+    /// The client's address, from the request's fields and the peer's socket address.
+    func clientAddress(_ fields: HTTPFields, peer: SocketAddress?) -> IPAddress? {
+        guard var client = peer.flatMap(IPAddress.init(peer:)) else { return nil }
         guard configuration.trustedProxies.contains(where: { $0.contains(client) }) else { return client }
-        for value in request.headers[values: .xForwardedFor].reversed() {
+        for value in fields[values: .xForwardedFor].reversed() {
             for hop in value.split(separator: ",").reversed() {
                 guard let address = try? IPAddress(parsing: String(hop.trimmingSpaces)) else { return client }
                 client = address

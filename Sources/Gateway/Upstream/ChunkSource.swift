@@ -99,6 +99,17 @@ final class ChunkSource: Sendable {
         await readSameHost(request)
     }
 
+    /// The part from the local cache node's file of the chunk when that file was verified
+    /// before and the part is in the page cache (``SameHostChunks/readResident(_:length:part:)``):
+    /// what the event loop answers with. Nil otherwise, counting nothing: the long way then
+    /// reads, counts and explains.
+    func residentSameHostPart(_ request: ChunkRequest) -> ByteBuffer? {
+        guard let bytes = sameHost?.readResident(request.hash, length: request.length, part: request.part) else { return nil }
+        metrics.sameHostRead(.hit)
+        sameHostNotes?.note(image: request.image, version: request.version, path: request.path, index: request.index, hash: request.hash)
+        return bytes
+    }
+
     /// The part from the local cache node's file of the chunk (the same-host path), verified;
     /// nil when there is no such path, no such file, or a file that is not the chunk (logged).
     private func readSameHost(_ request: ChunkRequest) async -> ByteBuffer? {

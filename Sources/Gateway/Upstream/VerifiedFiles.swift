@@ -54,6 +54,12 @@ final class VerifiedFiles: Sendable {
         return entry.file == file && now - entry.verifiedAt < lifetime
     }
 
+    /// Whether a verification of some file of `chunk` is remembered (the file may have changed
+    /// since: ``isVerified(_:file:now:)`` tells).
+    func remembers(_ chunk: [UInt8]) -> Bool {
+        entries.withLock { $0[chunk] != nil }
+    }
+
     /// Records that the bytes of `file` hash to `chunk` (read while its identity stayed `file`);
     /// ignored for a file changed less than `settled` before `wallClock` (seconds since the epoch).
     func record(_ chunk: [UInt8], file: FileIdentity, wallClock: Double, now: ContinuousClock.Instant = .now) {
