@@ -48,39 +48,34 @@ extension GatewayResponder {
             let bytes = slices.count == 1 ? ResponseBody(byteBuffer: slices[0]) : ResponseBody(contentsOf: slices)
             return Response(status: body.status, headers: body.headers, body: bytes)
         }
-        // A range within one chunk whose file the local cache node holds: read and answered at
-        // once, one write of head and body, as from memory. (Not held: the streamer below does
-        // not read the file again.)
-        var sameHostTried = false
-        if let request = singleChunk(body, of: manifest) {
-            if let bytes = await chunks.sameHostPart(request) {
-                metrics.sent(bytes: body.length)
-                bootRead?.ended(.sent(bytes: body.length))
-                return Response(status: body.status, headers: body.headers, body: ResponseBody(byteBuffer: bytes))
-            }
-            sameHostTried = true
-        }
-        let upstreamBound = needsUpstream(manifest, body.range)
-        let ticket = upstreamBound ? admission.tryEnter() : nil
-        if upstreamBound {
-            guard ticket != nil else {
-                metrics.admissionRejected()
-                throw GatewayError.unavailable(
-                    "too many boots in progress (\(admission.limit) upstream reads); retry shortly", retryAfter: configuration.retryAfterSeconds)
-            }
-        }
         let site = clientSite(request, context: context, snapshot: view.snapshot)
+        // A range within one chunk is read before it is answered: from the local cache node's
+        // file when it holds the chunk, else through the plan under an admission slot; then
+        // one write of head and body, as from memory. Every upstream failing is a 502 or 503
+        // before any byte, not a body cut short.
+        if let chunk = singleChunk(body, of: manifest, site: site) {
+            let bytes: ByteBuffer
+            if let local = await chunks.sameHostPart(chunk) {
+                bytes = local
+            } else {
+                let ticket = try admitted()
+                defer { ticket.release() }
+                bytes = try await chunks.chunk(chunk, sameHostTried: true)
+            }
+            metrics.sent(bytes: body.length)
+            bootRead?.ended(.sent(bytes: body.length))
+            return Response(status: body.status, headers: body.headers, body: ResponseBody(byteBuffer: bytes))
+        }
+        let ticket = needsUpstream(manifest, body.range) ? try admitted() : nil
         let chunks = self.chunks
         let metrics = self.metrics
-        let sameHostRead = sameHostTried
         let (version, file, range, length) = (body.version, body.file, body.range, body.length)
         let streamer = RangeStreamer(manifest: manifest, readAhead: configuration.readAhead) { index, hash, length, part in
             try await chunks.chunk(
                 ChunkRequest(
                     image: version.image.rawValue, version: version.number, path: file.path.rawValue, index: index, hash: hash, length: length,
                     part: part,
-                    site: site),
-                sameHostTried: sameHostRead)
+                    site: site))
         }
         let streamed = ResponseBody(contentLength: length) { writer in
             defer { ticket?.release() }
@@ -162,13 +157,24 @@ extension GatewayResponder {
         return held.slices
     }
 
-    /// The chunk the body lies within, when it lies within one chunk that is not zeros.
-    func singleChunk(_ body: FileBody, of manifest: FileManifest) -> ChunkRequest? {
+    /// A slot of the admission gate for a response that reads upstream; a 503 when none is free.
+    private func admitted() throws -> AdmissionTicket {
+        guard let ticket = admission.tryEnter() else {
+            metrics.admissionRejected()
+            throw GatewayError.unavailable(
+                "too many boots in progress (\(admission.limit) upstream reads); retry shortly", retryAfter: configuration.retryAfterSeconds)
+        }
+        return ticket
+    }
+
+    /// The chunk the body lies within, when it lies within one chunk that is not zeros; `site`
+    /// is the client's (whose cache nodes come first).
+    func singleChunk(_ body: FileBody, of manifest: FileManifest, site: String) -> ChunkRequest? {
         let index = body.range.lowerBound / manifest.chunkSize
         guard index == body.range.upperBound / manifest.chunkSize, let hash = manifest.hash(of: index) else { return nil }
         return ChunkRequest(
             image: body.version.image.rawValue, version: body.version.number, path: body.file.path.rawValue, index: index, hash: hash,
-            length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: body.range), site: configuration.site.rawValue)
+            length: Int(manifest.length(of: index)), part: manifest.part(of: index, in: body.range), site: site)
     }
 
     /// Whether the range needs a chunk that is neither zeros nor in memory (looking at the

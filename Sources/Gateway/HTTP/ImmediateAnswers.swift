@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import ICBDCore
 import NIOCore
 
 extension GatewayResponder {
@@ -31,7 +32,9 @@ extension GatewayResponder {
         let slices: [ByteBuffer]
         if let held = heldBytes(body, of: manifest) {
             slices = held
-        } else if let chunk = singleChunk(body, of: manifest), let bytes = chunks.residentSameHostPart(chunk) {
+        } else if let chunk = singleChunk(body, of: manifest, site: configuration.site.rawValue),
+            let bytes = chunks.residentSameHostPart(chunk)
+        {
             metrics.sent(bytes: body.length)
             slices = [bytes]
         } else {

@@ -25,8 +25,6 @@ final class ImmediateReadHandler: ChannelDuplexHandler, RemovableChannelHandler 
     private var passedOn = 0
     /// Whether the request being read was answered here: its body and end go nowhere.
     private var answered = false
-    /// Whether an answer was written since the last flush.
-    private var unflushed = false
     private var peer: SocketAddress??
     /// The Date field, formatted once a second.
     private var date: (second: Int, text: String) = (-1, "")
@@ -52,14 +50,6 @@ final class ImmediateReadHandler: ChannelDuplexHandler, RemovableChannelHandler 
         }
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
-        if unflushed {
-            unflushed = false
-            context.flush()
-        }
-        context.fireChannelReadComplete()
-    }
-
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) { passedOn -= 1 }
         context.write(data, promise: promise)
@@ -71,8 +61,7 @@ final class ImmediateReadHandler: ChannelDuplexHandler, RemovableChannelHandler 
         head.headerFields[.server] = serverName
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         for slice in answer.body { context.write(wrapOutboundOut(.body(slice)), promise: nil) }
-        context.write(wrapOutboundOut(.end(nil)), promise: nil)
-        unflushed = true
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     private func peerAddress(_ context: ChannelHandlerContext) -> SocketAddress? {
