@@ -22,17 +22,8 @@ enum PipelinedExchange {
     }
 
     static func run(port: Int, requests: [String], seconds: Int = 60) throws -> [Answer] {
-        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard socket >= 0 else { throw DeploymentError("socket: errno \(errno)") }
+        let socket = try loopbackSocket(port: port)
         defer { close(socket) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw DeploymentError("connect: errno \(errno)") }
         let bytes = Array(requests.joined().utf8)
         guard send(socket, bytes, bytes.count, Int32(MSG_NOSIGNAL)) == bytes.count else { throw DeploymentError("send: errno \(errno)") }
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
