@@ -131,6 +131,31 @@ struct BootTrackingTests {
         }
     }
 
+    /// A read the event loop cannot answer at once (its chunk is not in memory) goes the long
+    /// way and counts once: the boot still settles when its reads stop.
+    @Test func aBootWhoseReadsGoTheLongWaySettles() async throws {
+        try await GatewayDeployment.with(caches: [("cache-hq-1", "hq")], configure: Self.configure) { deployment in
+            try await deployment.publish("linux", Self.files)
+            let workstation = Workstation(deployment: deployment, mac: "52:54:00:00:00:21", address: "10.1.0.21")
+            try await Self.assign(workstation.mac, "linux", in: deployment)
+            // Another client's read: the gateway now holds the disk's manifest, and of its
+            // chunks only the first.
+            #expect(try await deployment.request("/v1/images/linux/1/disk.raw", headers: [("Range", "bytes=0-0")]).status == 206)
+            try await workstation.boot(reads: 0)
+            // Chunk 2 is not in memory: the first read goes the long way, the next from memory.
+            for index in 0..<4 {
+                let start = (2 << 20) + index * 65536
+                let answer = try await workstation.get("/v1/images/linux/1/disk.raw", headers: [("Range", "bytes=\(start)-\(start + 65535)")])
+                #expect(answer.status == 206)
+            }
+            try await deployment.waitUntil("the boot settles", seconds: 30) {
+                Self.sample(try await Self.metrics(deployment), "icbd_boots_total", Self.linux1.merging(["outcome": "settled"]) { $1 }) == 1
+            }
+            let page = String(decoding: try await deployment.request("/").body, as: UTF8.self)
+            #expect(page.contains(" (4)</td>"), "4 disk reads with their latency")
+        }
+    }
+
     @Test func bootsThatNeverLoadOrStartOverAreCountedAsFailures() async throws {
         try await GatewayDeployment.with(caches: [("cache-hq-1", "hq")], configure: Self.configure) { deployment in
             try await deployment.publish("linux", Self.files)

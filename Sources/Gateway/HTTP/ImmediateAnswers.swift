@@ -25,10 +25,6 @@ extension GatewayResponder {
         guard case .body(let body)? = try? fileAnswer(image: image, reference: reference, path: path, request: request),
             let manifest = manifests.held(of: body.version, file: body.file)
         else { return nil }
-        let bootRead =
-            boots.isFollowingReads
-            ? clientAddress(request.headerFields, peer: peer).flatMap { boots.readStarted(client: $0, image: image, reference: reference, path: path) }
-            : nil
         let slices: [ByteBuffer]
         if let held = heldBytes(body, of: manifest) {
             slices = held
@@ -40,7 +36,13 @@ extension GatewayResponder {
         } else {
             return nil
         }
-        bootRead?.ended(.sent(bytes: body.length))
+        // The boot's read starts only now that it is answered here: a read started and then
+        // passed on would stay in flight for ever, and its boot would never settle.
+        if boots.isFollowingReads, let client = clientAddress(request.headerFields, peer: peer),
+            let read = boots.readStarted(client: client, image: image, reference: reference, path: path)
+        {
+            read.ended(.sent(bytes: body.length))
+        }
         metrics.request(route: "file", status: Int(body.status.code))
         metrics.immediateResponse()
         return (HTTPResponse(status: body.status, headerFields: body.headers), slices)
