@@ -6,7 +6,8 @@ import NIOCore
 /// chunks are read in parallel ahead of the one being written; a new read starts only when a
 /// chunk has been written, so a slow client slows the upstream reads and memory stays at
 /// `readAhead` chunks whatever the range. Zero chunks are written from one shared buffer of
-/// zeros, never fetched. (A short range already in memory never gets here: ``HeldRange``.)
+/// zeros, never fetched. (A short range already in memory never gets here: ``HeldRange``; nor
+/// a range within one chunk, read before its head is written.)
 struct RangeStreamer: Sendable {
     let manifest: FileManifest
     let readAhead: Int
