@@ -9,15 +9,18 @@ import Synchronization
 
 /// The gateway's HTTP server: Hummingbird's `Application` over the ``GatewayResponder``, its
 /// connections built by ``GatewayHTTP1Channel`` (bounded request heads, the slow-reader guard,
-/// reads answered on the event loop when they need no waiting). A `Service`: at graceful shutdown it stops
-/// accepting and lets requests in flight finish. Says where it listens once it does.
+/// reads answered on the event loop when they need no waiting). A `Service`: at graceful
+/// shutdown it stops accepting and lets requests in flight finish. Says where it listens once
+/// it does.
 final class GatewayHTTPServer: Service, Sendable {
+    /// The `Server` field of every answer.
+    static let serverName = "icbd-gateway"
+
     private let configuration: GatewayConfiguration
     private let responder: GatewayResponder
     private let logger: Logger
     private let slowReaderClosed: @Sendable (SocketAddress?, Int, Int) -> Void
     private let boundAddress = Mutex<SocketAddress?>(nil)
-    static let serverName = "icbd-gateway"
     private let addressWaiters = Mutex<[CheckedContinuation<SocketAddress, any Error>]>([])
 
     init(

@@ -73,8 +73,7 @@ final class SameHostChunks: Sendable {
     /// every other case, which ``read(_:length:part:)`` then handles (and explains).
     func readResident(_ hash: [UInt8], length: Int, part: Range<Int>) -> ByteBuffer? {
         guard verified.remembers(hash) else { return nil }
-        let path = layout.chunkPath(sha256: hash)
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        let fd = Self.openChunkFile(layout.chunkPath(sha256: hash))
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         guard let before = Self.identity(fd), before.isRegular, before.file.size == Int64(length),
@@ -92,7 +91,7 @@ final class SameHostChunks: Sendable {
     /// The blocking read: open without following a link or waiting on a FIFO, check what the file
     /// is, hash it unless this very file was verified, read the part.
     private static func read(_ path: String, hash: [UInt8], length: Int, part: Range<Int>, verified: VerifiedFiles) -> Outcome {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
+        let fd = openChunkFile(path)
         guard fd >= 0 else {
             return errno == ENOENT ? .absent : .wrong("cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -122,6 +121,12 @@ final class SameHostChunks: Sendable {
             return .wrong("the chunk of \(length) bytes has no bytes \(part)")
         }
         return .bytes(bytes)
+    }
+
+    /// Opens a chunk file of the node's directory read-only, without following a link and
+    /// without waiting on a FIFO (the node may have planted either); -1 with errno set.
+    private static func openChunkFile(_ path: String) -> Int32 {
+        open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY)
     }
 
     private static func identity(_ fd: Int32) -> (file: VerifiedFiles.FileIdentity, isRegular: Bool)? {
